@@ -1,0 +1,23 @@
+"""nexpo: native speed without leaving Python.
+
+A Nim core (GEMM, crypto, lock-free channels, a work-stealing scheduler) compiled into one
+extension, ``nexpo._core``, under small typed Python modules.
+"""
+
+from __future__ import annotations
+
+from nexpo._info import info, package_version
+from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+from nexpo.scheduler import get_num_threads, set_num_threads
+
+__version__ = package_version()
+
+__all__ = [
+    "AuthenticationError",
+    "ChannelClosed",
+    "NexpoError",
+    "__version__",
+    "get_num_threads",
+    "info",
+    "set_num_threads",
+]

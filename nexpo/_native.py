@@ -1,0 +1,133 @@
+"""The one module that touches the cffi extension ``nexpo._core``.
+
+It owns loading (and the Nim runtime's one-time init), status code -> exception mapping and
+buffer handling. Public modules call into it and own their argument checking.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any, Final
+
+from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+
+try:
+    from nexpo._core import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "nexpo's native core (nexpo._core) is not built: run `pip install .` (or `make build`) "
+        f"in the source tree; it needs Nim (`apt-get install nim`) and a C compiler ({exc})"
+    ) from exc
+
+CData = Any
+NULL: Final = ffi.NULL
+
+lib.nexpo_init()
+
+ISA_NAMES: Final = ("portable", "avx2", "avx512")
+
+_EXCEPTIONS: Final[dict[int, Callable[[str], Exception]]] = {
+    lib.NEXPO_EINVAL: ValueError,
+    lib.NEXPO_ETYPE: TypeError,
+    lib.NEXPO_ENOMEM: MemoryError,
+    lib.NEXPO_EAUTH: AuthenticationError,
+    lib.NEXPO_ETIMEOUT: TimeoutError,
+    lib.NEXPO_ECLOSED: ChannelClosed,
+    lib.NEXPO_EAGAIN: BlockingIOError,
+    lib.NEXPO_EINTERNAL: NexpoError,
+    lib.NEXPO_EUNSUPPORTED: NexpoError,
+}
+
+
+def last_error() -> str:
+    return str(ffi.string(lib.nexpo_last_error()).decode("utf-8", "replace"))
+
+
+def error_for(status: int) -> Exception:
+    """The exception for a failed call's status; read on the thread that made the call."""
+    message = last_error() or f"native call failed with status {status}"
+    return _EXCEPTIONS.get(status, NexpoError)(message)
+
+
+def check(status: int) -> None:
+    if status != lib.NEXPO_OK:
+        raise error_for(status)
+
+
+def _type_name(obj: object) -> str:
+    return type(obj).__name__
+
+
+def read_buffer(obj: object, name: str) -> tuple[CData, int]:
+    """A read-only view of a bytes-like ``obj`` as (uint8_t*, length), without copying."""
+    if isinstance(obj, str):
+        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
+    try:
+        buf = ffi.from_buffer("uint8_t[]", obj)
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {_type_name(obj)}") from None
+    return buf, len(buf)
+
+
+def write_buffer(obj: object, name: str) -> tuple[CData, int]:
+    """A writable view of ``obj`` (bytearray, writable memoryview or array) as (uint8_t*, length)."""
+    try:
+        buf = ffi.from_buffer("uint8_t[]", obj, require_writable=True)
+    except TypeError:
+        raise TypeError(f"{name} must be a writable bytes-like object, not {_type_name(obj)}") from None
+    return buf, len(buf)
+
+
+def _read_string(fn: Callable[[CData, int], int]) -> str:
+    out = ffi.new("char[]", 64)
+    check(fn(out, 64))
+    return str(ffi.string(out).decode())
+
+
+def nim_version() -> str:
+    return _read_string(lib.nexpo_nim_version)
+
+
+def build_profile() -> str:
+    return _read_string(lib.nexpo_build_profile)
+
+
+def isa_available() -> list[str]:
+    mask = lib.nexpo_isa_available()
+    return [name for i, name in enumerate(ISA_NAMES) if mask & (1 << i)]
+
+
+def isa_active() -> str:
+    return ISA_NAMES[lib.nexpo_isa_active()]
+
+
+def isa_best() -> str:
+    return ISA_NAMES[lib.nexpo_isa_best()]
+
+
+def set_isa(name: str) -> None:
+    """Force an instruction-set path no wider than the CPU's best (used by NEXPO_ISA and tests)."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"isa must be one of {', '.join(ISA_NAMES)}, not {name!r}")
+    check(lib.nexpo_isa_set(ISA_NAMES.index(name)))
+
+
+def _apply_isa_from_env() -> None:
+    requested = os.environ.get("NEXPO_ISA", "").strip().lower()
+    if not requested:
+        return
+    if requested not in ISA_NAMES:
+        raise ValueError(f"NEXPO_ISA must be one of {', '.join(ISA_NAMES)}, not {requested!r}")
+    if ISA_NAMES.index(requested) > lib.nexpo_isa_best():
+        warnings.warn(
+            f"NEXPO_ISA={requested} is not supported by this CPU; using {isa_best()}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return
+    set_isa(requested)
+
+
+_apply_isa_from_env()

@@ -1,0 +1,1 @@
+# Included by capi.nim: the crypto exports (declared in crypto.h).

@@ -1,0 +1,4 @@
+/* nexpo kernels exports: declared here, implemented in kernels.nim beside this file. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>

@@ -1,0 +1,1 @@
+# Included by capi.nim: the kernels exports (declared in kernels.h).

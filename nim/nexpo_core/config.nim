@@ -1,0 +1,39 @@
+## Every compile-time switch of the Nim core, in one place.
+##
+## Profiles in `nimble.toml` set these with `-d:`; nothing else in the core reads `defined(...)`
+## for a nexpo switch directly, it reads the constants below.
+##
+## ==================  =======================================================================
+## define              meaning
+## ==================  =======================================================================
+## nexpoProfile=NAME   name of the build profile, reported by `nexpo.info()` (release/debug/...)
+## nexpoContracts      runtime checks of internal pre/post-conditions and invariants
+##                     (`preCondition`, `postCondition`, `invariant`); compile to nothing when off
+## nexpoSanitize       built for AddressSanitizer + UndefinedBehaviorSanitizer
+## nexpoTsan           built for ThreadSanitizer
+## nexpoNoX86Simd      leave out the AVX2/AVX-512/SHA-NI paths even on x86-64 (portable only)
+## ==================  =======================================================================
+##
+## C-compiler flags (baseline `-march=x86-64-v2`, sanitizer flags, optimisation level) are not
+## visible here: they live in `nimble.toml` next to the profile that uses them.
+
+const
+  nexpoProfile* {.strdefine.} = "custom"
+  contractsEnabled* = defined(nexpoContracts)
+  sanitizeEnabled* = defined(nexpoSanitize)
+  tsanEnabled* = defined(nexpoTsan)
+  x86SimdEnabled* = (defined(amd64) or defined(i386)) and not defined(nexpoNoX86Simd)
+  cacheLineSize* = 64 ## alignment used against false sharing
+
+template preCondition*(cond: untyped) =
+  ## A contract checked only with `-d:nexpoContracts`; compiles to nothing otherwise.
+  when contractsEnabled:
+    doAssert(cond, "precondition failed: " & astToStr(cond))
+
+template postCondition*(cond: untyped) =
+  when contractsEnabled:
+    doAssert(cond, "postcondition failed: " & astToStr(cond))
+
+template invariant*(cond: untyped) =
+  when contractsEnabled:
+    doAssert(cond, "invariant broken: " & astToStr(cond))

@@ -1,0 +1,362 @@
+"""Build driver for the Nim core, driven by ``nimble.toml``.
+
+Used by ``setup.py`` (to generate C and to describe the cffi extension), by the Makefile, and
+directly::
+
+    python nim/nimbuild.py generate [--profile release]   # Nim -> C into nim/_generated/<profile>
+    python nim/nimbuild.py test [--profile sanitize] [PATTERN...]  # compile + run tests/nim
+    python nim/nimbuild.py stub [--check]                   # write (or check) nexpo/_core.pyi
+    python nim/nimbuild.py cflags --profile release         # the C flags setup.py will use
+
+Only the standard library is imported at module level: ``setup.py`` loads this file before any
+build dependency is guaranteed to be importable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = ROOT / "nimble.toml"
+GENERATED = ROOT / "nim" / "_generated"
+STUB_FILE = ROOT / "nexpo" / "_core.pyi"
+PROFILES = ("release", "debug", "sanitize", "tsan")
+INSTALL_HINT = "install it with `apt-get install -y nim` (Debian/Ubuntu)"
+
+
+class BuildError(SystemExit):
+    """A build failure that prints as one clear line, not a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"error: nexpo: {message}")
+
+
+@dataclass(frozen=True)
+class Config:
+    min_version: tuple[int, ...]
+    entry: Path
+    main_prefix: str
+    search_paths: list[Path]
+    headers: list[Path]
+    tests_glob: str
+    common_nim: list[str]
+    common_c: list[str]
+    arch_c: list[str]
+    profiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def nim_flags(self, profile: str) -> list[str]:
+        return [*self.common_nim, *self._profile(profile).get("nim", [])]
+
+    def c_flags(self, profile: str) -> list[str]:
+        return [*self.common_c, *self.arch_c, *self._profile(profile).get("c", [])]
+
+    def ld_flags(self, profile: str) -> list[str]:
+        return list(self._profile(profile).get("ld", []))
+
+    def _profile(self, profile: str) -> dict[str, list[str]]:
+        if profile not in self.profiles:
+            raise BuildError(f"unknown build profile {profile!r}; nimble.toml has {sorted(self.profiles)}")
+        return self.profiles[profile]
+
+
+def _arch_key() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def load_config() -> Config:
+    data = tomllib.loads(CONFIG_FILE.read_text())
+    nim, flags = data["nim"], data["flags"]
+    return Config(
+        min_version=tuple(int(p) for p in nim["min_version"].split(".")),
+        entry=ROOT / nim["entry"],
+        main_prefix=nim["main_prefix"],
+        search_paths=[ROOT / p for p in nim["search_paths"]],
+        headers=[ROOT / h for h in nim["headers"]],
+        tests_glob=nim["tests"],
+        common_nim=flags["nim"],
+        common_c=flags["c"],
+        arch_c=flags.get(f"c_{_arch_key()}", []),
+        profiles=data["profile"],
+    )
+
+
+# --- Nim toolchain -------------------------------------------------------------------------
+
+def find_nim() -> str | None:
+    return shutil.which("nim")
+
+
+def nim_version(nim: str) -> tuple[int, ...]:
+    out = subprocess.run([nim, "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"Version (\d+)\.(\d+)\.(\d+)", out)
+    if not match:
+        raise BuildError(f"cannot read the version of {nim}: {out.splitlines()[:1]}")
+    return tuple(int(g) for g in match.groups())
+
+
+def nim_lib_dir(nim: str) -> Path:
+    """Where nimbase.h lives (the generated C includes it)."""
+    out = subprocess.run([nim, "dump", "--dump.format:json", "--hints:off", "-"], input="",
+                         capture_output=True, text=True)
+    match = re.search(r'"libpath":\s*"([^"]+)"', out.stdout)
+    candidates = [Path(match.group(1))] if match else []
+    candidates += [Path(nim).resolve().parent.parent / "lib", Path("/usr/lib/nim/lib"), Path("/usr/lib/nim")]
+    for cand in candidates:
+        if (cand / "nimbase.h").is_file():
+            return cand
+    raise BuildError("found nim but not its nimbase.h; reinstall Nim")
+
+
+def require_nim(cfg: Config) -> str:
+    nim = find_nim()
+    if nim is None:
+        raise BuildError(f"the Nim compiler is not on PATH; {INSTALL_HINT}")
+    version = nim_version(nim)
+    if version < cfg.min_version:
+        need = ".".join(map(str, cfg.min_version))
+        have = ".".join(map(str, version))
+        raise BuildError(f"Nim {have} is too old (need >= {need}); {INSTALL_HINT}")
+    return nim
+
+
+# --- Nim -> C ------------------------------------------------------------------------------
+
+def source_digest(cfg: Config, profile: str) -> str:
+    """Hash of everything the generated C depends on: Nim sources, the config, the profile."""
+    h = hashlib.sha256(profile.encode())
+    h.update(CONFIG_FILE.read_bytes())
+    for path in sorted((ROOT / "nim").rglob("*.nim")):
+        if GENERATED in path.parents:
+            continue
+        h.update(str(path.relative_to(ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def generated_dir(profile: str) -> Path:
+    return GENERATED / profile
+
+
+def generate(profile: str = "release", *, force: bool = False, quiet: bool = False) -> Path:
+    """Make sure ``nim/_generated/<profile>`` holds C for the current sources.
+
+    With Nim on PATH the C is regenerated when the sources changed. Without Nim (an sdist on a
+    machine with only a C compiler), C generated earlier is used when it matches the sources.
+    """
+    cfg = load_config()
+    out = generated_dir(profile)
+    stamp = out / "STAMP"
+    digest = source_digest(cfg, profile)
+    fresh = stamp.is_file() and stamp.read_text().strip() == digest
+    nim = find_nim()
+    if nim is None:
+        if fresh:
+            return out
+        if stamp.is_file():
+            raise BuildError(f"the C generated from the Nim core is out of date and Nim is not on PATH; {INSTALL_HINT}")
+        raise BuildError(f"the Nim compiler is not on PATH; {INSTALL_HINT}")
+    if fresh and not force:
+        return out
+    nim = require_nim(cfg)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cmd = [nim, "c", "--compileOnly", f"--nimcache:{out}", *cfg.nim_flags(profile),
+           *(f"--path:{p}" for p in cfg.search_paths), str(cfg.entry)]
+    if not quiet:
+        print("nexpo: generating C:", " ".join(cmd[:3]), "...", cfg.entry.relative_to(ROOT), file=sys.stderr)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise BuildError(f"nim failed to compile {cfg.entry.relative_to(ROOT)} (output above)")
+    shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
+    for header in cfg.headers:
+        shutil.copy2(header, out / header.name)
+    stamp.write_text(digest + "\n")
+    return out
+
+
+def c_sources(gen: Path) -> list[Path]:
+    return sorted(gen.glob("*.c"))
+
+
+# --- cffi ----------------------------------------------------------------------------------
+
+_PREPROCESSOR = re.compile(r"^\s*#.*$", re.M)
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def header_text(cfg: Config) -> str:
+    return "\n".join(h.read_text() for h in cfg.headers)
+
+
+def cdef_text(cfg: Config) -> str:
+    """The headers as cffi's cdef wants them: no preprocessor lines."""
+    return _PREPROCESSOR.sub("", header_text(cfg))
+
+
+def make_ffibuilder(profile: str = "release"):  # -> cffi.FFI; cffi is a build-time import
+    import cffi
+
+    cfg = load_config()
+    ffibuilder = cffi.FFI()
+    ffibuilder.cdef(cdef_text(cfg))
+    includes = "\n".join(f'#include "{h.name}"' for h in cfg.headers)
+    ffibuilder.set_source("nexpo._core", "#include <stdint.h>\n#include <stddef.h>\n" + includes)
+    return ffibuilder
+
+
+# --- the .pyi stub -------------------------------------------------------------------------
+
+_DECL = re.compile(r"([A-Za-z_][\w\s\*]*?)\b(nexpo_\w+)\s*\(([^)]*)\)\s*;")
+_ENUM = re.compile(r"\b(NEXPO_[A-Z0-9_]+)\s*=")
+
+
+def _py_type(ctype: str) -> str:
+    ctype = re.sub(r"\b(const|volatile|restrict|struct|enum)\b", "", ctype).strip()
+    if "*" in ctype:
+        return "CData"
+    if ctype in ("float", "double"):
+        return "float"
+    if ctype == "void":
+        return "None"
+    if ctype == "bool":
+        return "bool"
+    return "int"
+
+
+def render_stub(cfg: Config) -> str:
+    text = _COMMENT.sub("", header_text(cfg))
+    lines = [
+        "# Generated by `python nim/nimbuild.py stub` from the C headers listed in nimble.toml.",
+        "# Do not edit: change the header, then regenerate (a test checks they agree).",
+        "from typing import Any, TypeAlias",
+        "",
+        "CData: TypeAlias = Any",
+        "",
+        "class _Lib:",
+    ]
+    for const in sorted(set(_ENUM.findall(text))):
+        lines.append(f"    {const}: int")
+    for ret, name, params in _DECL.findall(_PREPROCESSOR.sub("", text)):
+        args = []
+        params = params.strip()
+        if params and params != "void":
+            for i, param in enumerate(p.strip() for p in params.split(",")):
+                match = re.match(r"(.*?)(\w+)$", param)
+                assert match, param
+                ctype, pname = match.groups()
+                if not ctype.strip() or ctype.strip().endswith(("const", "struct")):
+                    ctype, pname = param, f"arg{i}"
+                args.append(f"{pname}: {_py_type(ctype)}")
+        sig = ", ".join(["self", *args])
+        lines.append(f"    def {name}({sig}) -> {_py_type(ret)}: ...")
+    lines += ["", "ffi: Any", "lib: _Lib", ""]
+    return "\n".join(lines)
+
+
+# --- Nim-level tests -----------------------------------------------------------------------
+
+def _test_env(profile: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if profile == "sanitize":
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=1:detect_leaks=1:strict_string_checks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    if profile == "tsan":
+        env.setdefault("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1")
+    return env
+
+
+def build_test(nim: str, cfg: Config, profile: str, src: Path) -> Path:
+    out_dir = ROOT / "build" / "nimtests" / profile
+    exe = out_dir / src.stem
+    flags = [f for f in cfg.nim_flags(profile) if f not in ("--noMain",) and not f.startswith("--nimMainPrefix")]
+    cmd = [nim, "c", f"--nimcache:{out_dir / ('cache_' + src.stem)}", f"-o:{exe}", *flags,
+           *(f"--path:{p}" for p in cfg.search_paths),
+           *(f"--passC:{f}" for f in cfg.c_flags(profile)),
+           *(f"--passL:{f}" for f in cfg.ld_flags(profile)), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{src.name}: compile failed\n{proc.stdout}{proc.stderr}")
+    return exe
+
+
+def run_tests(profile: str, patterns: list[str], jobs: int) -> int:
+    cfg = load_config()
+    nim = require_nim(cfg)
+    sources = sorted(ROOT.glob(cfg.tests_glob))
+    if patterns:
+        sources = [s for s in sources if any(p in s.name for p in patterns)]
+    if not sources:
+        print("nim tests: none matched", file=sys.stderr)
+        return 1
+    failures = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        builds = {src: pool.submit(build_test, nim, cfg, profile, src) for src in sources}
+        for src, fut in builds.items():
+            try:
+                exe = fut.result()
+            except RuntimeError as exc:
+                print(f"FAIL {src.name} [{profile}]\n{exc}")
+                failures += 1
+                continue
+            proc = subprocess.run([str(exe)], capture_output=True, text=True, env=_test_env(profile), timeout=900)
+            status = "ok  " if proc.returncode == 0 else "FAIL"
+            print(f"{status} {src.name} [{profile}]")
+            if proc.returncode != 0 or os.environ.get("NEXPO_TEST_VERBOSE"):
+                sys.stdout.write(proc.stdout + proc.stderr)
+            failures += proc.returncode != 0
+    passed = len(sources) - failures
+    # The plain closing line CI reads.
+    print(f"nim-{profile}: {passed} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nimbuild", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    gen = sub.add_parser("generate")
+    gen.add_argument("--profile", default="release", choices=PROFILES)
+    gen.add_argument("--force", action="store_true")
+    test = sub.add_parser("test")
+    test.add_argument("--profile", default="release", choices=PROFILES)
+    test.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    test.add_argument("patterns", nargs="*")
+    stub = sub.add_parser("stub")
+    stub.add_argument("--check", action="store_true")
+    flags = sub.add_parser("cflags")
+    flags.add_argument("--profile", default="release", choices=PROFILES)
+    args = parser.parse_args(argv)
+
+    if args.cmd == "generate":
+        print(generate(args.profile, force=args.force))
+    elif args.cmd == "test":
+        return run_tests(args.profile, args.patterns, args.jobs)
+    elif args.cmd == "stub":
+        text = render_stub(load_config())
+        if args.check:
+            if not STUB_FILE.is_file() or STUB_FILE.read_text() != text:
+                print(f"{STUB_FILE.relative_to(ROOT)} is out of date: run `python nim/nimbuild.py stub`")
+                return 1
+            return 0
+        STUB_FILE.write_text(text)
+    elif args.cmd == "cflags":
+        cfg = load_config()
+        print(" ".join(cfg.c_flags(args.profile)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Shared fixtures: every test that takes ``isa`` runs once per instruction-set path this CPU has."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from nexpo import _native
+
+ISAS = _native.isa_available()
+
+
+@pytest.fixture(params=ISAS)
+def isa(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Force one ISA path for the duration of the test, then restore the previous one."""
+    previous = _native.isa_active()
+    _native.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _native.set_isa(previous)
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    """A seeded RNG whose seed is printed, so a failure can be replayed with NEXPO_SEED."""
+    seed = int(os.environ.get("NEXPO_SEED", random.randrange(2**32)))
+    print(f"[{request.node.name}] NEXPO_SEED={seed}")
+    return random.Random(seed)
