@@ -37,6 +37,10 @@ class BuildNimExt(build_ext):
     """Generates the Nim C and the cffi glue, then compiles them in parallel."""
 
     def run(self) -> None:
+        with nimbuild.build_lock("ext"):
+            self._run()
+
+    def _run(self) -> None:
         gen = nimbuild.generate(PROFILE)
         cfg = nimbuild.load_config()
         # setuptools wants sources as paths relative to setup.py.

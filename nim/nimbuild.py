@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import os
 import platform
@@ -149,7 +151,25 @@ def generated_dir(profile: str) -> Path:
     return GENERATED / profile
 
 
+@contextlib.contextmanager
+def build_lock(name: str = "build"):  # -> Iterator[None]
+    """Serialise builds of one tree (two `make build`s at once would clobber each other)."""
+    lock_dir = ROOT / "build"
+    lock_dir.mkdir(exist_ok=True)
+    with open(lock_dir / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def generate(profile: str = "release", *, force: bool = False, quiet: bool = False) -> Path:
+    with build_lock("generate"):
+        return _generate(profile, force=force, quiet=quiet)
+
+
+def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
     """Make sure ``nim/_generated/<profile>`` holds C for the current sources.
 
     With Nim on PATH the C is regenerated when the sources changed. Without Nim (an sdist on a
@@ -282,7 +302,8 @@ def _test_env(profile: str) -> dict[str, str]:
 def build_test(nim: str, cfg: Config, profile: str, src: Path) -> Path:
     out_dir = ROOT / "build" / "nimtests" / profile
     exe = out_dir / src.stem
-    flags = [f for f in cfg.nim_flags(profile) if f not in ("--noMain",) and not f.startswith("--nimMainPrefix")]
+    # A test is a program: it has its own main(), which runs the module initialisers.
+    flags = [*(f for f in cfg.nim_flags(profile) if f != "--noMain"), "-d:nexpoTestProgram"]
     cmd = [nim, "c", f"--nimcache:{out_dir / ('cache_' + src.stem)}", f"-o:{exe}", *flags,
            *(f"--path:{p}" for p in cfg.search_paths),
            *(f"--passC:{f}" for f in cfg.c_flags(profile)),

@@ -11,6 +11,8 @@
 ##                     (`preCondition`, `postCondition`, `invariant`); compile to nothing when off
 ## nexpoSanitize       built for AddressSanitizer + UndefinedBehaviorSanitizer
 ## nexpoTsan           built for ThreadSanitizer
+## nexpoTestProgram   set by the Nim test runner: the program's main() initialises Nim, so
+##                     `nexpo_init` must not run the initialisers again
 ## nexpoNoX86Simd      leave out the AVX2/AVX-512/SHA-NI paths even on x86-64 (portable only)
 ## ==================  =======================================================================
 ##

@@ -6,19 +6,20 @@ proc nexpoNimMain() {.importc, cdecl.}
 
 var initState: Atomic[int]  # 0 = not started, 1 = running, 2 = done
 
-proc nexpo_init(): int32 {.exportc, cdecl.} =
+proc nexpo_init*(): int32 {.exportc, cdecl.} =
   var expected = 0
   if initState.compareExchange(expected, 1):
-    nexpoNimMain()
+    when not defined(nexpoTestProgram):  # a test program's own main() already ran it
+      nexpoNimMain()
     cpu.detect()
     initState.store(2)
   else:
     while initState.load() != 2: cpuRelax()
   0
 
-proc nexpo_last_error(): cstring {.exportc, cdecl.} = lastErrorCString()
+proc nexpo_last_error*(): cstring {.exportc, cdecl.} = lastErrorCString()
 
-proc nexpo_noop() {.exportc, cdecl.} = discard
+proc nexpo_noop*() {.exportc, cdecl.} = discard
 
 proc copyOut(s: string, output: ptr UncheckedArray[char], cap: int): cint =
   cabi:
@@ -27,24 +28,24 @@ proc copyOut(s: string, output: ptr UncheckedArray[char], cap: int): cint =
     if s.len > 0: copyMem(output, unsafeAddr s[0], s.len)
     output[s.len] = '\0'
 
-proc nexpo_nim_version(output: ptr UncheckedArray[char], cap: int): int32 {.exportc, cdecl.} =
+proc nexpo_nim_version*(output: ptr UncheckedArray[char], cap: int): int32 {.exportc, cdecl.} =
   copyOut(NimVersion, output, cap)
 
-proc nexpo_build_profile(output: ptr UncheckedArray[char], cap: int): int32 {.exportc, cdecl.} =
+proc nexpo_build_profile*(output: ptr UncheckedArray[char], cap: int): int32 {.exportc, cdecl.} =
   copyOut(nexpoProfile, output, cap)
 
-proc nexpo_isa_available(): int32 {.exportc, cdecl.} =
+proc nexpo_isa_available*(): int32 {.exportc, cdecl.} =
   for isa in availableIsas(): result = result or (1'i32 shl ord(isa))
 
-proc nexpo_isa_best(): int32 {.exportc, cdecl.} = int32(ord(best()))
-proc nexpo_isa_active(): int32 {.exportc, cdecl.} = int32(ord(activeIsa()))
+proc nexpo_isa_best*(): int32 {.exportc, cdecl.} = int32(ord(best()))
+proc nexpo_isa_active*(): int32 {.exportc, cdecl.} = int32(ord(activeIsa()))
 
-proc nexpo_isa_set(isa: int32): int32 {.exportc, cdecl.} =
+proc nexpo_isa_set*(isa: int32): int32 {.exportc, cdecl.} =
   cabi:
     check(isa >= ord(low(Isa)) and isa <= ord(high(Isa)), "isa: unknown path " & $isa)
     if not setIsa(Isa(isa)):
       fail(stUnsupported, "isa: this CPU cannot run the " & isaNames[Isa(isa)] & " path (best: " &
            isaNames[best()] & ")")
 
-proc nexpo_has_sha_ni(): int32 {.exportc, cdecl.} = int32(hasShaNi())
-proc nexpo_sha_ni_active(): int32 {.exportc, cdecl.} = int32(useShaNi())
+proc nexpo_has_sha_ni*(): int32 {.exportc, cdecl.} = int32(hasShaNi())
+proc nexpo_sha_ni_active*(): int32 {.exportc, cdecl.} = int32(useShaNi())
