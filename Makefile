@@ -36,8 +36,9 @@ $(INSTALLED): pyproject.toml setup.py | $(BIN)/python nim-toolchain
 
 # Regenerates the C (when Nim sources changed) and rebuilds nexpo/_core*.so in place.
 build: nim-toolchain $(INSTALLED)
-	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -vE 'warning|corresp|^\s*$$|!!|\*\*\*|already up-to-date' || true
-	@$(BIN)/python -c "import nexpo" 
+	@mkdir -p build
+	@$(BIN)/python setup.py -q build_ext --inplace > build/ext.log 2>&1 || { cat build/ext.log; exit 1; }
+	@$(BIN)/python -c "import nexpo; print('nexpo', nexpo.__version__, 'built:', nexpo.info()['isa_active'])"
 
 # --- checks ---------------------------------------------------------------------------------
 

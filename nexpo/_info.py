@@ -30,3 +30,15 @@ def info() -> dict[str, Any]:
         "sha_ni_active": bool(lib.nexpo_sha_ni_active()),
         "threads": get_num_threads(),
     }
+
+
+def kernel_stats() -> dict[str, dict[str, int]]:
+    """Calls and input bytes per native kernel since the process started."""
+    n = int(lib.nexpo_kernel_count())
+    calls = _native.ffi.new("uint64_t[]", n)
+    nbytes = _native.ffi.new("uint64_t[]", n)
+    _native.check(lib.nexpo_kernel_stats(calls, nbytes, n))
+    return {
+        _native.ffi.string(lib.nexpo_kernel_name(i)).decode(): {"calls": int(calls[i]), "bytes": int(nbytes[i])}
+        for i in range(n)
+    }

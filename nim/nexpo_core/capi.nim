@@ -8,7 +8,7 @@
 ##
 ## Each area keeps its exports in an include file beside its header, so this stays one module.
 
-import ./config, ./errors, ./cpu
+import ./config, ./errors, ./cpu, ./stats
 import ./runtime/scheduler
 
 include ./capi/core

@@ -42,3 +42,8 @@ int32_t nexpo_isa_active(void);
 int32_t nexpo_isa_set(int32_t isa);
 int32_t nexpo_has_sha_ni(void);
 int32_t nexpo_sha_ni_active(void);
+/* Kernel counters: for i < min(n, nexpo_kernel_count()), calls[i] and bytes[i] get kernel i's
+ * totals; nexpo_kernel_name(i) is its name (NULL when out of range). */
+int32_t nexpo_kernel_count(void);
+const char *nexpo_kernel_name(int32_t i);
+int32_t nexpo_kernel_stats(uint64_t *calls, uint64_t *bytes, size_t n);

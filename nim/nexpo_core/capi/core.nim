@@ -49,3 +49,20 @@ proc nexpo_isa_set*(isa: int32): int32 {.exportc, cdecl.} =
 
 proc nexpo_has_sha_ni*(): int32 {.exportc, cdecl.} = int32(hasShaNi())
 proc nexpo_sha_ni_active*(): int32 {.exportc, cdecl.} = int32(useShaNi())
+
+proc nexpo_kernel_count*(): int32 {.exportc, cdecl.} = int32(ord(high(Kernel)) + 1)
+
+var kernelNames: array[Kernel, string]  # filled by the module initialiser (nexpo_init)
+for k in Kernel: kernelNames[k] = $k
+
+proc nexpo_kernel_name*(i: int32): cstring {.exportc, cdecl.} =
+  if i < 0 or i > ord(high(Kernel)): nil else: cstring(kernelNames[Kernel(i)])
+
+proc nexpo_kernel_stats*(calls, bytes: ptr UncheckedArray[uint64], n: int): int32 {.exportc, cdecl.} =
+  cabi:
+    checkPtr(calls, n, "calls")
+    checkPtr(bytes, n, "bytes")
+    for k in Kernel:
+      if ord(k) >= n: break
+      calls[ord(k)] = callsOf(k)
+      bytes[ord(k)] = bytesOf(k)
