@@ -53,9 +53,18 @@ typecheck: build
 test-nim: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile release
 
-# The Nim core under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The Nim core under AddressSanitizer + UndefinedBehaviorSanitizer: the Nim-level tests, then the
+# Python unit tests against a sanitizer build of the extension (loaded via NEXPO_CORE_OVERRIDE).
+SANITIZER_PRELOAD = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libubsan.so)
 test-sanitize: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile sanitize
+	@mkdir -p build
+	NEXPO_BUILD_PROFILE=sanitize $(BIN)/python setup.py -q build_ext --build-lib build/asan \
+	  --build-temp build/asan-tmp > build/asan.log 2>&1 || { cat build/asan.log; exit 1; }
+	LD_PRELOAD="$(SANITIZER_PRELOAD)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  NEXPO_CORE_OVERRIDE="$$(ls build/asan/nexpo/_core*.so)" \
+	  $(BIN)/pytest -q -p no:cacheprovider -m "not slow" tests/unit
 
 test-tsan: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile tsan runtime

@@ -247,7 +247,7 @@ _ENUM = re.compile(r"\b(NEXPO_[A-Z0-9_]+)\s*=")
 def _py_type(ctype: str) -> str:
     ctype = re.sub(r"\b(const|volatile|restrict|struct|enum)\b", "", ctype).strip()
     if "*" in ctype:
-        return "CData"
+        return "_CData"
     if ctype in ("float", "double"):
         return "float"
     if ctype == "void":
@@ -264,7 +264,7 @@ def render_stub(cfg: Config) -> str:
         "# Do not edit: change the header, then regenerate (a test checks they agree).",
         "from typing import Any, TypeAlias",
         "",
-        "CData: TypeAlias = Any",
+        "_CData: TypeAlias = Any",
         "",
         "class _Lib:",
     ]
