@@ -31,7 +31,7 @@ def test_length_that_wraps_negative_is_rejected() -> None:
 
 
 def test_last_error_is_per_thread() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NULL"):
         _native.check(lib.nexpo_nim_version(NULL, 10))
     seen: list[str] = []
     thread = threading.Thread(target=lambda: seen.append(_native.last_error()))
@@ -78,7 +78,7 @@ def test_read_buffer_accepts_bytes_likes_without_copying() -> None:
 def test_write_buffer_rejects_read_only() -> None:
     with pytest.raises(TypeError, match="out must be a writable bytes-like object"):
         _native.write_buffer(b"immutable", "out")
-    buf, length = _native.write_buffer(bytearray(4), "out")
+    _, length = _native.write_buffer(bytearray(4), "out")
     assert length == 4
 
 
