@@ -83,6 +83,7 @@ def test_source_build_without_nim_stops_with_one_clear_line(tmp_path: Path) -> N
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last == (
-        "error: nexpo: the Nim compiler is not on PATH; install it with `apt-get install -y nim` (Debian/Ubuntu)"
+        "error: nexpo: the Nim compiler is not on PATH; "
+        "install it with `apt-get install -y nim` (Debian/Ubuntu)"
     )
     assert "Traceback" not in proc.stderr
