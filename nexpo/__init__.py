@@ -6,6 +6,7 @@ extension, ``nexpo._core``, under small typed Python modules.
 
 from __future__ import annotations
 
+from nexpo import kernels
 from nexpo._info import info, package_version
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 from nexpo.scheduler import get_num_threads, set_num_threads
@@ -19,5 +20,6 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "info",
+    "kernels",
     "set_num_threads",
 ]
