@@ -121,18 +121,18 @@ proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
       while ic < i1:
         let mc = min(s.mc, i1 - ic)
         packA(mc, kc, job.a.at(ic, pc), job.a.rs, job.a.cs, ap, s.mr)
-        var jr = 0
-        while jr < nc:
-          let cols = min(s.nr, nc - jr)
-          var ir = 0
-          while ir < mc:
-            let rows = min(s.mr, mc - ir)
+        var ir = 0
+        while ir < mc:
+          let rows = min(s.mr, mc - ir)
+          var jr = 0
+          while jr < nc:
+            let cols = min(s.nr, nc - jr)
             let c = job.c +! ((ic + ir) * job.ldc + jc + jr)
             runTile(s, kc, ap +! (ir * kc), bp +! (jr * kc), s.nr, c, job.ldc, rows, cols,
                     accumulate, tile[0].addr)
             if last: finishTile(job, c, rows, jc + jr, cols)
-            ir += s.mr
-          jr += s.nr
+            jr += s.nr
+          ir += s.mr
         ic += mc
       pc += kc
     jc += nc
@@ -198,19 +198,18 @@ proc gemmParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
     gemmRows(job[], i0, i1, cast[ptr T](buf))
     releaseBuffer(buf)
 
-proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T, ldc: int,
-                                 bias: ptr T = nil, act = actNone) =
-  ## C[m x n] (row stride ldc) = act(A[m x k] · B[k x n] + bias). Raises NexpoError(stNoMem)
-  ## when the packing buffers cannot be allocated.
+proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b: Operand[T],
+                                          c: ptr T, ldc: int, bias: ptr T = nil, act = actNone) =
+  ## `gemmStrided` with an explicit micro-kernel and blocking (tests and tuning use it).
   preCondition(m >= 0 and n >= 0 and k >= 0 and ldc >= n)
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
-                       spec: specFor[T](activeIsa()))
+                       spec: spec)
   job.skinny = m <= skinnyRows and b.cs == 1
-  let panels = ceilDiv(m, job.spec.mr)
+  let panels = ceilDiv(m, spec.mr)
   let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork
   let parts = if serial: 1 else: max(1, min(numThreads(), panels))
-  job.rowsPerPart = ceilDiv(panels, parts) * job.spec.mr
+  job.rowsPerPart = ceilDiv(panels, parts) * spec.mr
   let used = ceilDiv(m, job.rowsPerPart)
   if used == 1:
     gemmParts[T](0, 1, job.addr)
@@ -218,3 +217,13 @@ proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T
     parallelFor(0, used, 1, gemmParts[T], job.addr)
   if job.outOfMemory.load(moRelaxed):
     fail(stNoMem, "matmul: out of memory for the packing buffers")
+
+proc kernelSpecs*[T: float32 | float64](): seq[(Isa, KernelSpec[T])] =
+  ## The micro-kernel of every ISA path this CPU can run.
+  for isa in availableIsas(): result.add (isa, specFor[T](isa))
+
+proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T, ldc: int,
+                                        bias: ptr T = nil, act = actNone) =
+  ## C[m x n] (row stride ldc) = act(A[m x k] · B[k x n] + bias), on the active ISA path.
+  ## Raises NexpoError(stNoMem) when the packing buffers cannot be allocated.
+  gemmWithSpec(specFor[T](activeIsa()), m, n, k, a, b, c, ldc, bias, act)

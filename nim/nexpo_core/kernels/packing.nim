@@ -14,28 +14,60 @@ import ./common
 
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
 
+proc packPanelRowMajor[T; MR: static int](kc: int, src: ptr T, rs: int, dst: ptr T) =
+  ## One full panel whose MR elements per step lie in MR separate streams (rows of a row-major A,
+  ## columns of a Fortran-order B), read in step so the panel is written in order.
+  var rows {.noinit.}: array[MR, ptr T]
+  unroll i, MR:
+    rows[i] = src +! (i * rs)
+  var d = dst
+  for p in 0 ..< kc:
+    unroll i, MR:
+      (d +! i)[] = (rows[i] +! p)[]
+    d = d +! MR
+
+proc packPanelColMajor[T; MR: static int](kc: int, src: ptr T, cs: int, dst: ptr T) =
+  ## One full panel whose MR elements per step are contiguous in the source: a straight copy.
+  var s = src
+  var d = dst
+  for p in 0 ..< kc:
+    unroll i, MR:
+      (d +! i)[] = (s +! i)[]
+    s = s +! cs
+    d = d +! MR
+
+template dispatchWidth(w: int, call: untyped, fallback: untyped) =
+  ## Run `call` with the compile-time width `W` bound to w when it is a tile size we build.
+  case w
+  of 4: (const W {.inject.} = 4; call)
+  of 6: (const W {.inject.} = 6; call)
+  of 8: (const W {.inject.} = 8; call)
+  of 14: (const W {.inject.} = 14; call)
+  of 16: (const W {.inject.} = 16; call)
+  of 32: (const W {.inject.} = 32; call)
+  else: fallback
+
 proc packA*[T](mc, kc: int, src: ptr T, rs, cs: int, dst: ptr T, mr: int) =
   var ir = 0
   while ir < mc:
     let rows = min(mr, mc - ir)
     let panel = dst +! (ir * kc)
     let s0 = src +! (ir * rs)
-    if rows == mr and rs == 1:
-      # column-major source (e.g. a transposed C array): each column of the panel is contiguous
-      for p in 0 ..< kc:
-        let s = s0 +! (p * cs)
-        let d = panel +! (p * mr)
-        for i in 0 ..< mr: (d +! i)[] = (s +! i)[]
+    if rows == mr and rs == 1:  # column-major source (a transposed C array): copy runs
+      dispatchWidth(mr, packPanelColMajor[T, W](kc, s0, cs, panel)):
+        for p in 0 ..< kc:
+          for i in 0 ..< mr: (panel +! (p * mr + i))[] = (s0 +! (p * cs + i))[]
+    elif rows == mr and cs == 1:  # row-major source: mr streams read in step
+      dispatchWidth(mr, packPanelRowMajor[T, W](kc, s0, rs, panel)):
+        for i in 0 ..< mr:
+          for p in 0 ..< kc: (panel +! (p * mr + i))[] = (s0 +! (i * rs + p))[]
     else:
       if rows < mr:
         zeroMem(panel, kc * mr * sizeof(T))
       for i in 0 ..< rows:
         let s = s0 +! (i * rs)
         let d = panel +! i
-        if cs == 1:
-          for p in 0 ..< kc: (d +! (p * mr))[] = (s +! p)[]
-        else:
-          for p in 0 ..< kc: (d +! (p * mr))[] = (s +! (p * cs))[]
+        for p in 0 ..< kc: (d +! (p * mr))[] = (s +! (p * cs))[]
     ir += mr
 
 proc packB*[T](kc, nc: int, src: ptr T, rs, cs: int, dst: ptr T, nr: int) =
@@ -44,12 +76,14 @@ proc packB*[T](kc, nc: int, src: ptr T, rs, cs: int, dst: ptr T, nr: int) =
     let cols = min(nr, nc - jr)
     let panel = dst +! (jr * kc)
     let s0 = src +! (jr * cs)
-    if cols == nr and cs == 1:
-      # row-major source: each row of the panel is a contiguous run
-      for p in 0 ..< kc:
-        let s = s0 +! (p * rs)
-        let d = panel +! (p * nr)
-        for j in 0 ..< nr: (d +! j)[] = (s +! j)[]
+    if cols == nr and cs == 1:  # row-major source: copy runs
+      dispatchWidth(nr, packPanelColMajor[T, W](kc, s0, rs, panel)):
+        for p in 0 ..< kc:
+          for j in 0 ..< nr: (panel +! (p * nr + j))[] = (s0 +! (p * rs + j))[]
+    elif cols == nr and rs == 1:  # column-major source (Fortran order): nr streams in step
+      dispatchWidth(nr, packPanelRowMajor[T, W](kc, s0, cs, panel)):
+        for j in 0 ..< nr:
+          for p in 0 ..< kc: (panel +! (p * nr + j))[] = (s0 +! (j * cs + p))[]
     else:
       if cols < nr:
         zeroMem(panel, kc * nr * sizeof(T))
