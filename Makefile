@@ -47,7 +47,7 @@ lint: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py stub --check
 
 typecheck: build
-	$(BIN)/mypy nexpo api
+	$(BIN)/mypy nexpo $(if $(wildcard api/__init__.py),api)
 	$(BIN)/python -m mypy.stubtest nexpo._core --allowlist tests/stubtest-allowlist.txt
 
 test-nim: $(INSTALLED)
