@@ -1,4 +1,4 @@
-"""Shared benchmark settings. ``NEXPO_BENCH_MODE=quick`` (what `nexpo bench --quick` sets) picks
+"""Benchmark sizes by mode. ``NEXPO_BENCH_MODE=quick`` (what `nexpo bench --quick` sets) picks
 the small sizes so the whole suite runs in a few minutes on 2 cores; ``full`` runs every size."""
 
 from __future__ import annotations
