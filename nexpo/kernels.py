@@ -22,13 +22,14 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from nexpo._native import check, lib
+from nexpo._native import NULL, CData, check, ffi, lib
 
 __all__ = ["ACTIVATIONS", "linear", "matmul"]
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
-_DTYPE_CODES: Final = {np.dtype(np.float32): lib.NEXPO_F32, np.dtype(np.float64): lib.NEXPO_F64}
+# keyed by dtype.char: a cheaper lookup than hashing the dtype on every call
+_DTYPE_CODES: Final = {"f": lib.NEXPO_F32, "d": lib.NEXPO_F64}
 _ACTIVATION_CODES: Final = {
     None: lib.NEXPO_ACT_NONE,
     "relu": lib.NEXPO_ACT_RELU,
@@ -43,14 +44,14 @@ ACTIVATIONS: Final = ("relu", "gelu", "tanh", "sigmoid", "softmax")
 def _float_array(obj: object, name: str) -> FloatArray:
     if not isinstance(obj, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, not {type(obj).__name__}")
-    if obj.dtype not in _DTYPE_CODES:
+    if obj.dtype.char not in _DTYPE_CODES or obj.dtype.byteorder == ">":
         raise TypeError(f"{name} must have dtype float32 or float64, not {obj.dtype} (nexpo never casts)")
     return obj
 
 
 def _same_dtype(names: str, *arrays: FloatArray) -> None:
-    dtypes = {arr.dtype for arr in arrays}
-    if len(dtypes) > 1:
+    first = arrays[0].dtype.char
+    if any(arr.dtype.char != first for arr in arrays[1:]):
         got = " and ".join(str(arr.dtype) for arr in arrays)
         raise TypeError(f"{names} must have the same dtype, got {got} (nexpo never casts)")
 
@@ -60,19 +61,25 @@ def _two_d(arr: FloatArray, name: str) -> None:
         raise ValueError(f"{name} must be 2-D, got {arr.ndim}-D with shape {arr.shape}")
 
 
-def _strided(arr: FloatArray) -> tuple[int, int, int, FloatArray]:
-    """(address of element [0, 0], row stride, column stride in elements, array to keep alive).
+def _operand(arr: FloatArray) -> tuple[CData, int, int]:
+    """(pointer to element [0, 0], row stride, column stride), strides in elements.
 
-    Any view works as is, including negative strides; only a view whose strides are not whole
-    elements, or whose data is misaligned, is copied first.
+    Any view works as is, including negative and zero strides; only a view whose strides are
+    not whole elements, or whose data is misaligned, is copied first. The pointer keeps the
+    array alive.
     """
+    flags = arr.flags
+    if flags.aligned:
+        if flags.c_contiguous:
+            return ffi.from_buffer(arr), arr.shape[1], 1
+        if flags.f_contiguous:
+            return ffi.from_buffer(arr.T), 1, arr.shape[0]
     item = arr.itemsize
     rs, cs = arr.strides
-    if rs % item or cs % item or not arr.flags.aligned:
+    if rs % item or cs % item or not flags.aligned:
         arr = np.array(arr, order="C", copy=True)  # a fresh allocation is aligned
-        rs, cs = arr.strides
-    address = arr.__array_interface__["data"][0]
-    return address, rs // item, cs // item, arr
+        return ffi.from_buffer(arr), arr.shape[1], 1
+    return ffi.cast("void *", arr.__array_interface__["data"][0]), rs // item, cs // item
 
 
 def _check_out(out: object, shape: tuple[int, int], dtype: np.dtype[Any]) -> FloatArray:
@@ -101,20 +108,19 @@ def _gemm(
     m, k = x.shape
     n = w.shape[1]
     dtype = x.dtype
+    code = _DTYPE_CODES[dtype.char]
     result = np.empty((m, n), dtype=dtype) if out is None else out
     # Writing into memory that an input still reads from would corrupt the input mid-product.
     overlaps = out is not None and (np.may_share_memory(out, x) or np.may_share_memory(out, w))
     target = np.empty((m, n), dtype=dtype) if overlaps else result
-    xa, rsx, csx, x_alive = _strided(x)
-    wa, rsw, csw, w_alive = _strided(w)
-    oa = target.__array_interface__["data"][0]
-    code = _DTYPE_CODES[dtype]
+    xp, rsx, csx = _operand(x)
+    wp, rsw, csw = _operand(w)
+    op = ffi.from_buffer(target, require_writable=True)
     if activation is None:
-        check(lib.nexpo_matmul(code, m, n, k, xa, rsx, csx, wa, rsw, csw, oa, max(n, 1)))
+        check(lib.nexpo_matmul(code, m, n, k, xp, rsx, csx, wp, rsw, csw, op, n))
     else:
-        ba = 0 if bias is None else bias.__array_interface__["data"][0]
-        check(lib.nexpo_linear(code, m, n, k, xa, rsx, csx, wa, rsw, csw, ba, activation, oa, max(n, 1)))
-    del x_alive, w_alive
+        bp = NULL if bias is None else ffi.from_buffer(bias)
+        check(lib.nexpo_linear(code, m, n, k, xp, rsx, csx, wp, rsw, csw, bp, activation, op, n))
     if overlaps:
         result[...] = target
     return result

@@ -23,16 +23,15 @@ enum {
 /* C = A @ B. C is m x n, row-major with row stride ldc (elements, ldc >= n). A is m x k with
  * element (i, p) at a + i*rsa + p*csa, B is k x n with element (p, j) at b + p*rsb + j*csb:
  * strides are signed element counts, so a and b are the address of element (0, 0) of any view
- * (transposed, reversed, sliced, Fortran order). Addresses travel as integers because strided
- * views have no contiguous buffer; they must be aligned to the element size. */
+ * (transposed, reversed, sliced, Fortran order); they must be aligned to the element size. */
 int32_t nexpo_matmul(int32_t dtype, size_t m, size_t n, size_t k,
-                     uintptr_t a, ptrdiff_t rsa, ptrdiff_t csa,
-                     uintptr_t b, ptrdiff_t rsb, ptrdiff_t csb,
-                     uintptr_t c, ptrdiff_t ldc);
-/* out = activation(x @ w + bias): as nexpo_matmul, plus bias (0, or n contiguous elements of
+                     const void *a, ptrdiff_t rsa, ptrdiff_t csa,
+                     const void *b, ptrdiff_t rsb, ptrdiff_t csb,
+                     void *c, ptrdiff_t ldc);
+/* out = activation(x @ w + bias): as nexpo_matmul, plus bias (NULL, or n contiguous elements of
  * the same type) and an NEXPO_ACT_* activation, fused into the GEMM's epilogue. */
 int32_t nexpo_linear(int32_t dtype, size_t m, size_t n, size_t k,
-                     uintptr_t x, ptrdiff_t rsx, ptrdiff_t csx,
-                     uintptr_t w, ptrdiff_t rsw, ptrdiff_t csw,
-                     uintptr_t bias, int32_t activation,
-                     uintptr_t out, ptrdiff_t ldo);
+                     const void *x, ptrdiff_t rsx, ptrdiff_t csx,
+                     const void *w, ptrdiff_t rsw, ptrdiff_t csw,
+                     const void *bias, int32_t activation,
+                     void *out, ptrdiff_t ldo);

@@ -2,22 +2,26 @@
 
 import ../kernels/gemm
 
-proc checkDims(m, n, k: int) =
-  for (v, name) in [(m, "m"), (n, "n"), (k, "k")]:
-    if v < 0: fail(stInvalid, name & ": negative dimension " & $v)
+template checkDim(v: int, name: string) =
+  if v < 0: fail(stInvalid, name & ": negative dimension " & $v)
 
-proc checkAddr(address: uint, elements: int, name: string) =
-  if address == 0 and elements > 0: fail(stInvalid, name & ": NULL pointer for " & $elements & " elements")
+template checkAddr(T: typedesc, address: pointer, elements: int, name: string) =
+  if address == nil and elements > 0:
+    fail(stInvalid, name & ": NULL pointer for " & $elements & " elements")
+  if cast[uint](address) mod uint(sizeof(T)) != 0:
+    fail(stInvalid, name & ": address is not aligned to the element size")
 
-proc runGemm[T](m, n, k: int, a: uint, rsa, csa: int, b: uint, rsb, csb: int, bias: uint,
-                act: Activation, c: uint, ldc: int) =
-  checkDims(m, n, k)
-  checkAddr(a, m * k, "a")
-  checkAddr(b, k * n, "b")
-  checkAddr(c, m * n, "out")
-  if m > 0 and n > 0: check(ldc >= n, "out: row stride " & $ldc & " is smaller than n = " & $n)
-  for (address, name) in [(a, "a"), (b, "b"), (c, "out"), (bias, "bias")]:
-    check(address mod uint(sizeof(T)) == 0, name & ": address is not aligned to the element size")
+proc runGemm[T](m, n, k: int, a: pointer, rsa, csa: int, b: pointer, rsb, csb: int, bias: pointer,
+                act: Activation, c: pointer, ldc: int) =
+  checkDim(m, "m")
+  checkDim(n, "n")
+  checkDim(k, "k")
+  checkAddr(T, a, m * k, "a")
+  checkAddr(T, b, k * n, "b")
+  checkAddr(T, c, m * n, "out")
+  checkAddr(T, bias, 0, "bias")
+  if m > 0 and n > 0 and ldc < n:
+    fail(stInvalid, "out: row stride " & $ldc & " is smaller than n = " & $n)
   gemmStrided[T](m, n, k, Operand[T](base: cast[ptr T](a), rs: rsa, cs: csa),
           Operand[T](base: cast[ptr T](b), rs: rsb, cs: csb), cast[ptr T](c), ldc,
           cast[ptr T](bias), act)
@@ -25,21 +29,21 @@ proc runGemm[T](m, n, k: int, a: uint, rsa, csa: int, b: uint, rsb, csb: int, bi
 proc gemmBytes(m, n, k, dtype: int): int =
   (m * k + k * n + m * n) * (if dtype == 0: 4 else: 8)
 
-proc dispatchGemm(dtype: int32, m, n, k: int, a: uint, rsa, csa: int, b: uint, rsb, csb: int,
-                  bias: uint, act: Activation, c: uint, ldc: int) =
+proc dispatchGemm(dtype: int32, m, n, k: int, a: pointer, rsa, csa: int, b: pointer, rsb, csb: int,
+                  bias: pointer, act: Activation, c: pointer, ldc: int) =
   case dtype
   of 0: runGemm[float32](m, n, k, a, rsa, csa, b, rsb, csb, bias, act, c, ldc)
   of 1: runGemm[float64](m, n, k, a, rsa, csa, b, rsb, csb, bias, act, c, ldc)
   else: fail(stType, "dtype: expected NEXPO_F32 (0) or NEXPO_F64 (1), got " & $dtype)
 
-proc nexpo_matmul*(dtype: int32, m, n, k: int, a: uint, rsa, csa: int, b: uint, rsb, csb: int,
-                   c: uint, ldc: int): int32 {.exportc, cdecl.} =
+proc nexpo_matmul*(dtype: int32, m, n, k: int, a: pointer, rsa, csa: int, b: pointer, rsb, csb: int,
+                   c: pointer, ldc: int): int32 {.exportc, cdecl.} =
   cabi:
-    dispatchGemm(dtype, m, n, k, a, rsa, csa, b, rsb, csb, 0, actNone, c, ldc)
+    dispatchGemm(dtype, m, n, k, a, rsa, csa, b, rsb, csb, nil, actNone, c, ldc)
     countCall(kMatmul, gemmBytes(m, n, k, dtype))
 
-proc nexpo_linear*(dtype: int32, m, n, k: int, x: uint, rsx, csx: int, w: uint, rsw, csw: int,
-                   bias: uint, activation: int32, output: uint, ldo: int): int32 {.exportc, cdecl.} =
+proc nexpo_linear*(dtype: int32, m, n, k: int, x: pointer, rsx, csx: int, w: pointer, rsw, csw: int,
+                   bias: pointer, activation: int32, output: pointer, ldo: int): int32 {.exportc, cdecl.} =
   cabi:
     check(activation >= ord(low(Activation)) and activation <= ord(high(Activation)),
           "activation: unknown code " & $activation)

@@ -22,6 +22,11 @@ macro unroll*(idx: untyped, count: static int, body: untyped): untyped =
 type
   MicroKernel*[T] = proc (kc: int, a, b: ptr T, rsb: int, c: ptr T, ldc: int,
                           accumulate: bool) {.nimcall, gcsafe, raises: [].}
+    ## (see below)
+  DirectKernel*[T] = proc (kc: int, a: ptr T, rsa, csa: int, b: ptr T, rsb: int, c: ptr T,
+                           ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].}
+    ## The same tile with A read in place: element (i, p) at a + i*rsa + p*csa. Small problems
+    ## use it so that nothing is packed.
     ## C[0..mr, 0..nr] (=|+=) Apanel * Bpanel over kc steps.
     ## `a`: packed MR x kc micro-panel (column p at a + p*MR); `b`: row p of the kc x NR panel at
     ## b + p*rsb with NR contiguous elements (rsb = NR when packed, the source row stride when B
@@ -33,6 +38,7 @@ type
     ## nc for L3), as in the BLIS/Goto loop nest.
     mr*, nr*, kc*, mc*, nc*: int
     uk*: MicroKernel[T]
+    ukDirect*: DirectKernel[T]
 
 # --- work buffers ------------------------------------------------------------------------------
 #
@@ -81,10 +87,12 @@ proc releaseAllBuffers*() =
 # --- the register-tiled micro-kernel, written once for every SIMD width -------------------------
 
 template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
-                              zero, load, bcast, fma, add, store: untyped) {.dirty.} =
+                              zero, load, bcast, fma, add, store: untyped,
+                              rsa, csa: untyped) {.dirty.} =
   ## Body of a micro-kernel proc with the `MicroKernel` parameters (kc, a, b, rsb, c, ldc,
   ## accumulate): an MR x (NV*W) tile of C held in MR*NV vector registers. Each k step loads NV
   ## vectors of the B row, broadcasts MR elements of the A column and issues MR*NV FMAs.
+  ## A is packed (pass rsa = 1, csa = MR: constants) or, for `DirectKernel`, read in place.
   var acc {.noinit.}: array[MR, array[NV, V]]
   unroll ii, MR:
     unroll jj, NV:
@@ -96,10 +104,10 @@ template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
     unroll jj, NV:
       bv[jj] = load(pb +! (jj * W))
     unroll ii, MR:
-      let av = bcast((pa +! ii)[])
+      let av = bcast((pa +! (ii * rsa))[])
       unroll jj, NV:
         acc[ii][jj] = fma(av, bv[jj], acc[ii][jj])
-    pa = pa +! MR
+    pa = pa +! csa
     pb = pb +! rsb
   if accumulate:
     unroll ii, MR:

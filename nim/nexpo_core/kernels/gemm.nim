@@ -15,8 +15,9 @@
 ## - one micro-kernel per ISA, picked per call from `cpu.activeIsa()` (NEXPO_ISA can force one)
 ## - A and B are read through signed element strides: transposed, reversed, sliced and Fortran
 ##   views are packed straight from their memory, never copied first
-## - small problems (m <= 16 or n <= 64) run on the calling thread; when m <= 16 and B's rows
-##   are contiguous, B is streamed by the micro-kernel in place (no packing of the big operand)
+## - small problems (m <= 16 or n <= 64, or little work) run on the calling thread; when m <= 16
+##   or the product is small they take the direct path: the micro-kernel reads A and B where
+##   they are (only ragged edge panels, and B when its rows are not contiguous, are packed)
 ## - larger problems split C's rows into one part per worker thread (`scheduler.parallelFor`);
 ##   parts share nothing but read-only A and B, so workers never wait on each other
 ## - C is never read before it is first written (it may hold NaN garbage): the first k block
@@ -46,14 +47,16 @@ type
     bias: ptr T            ## nil, or n contiguous elements
     act: Activation
     spec: KernelSpec[T]
-    skinny: bool           ## m <= 16 with contiguous B rows: B read in place
+    direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
     rowsPerPart: int       ## multiple of spec.mr
     outOfMemory: Atomic[bool]
 
 const
-  skinnyRows = 16          ## m at or below this: single thread, B not packed
+  skinnyRows = 16          ## m at or below this: single thread, direct path
   narrowCols = 64          ## n at or below this: single thread
+  directMaxWork = 128 * 128 * 128  ## m*n*k at or below this: direct path (packing would dominate)
   parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
+  directKc = 512           ## k block of the direct path
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
 
 proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
@@ -70,14 +73,15 @@ proc specFor[T](isa: Isa): KernelSpec[T] =
   when T is float32: portableF32 else: portableF64
 
 proc kcFor[T](job: GemmJob[T]): int =
-  if job.skinny: min(job.k, 2048) else: min(job.spec.kc, job.k)
+  if job.direct: min(job.k, directKc) else: min(job.spec.kc, job.k)
 
 proc workElements[T](job: GemmJob[T], rows: int): int =
   ## Elements of packing buffer one part needs: an A block, then a B block (or one B panel).
   let s = job.spec
   let kc = max(kcFor(job), 1)
-  let aElems = roundUp(min(s.mc, roundUp(rows, s.mr)) * kc, 16)
-  let bElems = if job.skinny: kc * s.nr else: min(s.nc, roundUp(job.n, s.nr)) * kc
+  let aElems = if job.direct: roundUp(s.mr * kc, 16)
+               else: roundUp(min(s.mc, roundUp(rows, s.mr)) * kc, 16)
+  let bElems = if job.direct: kc * s.nr else: min(s.nc, roundUp(job.n, s.nr)) * kc
   aElems + bElems
 
 proc storeTile[T](tile: ptr T, nr: int, c: ptr T, ldc, rows, cols: int, accumulate: bool) =
@@ -137,34 +141,43 @@ proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
       pc += kc
     jc += nc
 
-proc gemmRowsSkinny[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
-  ## Few rows: pack the small A block, let the micro-kernel stream B's rows where they are.
+proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+  ## Small or skinny products: no packing. The micro-kernel broadcasts A from where it is and
+  ## streams B's rows in place; only the ragged last row panel of A (it would read past A) and B
+  ## panels that are ragged or whose rows are not contiguous go through a small buffer.
   let s = job.spec
   let kcMax = kcFor(job)
   let ap = buf
-  let bp = buf +! roundUp(roundUp(i1 - i0, s.mr) * kcMax, 16)
+  let bp = buf +! roundUp(s.mr * kcMax, 16)
+  let fullRowsEnd = i0 + (i1 - i0) div s.mr * s.mr
   var tile {.noinit.}: array[maxTile, T]
   var pc = 0
   while pc < job.k:
     let kc = min(kcMax, job.k - pc)
     let accumulate = pc > 0
     let last = pc + kc >= job.k
-    let mc = i1 - i0
-    packA(mc, kc, job.a.at(i0, pc), job.a.rs, job.a.cs, ap, s.mr)
+    if fullRowsEnd < i1:
+      packA(i1 - fullRowsEnd, kc, job.a.at(fullRowsEnd, pc), job.a.rs, job.a.cs, ap, s.mr)
     var jr = 0
     while jr < job.n:
       let cols = min(s.nr, job.n - jr)
       var panel = job.b.at(pc, jr)
       var rsb = job.b.rs
-      if cols < s.nr:  # the ragged last panel would read past B's rows: pack it
+      if cols < s.nr or job.b.cs != 1:
         packB(kc, cols, panel, job.b.rs, job.b.cs, bp, s.nr)
         panel = bp
         rsb = s.nr
-      var ir = 0
-      while ir < mc:
-        let rows = min(s.mr, mc - ir)
-        let c = job.c +! ((i0 + ir) * job.ldc + jr)
-        runTile(s, kc, ap +! (ir * kc), panel, rsb, c, job.ldc, rows, cols, accumulate, tile[0].addr)
+      var ir = i0
+      while ir < i1:
+        let rows = min(s.mr, i1 - ir)
+        let c = job.c +! (ir * job.ldc + jr)
+        if rows < s.mr:
+          runTile(s, kc, ap, panel, rsb, c, job.ldc, rows, cols, accumulate, tile[0].addr)
+        elif cols == s.nr:
+          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
+        else:
+          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, tile[0].addr, s.nr, false)
+          storeTile(tile[0].addr, s.nr, c, job.ldc, rows, cols, accumulate)
         if last: finishTile(job, c, rows, jr, cols)
         ir += s.mr
       jr += s.nr
@@ -175,8 +188,8 @@ proc gemmRows[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
   if job.k == 0:  # empty sum: zeros, then the epilogue
     for i in i0 ..< i1: zeroMem(job.c +! (i * job.ldc), job.n * sizeof(T))
     finishTile(job, job.c +! (i0 * job.ldc), i1 - i0, 0, job.n)
-  elif job.skinny:
-    gemmRowsSkinny(job, i0, i1, buf)
+  elif job.direct:
+    gemmRowsDirect(job, i0, i1, buf)
   else:
     gemmRowsBlocked(job, i0, i1, buf)
   if job.act == actSoftmax:
@@ -205,7 +218,7 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
                        spec: spec)
-  job.skinny = m <= skinnyRows and b.cs == 1
+  job.direct = m <= skinnyRows or m * n * k <= directMaxWork
   let panels = ceilDiv(m, spec.mr)
   let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork
   let parts = if serial: 1 else: max(1, min(numThreads(), panels))
