@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psutil
 import pytest
 
 import nexpo
@@ -349,3 +350,25 @@ def test_eight_python_threads_calling_concurrently_get_correct_results() -> None
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+# --- resources --------------------------------------------------------------------------------
+
+def test_no_memory_growth_over_ten_thousand_calls() -> None:
+    process = psutil.Process()
+    a32, b32 = random((64, 96), np.float32), random((96, 80), np.float32)
+    a64, b64 = random((300, 200), np.float64).T, random((300, 50), np.float64)
+    out = np.empty((64, 80), np.float32)
+
+    def calls(count: int) -> None:
+        for i in range(count):
+            matmul(a32, b32, out=out)
+            if i % 10 == 0:
+                matmul(a64, b64)
+                linear(a32, b32, activation="softmax")
+
+    calls(1_000)  # warm up: buffer pool, allocator arenas
+    before = process.memory_info().rss
+    calls(10_000)
+    growth = process.memory_info().rss - before
+    assert growth < 8 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 10,000 calls"
