@@ -57,6 +57,8 @@ const
   directMaxWork = 128 * 128 * 128  ## m*n*k at or below this: direct path (packing would dominate)
   parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
   directKc = 512           ## k block of the direct path
+  skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
+                           ## time, row after row, which the hardware prefetcher follows
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
 
 proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
@@ -73,7 +75,9 @@ proc specFor[T](isa: Isa): KernelSpec[T] =
   when T is float32: portableF32 else: portableF64
 
 proc kcFor[T](job: GemmJob[T]): int =
-  if job.direct: min(job.k, directKc) else: min(job.spec.kc, job.k)
+  if not job.direct: min(job.spec.kc, job.k)
+  elif job.m <= skinnyRows: min(job.k, skinnyKc)
+  else: min(job.k, directKc)
 
 proc workElements[T](job: GemmJob[T], rows: int): int =
   ## Elements of packing buffer one part needs: an A block, then a B block (or one B panel).
