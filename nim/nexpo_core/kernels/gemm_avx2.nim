@@ -30,5 +30,5 @@ proc ukAvx2F64Direct(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb
 {.pop.}
 
 const
-  avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 4096, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct)
-  avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 4096, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct)
+  avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 1024, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct)
+  avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 512, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct)
