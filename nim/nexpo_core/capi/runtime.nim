@@ -5,6 +5,7 @@ proc nexpo_get_num_threads*(): int32 {.exportc, cdecl.} = int32(scheduler.numThr
 proc nexpo_set_num_threads*(n: int32): int32 {.exportc, cdecl.} =
   cabi:
     check(n >= 1 and n <= 1024, "n: thread count must be between 1 and 1024, got " & $n)
+    check(not scheduler.onPoolThread(), "set_num_threads: not allowed from a pool worker thread")
     scheduler.setNumThreads(n)
 
 proc nexpo_scheduler_stats*(output: ptr UncheckedArray[uint64], cap: int,
