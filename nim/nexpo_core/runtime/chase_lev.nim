@@ -44,16 +44,21 @@ proc `=copy`*[T; N](dst: var ChaseLevDeque[T, N], src: ChaseLevDeque[T, N]) {.er
 
 proc capacity*[T; N](d: ChaseLevDeque[T, N]): int {.inline.} = N
 
-proc push*[T; N](d: var ChaseLevDeque[T, N], item: T): bool {.inline.} =
-  ## Owner only. False when full (the caller runs `item` itself).
+type PushResult* = enum
+  prFull      ## no room: the caller runs the item itself
+  prFirst     ## pushed into an empty deque (the moment worth waking a thief for)
+  prMore      ## pushed behind other items
+
+proc push*[T; N](d: var ChaseLevDeque[T, N], item: T): PushResult {.inline.} =
+  ## Owner only.
   let b = d.bottom.load(moRelaxed)
   let t = d.top.load(moAcquire)
   if b - t >= N:
-    return false
+    return prFull
   d.buffer[b mod N].store(item, moRelease)
   fence(moRelease)
   d.bottom.store(b + 1, moRelease)
-  true
+  if b == t: prFirst else: prMore
 
 proc pop*[T; N](d: var ChaseLevDeque[T, N]): T {.inline.} =
   ## Owner only: the newest item, or nil when empty (or a thief won the last one).

@@ -32,9 +32,10 @@
 ## - Waiting never blocks progress: a thread in `sync` pops its own deque and steals; only when
 ##   nothing is visible anywhere does it park. Nested parallelFor from a worker cannot deadlock.
 ## - Idle threads spin briefly (PAUSE), then yield, then park on a futex event count with no
-##   timeout: an idle pool burns no CPU. Pushing a task wakes one parked thread when any sleeps
-##   (one fence + one load when none does); a thread that wakes and finds more work wakes the
-##   next, so the pool ramps up in a cascade.
+##   timeout: an idle pool burns no CPU. A push into an empty deque wakes one parked thread
+##   when any sleeps (one fence + one load when none does); a thread that finds work while
+##   more is visible wakes the next, so the pool ramps up in a cascade. Liveness never depends
+##   on a wake: the owner of a deque always pops its own tasks in `sync`.
 ## - Resizing (`setNumThreads`) stops the workers (each drains its own deque first), then lets
 ##   the next parallelFor start the new count. Deques and counters are allocated once per slot
 ##   and never freed, so a thief can never read freed memory.
@@ -349,9 +350,12 @@ proc spawn*(g: var TaskGroup, t: var Task) =
   t.group = addr g
   discard g.pending.fetchAdd(1, moRelaxed)
   bump(self.counters.spawned)
-  if self.deque.push(addr t):
+  case self.deque.push(addr t)
+  of prFirst:
     notifyOne()
-  else:
+  of prMore:
+    discard   # whoever took our earlier items is awake and wakes the next (cascade)
+  of prFull:
     discard g.pending.fetchSub(1, moRelaxed)
     t.group = nil
     bump(self.counters.executed)
@@ -369,6 +373,7 @@ proc sync*(g: var TaskGroup) =
     while not groupDone(g):
       let t = findWork(self)
       if t != nil:
+        if idle > 0 and workVisible(): notifyOne()
         idle = 0
         runFound(self, t)
         continue
