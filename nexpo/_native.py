@@ -14,7 +14,7 @@ from typing import Any, Final
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 
 try:
-    from nexpo._core import ffi, lib
+    from nexpo._core import ffi as ffi, lib as lib  # re-exported (mypy: explicit)
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "nexpo's native core (nexpo._core) is not built: run `pip install .` (or `make build`) "

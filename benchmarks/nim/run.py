@@ -26,7 +26,8 @@ def build_bench(name: str) -> Path:
     cfg = nimbuild.load_config()
     nim = nimbuild.require_nim(cfg)
     with nimbuild.build_lock("nimbench"):
-        return nimbuild.build_test(nim, cfg, "release", ROOT / "benchmarks" / "nim" / f"bench_{name}.nim")
+        src = ROOT / "benchmarks" / "nim" / f"bench_{name}.nim"
+        return nimbuild.build_test(nim, cfg, "release", src)
 
 
 def run_bench(name: str, *args: str) -> list[dict[str, Any]]:
@@ -41,7 +42,8 @@ def main(argv: list[str]) -> int:
         i = argv.index("--")
         names, args = argv[:i], argv[i + 1 :]
     if not names:
-        names = [p.stem.removeprefix("bench_") for p in sorted((ROOT / "benchmarks" / "nim").glob("bench_*.nim"))]
+        sources = sorted((ROOT / "benchmarks" / "nim").glob("bench_*.nim"))
+        names = [p.stem.removeprefix("bench_") for p in sources]
     for name in names:
         for row in run_bench(name, *args):
             print(json.dumps(row))

@@ -47,4 +47,7 @@ int32_t nexpo_channel_unwatch(nexpo_channel *ch, int32_t id);
 int32_t nexpo_channel_try_recv_arm(nexpo_channel *ch, int32_t id, char *buf, size_t cap,
                                    size_t *len, char **heap);
 int32_t nexpo_channel_try_send_arm(nexpo_channel *ch, int32_t id, const char *msg, size_t len);
+/* Block until the channel is readable (interest 1) / writable (2) or closed, taking nothing:
+ * NEXPO_OK, or NEXPO_ETIMEOUT. */
+int32_t nexpo_channel_wait(nexpo_channel *ch, int32_t interest, int64_t timeout_ns);
 void nexpo_free(void *p);

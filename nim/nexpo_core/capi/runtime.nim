@@ -165,3 +165,8 @@ proc nexpo_channel_try_send_arm*(ch: ptr ByteChannel, id: int32, msg: pointer,
 
 proc nexpo_free*(p: pointer) {.exportc, cdecl.} =
   c_free(p)
+
+proc nexpo_channel_wait*(ch: ptr ByteChannel, interest: int32, timeoutNs: int64): int32 {.exportc, cdecl.} =
+  if interest != 1 and interest != 2:
+    return setError(stInvalid, "interest: 1 (readable) or 2 (writable)")
+  statusOf(waitReady(ch, uint32(interest), timeoutNs))

@@ -450,6 +450,29 @@ proc trySendArm*(ch: ptr ByteChannel, id: int, msg: pointer, len: int): Status =
     st = send(ch, msg, len, 0)
   st
 
+proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
+  if ch.isClosed: return stOk
+  let n = channel.len(ch)
+  if (interest and interestRecv) != 0 and n > 0: return stOk
+  if (interest and interestSend) != 0 and n < int(ch.ring.capacity): return stOk
+  stAgain
+
+proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64): Status =
+  ## Block until the channel may be received from (interest 1) / sent to (2), or is closed,
+  ## without taking or putting anything (asyncio on shared rings waits with this in a helper
+  ## thread). A wake it consumed is passed on, so a blocked receiver/sender never misses one.
+  let r = ch.ring
+  result =
+    if (interest and interestRecv) != 0:
+      waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest))
+    else:
+      waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest))
+  if result == stOk:
+    if (interest and interestRecv) != 0: notifyReceivers(ch)
+    else: notifySenders(ch)
+  elif result == stAgain:
+    result = stTimeout
+
 # --- select -----------------------------------------------------------------------------
 
 var selectRotor {.threadvar.}: int
