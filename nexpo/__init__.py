@@ -7,6 +7,7 @@ extension, ``nexpo._core``, under small typed Python modules.
 from __future__ import annotations
 
 from nexpo._info import info, package_version
+from nexpo.channels import Channel, select
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 from nexpo.scheduler import get_num_threads, set_num_threads
 
@@ -14,10 +15,12 @@ __version__ = package_version()
 
 __all__ = [
     "AuthenticationError",
+    "Channel",
     "ChannelClosed",
     "NexpoError",
     "__version__",
     "get_num_threads",
     "info",
+    "select",
     "set_num_threads",
 ]
