@@ -6,6 +6,7 @@ extension, ``nexpo._core``, under small typed Python modules.
 
 from __future__ import annotations
 
+from nexpo import kernels
 from nexpo._info import info, package_version
 from nexpo.channels import Channel, select
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
@@ -21,6 +22,7 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "info",
+    "kernels",
     "select",
     "set_num_threads",
 ]

@@ -5,6 +5,12 @@ from typing import Any, TypeAlias
 _CData: TypeAlias = Any
 
 class _Lib:
+    NEXPO_ACT_GELU: int
+    NEXPO_ACT_NONE: int
+    NEXPO_ACT_RELU: int
+    NEXPO_ACT_SIGMOID: int
+    NEXPO_ACT_SOFTMAX: int
+    NEXPO_ACT_TANH: int
     NEXPO_EAGAIN: int
     NEXPO_EAUTH: int
     NEXPO_ECLOSED: int
@@ -14,6 +20,8 @@ class _Lib:
     NEXPO_ETIMEOUT: int
     NEXPO_ETYPE: int
     NEXPO_EUNSUPPORTED: int
+    NEXPO_F32: int
+    NEXPO_F64: int
     NEXPO_ISA_AVX2: int
     NEXPO_ISA_AVX512: int
     NEXPO_ISA_PORTABLE: int
@@ -32,6 +40,8 @@ class _Lib:
     def nexpo_kernel_count(self) -> int: ...
     def nexpo_kernel_name(self, i: int) -> _CData: ...
     def nexpo_kernel_stats(self, calls: _CData, bytes: _CData, n: int) -> int: ...
+    def nexpo_matmul(self, dtype: int, m: int, n: int, k: int, a: _CData, rsa: int, csa: int, b: _CData, rsb: int, csb: int, c: _CData, ldc: int) -> int: ...
+    def nexpo_linear(self, dtype: int, m: int, n: int, k: int, x: _CData, rsx: int, csx: int, w: _CData, rsw: int, csw: int, bias: _CData, activation: int, out: _CData, ldo: int) -> int: ...
     def nexpo_get_num_threads(self) -> int: ...
     def nexpo_set_num_threads(self, n: int) -> int: ...
     def nexpo_scheduler_stats(self, out: _CData, cap: int, workers: _CData) -> int: ...
