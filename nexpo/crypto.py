@@ -9,7 +9,7 @@ scheduler's worker threads; SHA-256 uses the CPU's SHA extensions when it has th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final, overload
+from typing import Any, Final, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -126,7 +126,7 @@ def sha256(data: object) -> bytes:
     buf, n = read_buffer(data, "data")
     out = ffi.new("uint8_t[32]")
     check(lib.nexpo_sha256(buf, n, out, 32))
-    return ffi.buffer(out)[:]
+    return cast(bytes, ffi.buffer(out)[:])
 
 
 class Sha256:
@@ -159,7 +159,7 @@ class Sha256:
         """The digest of everything absorbed so far; the object can keep absorbing."""
         out = ffi.new("uint8_t[32]")
         check(lib.nexpo_sha256_final(self._ptr, _STATE_SIZE, out, 32))
-        return ffi.buffer(out)[:]
+        return cast(bytes, ffi.buffer(out)[:])
 
     def hexdigest(self) -> str:
         return self.digest().hex()
@@ -176,7 +176,7 @@ class Sha256:
 
 
 @overload
-def sha256_many(messages: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...
+def sha256_many(messages: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...  # type: ignore[overload-overlap]
 @overload
 def sha256_many(messages: Iterable[Any]) -> list[bytes]: ...
 def sha256_many(messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
@@ -201,11 +201,13 @@ def hmac_sha256(key: object, data: object) -> bytes:
     buf, n = read_buffer(data, "data")
     out = ffi.new("uint8_t[32]")
     check(lib.nexpo_hmac_sha256(key_buf, key_len, buf, n, out, 32))
-    return ffi.buffer(out)[:]
+    return cast(bytes, ffi.buffer(out)[:])
 
 
 @overload
-def hmac_sha256_many(key: object, messages: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...
+def hmac_sha256_many(  # type: ignore[overload-overlap]
+    key: object, messages: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]: ...
 @overload
 def hmac_sha256_many(key: object, messages: Iterable[Any]) -> list[bytes]: ...
 def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
@@ -245,7 +247,7 @@ def merkle_root(leaves: Messages) -> bytes:
     batch = _Batch(leaves, "leaves")
     out = ffi.new("uint8_t[32]")
     check(lib.nexpo_merkle_root(batch.data, batch.length, batch.lengths, batch.n, out, 32))
-    return ffi.buffer(out)[:]
+    return cast(bytes, ffi.buffer(out)[:])
 
 
 def merkle_proof(leaves: Messages, index: int) -> list[bytes]:
@@ -261,7 +263,7 @@ def merkle_proof(leaves: Messages, index: int) -> list[bytes]:
             batch.data, batch.length, batch.lengths, batch.n, index, out, 64 * DIGEST_SIZE, count
         )
     )
-    raw = ffi.buffer(out, DIGEST_SIZE * count[0])[:]
+    raw = cast(bytes, ffi.buffer(out, DIGEST_SIZE * count[0])[:])
     return [raw[i : i + DIGEST_SIZE] for i in range(0, len(raw), DIGEST_SIZE)]
 
 
@@ -318,7 +320,7 @@ def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad:
             key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n + TAG_SIZE
         )
     )
-    return ffi.buffer(out)[:]
+    return cast(bytes, ffi.buffer(out)[:])
 
 
 def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:
@@ -335,4 +337,4 @@ def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: obje
             key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n - TAG_SIZE
         )
     )
-    return ffi.buffer(out, n - TAG_SIZE)[:]
+    return cast(bytes, ffi.buffer(out, n - TAG_SIZE)[:])
