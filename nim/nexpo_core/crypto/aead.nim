@@ -21,10 +21,10 @@ const
   tagLen* = 16
   maxPlaintext* = (int64(high(uint32))) * 64
 
-proc computeTag(otk: ptr UncheckedArray[byte], aad: ptr UncheckedArray[byte], aadLen: int,
+proc computeTag(isa: Isa, otk: ptr UncheckedArray[byte], aad: ptr UncheckedArray[byte], aadLen: int,
                 ct: ptr UncheckedArray[byte], ctLen: int, tag: ptr UncheckedArray[byte]) =
   var mac: Poly1305
-  mac.init(otk)
+  mac.init(otk, wide = isa >= isaAvx2)
   mac.update(aad, aadLen, padTo16 = true)
   mac.update(ct, ctLen, padTo16 = true)
   var lens: array[16, byte]
@@ -47,7 +47,7 @@ proc seal*(isa: Isa, key, nonce, plaintext: ptr UncheckedArray[byte], len: int,
   oneTimeKey(key, nonce, otk)
   var input = chachaInput(key, nonce, 1)
   chacha20Xor(isa, input, plaintext, output, len)
-  computeTag(cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, output, len,
+  computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, output, len,
              cast[ptr UncheckedArray[byte]](output[len].addr))
   wipe(otk)
   wipe(input)
@@ -60,7 +60,7 @@ proc open*(isa: Isa, key, nonce, data: ptr UncheckedArray[byte], len: int,
   var otk: array[64, byte]
   oneTimeKey(key, nonce, otk)
   var tag: array[16, byte]
-  computeTag(cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, data, ctLen,
+  computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, data, ctLen,
              cast[ptr UncheckedArray[byte]](tag[0].addr))
   wipe(otk)
   result = ctEqual(cast[ptr UncheckedArray[byte]](tag[0].addr),

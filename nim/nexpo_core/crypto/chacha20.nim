@@ -8,8 +8,19 @@
 
 import ../config, ../cpu
 import ./chacha20_generic
+when x86SimdEnabled:
+  import ./chacha20_avx2, ./chacha20_avx512
 export ChaChaInput, chachaInput, chachaBlock, loadLe32, storeLe32
 
 proc chacha20Xor*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## dst[0..len) = src ⊕ keystream from counter input[12]; `src` may equal `dst`.
+  when x86SimdEnabled:
+    case isa
+    of isaAvx512:
+      chachaXorAvx512(input, src, dst, len)
+      return
+    of isaAvx2:
+      chachaXorAvx2(input, src, dst, len)
+      return
+    of isaPortable: discard
   chachaXorGeneric(input, src, dst, len)

@@ -11,7 +11,10 @@
 ## - `Poly1305` holds the key (r, s) and accumulator; its owner wipes it (`ct.wipe`) when done
 ## - the 128-bit products come from C's `unsigned __int128` (GCC/Clang on 64-bit targets)
 
+import ../config
 import ./ct
+when x86SimdEnabled:
+  import ./poly1305_avx2
 
 {.emit: """/*TYPESECTION*/
 typedef unsigned __int128 nexpo_u128;
@@ -42,14 +45,18 @@ type Poly1305* = object
   r0, r1, r2, s1, s2: uint64
   h0, h1, h2: uint64
   pad0, pad1: uint64
+  wide: bool                          ## use the 4-way AVX2 path for long runs of blocks
+  havePowers: bool
+  powers: array[4, array[5, uint64]]  ## r, r^2, r^3, r^4 in 26-bit limbs (AVX2 path)
 
 proc le64(p: ptr UncheckedArray[byte], i: int): uint64 {.inline.} =
   var v = 0'u64
   for k in countdown(7, 0): v = (v shl 8) or uint64(p[i + k])
   v
 
-proc init*(st: var Poly1305, key: ptr UncheckedArray[byte]) =
-  ## key = r ‖ s (32 bytes); r is clamped as RFC 8439 §2.5 prescribes.
+proc init*(st: var Poly1305, key: ptr UncheckedArray[byte], wide = false) =
+  ## key = r ‖ s (32 bytes); r is clamped as RFC 8439 §2.5 prescribes. `wide` enables the
+  ## AVX2 path (the caller checks the CPU).
   let t0 = le64(key, 0)
   let t1 = le64(key, 8)
   st.r0 = t0 and 0xffc0fffffff'u64
@@ -60,8 +67,10 @@ proc init*(st: var Poly1305, key: ptr UncheckedArray[byte]) =
   st.h0 = 0; st.h1 = 0; st.h2 = 0
   st.pad0 = le64(key, 16)
   st.pad1 = le64(key, 24)
+  st.wide = wide
+  st.havePowers = false
 
-proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =
+proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64) =
   ## Absorb `nblocks` 16-byte blocks; `hibit` is the 2^128 bit (0 only for a padded final block).
   let (r0, r1, r2, s1, s2) = (st.r0, st.r1, st.r2, st.s1, st.s2)
   var (h0, h1, h2) = (st.h0, st.h1, st.h2)
@@ -87,6 +96,70 @@ proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit:
     h0 = h0 and mask44
     h1 += c
   st.h0 = h0; st.h1 = h1; st.h2 = h2
+
+type Limbs44 = array[3, uint64]
+
+proc fieldMul(a, b: Limbs44): Limbs44 =
+  ## a·b mod 2^130 - 5 on loose 44/44/42-bit limbs (each may exceed its width a little).
+  let s1 = b[1] * 20
+  let s2 = b[2] * 20
+  let d0 = mul(a[0], b[0]) + mul(a[1], s2) + mul(a[2], s1)
+  var d1 = mul(a[0], b[1]) + mul(a[1], b[0]) + mul(a[2], s2)
+  var d2 = mul(a[0], b[2]) + mul(a[1], b[1]) + mul(a[2], b[0])
+  var c = shr44(d0)
+  result[0] = lo(d0) and mask44
+  d1 = d1 + c
+  c = shr44(d1)
+  result[1] = lo(d1) and mask44
+  d2 = d2 + c
+  c = shr42(d2)
+  result[2] = lo(d2) and mask42
+  result[0] += c * 5
+  c = result[0] shr 44
+  result[0] = result[0] and mask44
+  result[1] += c
+
+proc to26(a: Limbs44): array[5, uint64] =
+  ## Loose 44-bit limbs → loose 26-bit limbs of the same value (additions, no masking loss).
+  result[0] = a[0] and ((1'u64 shl 26) - 1)
+  result[1] = (a[0] shr 26) + ((a[1] and 0xff'u64) shl 18)
+  result[2] = (a[1] shr 8) and ((1'u64 shl 26) - 1)
+  result[3] = (a[1] shr 34) + ((a[2] and 0xffff'u64) shl 10)
+  result[4] = a[2] shr 16
+
+proc from26(l: array[5, uint64]): Limbs44 =
+  ## Loose 26-bit limbs (each < 2^30) → loose 44-bit limbs, carried.
+  var a0 = l[0] + ((l[1] and ((1'u64 shl 18) - 1)) shl 26)
+  var a1 = (l[1] shr 18) + (l[2] shl 8) + ((l[3] and 0x3ff'u64) shl 34)
+  var a2 = (l[3] shr 10) + (l[4] shl 16)
+  a1 += a0 shr 44; a0 = a0 and mask44
+  a2 += a1 shr 44; a1 = a1 and mask44
+  let c = a2 shr 42; a2 = a2 and mask42
+  a0 += c * 5
+  a1 += a0 shr 44; a0 = a0 and mask44
+  [a0, a1, a2]
+
+proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =
+  ## Absorb `nblocks` 16-byte blocks; `hibit` is the 2^128 bit (0 only for a padded final block).
+  ## Long runs of full blocks go four at a time through the AVX2 path when enabled.
+  var done = 0
+  when x86SimdEnabled:
+    if st.wide and hibit != 0 and nblocks >= 16:
+      if not st.havePowers:
+        let r: Limbs44 = [st.r0, st.r1, st.r2]
+        var p = r
+        for k in 0 ..< 4:
+          st.powers[k] = to26(p)
+          p = fieldMul(p, r)
+        st.havePowers = true
+      var h = to26([st.h0, st.h1, st.h2])
+      polyGroupsAvx2(h, st.powers, m, nblocks div 4)
+      let back = from26(h)
+      st.h0 = back[0]; st.h1 = back[1]; st.h2 = back[2]
+      done = 4 * (nblocks div 4)
+      wipe(h)
+  if done < nblocks:
+    st.scalarBlocks(cast[ptr UncheckedArray[byte]](m[16 * done].addr), nblocks - done, hibit)
 
 proc update*(st: var Poly1305, m: ptr UncheckedArray[byte], len: int, padTo16: bool) =
   ## Absorb `len` bytes. A partial last block is zero-padded to 16 bytes: as a full block
