@@ -8,6 +8,7 @@ scheduler's worker threads; SHA-256 uses the CPU's SHA extensions when it has th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any, Final, cast, overload
 
@@ -15,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexpo import _native
-from nexpo._native import CData, check, ffi, lib, read_buffer
+from nexpo._native import CData, check, ffi, lib
 
 __all__ = [
     "Sha256",
@@ -44,6 +45,44 @@ Messages = Iterable[Any] | npt.NDArray[np.uint8]
 
 
 # --- argument handling ----------------------------------------------------------------------
+
+
+def _in(obj: object, name: str) -> tuple[CData | bytes, int]:
+    """A read-only buffer argument for the ``const char *`` inputs of crypto.h.
+
+    bytes pass straight through (cffi hands C a pointer to their storage, no copy); any other
+    bytes-like object gets a zero-copy ``char[]`` view. ``str`` is refused with a hint.
+    """
+    if type(obj) is bytes:
+        return obj, len(obj)
+    if isinstance(obj, str):
+        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
+    try:
+        view = ffi.from_buffer(obj)
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
+    return view, len(view)
+
+
+class _Scratch(threading.local):
+    """A per-thread output buffer, reused so large outputs do not page-fault a fresh
+    allocation on every call (the result is copied out into the returned bytes)."""
+
+    def __init__(self) -> None:
+        self.buf: CData = _new_uncleared("uint8_t[]", 4096)
+        self.size = 4096
+
+    def get(self, n: int) -> CData:
+        if n > self.size:
+            if n > _SCRATCH_MAX:
+                return _new_uncleared("uint8_t[]", n)
+            self.size = max(n, 2 * self.size)
+            self.buf = _new_uncleared("uint8_t[]", self.size)
+        return self.buf
+
+
+_SCRATCH_MAX: Final = 64 * 1024 * 1024
+_scratch = _Scratch()
 
 
 def _check_int(value: object, name: str) -> int:
@@ -85,14 +124,14 @@ class _Batch:
             joined = b"".join(items)
         except TypeError:
             for i, item in enumerate(items):
-                read_buffer(item, f"{name}[{i}]")
+                _in(item, f"{name}[{i}]")
             raise
         n = len(items)
         sizes = list(map(len, items))
         if sum(sizes) != len(joined):  # some item's len() counts elements wider than a byte
             sizes = [memoryview(item).nbytes for item in items]
         self.keep: object = joined
-        self.data, self.length = read_buffer(joined, name)
+        self.data, self.length = _in(joined, name)
         self.n = n
         if n == 0 or sizes.count(sizes[0]) == n:
             self.lengths: CData = ffi.NULL
@@ -107,7 +146,7 @@ class _Batch:
             )
         contiguous = np.ascontiguousarray(array)
         self.keep = contiguous
-        self.data, self.length = read_buffer(contiguous, name)
+        self.data, self.length = _in(contiguous, name)
         self.n = int(array.shape[0])
         self.lengths = ffi.NULL
 
@@ -123,7 +162,7 @@ def _digest_list(out: npt.NDArray[np.uint8]) -> list[bytes]:
 
 def sha256(data: object) -> bytes:
     """The SHA-256 digest (32 bytes) of a bytes-like object."""
-    buf, n = read_buffer(data, "data")
+    buf, n = _in(data, "data")
     out = ffi.new("uint8_t[32]")
     check(lib.nexpo_sha256(buf, n, out, 32))
     return cast(bytes, ffi.buffer(out)[:])
@@ -151,7 +190,7 @@ class Sha256:
 
     def update(self, data: object) -> Sha256:
         """Absorb more data; returns self so calls can be chained."""
-        buf, n = read_buffer(data, "data")
+        buf, n = _in(data, "data")
         check(lib.nexpo_sha256_update(self._ptr, _STATE_SIZE, buf, n))
         return self
 
@@ -197,8 +236,8 @@ def sha256_many(messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
 
 def hmac_sha256(key: object, data: object) -> bytes:
     """HMAC-SHA-256(key, data) (RFC 2104): 32 bytes. Any key length is accepted."""
-    key_buf, key_len = read_buffer(key, "key")
-    buf, n = read_buffer(data, "data")
+    key_buf, key_len = _in(key, "key")
+    buf, n = _in(data, "data")
     out = ffi.new("uint8_t[32]")
     check(lib.nexpo_hmac_sha256(key_buf, key_len, buf, n, out, 32))
     return cast(bytes, ffi.buffer(out)[:])
@@ -212,7 +251,7 @@ def hmac_sha256_many(  # type: ignore[overload-overlap]
 def hmac_sha256_many(key: object, messages: Iterable[Any]) -> list[bytes]: ...
 def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
     """HMAC-SHA-256 under one key of every message, in one native call (see ``sha256_many``)."""
-    key_buf, key_len = read_buffer(key, "key")
+    key_buf, key_len = _in(key, "key")
     batch = _Batch(messages, "messages")
     out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)
     out_buf, out_len = _native.write_buffer(out, "out")
@@ -227,9 +266,9 @@ def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArr
 def hmac_sha256_verify(key: object, data: object, tag: object) -> bool:
     """Is ``tag`` HMAC-SHA-256(key, data)? Compared in constant time (a tag of the wrong
     length is simply not equal)."""
-    key_buf, key_len = read_buffer(key, "key")
-    buf, n = read_buffer(data, "data")
-    tag_buf, tag_len = read_buffer(tag, "tag")
+    key_buf, key_len = _in(key, "key")
+    buf, n = _in(data, "data")
+    tag_buf, tag_len = _in(tag, "tag")
     ok = ffi.new("int32_t *")
     check(lib.nexpo_hmac_sha256_verify(key_buf, key_len, buf, n, tag_buf, tag_len, ok))
     return bool(ok[0])
@@ -270,23 +309,23 @@ def merkle_proof(leaves: Messages, index: int) -> list[bytes]:
 def merkle_verify(leaf: object, index: int, tree_size: int, proof: Iterable[Any], root: object) -> bool:
     """Does ``proof`` show that ``leaf`` is entry ``index`` of the ``tree_size``-leaf tree with
     this ``root``? (RFC 9162 §2.1.3.2). Nodes and the root must be 32 bytes each."""
-    leaf_buf, leaf_len = read_buffer(leaf, "leaf")
+    leaf_buf, leaf_len = _in(leaf, "leaf")
     index = _check_int(index, "index")
     tree_size = _check_int(tree_size, "tree_size")
     if isinstance(proof, str | bytes | bytearray | memoryview) or not isinstance(proof, Iterable):
         raise TypeError(f"proof must be a list of 32-byte hashes, not {type(proof).__name__}")
     nodes = list(proof)
     for i, node in enumerate(nodes):
-        _, size = read_buffer(node, f"proof[{i}]")
+        _, size = _in(node, f"proof[{i}]")
         if size != DIGEST_SIZE:
             raise ValueError(f"proof[{i}] must be {DIGEST_SIZE} bytes, got {size}")
-    root_buf, root_len = read_buffer(root, "root")
+    root_buf, root_len = _in(root, "root")
     if root_len != DIGEST_SIZE:
         raise ValueError(f"root must be {DIGEST_SIZE} bytes, got {root_len}")
     if index >= tree_size or tree_size >= 2**64:
         return False
     path = b"".join(nodes)
-    path_buf, path_len = read_buffer(path, "proof")
+    path_buf, path_len = _in(path, "proof")
     ok = ffi.new("int32_t *")
     check(
         lib.nexpo_merkle_verify(
@@ -299,11 +338,11 @@ def merkle_verify(leaf: object, index: int, tree_size: int, proof: Iterable[Any]
 # --- ChaCha20-Poly1305 (RFC 8439) -----------------------------------------------------------
 
 
-def _key_nonce(key: object, nonce: object) -> tuple[CData, CData]:
-    key_buf, key_len = read_buffer(key, "key")
+def _key_nonce(key: object, nonce: object) -> tuple[CData | bytes, CData | bytes]:
+    key_buf, key_len = _in(key, "key")
     if key_len != KEY_SIZE:
         raise ValueError(f"key must be {KEY_SIZE} bytes, got {key_len}")
-    nonce_buf, nonce_len = read_buffer(nonce, "nonce")
+    nonce_buf, nonce_len = _in(nonce, "nonce")
     if nonce_len != NONCE_SIZE:
         raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {nonce_len}")
     return key_buf, nonce_buf
@@ -312,23 +351,23 @@ def _key_nonce(key: object, nonce: object) -> tuple[CData, CData]:
 def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad: object = b"") -> bytes:
     """RFC 8439 AEAD encryption: ciphertext ‖ 16-byte tag. Never reuse a (key, nonce) pair."""
     key_buf, nonce_buf = _key_nonce(key, nonce)
-    buf, n = read_buffer(plaintext, "plaintext")
-    aad_buf, aad_len = read_buffer(aad, "aad")
-    out = _new_uncleared("uint8_t[]", n + TAG_SIZE)
+    buf, n = _in(plaintext, "plaintext")
+    aad_buf, aad_len = _in(aad, "aad")
+    out = _scratch.get(n + TAG_SIZE)
     check(
         lib.nexpo_chacha20poly1305_encrypt(
             key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n + TAG_SIZE
         )
     )
-    return cast(bytes, ffi.buffer(out)[:])
+    return cast(bytes, ffi.buffer(out, n + TAG_SIZE)[:])
 
 
 def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:
     """RFC 8439 AEAD decryption of ciphertext ‖ tag. Raises ``nexpo.AuthenticationError`` (and
     releases no plaintext) when the ciphertext, tag, aad, key or nonce does not match."""
     key_buf, nonce_buf = _key_nonce(key, nonce)
-    buf, n = read_buffer(data, "data")
-    aad_buf, aad_len = read_buffer(aad, "aad")
+    buf, n = _in(data, "data")
+    aad_buf, aad_len = _in(aad, "aad")
     if n < TAG_SIZE:
         raise ValueError(f"data must hold at least the {TAG_SIZE}-byte tag, got {n} bytes")
     out = _new_uncleared("uint8_t[]", max(n - TAG_SIZE, 1))

@@ -495,9 +495,9 @@ def test_native_layer_rejects_null_and_short_buffers() -> None:
         check(lib.nexpo_sha256_many(b"abcde", 5, lengths, 2, ffi.new("uint8_t[64]"), 64))
     state = bytearray(lib.nexpo_sha256_state_size())
     with pytest.raises(ValueError, match="not an initialised"):
-        check(lib.nexpo_sha256_update(ffi.from_buffer(state), len(state), b"x", 1))
+        check(lib.nexpo_sha256_update(ffi.from_buffer("uint8_t[]", state), len(state), b"x", 1))
     with pytest.raises(ValueError, match="state: need"):
-        check(lib.nexpo_sha256_init(ffi.from_buffer(state), len(state) - 1))
+        check(lib.nexpo_sha256_init(ffi.from_buffer("uint8_t[]", state), len(state) - 1))
 
 
 def test_kernel_counters_advance() -> None:

@@ -34,25 +34,45 @@ proc chachaInput*(key, nonce: ptr UncheckedArray[byte], counter: uint32): ChaCha
 
 template rotl(x: uint32, n: static int): uint32 = (x shl n) or (x shr (32 - n))
 
-template quarterRound(x: var array[16, uint32], a, b, c, d: static int) =
-  x[a] += x[b]; x[d] = rotl(x[d] xor x[a], 16)
-  x[c] += x[d]; x[b] = rotl(x[b] xor x[c], 12)
-  x[a] += x[b]; x[d] = rotl(x[d] xor x[a], 8)
-  x[c] += x[d]; x[b] = rotl(x[b] xor x[c], 7)
+template quarterRound(a, b, c, d: untyped) =
+  a += b; d = rotl(d xor a, 16)
+  c += d; b = rotl(b xor c, 12)
+  a += b; d = rotl(d xor a, 8)
+  c += d; b = rotl(b xor c, 7)
 
 proc chachaBlock*(input: ChaChaInput, output: var array[16, uint32]) =
-  ## output = the 20-round ChaCha block function of `input` (RFC 8439 §2.3).
-  output = input
+  ## output = the 20-round ChaCha block function of `input` (RFC 8439 §2.3). The state lives
+  ## in 16 locals so the compiler keeps it in registers.
+  var
+    x0 = input[0]
+    x1 = input[1]
+    x2 = input[2]
+    x3 = input[3]
+    x4 = input[4]
+    x5 = input[5]
+    x6 = input[6]
+    x7 = input[7]
+    x8 = input[8]
+    x9 = input[9]
+    x10 = input[10]
+    x11 = input[11]
+    x12 = input[12]
+    x13 = input[13]
+    x14 = input[14]
+    x15 = input[15]
   for _ in 0 ..< 10:
-    quarterRound(output, 0, 4, 8, 12)
-    quarterRound(output, 1, 5, 9, 13)
-    quarterRound(output, 2, 6, 10, 14)
-    quarterRound(output, 3, 7, 11, 15)
-    quarterRound(output, 0, 5, 10, 15)
-    quarterRound(output, 1, 6, 11, 12)
-    quarterRound(output, 2, 7, 8, 13)
-    quarterRound(output, 3, 4, 9, 14)
-  for i in 0 ..< 16: output[i] += input[i]
+    quarterRound(x0, x4, x8, x12)
+    quarterRound(x1, x5, x9, x13)
+    quarterRound(x2, x6, x10, x14)
+    quarterRound(x3, x7, x11, x15)
+    quarterRound(x0, x5, x10, x15)
+    quarterRound(x1, x6, x11, x12)
+    quarterRound(x2, x7, x8, x13)
+    quarterRound(x3, x4, x9, x14)
+  output = [x0 + input[0], x1 + input[1], x2 + input[2], x3 + input[3], x4 + input[4],
+            x5 + input[5], x6 + input[6], x7 + input[7], x8 + input[8], x9 + input[9],
+            x10 + input[10], x11 + input[11], x12 + input[12], x13 + input[13],
+            x14 + input[14], x15 + input[15]]
 
 proc chachaXorGeneric*(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## dst = src ⊕ keystream, starting at block counter input[12]; advances the counter.
