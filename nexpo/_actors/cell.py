@@ -81,10 +81,34 @@ class Cell:
     """Mailbox + lifecycle of one actor. Internal: users hold an ``ActorRef``."""
 
     __slots__ = (
-        "actor", "capacity", "closed", "deadlines", "directed", "exit_reason", "factory", "incarnation",
-        "intensity", "last_state", "loop", "max_pending", "name", "parent", "pending_asks", "queue",
-        "ref", "restart", "senders", "started", "stats", "limit", "system", "task", "timers",
-        "waiter", "watchers", "__weakref__",
+        "__weakref__",
+        "actor",
+        "capacity",
+        "closed",
+        "deadlines",
+        "directed",
+        "exit_reason",
+        "factory",
+        "incarnation",
+        "intensity",
+        "last_state",
+        "limit",
+        "loop",
+        "max_pending",
+        "name",
+        "parent",
+        "pending_asks",
+        "queue",
+        "ref",
+        "restart",
+        "senders",
+        "started",
+        "stats",
+        "system",
+        "task",
+        "timers",
+        "waiter",
+        "watchers",
     )  # fmt: skip
 
     def __init__(
@@ -189,9 +213,9 @@ class Cell:
         self.task = self.loop.create_task(self._incarnate(cause, self.incarnation), name=f"actor:{self.name}")
         return started
 
-    async def stop_instance(self, timeout: float | None = None, *, drain: bool = False) -> None:
+    async def stop_instance(self, grace: float | None = None, *, drain: bool = False) -> None:
         """Stop the running incarnation (after its current message) and wait for on_stop. Nobody is
-        notified: the caller decides what happens next. A stop that overruns ``timeout`` is
+        notified: the caller decides what happens next. A stop that overruns ``grace`` seconds is
         cancelled, like OTP's brutal kill."""
         task = self.task
         if task is None or task.done():
@@ -203,10 +227,10 @@ class Cell:
             self.queue.appendleft(STOP)
         self.wake()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(grace):
                 await asyncio.shield(task)
         except TimeoutError:
-            log.warning("actor %s did not stop within %ss: cancelled", self.name, timeout)
+            log.warning("actor %s did not stop within %ss: cancelled", self.name, grace)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
@@ -264,10 +288,12 @@ class Cell:
     def _exited(self, reason: BaseException | None, incarnation: int) -> None:
         if self.directed:
             return
-        if self.parent is not None and not self.parent.closed:
-            self.parent.post(ChildExit(self, incarnation, reason))
-        else:
+        if self.parent is None:
             self.system.top_level_exited(self, reason)
+        elif self.parent.closed:
+            self.close(reason)
+        else:
+            self.parent.post(ChildExit(self, incarnation, reason))
 
     def close(self, reason: BaseException | None) -> None:
         """Final stop: dead-letter the mailbox, fail pending asks, tell watchers. Idempotent."""
@@ -468,7 +494,7 @@ class ActorRef:
                 raise
         self.tell(message)
 
-    async def ask(self, message: Any, timeout: float | None = 5.0) -> Any:
+    async def ask(self, message: Any, timeout: float | None = 5.0) -> Any:  # noqa: ASYNC109 (the API)
         """Send ``message`` and wait for what ``receive`` returns (or raises).
 
         TimeoutError after ``timeout`` seconds (None waits forever); ActorStopped when the actor

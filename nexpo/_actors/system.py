@@ -58,7 +58,8 @@ class ActorSystem:
         self.period = period
         self.shutdown_timeout = shutdown_timeout
         self.dead_letter_count = 0
-        self._dead_letters: deque[DeadLetter] = deque(maxlen=_check_positive_int(dead_letter_buffer, "dead_letter_buffer"))
+        buffer = _check_positive_int(dead_letter_buffer, "dead_letter_buffer")
+        self._dead_letters: deque[DeadLetter] = deque(maxlen=buffer)
         self._names: dict[str, Cell] = {}
         self._top: dict[Cell, None] = {}  # insertion-ordered set
         self._ids = itertools.count(1)
@@ -97,12 +98,12 @@ class ActorSystem:
             self._flusher = self._loop.create_task(self._flush_periodically(self.metrics_interval))
 
     async def _flush_periodically(self, interval: float) -> None:
-        from nexpo import metrics  # imported lazily: prometheus is not needed on the hot path
+        from nexpo.metrics import flush  # imported lazily: the hot path needs no prometheus
 
         while True:
             await asyncio.sleep(interval)
             try:
-                metrics.flush()
+                flush()
             except Exception:
                 log.exception("pushing actor metrics to Prometheus failed")
 
@@ -232,13 +233,14 @@ class ActorSystem:
 
     # -- stopping -----------------------------------------------------------------------------------
 
-    async def stop(self, ref: ActorRef, *, drain: bool = False, timeout: float | None = None) -> None:
+    async def stop(self, ref: ActorRef, *, drain: bool = False, grace: float | None = None) -> None:
         """Stop ``ref`` for good (no restart) and wait until it has. ``drain``: process what is
-        already queued first; otherwise it is dead-lettered."""
+        already queued first; otherwise it is dead-lettered. A stop that takes longer than
+        ``grace`` seconds (default ``shutdown_timeout``) is cancelled."""
         cell = ref._cell
         if cell.closed:
             return
-        await cell.stop_instance(self.shutdown_timeout if timeout is None else timeout, drain=drain)
+        await cell.stop_instance(self.shutdown_timeout if grace is None else grace, drain=drain)
         cell.close(None)
 
     async def shutdown(self, *, drain: bool = False) -> None:
@@ -262,6 +264,6 @@ class ActorSystem:
             if self._loop is not None:
                 self.deadlines.cancel()
         if self.metrics_interval is not None:
-            from nexpo import metrics
+            from nexpo.metrics import flush
 
-            metrics.flush()
+            flush()
