@@ -13,6 +13,7 @@ Properties:
   messages unless ``receive`` itself awaits.
 - Asks carry a future; an asker that timed out or was cancelled leaves a done future behind, which
   the loop skips, so late replies never raise.
+- ``processed`` counts messages handled without an exception; ``failures`` the others.
 - A failure in ``receive`` for a tell ends the incarnation (logged, counted, then handed to the
   parent supervisor or the system's top-level policy). A failure for an ask goes to the asker and
   is counted; the actor keeps running.
@@ -360,9 +361,10 @@ class Cell:
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
-                    else:
-                        if not future.done():
-                            future.set_result(result)
+                        last = clock()
+                        continue
+                    if not future.done():
+                        future.set_result(result)
                 elif message is stop:
                     return None
                 else:
@@ -418,9 +420,9 @@ class Cell:
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
-                    else:
-                        if not future.done():
-                            future.set_result(result)
+                        continue
+                    if not future.done():
+                        future.set_result(result)
                 elif message is stop:
                     return None
                 else:

@@ -92,28 +92,54 @@ async def _call(fn: Callable[[T], Any], item: T) -> Any:
 
 
 async def _map_concurrent(source: AsyncIterable[T], fn: Callable[[T], Any], limit: int) -> AsyncIterator[Any]:
-    # An ordered window of tasks: the head is yielded first, so order holds while up to `limit`
-    # calls run. (A TaskGroup must not span a `yield`: it would cancel whichever task happens to
-    # be iterating, so the window owns its tasks and cancels them in `finally`.)
+    # An ordered window of tasks: the head is yielded as soon as it is done (so order holds while
+    # up to `limit` calls run), the next input is fetched in its own task meanwhile (a quiet
+    # source does not hold back finished results), and the first failure anywhere in the window
+    # is raised at once. A TaskGroup must not span a `yield` (it would cancel whichever task
+    # happens to be iterating), so the window owns its tasks and cancels them in `finally`.
     iterator = aiter(source)
     window: deque[asyncio.Task[Any]] = deque()
+    fetch: asyncio.Task[T] | None = None
+    failed: asyncio.Future[asyncio.Task[Any]] = asyncio.get_running_loop().create_future()
+
+    def note_failure(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None and not failed.done():
+            failed.set_result(task)
+
     exhausted = False
     try:
         while True:
-            while not exhausted and len(window) < limit and not (window and window[0].done()):
-                item = await _next_or_end(iterator)
+            if fetch is None and not exhausted and len(window) < limit:
+                fetch = asyncio.ensure_future(_next_or_end(iterator))
+            if fetch is not None and fetch.done():
+                item = fetch.result()
+                fetch = None
                 if item is _END:
                     exhausted = True
                 else:
-                    window.append(asyncio.ensure_future(_call(fn, item)))
-            if not window:
+                    task = asyncio.ensure_future(_call(fn, item))
+                    task.add_done_callback(note_failure)
+                    window.append(task)
+                continue
+            if not window and fetch is None:
                 return
-            yield await window.popleft()
+            if failed.done():
+                failed.result().result()  # raises the failure
+            if window and window[0].done():
+                yield window.popleft().result()
+                continue
+            waiting: list[asyncio.Future[Any]] = [failed]
+            if window:
+                waiting.append(window[0])
+            if fetch is not None:
+                waiting.append(fetch)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in window:
+        pending = [*window, *([fetch] if fetch is not None else [])]
+        for task in pending:
             task.cancel()
-        if window:
-            await asyncio.gather(*window, return_exceptions=True)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         await _aclose(iterator)
 
 
