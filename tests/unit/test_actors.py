@@ -113,8 +113,9 @@ async def test_ask_to_an_actor_that_never_replies_in_time_from_many_askers() -> 
     gate, seen = asyncio.Event(), []
     async with ActorSystem(metrics_interval=None) as system:
         ref = system.spawn(Gate, gate, seen)
-        results = await asyncio.gather(*(ref.ask(i, timeout=0.01 * (1 + i % 3)) for i in range(20)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(ref.ask(i, timeout=0.01 * (1 + i % 3)) for i in range(20)), return_exceptions=True
+        )
         assert all(isinstance(r, TimeoutError) for r in results)
         gate.set()
 
@@ -401,7 +402,7 @@ async def test_arguments_are_checked() -> None:
 
 
 async def test_using_an_actor_outside_a_system_explains_itself() -> None:
-    with pytest.raises(RuntimeError, match="ActorSystem.spawn"):
+    with pytest.raises(RuntimeError, match=r"ActorSystem\.spawn"):
         _ = Counter().ref
     async with ActorSystem(metrics_interval=None) as system:
         ref = system.spawn(Actor)  # no receive implemented: the failure reaches the asker

@@ -87,7 +87,10 @@ async def test_resilience_and_stream_metrics() -> None:
         stream.put_nowait(i)
     metrics.flush()
     assert _value("nexpo_circuit_state", circuit="metrics-cb") == 1
-    assert _value("nexpo_circuit_transitions_total", circuit="metrics-cb", from_state="closed", to_state="open") == 1
+    assert (
+        _value("nexpo_circuit_transitions_total", circuit="metrics-cb", from_state="closed", to_state="open")
+        == 1
+    )
     assert _value("nexpo_bulkhead_rejections_total", bulkhead="metrics-bh") == 1
     assert _value("nexpo_stream_items_total", stream="metrics-stream", policy="drop_newest") == 2
     assert _value("nexpo_stream_dropped_total", stream="metrics-stream", policy="drop_newest") == 3
@@ -103,7 +106,11 @@ def test_native_and_process_collectors() -> None:
     assert _value("nexpo_scheduler_tasks_executed_total", worker="0") is not None
     assert _value("nexpo_kernel_calls_total", kernel="matmul") is not None
     assert _value("nexpo_kernel_bytes_total", kernel="sha256") is not None
-    for name in ("nexpo_process_cpu_seconds", "nexpo_process_resident_memory_bytes", "nexpo_process_open_fds"):
+    for name in (
+        "nexpo_process_cpu_seconds",
+        "nexpo_process_resident_memory_bytes",
+        "nexpo_process_open_fds",
+    ):
         value = _value(name)
         assert value is not None and value > 0, name
     assert _value("nexpo_process_open_files") is not None

@@ -11,6 +11,7 @@ import pytest
 from _actor_helpers import Probe, Recorder, Worker
 
 from nexpo import _stats
+from nexpo._actors.policy import Intensity
 from nexpo.actors import ActorRef, ActorSystem
 from nexpo.errors import BulkheadFull, CircuitOpen, NexpoError, RestartIntensityExceeded
 from nexpo.supervision import (
@@ -30,7 +31,6 @@ from nexpo.supervision import (
     Strategy,
     Supervisor,
 )
-from nexpo._actors.policy import Intensity
 
 
 class FakeClock:
@@ -124,7 +124,9 @@ async def test_temporary_siblings_are_stopped_but_not_restarted() -> None:
         (TEMPORARY, "crash", False),
     ],
 )
-async def test_restart_type_on_normal_and_abnormal_exit(restart: Restart, message: str, restarted: bool) -> None:
+async def test_restart_type_on_normal_and_abnormal_exit(
+    restart: Restart, message: str, restarted: bool
+) -> None:
     recorder = Recorder()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     async with ActorSystem(metrics_interval=None) as system:
@@ -165,7 +167,9 @@ async def test_intensity_escalates_through_two_levels() -> None:
         for _crash in range(3):
             _child(system, "leaf").tell("crash")
             starts += 1
-            while sum(kind == "start" for kind, _ in await recorder.wait_for(len(recorder.events) + 1)) < starts:
+            while (
+                sum(kind == "start" for kind, _ in await recorder.wait_for(len(recorder.events) + 1)) < starts
+            ):
                 pass
         _child(system, "leaf").tell("crash")
         terminated = await inbox.get()
@@ -174,7 +178,11 @@ async def test_intensity_escalates_through_two_levels() -> None:
         assert isinstance(terminated.reason.__cause__, RestartIntensityExceeded)  # middle's, the cause
         assert [ref.name for ref in system.actors] == [probe.name]
         # leaf: started, then restarted by middle, by root (new middle), by the new middle
-        assert recorder.events == [("start", "leaf"), *[("stop", "leaf"), ("start", "leaf")] * 3, ("stop", "leaf")]
+        assert recorder.events == [
+            ("start", "leaf"),
+            *[("stop", "leaf"), ("start", "leaf")] * 3,
+            ("stop", "leaf"),
+        ]
 
 
 async def test_restarts_outside_the_period_do_not_count() -> None:
@@ -210,7 +218,9 @@ async def test_supervisor_with_backoff_restarts_after_the_delay() -> None:
     recorder = Recorder()
     backoff = Backoff(initial=0.001, factor=2.0, cap=0.002, jitter=0.1)
     async with ActorSystem(metrics_interval=None) as system:
-        system.spawn(Supervisor, _specs(recorder, "w"), backoff=backoff, rng=random.Random(1), max_restarts=10)
+        system.spawn(
+            Supervisor, _specs(recorder, "w"), backoff=backoff, rng=random.Random(1), max_restarts=10
+        )
         await recorder.wait_for(1)
         for restarts in range(1, 4):
             _child(system, "w").tell("crash")
@@ -221,7 +231,11 @@ async def test_supervisor_with_backoff_restarts_after_the_delay() -> None:
 async def test_nested_tree_starts_depth_first_and_stops_in_reverse() -> None:
     recorder = Recorder()
     inner = ChildSpec(Supervisor, "inner", args=(_specs(recorder, "b", "c"),))
-    specs = [ChildSpec(Worker, "a", args=("a", recorder)), inner, ChildSpec(Worker, "d", args=("d", recorder))]
+    specs = [
+        ChildSpec(Worker, "a", args=("a", recorder)),
+        inner,
+        ChildSpec(Worker, "d", args=("d", recorder)),
+    ]
     system = ActorSystem(metrics_interval=None)
     async with system:
         system.spawn(Supervisor, specs, name="root")
