@@ -324,6 +324,8 @@ class Cell:
     # time is the time since the previous one finished (or since the loop woke up).
 
     async def _loop_timed(self, actor: Actor) -> BaseException | None:
+        # Processing times chain: each message's time is `now - last`, so their sum over a run
+        # of back-to-back messages is `last - run_start`, added once per commit, not per message.
         queue = self.queue
         popleft = queue.popleft
         senders = self.senders
@@ -335,18 +337,16 @@ class Cell:
         stop = STOP
         clock = perf_counter_ns
         processed = 0
-        nanos = 0
-        last = clock()
+        run_start = last = clock()
         try:
             while True:
                 if not queue:
                     stats.processed += processed
-                    stats.nanos += nanos
+                    stats.nanos += last - run_start
                     processed = 0
-                    nanos = 0
                     waiter = self.waiter = create_future()
                     await waiter
-                    last = clock()
+                    run_start = last = clock()
                     continue
                 message = popleft()
                 if senders:
@@ -361,7 +361,8 @@ class Cell:
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
-                        last = clock()
+                        stats.nanos += last - run_start  # a failed ask is not timed
+                        run_start = last = clock()
                         continue
                     if not future.done():
                         future.set_result(result)
@@ -375,19 +376,17 @@ class Cell:
                         log.error("actor %s failed on %.200r", self.name, message, exc_info=exc)
                         return exc
                 now = clock()
-                elapsed = now - last
+                slots[(now - last - 1).bit_length()] += 1
                 last = now
-                nanos += elapsed
-                slots[(elapsed - 1).bit_length()] += 1
                 processed += 1
                 if processed >= _COMMIT_EVERY:
                     stats.processed += processed
-                    stats.nanos += nanos
+                    stats.nanos += last - run_start
                     processed = 0
-                    nanos = 0
+                    run_start = last
         finally:
             stats.processed += processed
-            stats.nanos += nanos
+            stats.nanos += last - run_start
 
     async def _loop_plain(self, actor: Actor) -> BaseException | None:
         queue = self.queue
