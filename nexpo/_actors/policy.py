@@ -76,6 +76,9 @@ class Backoff:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before restart number ``attempt`` (1-based)."""
-        base = self.initial * self.factor ** max(attempt - 1, 0)
+        try:
+            base = min(self.cap, self.initial * self.factor ** max(attempt - 1, 0))
+        except OverflowError:  # a long crash loop: factor**attempt left the float range
+            base = self.cap
         spread = (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.0, min(self.cap, base * (1.0 + spread)))
