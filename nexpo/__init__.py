@@ -7,15 +7,46 @@ extension, ``nexpo._core``, under small typed Python modules.
 from __future__ import annotations
 
 from nexpo._info import info, package_version
-from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+from nexpo.actors import Actor, ActorRef, ActorSystem
+from nexpo.errors import (
+    ActorDeadlock,
+    ActorStopped,
+    AuthenticationError,
+    BulkheadFull,
+    ChannelClosed,
+    CircuitOpen,
+    MailboxFull,
+    NexpoError,
+    PendingLimitExceeded,
+    RestartIntensityExceeded,
+    StreamClosed,
+)
 from nexpo.scheduler import get_num_threads, set_num_threads
+from nexpo.streams import Stream
+from nexpo.supervision import Bulkhead, ChildSpec, CircuitBreaker, Supervisor
 
 __version__ = package_version()
 
 __all__ = [
+    "Actor",
+    "ActorDeadlock",
+    "ActorRef",
+    "ActorStopped",
+    "ActorSystem",
     "AuthenticationError",
+    "Bulkhead",
+    "BulkheadFull",
     "ChannelClosed",
+    "ChildSpec",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "MailboxFull",
     "NexpoError",
+    "PendingLimitExceeded",
+    "RestartIntensityExceeded",
+    "Stream",
+    "StreamClosed",
+    "Supervisor",
     "__version__",
     "get_num_threads",
     "info",

@@ -205,11 +205,12 @@ class Cell:
     def start_instance(self, cause: BaseException | None) -> asyncio.Future[BaseException | None]:
         """Begin a new incarnation; the future resolves with None once on_start (or on_restart)
         returned, or with the exception that made it fail."""
+        started: asyncio.Future[BaseException | None] = self.loop.create_future()
+        if self.closed:  # stopped for good (e.g. `system.stop` on a supervised child)
+            started.set_result(ActorStopped(f"actor {self.name!r} is stopped"))
+            return started
         self.incarnation += 1
         self.directed = False
-        while STOP in self.queue:  # stop requests aimed at the previous incarnation
-            self.queue.remove(STOP)
-        started: asyncio.Future[BaseException | None] = self.loop.create_future()
         self.started = started
         self.task = self.loop.create_task(self._incarnate(cause, self.incarnation), name=f"actor:{self.name}")
         return started
@@ -245,36 +246,47 @@ class Cell:
         assert started is not None
         actor: Actor | None = None
         try:
-            actor = self.factory()
-            actor._nexpo_cell = self
-            self.actor = actor
-            if cause is None:
-                await actor.on_start()
+            try:
+                actor = self.factory()
+                if not callable(getattr(actor, "receive", None)) or not hasattr(actor, "on_start"):
+                    raise TypeError(f"the factory of {self.name!r} returned {actor!r}, not an Actor")
+                actor._nexpo_cell = self
+                self.actor = actor
+                if cause is None:
+                    await actor.on_start()
+                else:
+                    if self.last_state is not None:
+                        actor.restore(self.last_state)
+                    await actor.on_restart(cause)
+            except Exception as exc:
+                log.error("actor %s failed to start", self.name, exc_info=exc)
+                self.stats.failures += 1
+                if not started.done():
+                    started.set_result(exc)
+                if self.actor is not None:
+                    await self._stop_hooks(self.actor)
+                self._exited(exc, incarnation)
+                return
+            started.set_result(None)
+            if self.system.timing:
+                reason = await self._loop_timed(actor)
             else:
-                if self.last_state is not None:
-                    actor.restore(self.last_state)
-                await actor.on_restart(cause)
-        except Exception as exc:
-            log.error("actor %s failed to start", self.name, exc_info=exc)
-            self.stats.failures += 1
+                reason = await self._loop_plain(actor)
+            try:
+                self.last_state = actor.snapshot()
+            except Exception as exc:
+                log.error("actor %s: snapshot() failed; restarting without state", self.name, exc_info=exc)
+                self.last_state = None
+            await self._stop_hooks(actor)
+            self._exited(reason, incarnation)
+        finally:
+            # Also when cancelled (a stop that overran its grace period): no timer outlives the
+            # instance, and nobody waits forever for a start that will never finish.
+            for timer in list(self.timers):
+                timer.cancel()
+            self.actor = None
             if not started.done():
-                started.set_result(exc)
-            if actor is not None:
-                await self._stop_hooks(actor)
-            self._exited(exc, incarnation)
-            return
-        started.set_result(None)
-        if self.system.timing:
-            reason = await self._loop_timed(actor)
-        else:
-            reason = await self._loop_plain(actor)
-        try:
-            self.last_state = actor.snapshot()
-        except Exception as exc:
-            log.error("actor %s: snapshot() failed; restarting without state", self.name, exc_info=exc)
-            self.last_state = None
-        await self._stop_hooks(actor)
-        self._exited(reason, incarnation)
+                started.set_result(asyncio.CancelledError(f"actor {self.name!r} cancelled while starting"))
 
     async def _stop_hooks(self, actor: Actor) -> None:
         for timer in list(self.timers):
@@ -285,6 +297,14 @@ class Cell:
         except Exception as exc:
             log.error("actor %s: on_stop failed", self.name, exc_info=exc)
             self.stats.failures += 1
+
+    def _failed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` raised by ``receive`` is the actor's failure. A CancelledError is one,
+        unless this task really is being cancelled (then it must propagate)."""
+        if isinstance(exc, asyncio.CancelledError):
+            task = self.task
+            return task is None or not task.cancelling()
+        return True
 
     def _exited(self, reason: BaseException | None, incarnation: int) -> None:
         if self.directed:
@@ -357,7 +377,9 @@ class Cell:
                         continue
                     try:
                         result = await receive(message.message)
-                    except Exception as exc:
+                    except (Exception, asyncio.CancelledError) as exc:
+                        if not self._failed(exc):
+                            raise
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
@@ -371,7 +393,9 @@ class Cell:
                 else:
                     try:
                         await receive(message)
-                    except Exception as exc:
+                    except (Exception, asyncio.CancelledError) as exc:
+                        if not self._failed(exc):
+                            raise
                         stats.failures += 1
                         log.error("actor %s failed on %.200r", self.name, message, exc_info=exc)
                         return exc
@@ -415,7 +439,9 @@ class Cell:
                         continue
                     try:
                         result = await receive(message.message)
-                    except Exception as exc:
+                    except (Exception, asyncio.CancelledError) as exc:
+                        if not self._failed(exc):
+                            raise
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
@@ -427,7 +453,9 @@ class Cell:
                 else:
                     try:
                         await receive(message)
-                    except Exception as exc:
+                    except (Exception, asyncio.CancelledError) as exc:
+                        if not self._failed(exc):
+                            raise
                         stats.failures += 1
                         log.error("actor %s failed on %.200r", self.name, message, exc_info=exc)
                         return exc

@@ -189,6 +189,9 @@ class Supervisor(Actor):
         for member in reversed(siblings):
             await member.cell.stop_instance(member.spec.shutdown)
         for member in group:
+            if member.cell.closed:  # removed by `system.stop` meanwhile
+                self.children.remove(member)
+                continue
             if member is not child and member.spec.restart is Restart.TEMPORARY:
                 self.children.remove(member)
                 member.cell.close(None)

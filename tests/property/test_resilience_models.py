@@ -77,16 +77,14 @@ def test_intensity_counts_restarts_within_the_sliding_window(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    initial=st.floats(0, 1),
-    factor=st.floats(1, 4),
-    cap=st.floats(0, 10),
-    jitter=st.floats(0, 1),
+    params=st.tuples(st.floats(0, 1), st.floats(1, 4), st.floats(0, 10), st.floats(0, 1)),
     attempt=st.integers(1, 5000),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_backoff_is_bounded_and_jitter_stays_within_its_band(
-    initial: float, factor: float, cap: float, jitter: float, attempt: int, seed: int
+    params: tuple[float, float, float, float], attempt: int, seed: int
 ) -> None:
+    initial, factor, cap, jitter = params
     backoff = Backoff(initial=initial, factor=factor, cap=cap, jitter=jitter)
     delay = backoff.delay(attempt, random.Random(seed))
     try:

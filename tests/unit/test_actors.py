@@ -416,3 +416,60 @@ async def test_actor_ref_repr_and_mailbox_size() -> None:
         assert repr(ref) == "<ActorRef c alive>"
         assert isinstance(ref, ActorRef) and ref.mailbox_size == 0
     assert repr(ref) == "<ActorRef c stopped>"
+
+
+async def test_a_stray_cancelled_error_in_receive_is_a_failure_not_a_silent_death() -> None:
+    class Leaky(Actor):
+        async def receive(self, message: Any) -> Any:
+            if message == "leak":
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future  # raises CancelledError although nobody cancelled this actor
+            return "alive"
+
+    async with ActorSystem(metrics_interval=None) as system:
+        ref = system.spawn(Leaky)
+        with pytest.raises(asyncio.CancelledError):
+            await ref.ask("leak")
+        assert await ref.ask("again") == "alive"
+        ref.tell("leak")  # as a tell: logged, counted, restarted
+        assert await ref.ask("again") == "alive"
+        assert _stats.actor_class(Leaky).restarts == 1
+
+
+async def test_a_factory_that_returns_something_else_fails_clearly(caplog: pytest.LogCaptureFixture) -> None:
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    async with ActorSystem(metrics_interval=None, max_restarts=0) as system:
+        probe = system.spawn(Probe, inbox)
+        ref = system.spawn(lambda: "not an actor")  # type: ignore[arg-type, return-value]
+        system.watch(ref, probe)
+        terminated = await inbox.get()
+        assert isinstance(terminated.reason, TypeError)
+        assert "not an Actor" in str(terminated.reason)
+
+
+async def test_messages_whose_equality_is_odd_pass_through_failures_and_restarts() -> None:
+    class Weird:
+        def __eq__(self, other: object) -> bool:
+            raise ValueError("no comparisons, please")
+
+        __hash__ = object.__hash__
+
+    seen: list[Any] = []
+
+    class Sink(Actor):
+        async def receive(self, message: Any) -> Any:
+            if message is None:
+                raise RuntimeError("restart me")
+            seen.append(message)
+            return len(seen)
+
+    async with ActorSystem(metrics_interval=None) as system:
+        ref = system.spawn(Sink)
+        weird = Weird()
+        ref.tell(weird)
+        ref.tell(None)
+        ref.tell(weird)
+        assert await ref.ask(weird) == 3
+        ref.stop()
+    assert seen == [weird, weird, weird]
