@@ -43,7 +43,7 @@ build: nim-toolchain $(INSTALLED)
 # --- checks ---------------------------------------------------------------------------------
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check nexpo api tests benchmarks nim setup.py
+	$(BIN)/ruff check nexpo $(wildcard api) tests benchmarks nim setup.py
 	$(BIN)/python nim/nimbuild.py stub --check
 
 typecheck: build
