@@ -28,9 +28,27 @@ def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Calla
     return _cmd_info
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from api.server import run_from_args
+    except ImportError as exc:  # the gateway's dependencies are an optional extra
+        print(f"nexpo serve needs the gateway: pip install 'nexpo[api]' ({exc})", file=sys.stderr)
+        return 2
+    return run_from_args(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
+    parser = sub.add_parser("serve", help="run the HTTP gateway (uvicorn; needs the 'api' extra)")
+    parser.add_argument("--host", help="interface to bind (NEXPO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (NEXPO_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (NEXPO_WORKERS, default 1)")
+    return _cmd_serve
+
+
 # name -> function that adds the subparser and returns the handler
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]] = {
     "info": _add_info,
+    "serve": _add_serve,
 }
 
 
