@@ -153,7 +153,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst)
     app.add_middleware(AuthMiddleware, keys=keys)
-    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_s)
+    app.add_middleware(
+        TimeoutMiddleware,
+        seconds=settings.request_timeout_s,
+        per_path={"/v1/hash/stream": settings.stream_timeout_s},
+    )
     tracing = tracing_middleware(settings)
     app.add_middleware(TraceparentMiddleware, use_otel=tracing is not None)
     app.add_middleware(MetricsMiddleware)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     rate_limit_rps: float = Field(default=1000.0, ge=0, description="per-key token refill per second; 0: off")
     rate_limit_burst: int = Field(default=2000, ge=1, description="per-key bucket size")
     request_timeout_s: float = Field(default=30.0, gt=0, description="per-request deadline (504 beyond)")
+    stream_timeout_s: float = Field(default=600.0, gt=0, description="deadline of /v1/hash/stream uploads")
     cpu_workers: int = Field(default_factory=usable_cores, ge=1, description="concurrent CPU-bound jobs")
 
     # --- inference

@@ -17,14 +17,16 @@ log = logging.getLogger("api")
 
 
 class TimeoutMiddleware:
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+    def __init__(self, app: ASGIApp, seconds: float, per_path: dict[str, float] | None = None) -> None:
         self.app = app
         self.seconds = seconds
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        seconds = self.per_path.get(scope["path"], self.seconds)
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -34,10 +36,10 @@ class TimeoutMiddleware:
             await send(message)
 
         try:
-            async with asyncio.timeout(self.seconds):
+            async with asyncio.timeout(seconds):
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if started:  # headers are out: all we can do is end the stream
                 log.warning("deadline hit mid-response on %s", scope["path"])
                 return
-            await send_problem(send, 504, f"request not completed within {self.seconds:g} s")
+            await send_problem(send, 504, f"request not completed within {seconds:g} s")
