@@ -44,7 +44,7 @@ class GatewayProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> GatewayProcess:
-        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(self._command, env=self._env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self._ready_timeout
         while time.monotonic() < deadline:
