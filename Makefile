@@ -8,12 +8,12 @@ INSTALLED := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
-        test-sanitize test-tsan bench sdist clean
+        test-sanitize test-tsan check-aarch64 bench sdist clean
 
 serve: build
 	$(BIN)/nexpo info
 
-test: build lint typecheck test-nim test-sanitize test-python test-isa
+test: build lint typecheck test-nim test-sanitize test-python test-isa check-aarch64
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ build: nim-toolchain $(INSTALLED)
 # --- checks ---------------------------------------------------------------------------------
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check nexpo api tests benchmarks
+	$(BIN)/ruff check nexpo $(wildcard api) tests benchmarks nim setup.py
 	$(BIN)/python nim/nimbuild.py stub --check
 
 typecheck: build
@@ -76,6 +76,14 @@ test-python: build
 test-isa: build
 	@for isa in $$($(BIN)/python -c "from nexpo import _native; print(' '.join(_native.isa_available()))"); do \
 	  echo "== NEXPO_ISA=$$isa"; NEXPO_ISA=$$isa $(BIN)/pytest -q -p no:randomly tests/unit || exit 1; done
+
+# aarch64 has no AVX/SHA-NI paths: generate C for arm64 and compile + link it with a cross compiler.
+check-aarch64: $(INSTALLED)
+	@command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null); \
+	  else echo "nexpo: install gcc-aarch64-linux-gnu to check the aarch64 build"; exit 1; fi; }
+	$(BIN)/python nim/nimbuild.py cross --cpu arm64 --cc aarch64-linux-gnu-gcc
 
 bench: build
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q
