@@ -31,14 +31,14 @@ class GatewayProcess:
         self,
         env: Mapping[str, str] | None = None,
         *,
-        command: Sequence[str] = ("-m", "api"),
+        command: Sequence[str] = ("-m", "api"),  # "{port}" in an argument becomes the chosen port
         log_path: Path | None = None,
         ready_timeout_s: float = 90.0,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "NEXPO_HOST": "127.0.0.1", "NEXPO_PORT": str(self.port), **(env or {})}
-        self._command = [sys.executable, *command]
+        self._command = [sys.executable, *(part.format(port=self.port) for part in command)]
         self._log_path = log_path
         self._ready_timeout = ready_timeout_s
         self.process: subprocess.Popen[bytes] | None = None

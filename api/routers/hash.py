@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.codec import INLINE_BYTES, b64decode
-from api.deps import GatewayDep
+from api.deps import GatewayDep, json_body, json_request_body
 from api.problems import V1_ERRORS, ProblemError
+from api.state import Gateway
 
 router = APIRouter(prefix="/v1/hash", tags=["processing"], responses=V1_ERRORS)
 
+JSON = "application/json"
 STREAM_CHUNK = 1024 * 1024  # hash in ~1 MiB slices off the event loop
 
 
@@ -42,14 +46,21 @@ class StreamHashResponse(BaseModel):
     bytes: int = Field(description="body length hashed")
 
 
-@router.post("", response_model=HashResponse, summary="SHA-256 of data or of each item")
-async def hash_data(body: HashRequest, gateway: GatewayDep) -> dict[str, Any]:
+@router.post(
+    "",
+    response_model=HashResponse,
+    summary="SHA-256 of data or of each item",
+    openapi_extra=json_request_body(HashRequest),
+)
+async def hash_data(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    body = await json_body(request, HashRequest)
     if body.data is not None:
         data = b64decode(body.data, "data")
         from nexpo.crypto import sha256
 
         digest = sha256(data) if len(data) <= INLINE_BYTES else await gateway.run_cpu(sha256, data)
-        return {"algorithm": "sha256", "digest": digest.hex()}
+        return Response(b'{"algorithm":"sha256","digest":"%s"}' % digest.hex().encode(), media_type=JSON)
     assert body.items is not None
     limit = gateway.settings.max_hash_items
     if len(body.items) > limit:
@@ -59,7 +70,8 @@ async def hash_data(body: HashRequest, gateway: GatewayDep) -> dict[str, Any]:
 
     total = sum(map(len, items))
     digests = sha256_many(items) if total <= INLINE_BYTES else await gateway.run_cpu(sha256_many, items)
-    return {"algorithm": "sha256", "digests": [d.hex() for d in digests]}
+    payload = {"algorithm": "sha256", "digests": [d.hex() for d in digests]}
+    return Response(orjson.dumps(payload), media_type=JSON)
 
 
 @router.post(

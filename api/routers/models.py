@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import GatewayDep, ModelDep
+from api.deps import GatewayDep, ModelDep, find_model, json_body, json_request_body
 from api.inference.batcher import BatcherClosed
 from api.problems import V1_ERRORS, ProblemError, problem_responses
+from api.state import Gateway
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=V1_ERRORS)
 
@@ -71,9 +72,12 @@ async def get_model(model: ModelDep) -> dict[str, Any]:
     summary="Classify a batch of rows",
     description="Concurrent requests to one model are merged into one batch (dynamic micro-batching).",
     responses=problem_responses(404, 503),
+    openapi_extra=json_request_body(InferRequest),
 )
-async def infer(body: InferRequest, model: ModelDep, gateway: GatewayDep) -> Response:
-    rows = body.inputs
+async def infer(request: Request, name: Annotated[str, Path(description="model name")]) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    model = find_model(gateway, name)
+    rows = (await json_body(request, InferRequest)).inputs
     limit = gateway.settings.max_infer_rows
     if len(rows) > limit:
         raise ProblemError(422, f"batch of {len(rows)} rows exceeds the limit of {limit}")
