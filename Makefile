@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
-        test-sanitize test-tsan bench sdist clean
+        test-sanitize test-tsan bench sdist clean deploy-check
 
 serve: build
 	$(BIN)/nexpo info
@@ -67,6 +67,12 @@ test-python: build
 test-isa: build
 	@for isa in $$($(BIN)/python -c "from nexpo import _native; print(' '.join(_native.isa_available()))"); do \
 	  echo "== NEXPO_ISA=$$isa"; NEXPO_ISA=$$isa $(BIN)/pytest -q -p no:randomly tests/unit || exit 1; done
+
+# --- deployment: Dockerfile and k8s/ -------------------------------------------------------
+# Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra
+# (wheels that carry the binaries), so a fresh machine needs nothing else; no Docker engine runs.
+deploy-check: build
+	$(BIN)/pytest -q tests/integration/test_k8s_manifests.py tests/integration/test_dockerfile.py
 
 bench: build
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q

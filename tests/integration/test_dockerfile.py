@@ -1,0 +1,305 @@
+"""The container image, checked without a Docker engine (none runs here).
+
+hadolint lints the Dockerfile; its facts (user, port, command, pins) are checked against the
+project and the Kubernetes manifests; and the wheel the build stage makes — built the same way
+from the same context, i.e. the repository filtered by .dockerignore — installs in a fresh venv
+and serves: ``nexpo serve`` answers /livez, /readyz and /metrics on a loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+UID = "10001"
+
+
+def tool(name: str) -> str:
+    """A tool from this interpreter's environment first (pinned by the dev extra), then PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} not found: install the dev extra (pip install -e '.[dev]')")
+    return found
+
+
+def run(
+    *args: str | Path, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], check=False, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+    )
+
+
+# --- the Dockerfile as data ----------------------------------------------------------------------
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Instructions per build stage, by stage name."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for word, rest in instructions():
+        if word == "FROM":
+            current = result.setdefault(rest.split(" AS ")[-1].strip(), [])
+        if current is not None:
+            current.append((word, rest))
+    return result
+
+
+def arg_defaults() -> dict[str, str]:
+    return dict(
+        rest.split("=", 1) for word, rest in instructions() if word == "ARG" and "=" in rest
+    )
+
+
+def test_hadolint_is_clean() -> None:
+    done = run(tool("hadolint"), "--no-color", "--failure-threshold", "info", DOCKERFILE)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_base_images_are_pinned_by_tag() -> None:
+    args = arg_defaults()
+    for word, rest in instructions():
+        if word != "FROM":
+            continue
+        image = rest.split()[0]
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+        name, _, tag = image.partition("@")[0].rpartition(":")
+        assert name, f"{image}: no tag"
+        assert tag not in {"", "latest"}, f"{image}: pin a tag"
+    # Build and runtime share one image: the extension built in one loads in the other.
+    froms = [rest.split()[0] for word, rest in instructions() if word == "FROM"]
+    assert len(set(froms)) == 1, froms
+
+
+def test_build_stage_uses_debian_nim_and_builds_the_wheel() -> None:
+    build = " ".join(rest for word, rest in stages()["build"] if word == "RUN")
+    assert re.search(r"apt-get install .*\bnim\b", build)
+    assert "pip wheel" in build
+
+
+def test_runtime_stage_has_no_compiler_and_runs_as_uid_10001() -> None:
+    runtime = stages()["runtime"]
+    run_lines = " ".join(rest for word, rest in runtime if word == "RUN")
+    assert "apt-get" not in run_lines, "the runtime stage installs no system package"
+    assert not re.search(r"\b(gcc|build-essential|nim)\b", run_lines)
+    assert "--no-index" in run_lines, "the runtime installs only the build stage's wheels"
+    users = [rest for word, rest in runtime if word == "USER"]
+    assert users, "the runtime stage sets USER"
+    assert users[-1].split(":")[0] == UID, "numeric UID, so Kubernetes can check runAsNonRoot"
+    assert runtime[-1] == ("CMD", '["nexpo", "serve"]')
+
+
+def test_wheel_version_pin_matches_the_project() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    runtime = " ".join(rest for word, rest in stages()["runtime"] if word == "RUN")
+    assert f'"nexpo[api]=={version}"' in runtime
+
+
+def test_exposed_port_matches_the_kubernetes_manifests() -> None:
+    runtime = stages()["runtime"]
+    exposed = [rest for word, rest in runtime if word == "EXPOSE"]
+    env = " ".join(rest for word, rest in runtime if word == "ENV")
+    port = re.search(r"NEXPO_PORT=(\d+)", env)
+    assert port
+    assert exposed == [port.group(1)]
+    assert re.search(r"NEXPO_HOST=0\.0\.0\.0", env), "in a container it listens on all interfaces"
+    deployment = yaml.safe_load((ROOT / "k8s" / "base" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert [p["containerPort"] for p in container["ports"]] == [int(port.group(1))]
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(UID)
+
+
+# --- the build context ---------------------------------------------------------------------------
+
+
+def dockerignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (is_exception, regex) in file order, with Docker's matching rules:
+    patterns are relative to the context root, ``*`` stays within one path segment, ``**`` spans
+    any number, and a path is excluded when it or one of its parent directories matches."""
+    rules = []
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        rules.append((negate, re.compile(regex)))
+    return rules
+
+
+def context_files() -> Iterator[Path]:
+    """The files `docker build .` would send, relative to the repository root."""
+    rules = dockerignore_rules()
+    can_prune = not any(negate for negate, _ in rules)
+
+    def excluded(rel: str) -> bool:
+        parts = rel.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        result = False
+        for negate, regex in rules:
+            if any(regex.fullmatch(p) for p in prefixes):
+                result = not negate
+        return result
+
+    for folder, dirs, files in os.walk(ROOT):
+        rel_folder = Path(folder).relative_to(ROOT)
+        if can_prune:
+            dirs[:] = [d for d in dirs if not excluded((rel_folder / d).as_posix())]
+        for name in files:
+            rel = rel_folder / name
+            if not excluded(rel.as_posix()):
+                yield rel
+
+
+def test_build_context_holds_the_sources_and_nothing_built() -> None:
+    files = {p.as_posix() for p in context_files()}
+    for needed in ("pyproject.toml", "setup.py", "nimble.toml", "nim/nimbuild.py", "nexpo/__init__.py"):
+        assert needed in files, needed
+    assert any(f.startswith("nim/nexpo_core/") and f.endswith(".nim") for f in files)
+    for f in files:
+        assert not re.search(r"(^|/)(\.git|\.venv|build|dist|__pycache__|_generated)(/|$)", f), f
+        assert not f.endswith((".so", ".o", ".pyc")), f
+        assert not f.startswith(("k8s/", "tests/")), f
+
+
+# --- the wheel, installed and served -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def wait_for(url: str, status: int, server: subprocess.Popen[str], deadline_s: float) -> str:
+    deadline = time.monotonic() + deadline_s
+    last: object = None
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server exited with {server.returncode}"
+        try:
+            code, body = get(url)
+            if code == status:
+                return body
+            last = (code, body[:200])
+        except OSError as error:  # not listening yet
+            last = error
+        time.sleep(0.25)
+    raise AssertionError(f"{url} never answered {status} within {deadline_s}s; last: {last}")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The nexpo wheel, built as the Dockerfile's build stage builds it, from the same context."""
+    work = tmp_path_factory.mktemp("image-build")
+    context = work / "context"
+    for rel in context_files():
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, context / rel)
+    env = {**os.environ, "NEXPO_BUILD_PROFILE": "release", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    done = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", work / "wheels", context,
+               timeout=1200, env=env)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    (built,) = (work / "wheels").glob("nexpo-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv holding the wheel with its [api] extra, and nothing from this checkout."""
+    target = tmp_path_factory.mktemp("image-venv") / "venv"
+    done = run(sys.executable, "-m", "venv", target)
+    assert done.returncode == 0, done.stderr
+    done = run(target / "bin" / "python", "-m", "pip", "install", "-q", f"{wheel}[api]", timeout=1200)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_wheel_installs_and_serves(venv: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
+    # The package comes from the venv, not from this checkout.
+    done = run(python, "-c", "import nexpo, nexpo._core; print(nexpo.__file__)", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).is_relative_to(venv)
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXPO_", "PYTHON", "PROMETHEUS_"))}
+    env |= {"NEXPO_API_KEYS": "wheel-test-key", "XDG_STATE_HOME": str(tmp_path / "state")}
+    server = subprocess.Popen(
+        [str(venv / "bin" / "nexpo"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/livez", 200, server, deadline_s=120)
+        # Ready means the models shipped in the wheel loaded and the native core answered.
+        wait_for(f"{base}/readyz", 200, server, deadline_s=120)
+        metrics = wait_for(f"{base}/metrics", 200, server, deadline_s=10)
+        assert "# TYPE" in metrics
+        # /v1 stays closed without a key.
+        status, _ = get(f"{base}/v1/models")
+        assert status in {401, 403}
+    except AssertionError as failure:
+        server.kill()
+        output, _ = server.communicate()
+        raise AssertionError(f"{failure}\n--- nexpo serve output ---\n{output[-4000:]}") from None
+    server.send_signal(signal.SIGTERM)
+    try:
+        output, _ = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output, _ = server.communicate()
+        raise AssertionError(f"nexpo serve did not stop on SIGTERM:\n{output[-4000:]}") from None
+    assert server.returncode == 0, output[-4000:]
