@@ -9,6 +9,7 @@ something that exists.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -198,13 +199,14 @@ def test_limits_and_requests_are_set(objs: list[Obj]) -> None:
         assert 0 < quantity(request) <= quantity(limit), f"{name}: request {request} vs limit {limit}"
 
 
-def test_cpu_limit_covers_the_worker_processes(objs: list[Obj]) -> None:
+def test_threads_fit_the_cpu_limit(objs: list[Obj]) -> None:
+    """Sized from the limit: left to their defaults they count the node's cores, not the pod's."""
     env = settings(objs)
-    workers = int(env["NEXPO_WORKERS"])
-    cpu_jobs = int(env["NEXPO_CPU_WORKERS"])
+    workers, threads = int(env["NEXPO_WORKERS"]), int(env["NEXPO_NUM_THREADS"])
     limit = quantity(container(objs)["resources"]["limits"]["cpu"])
-    # Each worker process runs its own CPU-bound jobs: more than the limit would only be throttled.
-    assert workers * cpu_jobs <= max(limit, 1), (workers, cpu_jobs, limit)
+    assert int(env["NEXPO_CPU_WORKERS"]) >= 1
+    # Every worker process runs its own native thread pool: more threads than CPU only throttle.
+    assert workers * threads <= max(limit, 1), (workers, threads, limit)
 
 
 def test_probes_use_the_health_endpoints(objs: list[Obj]) -> None:
@@ -251,6 +253,15 @@ def test_no_service_account_token(objs: list[Obj]) -> None:
 def test_no_service_links(objs: list[Obj]) -> None:
     """A Service named nexpo would otherwise inject NEXPO_PORT=tcp://…, the gateway's own setting."""
     assert pod_spec(objs)["enableServiceLinks"] is False
+
+
+def test_container_starts_the_gateway_on_a_clean_metrics_folder(objs: list[Obj]) -> None:
+    c = container(objs)
+    script = c["command"][-1]
+    assert c["command"][:2] == ["/bin/sh", "-c"]
+    assert script.startswith('rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"/* && ')
+    assert script.endswith("exec nexpo serve"), "exec: the gateway gets SIGTERM directly, as PID 1"
+    assert "args" not in c
 
 
 def test_writable_paths_are_emptydirs(objs: list[Obj]) -> None:
@@ -428,6 +439,8 @@ def test_example_secrets_fit_the_deployment() -> None:
     for doc in docs:
         for value in doc["stringData"].values():
             assert "REPLACE" in value, "example secrets hold placeholders only"
+    transit = json.loads(one(docs, "Secret", "nexpo-transit-keys")["stringData"]["transit-keys.json"])
+    assert set(transit) == {"keys"}, "the gateway's transit keys file format (api/transit.py)"
     for kustomization in K8S.rglob("kustomization.yaml"):
         assert "examples" not in kustomization.read_text(), "the example is never deployed"
 
