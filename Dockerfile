@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# nexpo gateway image: `docker build -t nexpo:0.1.0 .`, then `docker run -p 8000:8000 nexpo:0.1.0`.
+# nexpo gateway image:
+#   docker build -t nexpo:0.1.0 .
+#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp -e NEXPO_API_KEYS=<key> nexpo:0.1.0
 #
 # Two stages on the same Debian release and Python minor version, so the extension built in the
 # first stage matches the interpreter of the second:
@@ -45,8 +47,11 @@ ENV PATH=/opt/nexpo/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     NEXPO_HOST=0.0.0.0 \
-    NEXPO_PORT=8000
-# A numeric UID so Kubernetes can verify runAsNonRoot; it owns no file in the image.
+    NEXPO_PORT=8000 \
+    NEXPO_STATE_DIR=/tmp/nexpo
+# A numeric UID so Kubernetes can verify runAsNonRoot; it owns no file in the image. The only
+# writable place it needs is /tmp (NEXPO_STATE_DIR: where a generated API key goes when none is
+# configured), so the container runs with a read-only root filesystem.
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s \
