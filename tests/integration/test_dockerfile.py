@@ -8,19 +8,23 @@ and serves: ``nexpo serve`` answers /livez, /readyz and /metrics on a loopback p
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -266,32 +270,109 @@ def wait_for(url: str, status: int, server: subprocess.Popen[str], deadline_s: f
     raise AssertionError(f"{url} never answered {status} within {deadline_s}s; last: {last}")
 
 
-def shell(command: str, cwd: Path) -> None:
-    """Run a Dockerfile command here: ``python`` is this test's interpreter."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+def shell(command: str, cwd: Path, python: str = sys.executable) -> None:
+    """Run a Dockerfile command here, with ``python`` standing for the given interpreter."""
+    bin_dir = cwd.parent / ("bin" + python.replace("/", "_"))
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(python)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "NEXPO_BUILD_PROFILE": "release", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     done = subprocess.run(command, shell=True, cwd=cwd, env=env, check=False, capture_output=True,
                           text=True, timeout=1800)
     assert done.returncode == 0, f"{command}\n{done.stdout[-4000:]}{done.stderr[-4000:]}"
 
 
+def usable_by_others(path: Path) -> bool:
+    """Can a user with no rights of its own (like UID 10001) run this file?"""
+    real = path.resolve()
+    return real.is_file() and all(p.stat().st_mode & stat.S_IXOTH for p in [real, *real.parents])
+
+
+def runtime_python() -> str:
+    """The interpreter of the image's venv. The image's is /usr/local/bin/python3.11; here, this
+    test's Python version from a place UID 10001 can reach (a pyenv build under /root cannot)."""
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(getattr(sys, "_base_executable", sys.executable))
+    for candidate in (base, Path("/usr/local/bin") / name, Path("/usr/bin") / name):
+        if usable_by_others(candidate):
+            return str(candidate)
+    if os.geteuid() != 0:  # the gateway will run as this (non-root) user: any interpreter will do
+        return str(base)
+    pytest.fail(f"no {name} that UID 10001 can run: install Debian's {name} (apt-get install {name})")
+
+
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def image_root() -> Iterator[Path]:
+    """Scratch space that UID 10001 can traverse (pytest's own tmp folders are private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="nexpo-image-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def venv(image_root: Path) -> Path:
     """The image's venv, made as the Dockerfile makes it: the build context (the repository
     filtered by .dockerignore) is copied, the build stage's command builds the nexpo wheel and
     collects its dependencies as wheels, and the runtime stage's commands make a venv without pip
     and install only those wheels into it, offline."""
-    work = tmp_path_factory.mktemp("image")
-    context = work / "src"
+    context = image_root / "src"
     for rel in context_files():
         (context / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, context / rel)
-    paths = {"wheels": str(work / "wheels"), "venv": str(work / "opt-nexpo"), "version": VERSION}
+    paths = {"wheels": str(image_root / "wheels"), "venv": str(image_root / "opt-nexpo"), "version": VERSION}
     shell(BUILD_WHEELS.format(**paths), cwd=context)
-    assert len(list((work / "wheels").glob(f"nexpo-{VERSION}-*.whl"))) == 1
-    shell(MAKE_VENV.format(**paths), cwd=work)
-    shell(INSTALL_WHEELS.format(**paths), cwd=work)
-    return work / "opt-nexpo"
+    assert len(list((image_root / "wheels").glob(f"nexpo-{VERSION}-*.whl"))) == 1
+    shell(MAKE_VENV.format(**paths), cwd=image_root, python=runtime_python())
+    shell(INSTALL_WHEELS.format(**paths), cwd=image_root)
+    return image_root / "opt-nexpo"
+
+
+def clean_env() -> dict[str, str]:
+    """This machine's environment without anything that would steer the gateway or Python."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("NEXPO_", "PYTHON", "PROMETHEUS_"))}
+
+
+def serve_and_probe(
+    command: list[str], env: dict[str, str], port: int, api_key: str, *, cwd: Path,
+    as_uid: int | None = None, while_up: Callable[[], None] = lambda: None,
+) -> str:
+    """Start the gateway, check health, metrics and auth over HTTP (then ``while_up``), stop it
+    with SIGTERM as the kubelet does; returns its output."""
+    server = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        user=as_uid, group=as_uid, extra_groups=None if as_uid is None else [],
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/livez", 200, server, deadline_s=120)
+        # Ready means the models shipped in the wheel loaded and the native core answered.
+        wait_for(f"{base}/readyz", 200, server, deadline_s=120)
+        metrics = wait_for(f"{base}/metrics", 200, server, deadline_s=10)
+        assert "# TYPE" in metrics
+        # /v1 is closed without a key and open with one.
+        status, _ = get(f"{base}/v1/models")
+        assert status in {401, 403}
+        request = urllib.request.Request(f"{base}/v1/models", headers={"X-API-Key": api_key})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        while_up()
+    except (AssertionError, OSError) as failure:
+        server.kill()
+        output, _ = server.communicate()
+        raise AssertionError(f"{failure}\n--- gateway output ---\n{output[-4000:]}") from None
+    server.send_signal(signal.SIGTERM)
+    try:
+        output, _ = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output, _ = server.communicate()
+        raise AssertionError(f"the gateway did not stop on SIGTERM:\n{output[-4000:]}") from None
+    # uvicorn drains, then re-raises the SIGTERM it caught (as PID 1 in a container, where a
+    # default-action signal is ignored, that is a plain exit 0).
+    assert server.returncode in {0, -signal.SIGTERM}, output[-4000:]
+    return output
 
 
 @pytest.mark.slow
@@ -305,33 +386,72 @@ def test_wheel_installs_and_serves(venv: Path, tmp_path: Path) -> None:
     assert run(python, "-m", "pip", "--version").returncode != 0
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXPO_", "PYTHON", "PROMETHEUS_"))}
-    env |= {"NEXPO_API_KEYS": "wheel-test-key", "NEXPO_STATE_DIR": str(tmp_path / "state")}
-    server = subprocess.Popen(
-        [str(venv / "bin" / "nexpo"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    env = clean_env() | {"NEXPO_API_KEYS": "wheel-test-key", "NEXPO_STATE_DIR": str(tmp_path / "state")}
+    command = [str(venv / "bin" / "nexpo"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve_and_probe(command, env, port, "wheel-test-key", cwd=tmp_path)
+
+
+def prod_pod(kubectl: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The prod overlay's gateway container and the settings it gets from its ConfigMap."""
+    done = run(kubectl, "kustomize", ROOT / "k8s" / "overlays" / "prod")
+    assert done.returncode == 0, done.stderr
+    objs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    (deployment,) = [o for o in objs if o["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (ref,) = [e["configMapRef"]["name"] for e in container["envFrom"]]
+    (config,) = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == ref]
+    return container, dict(config["data"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_image_runtime_serves_with_the_prod_settings(venv: Path, image_root: Path) -> None:
+    """The pod, as far as it can be had without a container engine: the prod overlay's command
+    and settings (two uvicorn workers, metrics in multiprocess mode, keys from mounted files), run
+    as UID 10001 with nothing writable but the folders that are emptyDirs in the pod."""
+    container, settings = prod_pod(tool("kubectl"))
+    scratch = image_root / "pod"
+    # The pod's volumes, re-rooted under scratch: emptyDirs and the secret mount.
+    remap = {"/tmp": scratch / "tmp", "/var/run/nexpo/prometheus": scratch / "prometheus",
+             "/etc/nexpo/secrets": scratch / "secrets"}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == set(remap), "keep this test's volumes in step with the Deployment"
+    for folder in remap.values():
+        folder.mkdir(parents=True)
+    api_key = "pod-test-key"
+    example = next(
+        doc for doc in yaml.safe_load_all((ROOT / "k8s" / "examples" / "secrets.example.yaml").read_text())
+        if doc["metadata"]["name"] == "nexpo-transit-keys"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/livez", 200, server, deadline_s=120)
-        # Ready means the models shipped in the wheel loaded and the native core answered.
-        wait_for(f"{base}/readyz", 200, server, deadline_s=120)
-        metrics = wait_for(f"{base}/metrics", 200, server, deadline_s=10)
-        assert "# TYPE" in metrics
-        # /v1 stays closed without a key.
-        status, _ = get(f"{base}/v1/models")
-        assert status in {401, 403}
-    except AssertionError as failure:
-        server.kill()
-        output, _ = server.communicate()
-        raise AssertionError(f"{failure}\n--- nexpo serve output ---\n{output[-4000:]}") from None
-    server.send_signal(signal.SIGTERM)
-    try:
-        output, _ = server.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        output, _ = server.communicate()
-        raise AssertionError(f"nexpo serve did not stop on SIGTERM:\n{output[-4000:]}") from None
-    # uvicorn drains, then re-raises the SIGTERM it caught (as PID 1 in a container, where a
-    # default-action signal is ignored, that is a plain exit 0).
-    assert server.returncode in {0, -signal.SIGTERM}, output[-4000:]
+    key = base64.b64encode(os.urandom(32)).decode()
+    transit = example["stringData"]["transit-keys.json"].replace("REPLACE_ME_base64_of_32_random_bytes", key)
+    (scratch / "secrets" / "api-keys").write_text(f"{api_key}\n")
+    (scratch / "secrets" / "transit-keys.json").write_text(transit)
+    # Stale files from a previous container: the command must clear them.
+    (scratch / "prometheus" / "counter_4242.db").write_bytes(b"stale")
+    if os.geteuid() == 0:
+        for path in [scratch, *scratch.rglob("*")]:
+            os.chown(path, 10001, 10001)
+        (scratch / "secrets").chmod(0o550)
+
+    env = clean_env() | {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": "/", "TMPDIR": str(scratch / "tmp"),
+                         "PYTHONDONTWRITEBYTECODE": "1", "NEXPO_STATE_DIR": str(scratch / "tmp" / "nexpo")}
+    for name, value in settings.items():
+        env[name] = value
+        for inside, outside in remap.items():
+            if value == inside or value.startswith(inside + "/"):
+                env[name] = str(outside) + value[len(inside):]
+    port = free_port()
+    env |= {"NEXPO_HOST": "127.0.0.1", "NEXPO_PORT": str(port)}
+    assert int(env["NEXPO_WORKERS"]) > 1, "prod runs several workers: metrics go multiprocess"
+    uid = 10001 if os.geteuid() == 0 else None  # a non-root developer is already not root
+
+    def metrics_in_the_emptydir() -> None:
+        files = list((scratch / "prometheus").glob("*.db"))
+        assert files, "multiprocess metrics are written to PROMETHEUS_MULTIPROC_DIR"
+        assert not (scratch / "prometheus" / "counter_4242.db").exists(), "stale files are cleared"
+        if uid is not None:
+            assert {f.stat().st_uid for f in files} == {uid}
+
+    serve_and_probe(container["command"], env, port, api_key, cwd=Path("/"), as_uid=uid,
+                    while_up=metrics_in_the_emptydir)
