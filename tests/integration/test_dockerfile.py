@@ -1,11 +1,13 @@
 """The container image, checked without a Docker engine (none runs here).
 
-hadolint lints the Dockerfile; its facts (user, port, command, pins) are checked against the
-project and the Kubernetes manifests; and the wheel the build stage makes — built the same way
-from the same context, i.e. the repository filtered by .dockerignore — installs in a fresh venv
-and serves: ``nexpo serve`` answers /livez, /readyz and /metrics on a loopback port.
+hadolint lints the Dockerfile; its facts (stages, user, port, command, pins) are checked against
+the project and the Kubernetes manifests; then the Dockerfile's own build and install commands
+run here: the build stage's ``pip wheel`` on the same context (the repository filtered by
+.dockerignore), the runtime stage's pip-less venv filled offline from those wheels. From that
+venv the gateway must serve (/livez, /readyz, /metrics, API keys, SIGTERM): once plainly as
+``nexpo serve --host 127.0.0.1 --port P``, once as the prod pod runs it (its command and
+settings, UID 10001, nothing writable but what is an emptyDir in the pod).
 """
-
 from __future__ import annotations
 
 import base64
