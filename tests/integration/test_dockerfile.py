@@ -8,6 +8,7 @@ venv the gateway must serve (/livez, /readyz, /metrics, API keys, SIGTERM): once
 ``nexpo serve --host 127.0.0.1 --port P``, once as the prod pod runs it (its command and
 settings, UID 10001, nothing writable but what is an emptyDir in the pod).
 """
+
 from __future__ import annotations
 
 import base64
