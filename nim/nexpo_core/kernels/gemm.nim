@@ -2,14 +2,15 @@
 ##
 ## Loop nest per worker (rows i0 ..< i1 of C; `spec` gives mr/nr/kc/mc/nc per ISA):
 ##
-##   for jc in n step nc:                 B block kc x nc    -> L3  (packed once per pc)
+##   for jc in n step nc:
 ##     for pc in k step kc:
-##       pack B[pc.., jc..]
-##       for ic in i0..i1 step mc:        A block mc x kc    -> L2  (packed)
-##         pack A[ic.., pc..]
-##         for jr in nc step nr:          B micro-panel kc x nr -> L1
-##           for ir in mc step mr:        mr x nr tile of C in registers
-##             micro-kernel; on the last pc: bias + activation on the tile while it is in L1
+##       pack B[pc.., jc..]               B block kc x nc       -> L2 (~1 MiB)
+##       for ic in i0..i1 step mc:
+##         pack A[ic.., pc..]             A block mc x kc       -> L2/L3
+##         for ir in mc step mr:          A micro-panel mr x kc -> L1 (broadcast from)
+##           for jr in nc step nr:        B micro-panels stream from L2 (vector loads)
+##             micro-kernel: mr x nr tile of C in registers; on the last pc the bias and the
+##             activation are applied to the tile while it is in L1
 ##
 ## Properties:
 ## - one micro-kernel per ISA, picked per call from `cpu.activeIsa()` (NEXPO_ISA can force one)

@@ -44,5 +44,3 @@ proc mm512_storeu_pd*(p: ptr float64, v: M512d) {.importc: "_mm512_storeu_pd", h
 proc mm512_set1_pd*(x: float64): M512d {.importc: "_mm512_set1_pd", header: hdr.}
 proc mm512_add_pd*(a, b: M512d): M512d {.importc: "_mm512_add_pd", header: hdr.}
 proc mm512_fmadd_pd*(a, b, c: M512d): M512d {.importc: "_mm512_fmadd_pd", header: hdr.}
-
-proc mm_prefetch_t0*(p: pointer) {.importc: "__builtin_prefetch", nodecl.}
