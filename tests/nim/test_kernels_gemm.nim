@@ -2,7 +2,7 @@
 ## the blocked/direct drivers over odd shapes and strides, the fused epilogue and the C ABI.
 ## Sizes stay small: this also runs under ASan+UBSan.
 
-import std/[unittest, random, math]
+import std/[unittest, random, math, sequtils]
 import nexpo_core
 import nexpo_core/capi
 import nexpo_core/kernels/[common, packing, activations, gemm]
@@ -91,13 +91,20 @@ proc testKernels[T]() =
     var direct = newSeq[T](spec.mr * spec.nr)
     spec.ukDirect(kc, rowMajor[0].addr, kc, 1, b[0].addr, spec.nr, direct[0].addr, spec.nr, false)
     check direct == c
+    # the narrow kernels for leftover rows compute the first `rows` rows of the same tile
+    for t, rows in rowTileSizes:
+      if spec.ukRows[t] == nil or rows >= spec.mr: continue
+      var narrow = newSeq[T](spec.mr * spec.nr)
+      spec.ukRows[t](kc, rowMajor[0].addr, kc, 1, b[0].addr, spec.nr, narrow[0].addr, spec.nr, false)
+      check narrow[0 ..< rows * spec.nr] == c[0 ..< rows * spec.nr]
+      check narrow[rows * spec.nr ..< narrow.len].allIt(it == T(0))
 
 proc testDrivers[T]() =
   for (isa, spec) in kernelSpecs[T]():
     checkpoint("isa " & isaNames[isa])
     # shapes cross every path: direct (small, m <= 16), blocked, k blocks (kc = 256), ragged edges
-    for (m, k, n) in [(1, 1, 1), (5, 3, 70), (16, 300, 40), (17, 33, 65), (70, 290, 90),
-                      (129, 130, 131), (3, 0, 4)]:
+    for (m, k, n) in [(1, 1, 1), (5, 3, 70), (13, 20, 33), (16, 300, 40), (17, 33, 65),
+                      (27, 64, 40), (70, 290, 90), (129, 130, 131), (3, 0, 4)]:
       for la in 0 .. 3:
         let lb = (la + m) mod 4
         var a = makeView[T](m, k, la)

@@ -39,6 +39,11 @@ type
     mr*, nr*, kc*, mc*, nc*: int
     uk*: MicroKernel[T]
     ukDirect*: DirectKernel[T]
+    ukRows*: array[4, DirectKernel[T]]
+      ## direct kernels for `rowTileSizes` rows (nil where not built): the rows left over
+      ## below a multiple of mr run on these instead of a zero-padded full tile
+
+const rowTileSizes* = [8, 4, 2, 1]
 
 # --- work buffers ------------------------------------------------------------------------------
 #

@@ -146,23 +146,32 @@ proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
       pc += kc
     jc += nc
 
+proc directTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int, panel: ptr T,
+                   rsb, jr, cols: int, accumulate, last: bool, tile: ptr T) {.inline.} =
+  ## One rows x cols tile of the direct path: A read in place by `uk` (built for `rows` rows).
+  let c = job.c +! (row * job.ldc + jr)
+  if cols == job.spec.nr:
+    uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
+  else:  # ragged last column panel: compute the full width into a scratch tile
+    uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, tile, job.spec.nr, false)
+    storeTile(tile, job.spec.nr, c, job.ldc, rows, cols, accumulate)
+  if last: finishTile(job, c, rows, jr, cols)
+
 proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
   ## Small or skinny products: no packing. The micro-kernel broadcasts A from where it is and
-  ## streams B's rows in place; only the ragged last row panel of A (it would read past A) and B
-  ## panels that are ragged or whose rows are not contiguous go through a small buffer.
+  ## streams B's rows in place; rows left below a multiple of mr run on narrower kernels
+  ## (8, 4, 2, 1 rows). Only B panels that are ragged or whose rows are not contiguous go
+  ## through a small buffer (and A's last rows when no narrow kernel fits, on the portable path).
   let s = job.spec
   let kcMax = kcFor(job)
   let ap = buf
   let bp = buf +! roundUp(s.mr * kcMax, 16)
-  let fullRowsEnd = i0 + (i1 - i0) div s.mr * s.mr
   var tile {.noinit.}: array[maxTile, T]
   var pc = 0
   while pc < job.k:
     let kc = min(kcMax, job.k - pc)
     let accumulate = pc > 0
     let last = pc + kc >= job.k
-    if fullRowsEnd < i1:
-      packA(i1 - fullRowsEnd, kc, job.a.at(fullRowsEnd, pc), job.a.rs, job.a.cs, ap, s.mr)
     var jr = 0
     while jr < job.n:
       let cols = min(s.nr, job.n - jr)
@@ -173,18 +182,21 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
         panel = bp
         rsb = s.nr
       var ir = i0
-      while ir < i1:
-        let rows = min(s.mr, i1 - ir)
-        let c = job.c +! (ir * job.ldc + jr)
-        if rows < s.mr:
-          runTile(s, kc, ap, panel, rsb, c, job.ldc, rows, cols, accumulate, tile[0].addr)
-        elif cols == s.nr:
-          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
-        else:
-          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, tile[0].addr, s.nr, false)
-          storeTile(tile[0].addr, s.nr, c, job.ldc, rows, cols, accumulate)
-        if last: finishTile(job, c, rows, jr, cols)
+      while i1 - ir >= s.mr:
+        directTile(job, s.ukDirect, ir, s.mr, pc, kc, panel, rsb, jr, cols, accumulate, last,
+                   tile[0].addr)
         ir += s.mr
+      for t, rows in rowTileSizes:
+        while i1 - ir >= rows and s.ukRows[t] != nil:
+          directTile(job, s.ukRows[t], ir, rows, pc, kc, panel, rsb, jr, cols, accumulate, last,
+                     tile[0].addr)
+          ir += rows
+      if ir < i1:  # no narrow kernel left (portable, 3 rows): a zero-padded full tile
+        let rows = i1 - ir
+        packA(rows, kc, job.a.at(ir, pc), job.a.rs, job.a.cs, ap, s.mr)
+        let c = job.c +! (ir * job.ldc + jr)
+        runTile(s, kc, ap, panel, rsb, c, job.ldc, rows, cols, accumulate, tile[0].addr)
+        if last: finishTile(job, c, rows, jr, cols)
       jr += s.nr
     pc += kc
 

@@ -27,8 +27,40 @@ proc ukAvx2F64Direct(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb
   simdMicroKernelBody(M256d, 6, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
                       mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)
 
+proc ukAvx2F32Rows4(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int, c: ptr float32,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256, 4, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
+                      mm256_fmadd_ps, mm256_add_ps, mm256_storeu_ps, rsa, csa)
+
+proc ukAvx2F32Rows2(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int, c: ptr float32,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256, 2, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
+                      mm256_fmadd_ps, mm256_add_ps, mm256_storeu_ps, rsa, csa)
+
+proc ukAvx2F32Rows1(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int, c: ptr float32,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256, 1, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
+                      mm256_fmadd_ps, mm256_add_ps, mm256_storeu_ps, rsa, csa)
+
+proc ukAvx2F64Rows4(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int, c: ptr float64,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256d, 4, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
+                      mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)
+
+proc ukAvx2F64Rows2(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int, c: ptr float64,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256d, 2, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
+                      mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)
+
+proc ukAvx2F64Rows1(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int, c: ptr float64,
+                   ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdMicroKernelBody(M256d, 1, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
+                      mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)
+
 {.pop.}
 
 const
-  avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 1024, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct)
-  avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 512, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct)
+  avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 1024, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct,
+    ukRows: [nil, ukAvx2F32Rows4, ukAvx2F32Rows2, ukAvx2F32Rows1])
+  avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 512, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct,
+    ukRows: [nil, ukAvx2F64Rows4, ukAvx2F64Rows2, ukAvx2F64Rows1])

@@ -39,8 +39,26 @@ proc ukPortableF64Direct(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64,
                          c: ptr float64, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
   portableBody(float64, 4, 4, rsa, csa)
 
+proc ukPortableF32Rows2(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int,
+                        c: ptr float32, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
+  portableBody(float32, 2, 8, rsa, csa)
+
+proc ukPortableF32Rows1(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int,
+                        c: ptr float32, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
+  portableBody(float32, 1, 8, rsa, csa)
+
+proc ukPortableF64Rows2(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int,
+                        c: ptr float64, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
+  portableBody(float64, 2, 4, rsa, csa)
+
+proc ukPortableF64Rows1(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int,
+                        c: ptr float64, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
+  portableBody(float64, 1, 4, rsa, csa)
+
 {.pop.}
 
 const
-  portableF32* = KernelSpec[float32](mr: 4, nr: 8, kc: 256, mc: 128, nc: 2048, uk: ukPortableF32, ukDirect: ukPortableF32Direct)
-  portableF64* = KernelSpec[float64](mr: 4, nr: 4, kc: 256, mc: 128, nc: 2048, uk: ukPortableF64, ukDirect: ukPortableF64Direct)
+  portableF32* = KernelSpec[float32](mr: 4, nr: 8, kc: 256, mc: 128, nc: 2048, uk: ukPortableF32, ukDirect: ukPortableF32Direct,
+    ukRows: [nil, nil, ukPortableF32Rows2, ukPortableF32Rows1])
+  portableF64* = KernelSpec[float64](mr: 4, nr: 4, kc: 256, mc: 128, nc: 2048, uk: ukPortableF64, ukDirect: ukPortableF64Direct,
+    ukRows: [nil, nil, ukPortableF64Rows2, ukPortableF64Rows1])
