@@ -1,10 +1,10 @@
-"""Time ``numpy.matmul`` in this process and print JSON: run by benchmarks/test_matmul.py in a
-subprocess with a different ``OPENBLAS_CORETYPE`` (OpenBLAS reads it once, at load time).
+"""Time ``numpy.matmul`` in a separate process, on request: benchmarks/test_matmul.py runs it with
+``OPENBLAS_CORETYPE=SkylakeX`` (OpenBLAS reads the variable once, when it loads) and asks for
+each case right after measuring nexpo on it, so both see the same load on a shared machine.
 
-    OPENBLAS_CORETYPE=SkylakeX python benchmarks/matmul_numpy_timer.py 'CASES-JSON'
-
-CASES-JSON is a list of ``[m, k, n, dtype, threads]``; the output maps ``"m,k,n,dtype,threads"``
-to ``{"median_s": ..., "gflops": ...}``, plus ``"architecture"``: the kernel OpenBLAS picked.
+Protocol (one JSON document per line): the first output line is
+``{"architecture": <the kernel OpenBLAS picked>}``; then for each input line
+``[m, k, n, dtype, threads]`` it prints ``{"median_s": ..., "gflops": ...}``.
 """
 
 from __future__ import annotations
@@ -18,34 +18,31 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 
-def _time_case(m: int, k: int, n: int, dtype: str, threads: int) -> dict[str, float]:
+def time_case(m: int, k: int, n: int, dtype: str, threads: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
-    flops = 2.0 * m * n * k
     with threadpool_limits(limits=threads, user_api="blas"):
         a @ b  # warm up: thread pool, page faults
-        # enough calls for ~0.5 s, at least 5
         start = time.perf_counter()
         a @ b
         one = max(time.perf_counter() - start, 1e-6)
         times = []
-        for _ in range(max(5, min(200, int(0.5 / one)))):
+        for _ in range(max(5, min(2000, int(0.5 / one)))):  # ~0.5 s, at least 5 calls
             start = time.perf_counter()
             a @ b
             times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    return {"median_s": median, "gflops": flops / median / 1e9}
+    return {"median_s": median, "gflops": 2.0 * m * n * k / median / 1e9}
 
 
 def main() -> None:
-    cases = json.loads(sys.argv[1])
-    out: dict[str, object] = {}
     blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
-    out["architecture"] = str(blas[0].get("architecture", "unknown")) if blas else "unknown"
-    for m, k, n, dtype, threads in cases:
-        out[f"{m},{k},{n},{dtype},{threads}"] = _time_case(m, k, n, dtype, threads)
-    print(json.dumps(out))
+    print(json.dumps({"architecture": str(blas[0].get("architecture")) if blas else "unknown"}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            m, k, n, dtype, threads = json.loads(line)
+            print(json.dumps(time_case(m, k, n, dtype, threads)), flush=True)
 
 
 if __name__ == "__main__":

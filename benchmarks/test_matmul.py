@@ -4,8 +4,8 @@ Peers:
 - ``numpy``: numpy as this environment configures it (its OpenBLAS kernel is recorded in
   ``extra_info["numpy_blas"]``), limited to the same thread count with threadpoolctl;
 - OpenBLAS with ``OPENBLAS_CORETYPE=SkylakeX`` (AVX-512), which can only be chosen when OpenBLAS
-  loads: measured once per session in a subprocess (benchmarks/matmul_numpy_timer.py) and
-  recorded beside each nexpo result as ``extra_info["openblas_skylakex_gflops"]``;
+  loads: timed in a subprocess (benchmarks/matmul_numpy_timer.py) right after nexpo on the same
+  case, and recorded beside nexpo's result as ``extra_info["openblas_skylakex_gflops"]``;
 - a pure-Python triple loop at n = 64 and 128, to show what the native path buys.
 
 Every result records ``flops`` (2·m·n·k per call), ``n`` and ``correct`` (nexpo's result within
@@ -46,24 +46,44 @@ def _numpy_blas() -> str:
     return f"{blas[0].get('internal_api')} {blas[0].get('architecture')}" if blas else "unknown"
 
 
-def _cases() -> list[tuple[int, int, int, str, int]]:
-    square = [(n, n, n, dtype, t) for n in SIZES for dtype in DTYPES for t in THREADS]
-    return [*square, *((*SKINNY, "float32", t) for t in THREADS)]
+class NumpyProcess:
+    """numpy in a subprocess with other environment variables, timing cases on request."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(TIMER)], env={**os.environ, **env},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.architecture = str(self._read().get("architecture"))
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{TIMER.name} exited with status {self.proc.wait()}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def gflops(self, case: tuple[int, int, int, str, int]) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(case) + "\n")
+        self.proc.stdin.flush()
+        return float(self._read()["gflops"])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
-def skylakex() -> dict[str, Any]:
-    """numpy timings with OPENBLAS_CORETYPE=SkylakeX, measured in a subprocess ({} if it fails)."""
-    env = {**os.environ, "OPENBLAS_CORETYPE": "SkylakeX"}
-    proc = subprocess.run(
-        [sys.executable, str(TIMER), json.dumps(_cases())],
-        env=env, capture_output=True, text=True, timeout=900, check=False,
-    )
-    if proc.returncode != 0:
-        print(f"OPENBLAS_CORETYPE=SkylakeX subprocess failed: {proc.stderr[-500:]}")
-        return {}
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+def skylakex() -> Iterator[NumpyProcess]:
+    """numpy with OPENBLAS_CORETYPE=SkylakeX (OpenBLAS's AVX-512 kernels), in a subprocess."""
+    process = NumpyProcess({"OPENBLAS_CORETYPE": "SkylakeX"})
+    try:
+        yield process
+    finally:
+        process.close()
 
 
 @pytest.fixture
@@ -97,10 +117,11 @@ def _record(
     impl: str,
     case: tuple[int, int, int, str, int],
     correct: bool,
-    skylakex: dict[str, Any],
+    skylakex: NumpyProcess,
 ) -> None:
+    """extra_info for the report; nexpo's entries also carry OpenBLAS-SkylakeX's GFLOPS, measured
+    in the subprocess right after this benchmark."""
     m, k, n, dtype, t = case
-    key = ",".join(map(str, case))
     extra: dict[str, Any] = {
         "implementation": impl,
         "flops": 2 * m * n * k,
@@ -114,9 +135,9 @@ def _record(
         "numpy_blas": _numpy_blas(),
         "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
     }
-    if key in skylakex:
-        extra["openblas_skylakex_gflops"] = skylakex[key]["gflops"]
-        extra["openblas_skylakex_architecture"] = skylakex.get("architecture")
+    if impl == "nexpo":
+        extra["openblas_skylakex_gflops"] = skylakex.gflops(case)
+        extra["openblas_skylakex_architecture"] = skylakex.architecture
     benchmark.extra_info.update(extra)
 
 
@@ -130,7 +151,7 @@ SQUARE = [(dtype, n) for dtype in DTYPES for n in SIZES]
 @pytest.mark.parametrize("case", SQUARE, ids=[f"{dtype}-{n}" for dtype, n in SQUARE])
 @pytest.mark.parametrize("impl", list(IMPLS))
 def test_matmul_square(
-    benchmark: BenchmarkFixture, skylakex: dict[str, Any], impl: str, case: tuple[str, int], threads: int
+    benchmark: BenchmarkFixture, skylakex: NumpyProcess, impl: str, case: tuple[str, int], threads: int
 ) -> None:
     dtype, n = case
     a, b = _operands(n, n, n, dtype)
@@ -143,7 +164,7 @@ def test_matmul_square(
 @pytest.mark.parametrize("threads", THREADS, indirect=True, ids=lambda t: f"{t}t")
 @pytest.mark.parametrize("impl", list(IMPLS))
 def test_matmul_skinny(
-    benchmark: BenchmarkFixture, skylakex: dict[str, Any], impl: str, threads: int
+    benchmark: BenchmarkFixture, skylakex: NumpyProcess, impl: str, threads: int
 ) -> None:
     m, k, n = SKINNY
     a, b = _operands(m, k, n, "float32")
