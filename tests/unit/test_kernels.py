@@ -166,6 +166,11 @@ def test_other_dtypes_raise_type_error(dtype: Any) -> None:
         matmul(good, bad)
 
 
+def test_non_native_byte_order_raises_type_error() -> None:
+    with pytest.raises(TypeError, match="a must have dtype float32 or float64"):
+        matmul(np.ones((2, 2), dtype=">f8"), np.ones((2, 2)))
+
+
 def test_mixed_dtypes_raise_type_error() -> None:
     with pytest.raises(TypeError, match="same dtype, got float32 and float64"):
         matmul(np.ones((2, 2), np.float32), np.ones((2, 2)))
