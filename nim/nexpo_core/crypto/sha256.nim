@@ -19,7 +19,7 @@ import ./sha256_generic
 when x86SimdEnabled:
   import ./sha256_x86_shani
 
-export Sha256State, sha256Iv, storeBe32
+export Sha256State, sha256Iv, storeBe32, padTail
 
 type
   Sha256Impl* = enum
@@ -104,13 +104,6 @@ proc sha256*(data: openArray[byte]): Digest =
   ctx.init()
   ctx.update(impl, data)
   ctx.finish(impl, cast[ptr UncheckedArray[byte]](result[0].addr))
-
-proc padTail(tail: var array[128, byte], rest: int, total: uint64): int {.inline.} =
-  ## Pad the `rest` message bytes already in `tail`; returns the 1 or 2 blocks to compress.
-  tail[rest] = 0x80
-  result = if rest < 56: 1 else: 2
-  let bits = total * 8
-  for i in 0 ..< 8: tail[64 * result - 1 - i] = byte(bits shr (8 * i))
 
 proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
                     a, b: ptr UncheckedArray[byte], len: int, outA, outB: ptr UncheckedArray[byte]) =
