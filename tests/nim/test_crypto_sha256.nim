@@ -171,8 +171,8 @@ suite "merkle":
                            cast[ptr UncheckedArray[byte]](root[0].addr))
           if count > 0:
             let j = rng.rand(count - 1)
-            path[32 * j + rng.rand(31)] = path[32 * j + rng.rand(31)] xor 0x80
-            path[32 * j] = path[32 * j] xor 0x01
+            let at = 32 * j + rng.rand(31)
+            path[at] = path[at] xor byte(1 shl rng.rand(7))
             check not verifyPath(impl, P(leaves[i]), leaves[i].len, uint64(i), uint64(n),
                                  cast[ptr UncheckedArray[byte]](path[0].addr), count,
                                  cast[ptr UncheckedArray[byte]](root[0].addr))
