@@ -82,6 +82,7 @@ class _Scratch(threading.local):
 
 
 _SCRATCH_MAX: Final = 64 * 1024 * 1024
+_SMALL: Final = 64 * 1024  # outputs up to this size are allocated fresh (cheaper than a lookup)
 _scratch = _Scratch()
 
 
@@ -350,16 +351,24 @@ def _key_nonce(key: object, nonce: object) -> tuple[CData | bytes, CData | bytes
 
 def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad: object = b"") -> bytes:
     """RFC 8439 AEAD encryption: ciphertext ‖ 16-byte tag. Never reuse a (key, nonce) pair."""
-    key_buf, nonce_buf = _key_nonce(key, nonce)
-    buf, n = _in(plaintext, "plaintext")
-    aad_buf, aad_len = _in(aad, "aad")
-    out = _scratch.get(n + TAG_SIZE)
-    check(
-        lib.nexpo_chacha20poly1305_encrypt(
-            key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n + TAG_SIZE
-        )
+    if type(plaintext) is bytes and type(key) is bytes and type(nonce) is bytes and type(aad) is bytes:
+        # The common case, kept to a few attribute lookups: everything passes without a view.
+        key_buf, nonce_buf, buf, aad_buf = key, nonce, plaintext, aad
+        n, aad_len = len(plaintext), len(aad)
+        if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
+            _key_nonce(key, nonce)  # raises the ValueError
+    else:
+        key_buf, nonce_buf = _key_nonce(key, nonce)
+        buf, n = _in(plaintext, "plaintext")
+        aad_buf, aad_len = _in(aad, "aad")
+    size = n + TAG_SIZE
+    out = _new_uncleared("uint8_t[]", size) if size <= _SMALL else _scratch.get(size)
+    status = lib.nexpo_chacha20poly1305_encrypt(
+        key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, size
     )
-    return cast(bytes, ffi.buffer(out, n + TAG_SIZE)[:])
+    if status:
+        check(status)
+    return cast(bytes, ffi.buffer(out, size)[:])
 
 
 def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:
