@@ -15,7 +15,7 @@
 ## - same limb bounds as the AVX2 path (inputs < 2^28, products < 2^60): no overflow
 ## - `avx512fn` procs: only called when `cpu.activeIsa() == isaAvx512`; constant time
 
-import ./targets
+import ./targets, ./ct
 import ./poly1305_avx2 # Limbs26
 
 type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
@@ -88,3 +88,5 @@ proc polyGroupsAvx512*(h: var Limbs26, powers: Powers8, msg: ptr UncheckedArray[
   for i in 0 ..< 5:
     storeu(lanes[0].addr, acc[i])
     h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7]
+  # r and its powers are key material
+  wipe(r8); wipe(s8); wipe(rl); wipe(sl); wipe(acc); wipe(m); wipe(d); wipe(lanes)

@@ -15,7 +15,7 @@
 ## - `implOf()` is read once per export call; batch paths pass the choice down
 
 import ../config, ../cpu
-import ./sha256_generic
+import ./sha256_generic, ./ct
 when x86SimdEnabled:
   import ./sha256_x86_shani
 
@@ -127,6 +127,8 @@ proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
       for i in 0 ..< 8:
         storeBe32(outA, 4 * i, sa[i])
         storeBe32(outB, 4 * i, sb[i])
+      # `iv` may be an HMAC key's pad state: leave no copy of it behind
+      wipe(sa); wipe(sb); wipe(ta); wipe(tb)
       return
   var ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, a, len)
@@ -134,9 +136,11 @@ proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
   ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, b, len)
   ctx.finish(impl, outB)
+  wipe(ctx)
 
 proc sha256From*(impl: Sha256Impl, iv: Sha256State, prior: uint64, data: ptr UncheckedArray[byte],
                  len: int, output: ptr UncheckedArray[byte]) {.inline.} =
   var ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, data, len)
   ctx.finish(impl, output)
+  wipe(ctx)   # `iv` may be an HMAC key's pad state

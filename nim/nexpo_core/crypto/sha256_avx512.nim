@@ -18,7 +18,7 @@
 ## - the 64 rounds are fully unrolled with rotating register names: no moves between rounds
 ## - every lane must have the same number of blocks (callers group equal-length messages)
 
-import ./targets
+import ./targets, ./ct
 import ./sha256_generic
 
 let bswapMask {.align: 64.}: array[64, byte] = block:
@@ -195,3 +195,4 @@ proc hash16From*(iv: Sha256State, prior: uint64, msgs: Lanes16, len: int, outs: 
       for i in 0 ..< 16: lanes[i] = cast[ptr UncheckedArray[byte]](tails[i][64 * k].addr)
       compress16(st, lanes)
   digests16(st, outs)
+  wipe(st)   # `iv` may be an HMAC key's pad state
