@@ -492,6 +492,24 @@ class ActorRef:
         state = "alive" if not self._cell.closed else "stopped"
         return f"<ActorRef {self._cell.name} {state}>"
 
+    async def started(self) -> None:
+        """Wait until the actor's ``on_start`` returned (for a Supervisor: until its children
+        started). Waits through restarts; raises ActorStopped (caused by the last failure) once
+        it stopped for good, e.g. because ``on_start`` kept failing."""
+        cell = self._cell
+        while True:
+            started = cell.started
+            if cell.closed:
+                raise ActorStopped(f"actor {cell.name!r} is stopped") from cell.exit_reason
+            if started is None:
+                raise ActorStopped(f"actor {cell.name!r} was never started")
+            error = await asyncio.shield(started)
+            if cell.started is started:
+                if error is not None:
+                    raise error
+                return
+            # restarted meanwhile: wait for the new incarnation
+
     def tell(self, message: Any) -> None:
         """Queue ``message`` and return at once. Raises MailboxFull when the mailbox is full;
         a message to a stopped actor becomes a dead letter."""

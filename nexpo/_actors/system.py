@@ -146,7 +146,9 @@ class ActorSystem:
         restart: Restart,
     ) -> Cell:
         """Register a cell without starting it (supervisors start their children themselves)."""
-        if self._closing:
+        if self._closed or (self._closing and parent is None):
+            # (a supervisor still starting when shutdown began may add children: it stops them
+            # again right after)
             raise RuntimeError("the actor system is shut down")
         if not callable(factory):
             raise TypeError(f"factory must be an Actor subclass or a callable, not {type(factory).__name__}")
