@@ -222,6 +222,8 @@ class Cell:
         task = self.task
         if task is None or task.done():
             return
+        if task is asyncio.current_task():
+            raise ActorDeadlock(f"actor {self.name!r} cannot wait for its own stop: call self.stop()")
         self.directed = True
         if drain:
             self.queue.append(STOP)

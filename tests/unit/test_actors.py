@@ -509,3 +509,14 @@ async def test_shutdown_while_a_supervisor_is_starting_is_quiet(caplog: pytest.L
     assert recorder.events == [("start", "w"), ("stop", "w")]
     assert not caplog.records
     assert _only_current_task()
+
+
+async def test_an_actor_awaiting_its_own_stop_is_told_to_use_self_stop() -> None:
+    class Quitter(Actor):
+        async def receive(self, message: Any) -> Any:
+            await self.system.stop(self.ref)
+
+    async with ActorSystem(metrics_interval=None) as system:
+        ref = system.spawn(Quitter)
+        with pytest.raises(ActorDeadlock, match=r"self\.stop"):
+            await ref.ask("quit")
