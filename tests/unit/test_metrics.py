@@ -231,3 +231,26 @@ def test_log2_slots_fold_into_the_prometheus_buckets() -> None:
     assert folded[0] == 2 and folded[1] == 1
     assert folded[bounds.index(2**20 / 1e9)] == 1
     assert folded[-1] == 1 and sum(folded) == 5
+
+
+async def test_without_timing_counters_are_kept_and_the_histogram_is_not_fed() -> None:
+    class Untimed(Actor):
+        async def receive(self, message: Any) -> Any:
+            if message == "boom":
+                raise ValueError(message)
+            return message
+
+    label = {"actor_class": "Untimed"}
+    async with ActorSystem(timing=False, metrics_interval=None) as system:
+        ref = system.spawn(Untimed)
+        for i in range(10):
+            ref.tell(i)
+        with pytest.raises(ValueError, match="boom"):
+            await ref.ask("boom")
+        ref.tell("boom")
+        assert await ref.ask("last") == "last"
+    metrics.flush()
+    assert _value("nexpo_actor_messages_processed_total", **label) == 11
+    assert _value("nexpo_actor_failures_total", **label) == 2
+    assert _value("nexpo_actor_restarts_total", **label) == 1
+    assert not _value("nexpo_actor_processing_seconds_count", **label)
