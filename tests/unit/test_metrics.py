@@ -240,7 +240,7 @@ async def test_without_timing_counters_are_kept_and_the_histogram_is_not_fed() -
                 raise ValueError(message)
             return message
 
-    label = {"actor_class": "Untimed"}
+    label = {"actor_class": Untimed.__qualname__}
     async with ActorSystem(timing=False, metrics_interval=None) as system:
         ref = system.spawn(Untimed)
         for i in range(10):
