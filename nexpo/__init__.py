@@ -6,8 +6,10 @@ extension, ``nexpo._core``, under small typed Python modules.
 
 from __future__ import annotations
 
+from nexpo import kernels
 from nexpo._info import info, package_version
 from nexpo.actors import Actor, ActorRef, ActorSystem
+from nexpo.channels import Channel, select
 from nexpo.errors import (
     ActorDeadlock,
     ActorStopped,
@@ -36,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "Bulkhead",
     "BulkheadFull",
+    "Channel",
     "ChannelClosed",
     "ChildSpec",
     "CircuitBreaker",
@@ -50,5 +53,7 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "info",
+    "kernels",
+    "select",
     "set_num_threads",
 ]

@@ -86,12 +86,28 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Call
     parser.add_argument("--compare", metavar="OLD.json", help="exit 1 when a nexpo benchmark regressed")
     parser.add_argument("--threshold", type=float, default=0.10, help="regression threshold (0.10 = 10%%)")
     return _cmd_bench
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from api.server import run_from_args
+    except ImportError as exc:  # the gateway's dependencies are an optional extra
+        print(f"nexpo serve needs the gateway: pip install 'nexpo[api]' ({exc})", file=sys.stderr)
+        return 2
+    return run_from_args(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
+    parser = sub.add_parser("serve", help="run the HTTP gateway (uvicorn; needs the 'api' extra)")
+    parser.add_argument("--host", help="interface to bind (NEXPO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (NEXPO_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (NEXPO_WORKERS, default 1)")
+    return _cmd_serve
 
 
 # name -> function that adds the subparser and returns the handler
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]] = {
     "info": _add_info,
     "bench": _add_bench,
+    "serve": _add_serve,
 }
 
 
