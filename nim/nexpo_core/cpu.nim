@@ -1,7 +1,8 @@
 ## CPU feature detection and the active instruction-set path.
 ##
 ## One build runs on any x86-64 CPU: the baseline is x86-64-v2, and kernels carry wider paths
-## compiled with function-level target attributes (`avx2fn`, `avx512fn`, `shanifn` below).
+## compiled with function-level target attributes (`avx2fn`, `avx512fn`, `shanifn` from
+## `targets.nim`, re-exported here).
 ## Front files pick a path per call from `activeIsa()`; `setIsa` (and so `NEXPO_ISA`) can force a
 ## lower path so tests exercise every path this CPU has.
 ##
@@ -11,7 +12,9 @@
 ## - SHA-NI is used only when present and the active path is not forced down to `isaPortable`
 
 import std/atomics
-import ./config
+import ./config, ./targets
+
+export targets
 
 type
   Isa* = enum
@@ -22,10 +25,6 @@ type
 const isaNames*: array[Isa, string] = ["portable", "avx2", "avx512"]
 
 when x86SimdEnabled:
-  {.pragma: avx2fn, codegenDecl: "__attribute__((target(\"avx2,fma\"))) $# $#$#".}
-  {.pragma: avx512fn, codegenDecl: "__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl,avx2,fma\"))) $# $#$#".}
-  {.pragma: shanifn, codegenDecl: "__attribute__((target(\"sha,sse4.1,ssse3\"))) $# $#$#".}
-
   {.emit: """/*INCLUDESECTION*/
 #include <cpuid.h>
 static int nexpo_cpu_flags(void) {

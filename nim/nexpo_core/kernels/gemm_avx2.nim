@@ -3,7 +3,7 @@
 
 import ./common, ./simd
 
-{.pragma: avx2fn, codegenDecl: avx2Decl.}
+import ../targets
 
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
 

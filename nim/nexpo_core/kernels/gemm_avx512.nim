@@ -4,7 +4,7 @@
 
 import ./common, ./simd
 
-{.pragma: avx512fn, codegenDecl: avx512Decl.}
+import ../targets
 
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
 

@@ -1,15 +1,7 @@
-## The x86 SIMD intrinsics the kernels use, imported from <immintrin.h>, and the function-level
-## target attributes the procs calling them need. Nim 1.6 cannot export a `{.pragma.}` alias,
-## so cpu.nim's `avx2fn`/`avx512fn` are not visible here; each kernel file declares its own alias
-## from these strings (identical to cpu.nim's):
-##
-##   {.pragma: avx512fn, codegenDecl: avx512Decl.}
+## The x86 SIMD intrinsics the kernels use, imported from <immintrin.h>. Procs calling them carry
+## the target pragmas of `../targets.nim` (`{.avx2fn.}`, `{.avx512fn.}`).
 
 const hdr = "<immintrin.h>"
-
-const
-  avx2Decl* = "__attribute__((target(\"avx2,fma\"))) $# $#$#"
-  avx512Decl* = "__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl,avx2,fma\"))) $# $#$#"
 
 type
   M256* {.importc: "__m256", header: hdr, bycopy.} = object
