@@ -65,7 +65,7 @@ test-sanitize: $(INSTALLED)
 	LD_PRELOAD="$(SANITIZER_PRELOAD)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  NEXPO_CORE_OVERRIDE="$$(ls build/asan/nexpo/_core*.so)" \
-	  $(BIN)/pytest -q -p no:cacheprovider -m "not slow" tests/unit
+	  $(BIN)/pytest -q -p no:cacheprovider -m "not slow and not rss" tests/unit
 
 test-tsan: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile tsan runtime

@@ -359,6 +359,7 @@ def test_eight_python_threads_calling_concurrently_get_correct_results() -> None
 
 # --- resources --------------------------------------------------------------------------------
 
+@pytest.mark.rss
 def test_no_memory_growth_over_ten_thousand_calls() -> None:
     process = psutil.Process()
     a32, b32 = random((64, 96), np.float32), random((96, 80), np.float32)
