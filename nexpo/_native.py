@@ -14,12 +14,16 @@ from typing import Any, Final
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 
 try:
-    from nexpo._core import ffi as ffi, lib as lib  # re-exported (mypy: explicit)
+    from nexpo import _core
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "nexpo's native core (nexpo._core) is not built: run `pip install .` (or `make build`) "
         f"in the source tree; it needs Nim (`apt-get install nim`) and a C compiler ({exc})"
     ) from exc
+
+# Public module attributes (mypy --strict does not re-export plain imports).
+ffi = _core.ffi
+lib = _core.lib
 
 CData = Any
 NULL: Final = ffi.NULL

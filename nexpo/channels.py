@@ -51,6 +51,7 @@ _OK: Final = lib.NEXPO_OK
 _EAGAIN: Final = lib.NEXPO_EAGAIN
 _ETIMEOUT: Final = lib.NEXPO_ETIMEOUT
 _ECLOSED: Final = lib.NEXPO_ECLOSED
+_EUNSUPPORTED: Final = lib.NEXPO_EUNSUPPORTED
 _INTEREST_RECV: Final = 1
 _INTEREST_SEND: Final = 2
 
@@ -86,7 +87,7 @@ def _timeout_ns(timeout: float | None) -> int:
 def _take(buf: CData, length: int, heap: CData) -> bytes:
     """The received message: from the scratch buffer, or from a malloc'd block we free."""
     block = heap[0]
-    if block != ffi.NULL:
+    if block:
         try:
             data: bytes = ffi.unpack(block, length)
         finally:
@@ -296,6 +297,12 @@ class Channel:
 
     def send(self, msg: bytes | bytearray | memoryview, timeout: float | None = None) -> None:
         """Send one message, waiting up to ``timeout`` seconds for room (None: forever)."""
+        if timeout is None and type(msg) is bytes:  # the common case in one native call
+            status = lib.nexpo_channel_send(self._h, msg, len(msg), _WAIT_SLICE_NS)
+            if status == _OK:
+                return
+            if status != _ETIMEOUT:
+                raise _failure(status, "send")
         data, n = _message(msg)
         total = _timeout_ns(timeout)
         if total < 0 or total > _WAIT_SLICE_NS:
@@ -330,6 +337,14 @@ class Channel:
     def recv(self, timeout: float | None = None) -> bytes:
         """Receive one message, waiting up to ``timeout`` seconds (None: forever)."""
         s = _scratch
+        if timeout is None:  # the common case: one native call, the length as its result
+            buf = s.buf
+            n = lib.nexpo_channel_recv_into(self._h, buf, _SCRATCH_SIZE, _WAIT_SLICE_NS)
+            if n >= 0:
+                out: bytes = ffi.unpack(buf, n)
+                return out
+            if -n not in (_ETIMEOUT, _EUNSUPPORTED):
+                raise _failure(-n, "recv")
         total = _timeout_ns(timeout)
         left = total
         while True:

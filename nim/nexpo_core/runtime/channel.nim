@@ -379,6 +379,32 @@ proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
   if st == stOk: notifySenders(ch)
   st
 
+proc popFitting(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult): Status {.inline.} =
+  ## Like popOne, but a message longer than dstCap is left in place (stUnsupported).
+  let r = ch.ring
+  let got = popRaw(r, dst, dstCap, dstCap, res)
+  if got == 1: return stOk
+  if got < 0: return stUnsupported
+  if r.closed.load(moAcquire) != 0:
+    let again = popRaw(r, dst, dstCap, dstCap, res)
+    if again == 1: return stOk
+    if again < 0: return stUnsupported
+    if drained(r): return stClosed
+  stAgain
+
+proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64): int64 =
+  ## The one-call receive of the Python layer: the message length (copied into dst), or minus
+  ## a Status: -stUnsupported when the next message is longer than dstCap (left in the ring:
+  ## receive it with `recv`), -stAgain/-stTimeout/-stClosed/-stInvalid otherwise.
+  let r = ch.ring
+  var res: ReadResult
+  let st = guarded(r, recvGuard, "receiver"):
+    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popFitting(ch, dst, dstCap, res))
+  if st == stOk:
+    notifySenders(ch)
+    return int64(res.len)
+  -int64(ord(st))
+
 proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int], n: int,
                timeoutNs: int64, sent: var int): Status =
   ## Send `n` messages laid end to end in `data`, in order. Blocks while full (one deadline for
