@@ -38,7 +38,5 @@ def kernel_stats() -> dict[str, dict[str, int]]:
     calls = _native.ffi.new("uint64_t[]", n)
     nbytes = _native.ffi.new("uint64_t[]", n)
     _native.check(lib.nexpo_kernel_stats(calls, nbytes, n))
-    return {
-        _native.ffi.string(lib.nexpo_kernel_name(i)).decode(): {"calls": int(calls[i]), "bytes": int(nbytes[i])}
-        for i in range(n)
-    }
+    names = [_native.ffi.string(lib.nexpo_kernel_name(i)).decode() for i in range(n)]
+    return {name: {"calls": int(calls[i]), "bytes": int(nbytes[i])} for i, name in enumerate(names)}

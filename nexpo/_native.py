@@ -6,24 +6,38 @@ buffer handling. Public modules call into it and own their argument checking.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, Final
 
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 
+
+def _load_override(path: str) -> None:
+    """Load ``nexpo._core`` from another build (e.g. the sanitizer build the tests run under)."""
+    spec = importlib.util.spec_from_file_location("nexpo._core", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"NEXPO_CORE_OVERRIDE={path!r} is not a loadable extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["nexpo._core"] = module
+
+
+if _override := os.environ.get("NEXPO_CORE_OVERRIDE"):
+    _load_override(_override)
+
 try:
-    from nexpo import _core
+    from nexpo._core import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "nexpo's native core (nexpo._core) is not built: run `pip install .` (or `make build`) "
         f"in the source tree; it needs Nim (`apt-get install nim`) and a C compiler ({exc})"
     ) from exc
 
-# Public module attributes (mypy --strict does not re-export plain imports).
-ffi = _core.ffi
-lib = _core.lib
+__all__ = ["NULL", "CData", "check", "error_for", "ffi", "last_error", "lib", "read_buffer", "write_buffer"]
 
 CData = Any
 NULL: Final = ffi.NULL
@@ -79,7 +93,7 @@ def write_buffer(obj: object, name: str) -> tuple[CData, int]:
     """A writable view of ``obj`` (bytearray, writable memoryview or array) as (uint8_t*, length)."""
     try:
         buf = ffi.from_buffer("uint8_t[]", obj, require_writable=True)
-    except TypeError:
+    except (TypeError, BufferError):
         raise TypeError(f"{name} must be a writable bytes-like object, not {_type_name(obj)}") from None
     return buf, len(buf)
 

@@ -28,9 +28,86 @@ def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Calla
     return _cmd_info
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from nexpo import bench
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mode = "full" if args.full else "quick"
+    if args.results:
+        new_json = Path(args.results)
+        command = f"nexpo bench --results {new_json}"
+    else:
+        bench_dir = Path(args.benchmarks)
+        if not bench_dir.is_dir():
+            print(f"nexpo bench: no benchmarks folder at {bench_dir} (run it from a nexpo checkout)",
+                  file=sys.stderr)
+            return 2
+        new_json = out_dir / f"{mode}-{bench.timestamp()}.json"
+        code, command = bench.run_benchmarks(bench_dir, new_json, mode, args.select)
+        if not new_json.is_file():
+            print(f"nexpo bench: pytest exited with {code} and wrote no results", file=sys.stderr)
+            return code or 1
+        shutil.copyfile(new_json, out_dir / f"latest-{mode}.json")
+    results = bench.load_results(new_json)
+    report = bench.render_report(results, bench.machine_summary(), command)
+    (out_dir / "REPORT.md").write_text(report + "\n")
+    charts = bench.draw_charts(results, out_dir)
+    print(bench.render_summary(results))
+    print(f"\nreport: {out_dir / 'REPORT.md'}; charts: {', '.join(str(c) for c in charts) or 'none'}")
+    status = 0
+    wrong = [r for r in results if r.correct is False]
+    for r in wrong:
+        print(f"WRONG RESULT: {r.fullname} ({r.implementation})", file=sys.stderr)
+        status = 1
+    if args.compare:
+        regressions = bench.compare(bench.load_results(Path(args.compare)), results, args.threshold)
+        for reg in regressions:
+            print(f"REGRESSION {reg.slowdown:.1%} slower: {reg.fullname}")
+        if regressions:
+            status = 1
+        else:
+            print(f"no regression beyond {args.threshold:.0%} against {args.compare}")
+    return status
+
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
+    parser = sub.add_parser("bench", help="measure nexpo against its peers and write the speedup report")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="short runs, small sizes (default; ~5 min)")
+    size.add_argument("--full", action="store_true", help="every size, longer runs")
+    parser.add_argument("-k", dest="select", help="only benchmarks matching this pytest -k expression")
+    parser.add_argument("--benchmarks", default="benchmarks", help="the benchmarks folder")
+    parser.add_argument("--out", default="benchmarks/results", help="where JSON, report and charts go")
+    parser.add_argument("--results", help="report on this pytest-benchmark JSON instead of running")
+    parser.add_argument("--compare", metavar="OLD.json", help="exit 1 when a nexpo benchmark regressed")
+    parser.add_argument("--threshold", type=float, default=0.10, help="regression threshold (0.10 = 10%%)")
+    return _cmd_bench
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from api.server import run_from_args
+    except ImportError as exc:  # the gateway's dependencies are an optional extra
+        print(f"nexpo serve needs the gateway: pip install 'nexpo[api]' ({exc})", file=sys.stderr)
+        return 2
+    return run_from_args(args)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
+    parser = sub.add_parser("serve", help="run the HTTP gateway (uvicorn; needs the 'api' extra)")
+    parser.add_argument("--host", help="interface to bind (NEXPO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (NEXPO_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="worker processes (NEXPO_WORKERS, default 1)")
+    return _cmd_serve
+
+
 # name -> function that adds the subparser and returns the handler
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]] = {
     "info": _add_info,
+    "bench": _add_bench,
+    "serve": _add_serve,
 }
 
 

@@ -96,6 +96,7 @@ def load_config() -> Config:
 
 # --- Nim toolchain -------------------------------------------------------------------------
 
+
 def find_nim() -> str | None:
     return shutil.which("nim")
 
@@ -110,8 +111,9 @@ def nim_version(nim: str) -> tuple[int, ...]:
 
 def nim_lib_dir(nim: str) -> Path:
     """Where nimbase.h lives (the generated C includes it)."""
-    out = subprocess.run([nim, "dump", "--dump.format:json", "--hints:off", "-"], input="",
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [nim, "dump", "--dump.format:json", "--hints:off", "-"], input="", capture_output=True, text=True
+    )
     match = re.search(r'"libpath":\s*"([^"]+)"', out.stdout)
     candidates = [Path(match.group(1))] if match else []
     candidates += [Path(nim).resolve().parent.parent / "lib", Path("/usr/lib/nim/lib"), Path("/usr/lib/nim")]
@@ -134,6 +136,7 @@ def require_nim(cfg: Config) -> str:
 
 
 # --- Nim -> C ------------------------------------------------------------------------------
+
 
 def source_digest(cfg: Config, profile: str) -> str:
     """Hash of everything the generated C depends on: Nim sources, the config, the profile."""
@@ -185,7 +188,9 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
         if fresh:
             return out
         if stamp.is_file():
-            raise BuildError(f"the C generated from the Nim core is out of date and Nim is not on PATH; {INSTALL_HINT}")
+            raise BuildError(
+                f"the C generated from the Nim core is out of date and Nim is not on PATH; {INSTALL_HINT}"
+            )
         raise BuildError(f"the Nim compiler is not on PATH; {INSTALL_HINT}")
     if fresh and not force:
         return out
@@ -193,8 +198,15 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    cmd = [nim, "c", "--compileOnly", f"--nimcache:{out}", *cfg.nim_flags(profile),
-           *(f"--path:{p}" for p in cfg.search_paths), str(cfg.entry)]
+    cmd = [
+        nim,
+        "c",
+        "--compileOnly",
+        f"--nimcache:{out}",
+        *cfg.nim_flags(profile),
+        *(f"--path:{p}" for p in cfg.search_paths),
+        str(cfg.entry),
+    ]
     if not quiet:
         print("nexpo: generating C:", " ".join(cmd[:3]), "...", cfg.entry.relative_to(ROOT), file=sys.stderr)
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -247,7 +259,7 @@ _ENUM = re.compile(r"\b(NEXPO_[A-Z0-9_]+)\s*=")
 def _py_type(ctype: str) -> str:
     ctype = re.sub(r"\b(const|volatile|restrict|struct|enum)\b", "", ctype).strip()
     if "*" in ctype:
-        return "CData"
+        return "_CData"
     if ctype in ("float", "double"):
         return "float"
     if ctype == "void":
@@ -265,15 +277,15 @@ def render_stub(cfg: Config) -> str:
         "# ruff: noqa: E501",
         "from typing import Any, TypeAlias",
         "",
-        "CData: TypeAlias = Any",
+        "_CData: TypeAlias = Any",
         "",
         "class _Lib:",
     ]
     for const in sorted(set(_ENUM.findall(text))):
         lines.append(f"    {const}: int")
-    for ret, name, params in _DECL.findall(_PREPROCESSOR.sub("", text)):
+    for ret, name, raw_params in _DECL.findall(_PREPROCESSOR.sub("", text)):
         args = []
-        params = params.strip()
+        params = raw_params.strip()
         if params and params != "void":
             for i, param in enumerate(p.strip() for p in params.split(",")):
                 match = re.match(r"(.*?)(\w+)$", param)
@@ -290,6 +302,7 @@ def render_stub(cfg: Config) -> str:
 
 # --- Nim-level tests -----------------------------------------------------------------------
 
+
 def _test_env(profile: str) -> dict[str, str]:
     env = dict(os.environ)
     if profile == "sanitize":
@@ -305,10 +318,17 @@ def build_test(nim: str, cfg: Config, profile: str, src: Path) -> Path:
     exe = out_dir / src.stem
     # A test is a program: it has its own main(), which runs the module initialisers.
     flags = [*(f for f in cfg.nim_flags(profile) if f != "--noMain"), "-d:nexpoTestProgram"]
-    cmd = [nim, "c", f"--nimcache:{out_dir / ('cache_' + src.stem)}", f"-o:{exe}", *flags,
-           *(f"--path:{p}" for p in cfg.search_paths),
-           *(f"--passC:{f}" for f in cfg.c_flags(profile)),
-           *(f"--passL:{f}" for f in cfg.ld_flags(profile)), str(src)]
+    cmd = [
+        nim,
+        "c",
+        f"--nimcache:{out_dir / ('cache_' + src.stem)}",
+        f"-o:{exe}",
+        *flags,
+        *(f"--path:{p}" for p in cfg.search_paths),
+        *(f"--passC:{f}" for f in cfg.c_flags(profile)),
+        *(f"--passL:{f}" for f in cfg.ld_flags(profile)),
+        str(src),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{src.name}: compile failed\n{proc.stdout}{proc.stderr}")
@@ -334,7 +354,9 @@ def run_tests(profile: str, patterns: list[str], jobs: int) -> int:
                 print(f"FAIL {src.name} [{profile}]\n{exc}")
                 failures += 1
                 continue
-            proc = subprocess.run([str(exe)], capture_output=True, text=True, env=_test_env(profile), timeout=900)
+            proc = subprocess.run(
+                [str(exe)], capture_output=True, text=True, env=_test_env(profile), timeout=900
+            )
             status = "ok  " if proc.returncode == 0 else "FAIL"
             print(f"{status} {src.name} [{profile}]")
             if proc.returncode != 0 or os.environ.get("NEXPO_TEST_VERBOSE"):
@@ -344,6 +366,70 @@ def run_tests(profile: str, patterns: list[str], jobs: int) -> int:
     # The plain closing line CI reads.
     print(f"nim-{profile}: {passed} passed, {failures} failed")
     return 1 if failures else 0
+
+
+# --- cross-compilation check --------------------------------------------------------------
+
+
+def cross_check(cpu: str, cc: str, profile: str = "release") -> int:
+    """Generate C for another CPU and compile + link it with a cross compiler (portable path).
+
+    Proves the core builds where the x86 paths do not exist (e.g. aarch64); nothing runs.
+    """
+    cfg = load_config()
+    nim = require_nim(cfg)
+    if shutil.which(cc) is None:
+        raise BuildError(
+            f"cross compiler {cc} not found; install it with `apt-get install -y gcc-aarch64-linux-gnu`"
+        )
+    out = ROOT / "build" / f"cross-{cpu}"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cmd = [
+        nim,
+        "c",
+        "--compileOnly",
+        f"--cpu:{cpu}",
+        "--os:linux",
+        f"--nimcache:{out}",
+        *cfg.nim_flags(profile),
+        *(f"--path:{p}" for p in cfg.search_paths),
+        str(cfg.entry),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        return 1
+    shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
+    c_flags = [*cfg.common_c, *cfg._profile(profile).get("c", [])]  # no x86 -march here
+    objects = []
+    for src in c_sources(out):
+        obj = src.with_suffix(".o")
+        proc = subprocess.run(
+            [cc, *c_flags, f"-I{out}", "-c", str(src), "-o", str(obj)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(f"{src.name}:\n{proc.stderr}")
+            return 1
+        objects.append(str(obj))
+    lib = out / "libnexpo_core.so"
+    proc = subprocess.run(
+        [cc, "-shared", "-Wl,--no-undefined", "-o", str(lib), *objects, "-lm", "-pthread"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        return 1
+    symbols = subprocess.run(["nm", "--defined-only", str(lib)], capture_output=True, text=True).stdout
+    declared = set(re.findall(r"\b(nexpo_\w+)\s*\(", _COMMENT.sub("", cdef_text(cfg))))
+    missing = sorted(name for name in declared if not re.search(rf"\b{name}\b", symbols))
+    if missing:
+        print(f"cross {cpu}: exports missing from the library: {missing}")
+        return 1
+    print(f"cross {cpu}: {len(objects)} C files compiled and linked with {cc}; all exports present")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("patterns", nargs="*")
     stub = sub.add_parser("stub")
     stub.add_argument("--check", action="store_true")
+    cross = sub.add_parser("cross")
+    cross.add_argument("--cpu", default="arm64")
+    cross.add_argument("--cc", default="aarch64-linux-gnu-gcc")
     flags = sub.add_parser("cflags")
     flags.add_argument("--profile", default="release", choices=PROFILES)
     args = parser.parse_args(argv)
@@ -374,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return 0
         STUB_FILE.write_text(text)
+    elif args.cmd == "cross":
+        return cross_check(args.cpu, args.cc)
     elif args.cmd == "cflags":
         cfg = load_config()
         print(" ".join(cfg.c_flags(args.profile)))

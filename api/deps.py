@@ -1,0 +1,80 @@
+"""Dependency aliases for the routers (``Annotated[..., Depends(...)]``).
+
+Every dependency is ``async def``: FastAPI runs plain ``def`` dependencies in a worker thread,
+which costs a thread hop per request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from api.inference import MlpModel
+from api.problems import ProblemError
+from api.settings import Settings
+from api.state import Gateway
+from api.transit import Keyring
+
+
+async def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.gateway.settings
+    return settings
+
+
+async def get_model(name: str, gateway: Annotated[Gateway, Depends(get_gateway)]) -> MlpModel:
+    return find_model(gateway, name)
+
+
+def find_model(gateway: Gateway, name: str) -> MlpModel:
+    """The model called ``name``, or a 404 problem naming the loaded ones."""
+    model = gateway.model(name)
+    if model is None:
+        known = ", ".join(sorted(gateway.registry.models)) or "none"
+        raise ProblemError(404, f"no model named {name!r} (loaded: {known})")
+    return model
+
+
+async def get_keyring(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Keyring:
+    if gateway.keyring is None:
+        raise ProblemError(503, f"transit keys are unavailable: {gateway.keyring_error or 'not configured'}")
+    return gateway.keyring.current()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+# Request bodies parsed by ``json_body``; main.py adds their schemas to the OpenAPI components.
+BODY_MODELS: list[type[BaseModel]] = []
+
+
+def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body parsed with ``json_body`` (and registering it)."""
+    if model not in BODY_MODELS:
+        BODY_MODELS.append(model)
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    """Validate the raw body with pydantic-core's JSON parser: one pass, no ``json.loads``.
+
+    The hot endpoints use this instead of a body parameter: FastAPI's dependency solver costs more
+    per request than the parsing itself.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelDep = Annotated[MlpModel, Depends(get_model)]
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]

@@ -1,0 +1,178 @@
+"""The application factory and its lifespan.
+
+Middleware, outermost first (all pure ASGI)::
+
+    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit → routes
+
+so metrics count every answer (401/413/429/504 too) and the deadline covers everything after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from api.deps import BODY_MODELS
+from api.inference import MicroBatcher, ModelRegistry
+from api.middleware import (
+    ApiKeys,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RateLimitMiddleware,
+    TimeoutMiddleware,
+    TraceparentMiddleware,
+)
+from api.middleware.auth import resolve_keys
+from api.problems import Problem, install_handlers
+from api.routers import hash, health, hmac, matmul, merkle, models, transit
+from api.routers.fastpath import plain_routes
+from api.routers.matmul import MatmulRequest
+from api.settings import Settings
+from api.state import Gateway
+from api.telemetry import tracing_middleware
+from api.transit import KeyringFile, ensure_default_keys_file
+
+log = logging.getLogger("api")
+
+# Served through plain Starlette routes (see api/routers/fastpath.py).
+HOT_PATHS = {"/v1/models/{name}/infer", "/v1/hash", "/v1/ping"}
+
+
+def _warm(gateway: Gateway) -> None:
+    """Load the models and push one row through each, so the first request pays no first-call cost."""
+    import numpy as np
+
+    import nexpo
+
+    nexpo.info()  # the native core answers
+    registry = ModelRegistry.scan(gateway.settings.models_dir)
+    for name, model in list(registry.models.items()):
+        try:
+            model.forward(np.zeros((1, model.input_width), dtype=np.float32))
+        except Exception as exc:  # a model that cannot run is reported and skipped like a bad file
+            del registry.models[name]
+            registry.errors[model.path.name if model.path else name] = f"warm-up failed: {exc}"
+            log.error("skipping model %s: warm-up failed: %s", name, exc)
+    gateway.registry = registry
+
+
+def _open_keyring(gateway: Gateway) -> None:
+    settings = gateway.settings
+    try:
+        path = settings.transit_keys_file or ensure_default_keys_file(settings.state_dir)
+        gateway.keyring = KeyringFile(path)
+        log.info(
+            "transit keys from %s: %s", path, ", ".join(sorted(gateway.keyring.current().keys)) or "none"
+        )
+    except (OSError, ValueError) as exc:
+        gateway.keyring_error = str(exc)
+        log.error("transit keys unavailable (%s); /v1/transit answers 503", exc)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    gateway: Gateway = app.state.gateway
+    settings = gateway.settings
+    await anyio.to_thread.run_sync(_open_keyring, gateway)
+    await anyio.to_thread.run_sync(_warm, gateway)
+    if settings.batching:
+        for model in gateway.registry.models.values():
+            batcher = MicroBatcher(
+                model,
+                gateway.run_model,
+                max_batch_size=settings.max_batch_size,
+                max_wait_s=settings.max_batch_wait_ms / 1000,
+                max_concurrent=settings.cpu_workers,
+            )
+            batcher.start()
+            gateway.batchers[model.name] = batcher
+    gateway.ready = True
+    log.info("ready: models %s", ", ".join(sorted(gateway.registry.models)) or "none")
+    try:
+        yield
+    finally:
+        gateway.ready = False  # uvicorn has drained in-flight requests by the time this runs
+        for batcher in gateway.batchers.values():
+            await batcher.close()
+        gateway.batchers.clear()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        body_models: list[type[BaseModel]] = [MatmulRequest, *BODY_MODELS]
+        for model in body_models:
+            body_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body_schema.pop("$defs", {}))
+            components[model.__name__] = body_schema
+        schema["components"].setdefault("securitySchemes", {}).update(
+            {
+                "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            }
+        )
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"ApiKeyHeader": []}, {"Bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway; ``settings`` default to the environment (``NEXPO_*``)."""
+    import nexpo
+
+    settings = settings or Settings()
+    source = resolve_keys(settings.configured_keys, settings.auth_disabled, settings.state_dir)
+    keys = ApiKeys(source.keys) if source is not None else None
+    if source is not None:
+        log.info("API keys required on /v1/* (%d key(s) from %s)", len(source.keys), source.origin)
+
+    app = FastAPI(
+        title="nexpo gateway",
+        version=nexpo.__version__,
+        description="Model inference with dynamic batching and processing endpoints over nexpo's Nim core.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = Gateway.create(settings)
+    install_handlers(app)
+    # The routers' routes already carry their prefix, tags and error responses. Adding them to the
+    # app directly keeps route matching to one flat pass: FastAPI's include_router nests a router
+    # layer that matches every request twice (it halved /v1/ping throughput in the load benchmark).
+    for module in (models, hash, health, hmac, merkle, matmul, transit):  # hot routes first
+        app.router.routes.extend(module.router.routes)
+    app.router.routes[:0] = plain_routes(app.router.routes, HOT_PATHS)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    # add_middleware wraps: the last added is the outermost.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        per_path={"/v1/hash/stream": settings.max_stream_bytes},
+    )
+    app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst)
+    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(
+        TimeoutMiddleware,
+        seconds=settings.request_timeout_s,
+        per_path={"/v1/hash/stream": settings.stream_timeout_s},
+    )
+    tracing = tracing_middleware(settings)
+    app.add_middleware(TraceparentMiddleware, use_otel=tracing is not None)
+    app.add_middleware(MetricsMiddleware)
+    if tracing is not None:
+        app.add_middleware(tracing[0], **tracing[1])
+    return app

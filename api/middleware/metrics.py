@@ -1,0 +1,65 @@
+"""Request count, latency and in-flight gauge per route template, as pure ASGI.
+
+Label children are cached per (method, route, status) so the hot path is two dict lookups,
+one ``inc`` and one ``observe``. Routes are templates (``/v1/models/{name}/infer``), unmatched
+paths collapse into one label: cardinality stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUESTS = Counter("nexpo_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram(
+    "nexpo_http_request_duration_seconds",
+    "Time from request start to the end of the response",
+    ["method", "route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+IN_FLIGHT = Gauge("nexpo_http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
+
+UNMATCHED = "<unmatched>"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            IN_FLIGHT.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            key = (method, template, status)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = REQUESTS.labels(method, template, str(status))
+            counter.inc()
+            hkey = (method, template)
+            histogram = self._histograms.get(hkey)
+            if histogram is None:
+                histogram = self._histograms[hkey] = LATENCY.labels(method, template)
+            histogram.observe(time.perf_counter() - start)

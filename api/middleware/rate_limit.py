@@ -1,0 +1,67 @@
+"""Per-key token bucket: ``rate`` tokens/s up to ``burst``; an empty bucket answers 429 with
+``Retry-After``. Buckets are per worker process (N workers allow N× the rate in total)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.middleware.auth import KEY_ID_SCOPE
+from api.problems import send_problem
+
+_MAX_BUCKETS = 100_000  # identities remembered; full buckets are forgotten first
+
+
+class TokenBuckets:
+    def __init__(self, rate: float, burst: int, clock: object = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[str, list[float]] = {}  # identity -> [tokens, last refill time]
+
+    def take(self, identity: str) -> float:
+        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        now: float = self._clock()  # type: ignore[operator]
+        bucket = self._buckets.get(identity)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._forget_full(now)
+            self._buckets[identity] = [self.burst - 1.0, now]
+            return 0.0
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return 0.0
+        bucket[0] = tokens
+        return (1.0 - tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        full_after = self.burst / self.rate
+        stale = [k for k, (_, last) in self._buckets.items() if now - last >= full_after]
+        for key in stale or list(self._buckets)[: len(self._buckets) // 2]:
+            del self._buckets[key]
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, rate: float, burst: int, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.buckets is None or scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        identity = scope.get(KEY_ID_SCOPE)
+        if identity is None:
+            client = scope.get("client")
+            identity = f"ip-{client[0]}" if client else "anonymous"
+        wait = self.buckets.take(identity)
+        if wait > 0.0:
+            retry = str(max(1, math.ceil(wait))).encode()
+            await send_problem(send, 429, "rate limit exceeded for this API key", [(b"retry-after", retry)])
+            return
+        await self.app(scope, receive, send)

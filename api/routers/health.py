@@ -1,0 +1,130 @@
+"""Probes and service information: ``/livez``, ``/readyz``, ``/metrics``, ``/v1/info``, ``/v1/ping``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
+
+from api.deps import GatewayDep
+from api.problems import V1_ERRORS, problem_response, problem_responses
+
+router = APIRouter(tags=["service"])
+
+
+class Status(BaseModel):
+    status: str = Field(description="'ok' when the probe passes")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    input_width: int
+    labels: list[str]
+
+
+class Info(BaseModel):
+    version: str
+    nim_version: str
+    isa_active: str = Field(description="the instruction-set path the native kernels run")
+    isa_available: list[str]
+    sha_ni: bool
+    threads: int = Field(description="native worker threads")
+    cpu_workers: int = Field(description="CPU-bound jobs the gateway runs at once")
+    batching: bool
+    max_batch_size: int
+    max_batch_wait_ms: float
+    models: list[ModelSummary]
+    skipped_model_files: dict[str, str] = Field(description="model files that failed to load, and why")
+    auth: bool = Field(description="whether /v1/* requires an API key")
+
+
+@router.get("/livez", response_model=Status, summary="Liveness: the process is up")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Status,
+    summary="Readiness: models loaded and the native core answers",
+    responses=problem_responses(503),
+)
+async def readyz(gateway: GatewayDep) -> Any:
+    if not gateway.ready:
+        return problem_response(503, "starting up or draining: models not loaded yet")
+    try:
+        from nexpo import get_num_threads
+
+        get_num_threads()
+    except Exception:
+        return problem_response(503, "the native core does not answer")
+    return {"status": "ok"}
+
+
+def _render_metrics() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (all workers when several run)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "text format 0.0.4",
+        }
+    },
+)
+async def metrics() -> Response:
+    body = await anyio.to_thread.run_sync(_render_metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/v1/info", response_model=Info, summary="Version, CPU paths, threads and models", responses=V1_ERRORS
+)
+async def info(gateway: GatewayDep) -> dict[str, Any]:
+    import nexpo
+
+    data = nexpo.info()
+    settings = gateway.settings
+    return {
+        **{
+            k: data[k] for k in ("version", "nim_version", "isa_active", "isa_available", "sha_ni", "threads")
+        },
+        "cpu_workers": settings.cpu_workers,
+        "batching": settings.batching,
+        "max_batch_size": settings.max_batch_size,
+        "max_batch_wait_ms": settings.max_batch_wait_ms,
+        "models": [
+            {"name": m.name, "input_width": m.input_width, "labels": list(m.labels)}
+            for m in gateway.registry.models.values()
+        ],
+        "skipped_model_files": gateway.registry.errors,
+        "auth": not settings.auth_disabled,
+    }
+
+
+_PONG = b'{"status":"ok"}'
+
+
+@router.get(
+    "/v1/ping",
+    response_model=Status,
+    summary="Check an API key: the cheapest authenticated call",
+    responses=V1_ERRORS,
+)
+async def ping() -> Response:
+    return Response(_PONG, media_type="application/json")

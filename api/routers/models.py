@@ -1,0 +1,98 @@
+"""``/v1/models``: list, describe, and run inference (micro-batched)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.deps import GatewayDep, ModelDep, find_model, json_body, json_request_body
+from api.inference.batcher import BatcherClosed
+from api.problems import V1_ERRORS, ProblemError, problem_responses
+from api.state import Gateway
+
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=V1_ERRORS)
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class LayerInfo(BaseModel):
+    inputs: int
+    outputs: int
+    activation: str | None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    description: str
+    input_width: int = Field(description="values per input row")
+    labels: list[str] = Field(description="output classes, in probability order")
+    layers: list[LayerInfo]
+    parameters: int
+    sha256: str = Field(description="SHA-256 of the model file")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class InferRequest(BaseModel):
+    inputs: list[list[FiniteFloat]] = Field(
+        min_length=1,
+        description="a batch of rows, each `input_width` finite numbers (at most NEXPO_MAX_INFER_ROWS rows)",
+        examples=[[[0.0] * 64]],
+    )
+
+
+class InferResponse(BaseModel):
+    model: str
+    labels: list[str] = Field(description="the most probable class per row")
+    probabilities: list[list[float]] = Field(description="per row, one probability per model label")
+
+
+@router.get("", response_model=ModelList, summary="The loaded models")
+async def list_models(gateway: GatewayDep) -> dict[str, Any]:
+    return {"models": [m.describe() for m in gateway.registry.models.values()]}
+
+
+@router.get(
+    "/{name}", response_model=ModelInfo, summary="One model's architecture", responses=problem_responses(404)
+)
+async def get_model(model: ModelDep) -> dict[str, Any]:
+    return model.describe()
+
+
+@router.post(
+    "/{name}/infer",
+    response_model=InferResponse,
+    summary="Classify a batch of rows",
+    description="Concurrent requests to one model are merged into one batch (dynamic micro-batching).",
+    responses=problem_responses(404, 503),
+    openapi_extra=json_request_body(InferRequest),
+)
+async def infer(request: Request, name: Annotated[str, Path(description="model name")]) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    model = find_model(gateway, name)
+    rows = (await json_body(request, InferRequest)).inputs
+    limit = gateway.settings.max_infer_rows
+    if len(rows) > limit:
+        raise ProblemError(422, f"batch of {len(rows)} rows exceeds the limit of {limit}")
+    width = model.input_width
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            detail = f"inputs[{i}] has {len(row)} values; model {model.name!r} expects {width}"
+            raise ProblemError(422, detail)
+    with np.errstate(over="ignore"):
+        x = np.array(rows, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ProblemError(422, "inputs must be finite float32 values (some overflow float32)")
+    try:
+        probabilities = await gateway.infer(model, x)
+    except BatcherClosed as exc:
+        raise ProblemError(503, str(exc)) from None
+    payload = {"model": model.name, "labels": model.label_of(probabilities), "probabilities": probabilities}
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")

@@ -1,0 +1,94 @@
+"""Service settings from the environment (prefix ``NEXPO_``) via pydantic-settings.
+
+Every field can be set as ``NEXPO_<FIELD>`` (``NEXPO_PORT=9000``, ``NEXPO_API_KEYS=k1,k2``).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent / "models"
+MiB = 1024 * 1024
+
+
+def default_state_dir() -> Path:
+    """Where the generated API key lives when none is configured (XDG state dir)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "nexpo"
+
+
+def usable_cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration; defaults start a secure service with the bundled model."""
+
+    model_config = SettingsConfigDict(env_prefix="NEXPO_", extra="ignore", frozen=True)
+
+    # --- server
+    host: str = Field(default="127.0.0.1", description="interface to bind")
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
+    access_log: bool = Field(default=False, description="uvicorn access log (off: it costs throughput)")
+    log_level: str = "info"
+    graceful_shutdown_s: float = Field(default=20.0, gt=0, description="SIGTERM drain grace period")
+
+    # --- auth
+    api_keys: str | None = Field(default=None, description="comma-separated API keys", repr=False)
+    api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
+    auth_disabled: bool = Field(default=False, description="serve /v1/* without API keys (explicit opt-out)")
+    state_dir: Path = Field(default_factory=default_state_dir, description="where a generated key is kept")
+
+    # --- limits
+    max_body_bytes: int = Field(default=8 * MiB, ge=1024, description="request body limit (413 beyond)")
+    max_stream_bytes: int = Field(
+        default=4 * 1024 * MiB, ge=1024, description="body limit of /v1/hash/stream"
+    )
+    rate_limit_rps: float = Field(default=1000.0, ge=0, description="per-key token refill per second; 0: off")
+    rate_limit_burst: int = Field(default=2000, ge=1, description="per-key bucket size")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="per-request deadline (504 beyond)")
+    stream_timeout_s: float = Field(default=600.0, gt=0, description="deadline of /v1/hash/stream uploads")
+    cpu_workers: int = Field(default_factory=usable_cores, ge=1, description="concurrent CPU-bound jobs")
+
+    # --- inference
+    models_dir: Path = Field(default=DEFAULT_MODELS_DIR, description="directory of *.safetensors MLP models")
+    batching: bool = Field(default=True, description="merge concurrent infer requests into one batch")
+    max_batch_size: int = Field(default=128, ge=1, le=65536, description="rows per merged batch")
+    max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
+    max_infer_rows: int = Field(default=1024, ge=1, description="rows one request may send")
+
+    # --- processing
+    max_hash_items: int = Field(default=100_000, ge=1)
+    max_matmul_elements: int = Field(default=4_000_000, ge=1, description="per operand and result")
+    transit_keys_file: Path | None = Field(default=None, description="JSON file of named transit keys")
+
+    # --- observability
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP endpoint: switches OpenTelemetry on"
+    )
+    service_name: str = "nexpo-gateway"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"critical", "error", "warning", "info", "debug", "trace"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return value
+
+    @cached_property
+    def configured_keys(self) -> tuple[str, ...]:
+        """The keys given by NEXPO_API_KEYS and NEXPO_API_KEYS_FILE (possibly none)."""
+        keys: list[str] = []
+        if self.api_keys:
+            keys += [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        if self.api_keys_file is not None:
+            text = self.api_keys_file.read_text(encoding="utf-8")
+            keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return tuple(keys)

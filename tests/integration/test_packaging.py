@@ -1,0 +1,89 @@
+"""Packaging: the sdist carries the generated C and installs with Nim off PATH; a source
+build without Nim stops with one clear line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _path_without_nim(tmp: Path) -> str:
+    """A PATH with every tool of the current PATH except `nim`."""
+    shadow = tmp / "bin-without-nim"
+    shadow.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            target = shadow / entry.name
+            if entry.name.startswith("nim") or target.exists():
+                continue
+            target.symlink_to(entry.path)
+    assert shutil.which("nim", path=str(shadow)) is None
+    assert shutil.which("cc", path=str(shadow)) or shutil.which("gcc", path=str(shadow))
+    return str(shadow)
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (archive,) = out.glob("nexpo-*.tar.gz")
+    return archive
+
+
+def test_sdist_carries_generated_c_and_no_binaries(sdist: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
+    assert any("nim/_generated/release/" in n and n.endswith(".c") for n in names)
+    assert any(n.endswith("nim/_generated/release/nimbase.h") for n in names)
+    assert not any(n.endswith((".so", ".o")) for n in names)
+    assert not any("/_generated/sanitize/" in n for n in names)
+
+
+@pytest.mark.slow
+def test_sdist_installs_and_runs_with_nim_off_path(sdist: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PATH": _path_without_nim(tmp_path)}
+    env.pop("VIRTUAL_ENV", None)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(sdist)], env=env, capture_output=True, text=True
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    code = "import nexpo; print(nexpo.info()['nim_version'], nexpo.info()['isa_active'])"
+    run = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0].startswith("1.")
+
+
+def test_source_build_without_nim_stops_with_one_clear_line(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True)
+    tree.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    env = {**os.environ, "PATH": _path_without_nim(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext"], cwd=tree, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        "error: nexpo: the Nim compiler is not on PATH; "
+        "install it with `apt-get install -y nim` (Debian/Ubuntu)"
+    )
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,149 @@
+"""api/transit.py and /v1/transit: key file format, rotation, tokens, tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from gateway_helpers import AUTH, is_problem, make_settings
+
+from api.main import create_app
+from api.transit import create_key, main, parse_keys, read_keys, rotate_key
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def keys_file(tmp_path: Path) -> Path:
+    path = tmp_path / "transit.json"
+    create_key(path, "orders")
+    create_key(path, "other")
+    return path
+
+
+@pytest.fixture
+def transit(tmp_path: Path, keys_file: Path) -> TestClient:
+    with TestClient(create_app(make_settings(tmp_path, transit_keys_file=keys_file))) as c:
+        yield c
+
+
+def _encrypt(c: TestClient, key: str, data: bytes, context: bytes | None = None) -> dict[str, object]:
+    payload: dict[str, str] = {"plaintext": b64(data)}
+    if context is not None:
+        payload["context"] = b64(context)
+    response = c.post(f"/v1/transit/{key}/encrypt", headers=AUTH, json=payload)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def _decrypt(c: TestClient, key: str, token: str, context: bytes | None = None):  # type: ignore[no-untyped-def]
+    payload = {"ciphertext": token}
+    if context is not None:
+        payload["context"] = b64(context)
+    return c.post(f"/v1/transit/{key}/decrypt", headers=AUTH, json=payload)
+
+
+def test_key_file_is_private_and_round_trips(keys_file: Path) -> None:
+    assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    keys = read_keys(keys_file)
+    assert set(keys) == {"orders", "other"}
+    assert keys["orders"].latest == 1
+    with pytest.raises(ValueError, match="already exists"):
+        create_key(keys_file, "orders")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "JSON object"),
+        ({"keys": {"bad name": {"versions": {"1": b64(bytes(32))}}}}, "must match"),
+        ({"keys": {"k": {"versions": {}}}}, "non-empty"),
+        ({"keys": {"k": {"versions": {"1": b64(bytes(16))}}}}, "32 bytes"),
+        ({"keys": {"k": {"versions": {"x": b64(bytes(32))}}}}, "positive integer"),
+        ({"keys": {"k": {"versions": {"1": "!!"}}}}, "base64"),
+        ({"keys": {"k": {"versions": {"1": b64(bytes(32))}, "min_decryption_version": 2}}}, "min_decryption"),
+    ],
+)
+def test_key_file_errors(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_keys(data)
+
+
+def test_encrypt_decrypt_round_trip(transit: TestClient) -> None:
+    for data in (b"", b"secret", bytes(range(256)) * 100):
+        sealed = _encrypt(transit, "orders", data)
+        assert str(sealed["ciphertext"]).startswith("nexpo:v1:")
+        assert sealed["key_version"] == 1
+        opened = _decrypt(transit, "orders", str(sealed["ciphertext"])).json()
+        assert base64.b64decode(opened["plaintext"]) == data
+    # random nonces: the same plaintext seals differently
+    assert _encrypt(transit, "orders", b"x")["ciphertext"] != _encrypt(transit, "orders", b"x")["ciphertext"]
+
+
+def test_tampering_wrong_key_or_context_is_400(transit: TestClient) -> None:
+    token = str(_encrypt(transit, "orders", b"payload", context=b"tenant-1")["ciphertext"])
+    assert _decrypt(transit, "orders", token, context=b"tenant-1").status_code == 200
+    prefix, body = token.rsplit(":", 1)
+    raw = bytearray(base64.b64decode(body))
+    for position in (0, 12, len(raw) - 1):  # nonce, ciphertext, tag
+        altered = bytearray(raw)
+        altered[position] ^= 1
+        detail = is_problem(_decrypt(transit, "orders", f"{prefix}:{b64(bytes(altered))}", b"tenant-1"), 400)
+        assert "altered" in detail["detail"]
+    is_problem(_decrypt(transit, "orders", token, context=b"tenant-2"), 400)
+    is_problem(_decrypt(transit, "orders", token), 400)
+    is_problem(_decrypt(transit, "other", token, context=b"tenant-1"), 400)
+    is_problem(_decrypt(transit, "orders", "nexpo:v9:" + body, context=b"tenant-1"), 400)
+    for malformed in ("", "nexpo:v1:", "vault:v1:abc", "nexpo:v0:AAAA", "nexpo:v1:@@@@", "nexpo:v1:AAAA"):
+        is_problem(_decrypt(transit, "orders", malformed), 400)
+
+
+def test_unknown_key_is_404_and_bad_names_422(transit: TestClient) -> None:
+    is_problem(transit.post("/v1/transit/nope/encrypt", headers=AUTH, json={"plaintext": ""}), 404)
+    is_problem(transit.post("/v1/transit/bad%20name/encrypt", headers=AUTH, json={"plaintext": ""}), 422)
+    is_problem(transit.post("/v1/transit/orders/encrypt", headers=AUTH, json={"plaintext": "!"}), 422)
+
+
+def test_rotation_keeps_old_versions_decryptable(tmp_path: Path, keys_file: Path) -> None:
+    settings = make_settings(tmp_path, transit_keys_file=keys_file)
+    with TestClient(create_app(settings)) as c:
+        old = str(_encrypt(c, "orders", b"before")["ciphertext"])
+        rotated = rotate_key(keys_file, "orders")
+        assert rotated.latest == 2
+        gateway = c.app.state.gateway  # type: ignore[attr-defined]
+        gateway.keyring._checked = time.monotonic() - 10  # do not wait for the once-a-second check
+        new = _encrypt(c, "orders", b"after")
+        assert str(new["ciphertext"]).startswith("nexpo:v2:")
+        assert base64.b64decode(_decrypt(c, "orders", old).json()["plaintext"]) == b"before"
+        assert _decrypt(c, "orders", old).json()["key_version"] == 1
+        # raising min_decryption_version retires v1
+        data = json.loads(keys_file.read_text())
+        data["keys"]["orders"]["min_decryption_version"] = 2
+        keys_file.write_text(json.dumps(data))
+        gateway.keyring._checked = time.monotonic() - 10
+        assert "min_decryption_version" in is_problem(_decrypt(c, "orders", old), 400)["detail"]
+
+
+def test_default_keys_file_is_created_on_first_start(client: TestClient, settings: object) -> None:
+    sealed = _encrypt(client, "default", b"zero setup")
+    assert (
+        base64.b64decode(_decrypt(client, "default", str(sealed["ciphertext"])).json()["plaintext"])
+        == b"zero setup"
+    )
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "k.json"
+    assert main(["create", "app", "--file", str(path)]) == 0
+    assert main(["rotate", "app", "--file", str(path)]) == 0
+    assert main(["list", "--file", str(path)]) == 0
+    assert "latest=v2" in capsys.readouterr().out
+    assert main(["rotate", "missing", "--file", str(path)]) == 1

@@ -1,0 +1,49 @@
+"""The ``nexpo`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nexpo import _native, cli
+
+
+def test_info_prints_the_active_isa(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"isa_active     {_native.isa_active()}" in out
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["isa_active"] == _native.isa_active()
+
+
+def _run_info(env_isa: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEXPO_ISA": env_isa}
+    return subprocess.run(
+        [sys.executable, "-m", "nexpo.cli", "info", "--json"], env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize("isa", _native.isa_available())
+def test_nexpo_isa_environment_variable_forces_the_path(isa: str) -> None:
+    proc = _run_info(isa)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["isa_active"] == isa
+
+
+def test_unknown_nexpo_isa_fails_with_a_clear_message() -> None:
+    proc = _run_info("sse9")
+    assert proc.returncode != 0
+    assert "NEXPO_ISA must be one of portable, avx2, avx512, not 'sse9'" in proc.stderr
+
+
+def test_missing_subcommand_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main([])
+    assert excinfo.value.code == 2

@@ -1,0 +1,79 @@
+"""The Nim build driver: nimble.toml, header/export agreement, the stub, the no-Nim message."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("nimbuild_under_test", ROOT / "nim" / "nimbuild.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+nimbuild = _load()
+
+
+def test_every_profile_has_nim_and_c_flags() -> None:
+    cfg = nimbuild.load_config()
+    for profile in ("release", "debug", "sanitize", "tsan"):
+        assert cfg.nim_flags(profile)
+        assert cfg.c_flags(profile)
+    assert "-fsanitize=address,undefined" in cfg.c_flags("sanitize")
+    assert cfg.min_version >= (1, 6, 10)
+
+
+def test_unknown_profile_is_a_clear_error() -> None:
+    with pytest.raises(SystemExit, match="unknown build profile 'fast'"):
+        nimbuild.load_config().nim_flags("fast")
+
+
+def _exports() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "nim" / "nexpo_core" / "capi").glob("*.nim"):
+        names |= set(re.findall(r"proc (nexpo_\w+)\*?\s*\([^=]*?\{\.[^}]*exportc", path.read_text(), re.S))
+    return names
+
+
+def _declarations() -> set[str]:
+    text = nimbuild.cdef_text(nimbuild.load_config())
+    return set(re.findall(r"\b(nexpo_\w+)\s*\(", text))
+
+
+def test_every_export_is_declared_once_in_a_header_and_vice_versa() -> None:
+    exports, declared = _exports(), _declarations()
+    assert exports, "no exports found"
+    assert exports - declared == set(), "exported but missing from capi/*.h"
+    assert declared - exports == set(), "declared in capi/*.h but not exported"
+
+
+def test_stub_is_generated_from_the_headers() -> None:
+    expected = nimbuild.render_stub(nimbuild.load_config())
+    assert (ROOT / "nexpo" / "_core.pyi").read_text() == expected, "run: python nim/nimbuild.py stub"
+
+
+def test_missing_nim_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nimbuild.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit) as excinfo:
+        nimbuild.require_nim(nimbuild.load_config())
+    message = str(excinfo.value.code)
+    assert message.startswith("error: nexpo: the Nim compiler is not on PATH")
+    assert "apt-get install -y nim" in message
+    assert "\n" not in message
+
+
+def test_too_old_nim_names_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nimbuild, "nim_version", lambda nim: (1, 4, 8))
+    with pytest.raises(SystemExit, match=r"Nim 1\.4\.8 is too old \(need >= 1\.6\.10\)"):
+        nimbuild.require_nim(nimbuild.load_config())
