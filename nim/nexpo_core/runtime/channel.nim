@@ -3,12 +3,12 @@
 ##
 ## ::
 ##
-##   ByteChannel (handle, one per process)      ring (malloc'd, or POSIX shm shared by processes)
-##   ┌───────────────────────────┐            ┌──────────────────────────────────────────────┐
-##   │ ring ──────────────────────────────────>│ header: tail | head | closed | notEmpty/notFull│
-##   │ watchers[]: eventfd / word │            │ slots:  [seq|len|kind|payload] x capacity    │
-##   │ shm name, creator flag     │            └──────────────────────────────────────────────┘
-##   └───────────────────────────┘
+##   ByteChannel (one handle per process)    ring (malloc'd, or POSIX shm shared by processes)
+##   +----------------------------+          +-------------------------------------------------+
+##   | ring -------------------------------->| header: tail | head | closed | notEmpty/notFull |
+##   | watchers[]: eventfd / word |          | slots:  [seq|len|kind|payload] x capacity       |
+##   | shm name, creator flag     |          +-------------------------------------------------+
+##   +----------------------------+
 ##
 ## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue with a CAS
 ## only on the shared side(s) (vyukov.nim).
