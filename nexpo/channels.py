@@ -230,7 +230,8 @@ class Channel:
 
         Other processes attach with :meth:`open_shared`. Every message is stored inline, so
         the segment is ``capacity * max_message_size`` bytes of address space (pages are only
-        backed once written). ``close()`` on the creator also unlinks the name.
+        backed once written). ``close()`` on the creator (or the creator object being
+        garbage-collected) unlinks the name; processes that opened it keep their mapping.
         """
         name_b = _check_name(name)
         _check_int(capacity, "capacity", 1, MAX_CAPACITY)

@@ -141,6 +141,10 @@ proc release*(ch: ptr ByteChannel) =
   if ch == nil: return
   let r = ch.ring
   if r.isShared:
+    # A creator that goes away without close() still removes the name (no /dev/shm leak);
+    # processes that have it mapped keep using the ring.
+    if ch.creator and not ch.unlinked.exchange(true):
+      unlinkRegion(ch.name)
     unmapRegion(ch.region)
   else:
     var pos = r.head.load(moRelaxed)
