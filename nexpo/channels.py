@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import os
 import threading
@@ -403,10 +404,10 @@ class Channel:
                 self._h, view + offset, lens_c + done, len(items) - done, step, sent
             )
             k = int(sent[0])
+            if status == _OK:
+                return done + k
             offset += sum(lens[done : done + k])
             done += k
-            if status == _OK:
-                return done
             if status == _ETIMEOUT and (left < 0 or left - step > 0):
                 if left >= 0:
                     left -= step
@@ -444,14 +445,14 @@ class Channel:
         count = int(s.count[0])
         if s.heap[0] != ffi.NULL:
             return [_take(batch, lens[0], s.heap)]
-        raw = ffi.buffer(batch, sum(lens[0:count]))
-        out = []
-        offset = 0
-        for i in range(count):
-            end = offset + lens[i]
-            out.append(raw[offset:end])
-            offset = end
-        return out
+        # Two native copies out (lengths, then all bytes at once), then slices of one bytes
+        # object: far cheaper than indexing cdata per message.
+        sizes: list[int] = ffi.unpack(lens, count)
+        ends = list(itertools.accumulate(sizes))
+        data: bytes = ffi.unpack(batch, ends[-1])
+        if count == 1:
+            return [data]
+        return [data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
     def close(self) -> None:
         """Close the channel for every user (every process, for a shared one). Idempotent."""
