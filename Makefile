@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 serve: build
 	$(BIN)/nexpo serve
 
-test: build lint typecheck test-nim test-sanitize test-python test-isa check-aarch64
+test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -67,6 +67,9 @@ test-sanitize: $(INSTALLED)
 	  NEXPO_CORE_OVERRIDE="$$(ls build/asan/nexpo/_core*.so)" \
 	  $(BIN)/pytest -q -p no:cacheprovider -m "not slow and not rss" tests/unit
 
+# ThreadSanitizer over the runtime's native stress tests (Nim 1.6 + gcc 12 support it: Nim's atomics are
+# C11 __atomic builtins, which TSan instruments; the Chase–Lev fences are backed by release/acquire
+# slot accesses so TSan sees every hand-off).
 test-tsan: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile tsan runtime
 

@@ -1,8 +1,10 @@
 ## Scheduler overhead, no Python in the loop: fib(n) with one spawn+sync per call, the
 ## fibonacci-style bench nim-taskpools and weave publish. Prints one JSON line per case.
 ##
-## Overhead per task = (time with spawn/sync on 1 thread - serial time) / tasks.
-## Clock: wall clock (std/monotimes). Built and run by benchmarks/nim/run.py.
+## Overhead per task = (time with spawn/sync on 1 thread - serial time) / tasks, on the wall
+## clock and on this thread's CPU clock (robust when other processes share the cores).
+## With 2 threads: wall time / tasks, and the speedup over 1 thread.
+## Built and run by benchmarks/nim/run.py (`python benchmarks/nim/run.py scheduler -- 30 5`).
 
 import std/[monotimes, os, strutils, times]
 import nexpo_core/runtime/scheduler
@@ -32,24 +34,45 @@ proc spawns(n: int): int =
   ## Calls of fibTask with n >= 2 spawn once each.
   if n < 2: 0 else: 1 + spawns(n - 1) + spawns(n - 2)
 
-proc best(reps: int, body: proc (): int): (float, int) =
+type Timespec {.importc: "struct timespec", header: "<time.h>".} = object
+  tv_sec, tv_nsec: clong
+proc clock_gettime(clk: cint, t: ptr Timespec): cint {.importc, header: "<time.h>".}
+var CLOCK_THREAD_CPUTIME_ID {.importc, header: "<time.h>".}: cint
+
+proc threadCpuNs(): float =
+  var ts: Timespec
+  discard clock_gettime(CLOCK_THREAD_CPUTIME_ID, addr ts)
+  ts.tv_sec.float * 1e9 + ts.tv_nsec.float
+
+proc best(reps: int, body: proc (): int): (float, int, float) =
+  ## (best wall ns, result, best thread-CPU ns)
   result[0] = Inf
+  result[2] = Inf
   for _ in 0 ..< reps:
     let t0 = getMonoTime()
+    let c0 = threadCpuNs()
     result[1] = body()
+    result[2] = min(result[2], threadCpuNs() - c0)
     result[0] = min(result[0], (getMonoTime() - t0).inNanoseconds.float)
 
 let n = if paramCount() >= 1: parseInt(paramStr(1)) else: 30
 let reps = if paramCount() >= 2: parseInt(paramStr(2)) else: 5
 let tasks = spawns(n)
-let (serialNs, expected) = best(reps, proc (): int = fibSerial(n))
-echo """{"case": "fib-serial", "n": $1, "threads": 1, "ns": $2, "tasks": $3}""" % [
-  $n, $serialNs, $tasks]
+let (serialNs, expected, serialCpu) = best(reps, proc (): int = fibSerial(n))
+echo """{"case": "fib-serial", "n": $1, "threads": 1, "ns": $2, "cpu_ns": $3, "tasks": $4}""" % [
+  $n, $serialNs, $serialCpu, $tasks]
+var oneThreadNs = 0.0
 for threads in [1, 2]:
   setNumThreads(threads)
   discard fibPar(10)   # start the workers
-  let (ns, got) = best(reps, proc (): int = fibPar(n))
+  let (ns, got, cpu) = best(reps, proc (): int = fibPar(n))
   doAssert got == expected
-  let perTask = if threads == 1: (ns - serialNs) / tasks.float else: ns / tasks.float
-  echo """{"case": "fib-spawn-sync", "n": $1, "threads": $2, "ns": $3, "tasks": $4, "ns_per_task": $5, "speedup_vs_1": null}""" % [
-    $n, $threads, $ns, $tasks, formatFloat(perTask, ffDecimal, 2)]
+  if threads == 1:
+    oneThreadNs = ns
+    echo """{"case": "fib-spawn-sync", "n": $1, "threads": 1, "ns": $2, "tasks": $3, "overhead_ns_per_task_wall": $4, "overhead_ns_per_task_cpu": $5}""" % [
+      $n, $ns, $tasks, formatFloat((ns - serialNs) / tasks.float, ffDecimal, 2),
+      formatFloat((cpu - serialCpu) / tasks.float, ffDecimal, 2)]
+  else:
+    echo """{"case": "fib-spawn-sync", "n": $1, "threads": $2, "ns": $3, "tasks": $4, "ns_per_task_wall": $5, "speedup_vs_1_thread": $6}""" % [
+      $n, $threads, $ns, $tasks, formatFloat(ns / tasks.float, ffDecimal, 2),
+      formatFloat(oneThreadNs / ns, ffDecimal, 2)]

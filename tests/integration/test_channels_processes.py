@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -129,6 +130,16 @@ def test_creator_close_unlinks_and_closes_for_everyone(name: str) -> None:
         peer.recv()
     with pytest.raises(ValueError, match="no shared channel"):
         Channel.open_shared(name)
+
+
+def test_creator_dropped_without_close_still_unlinks(name: str) -> None:
+    creator = Channel.create_shared(name, 4, max_message_size=8)
+    peer = Channel.open_shared(name)
+    creator.send(b"kept")
+    del creator
+    gc.collect()
+    assert not Path("/dev/shm", name).exists()
+    assert peer.recv(timeout=1) == b"kept"  # the mapping outlives the name
 
 
 def test_shared_arguments(name: str) -> None:

@@ -96,6 +96,13 @@ proc nexpo_channel_recv*(ch: ptr ByteChannel, buf: pointer, cap: int, outLen: pt
     heap[] = res.heap
   statusOf(st)
 
+proc nexpo_channel_recv_into*(ch: ptr ByteChannel, buf: pointer, cap: int,
+                              timeoutNs: int64): int64 {.exportc, cdecl.} =
+  let n = recvInto(ch, buf, cap, timeoutNs)
+  if n == -int64(ord(stInvalid)):
+    discard statusOf(stInvalid)
+  n
+
 proc nexpo_channel_send_many*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int],
                               n: int, timeoutNs: int64, sent: ptr int): int32 {.exportc, cdecl.} =
   var count = 0

@@ -3,12 +3,12 @@
 ##
 ## ::
 ##
-##   ByteChannel (handle, one per process)      ring (malloc'd, or POSIX shm shared by processes)
-##   ┌───────────────────────────┐            ┌──────────────────────────────────────────────┐
-##   │ ring ──────────────────────────────────>│ header: tail | head | closed | notEmpty/notFull│
-##   │ watchers[]: eventfd / word │            │ slots:  [seq|len|kind|payload] x capacity    │
-##   │ shm name, creator flag     │            └──────────────────────────────────────────────┘
-##   └───────────────────────────┘
+##   ByteChannel (one handle per process)    ring (malloc'd, or POSIX shm shared by processes)
+##   +----------------------------+          +-------------------------------------------------+
+##   | ring -------------------------------->| header: tail | head | closed | notEmpty/notFull |
+##   | watchers[]: eventfd / word |          | slots:  [seq|len|kind|payload] x capacity       |
+##   | shm name, creator flag     |          +-------------------------------------------------+
+##   +----------------------------+
 ##
 ## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue with a CAS
 ## only on the shared side(s) (vyukov.nim).
@@ -141,6 +141,10 @@ proc release*(ch: ptr ByteChannel) =
   if ch == nil: return
   let r = ch.ring
   if r.isShared:
+    # A creator that goes away without close() still removes the name (no /dev/shm leak);
+    # processes that have it mapped keep using the ring.
+    if ch.creator and not ch.unlinked.exchange(true):
+      unlinkRegion(ch.name)
     unmapRegion(ch.region)
   else:
     var pos = r.head.load(moRelaxed)
@@ -378,6 +382,32 @@ proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, res))
   if st == stOk: notifySenders(ch)
   st
+
+proc popFitting(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult): Status {.inline.} =
+  ## Like popOne, but a message longer than dstCap is left in place (stUnsupported).
+  let r = ch.ring
+  let got = popRaw(r, dst, dstCap, dstCap, res)
+  if got == 1: return stOk
+  if got < 0: return stUnsupported
+  if r.closed.load(moAcquire) != 0:
+    let again = popRaw(r, dst, dstCap, dstCap, res)
+    if again == 1: return stOk
+    if again < 0: return stUnsupported
+    if drained(r): return stClosed
+  stAgain
+
+proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64): int64 =
+  ## The one-call receive of the Python layer: the message length (copied into dst), or minus
+  ## a Status: -stUnsupported when the next message is longer than dstCap (left in the ring:
+  ## receive it with `recv`), -stAgain/-stTimeout/-stClosed/-stInvalid otherwise.
+  let r = ch.ring
+  var res: ReadResult
+  let st = guarded(r, recvGuard, "receiver"):
+    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popFitting(ch, dst, dstCap, res))
+  if st == stOk:
+    notifySenders(ch)
+    return int64(res.len)
+  -int64(ord(st))
 
 proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int], n: int,
                timeoutNs: int64, sent: var int): Status =
