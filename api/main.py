@@ -9,6 +9,7 @@ so metrics count every answer (401/413/429/504 too) and the deadline covers ever
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -141,11 +142,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if source is not None:
         log.info("API keys required on /v1/* (%d key(s) from %s)", len(source.keys), source.origin)
 
+    extra: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI).parameters:
+        # FastAPI >= 0.16x has built-in OpenTelemetry hooks that check provider state on every
+        # request; tracing here is api/telemetry.py's job (on only with an OTLP endpoint).
+        extra["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title="nexpo gateway",
         version=nexpo.__version__,
         description="Model inference with dynamic batching and processing endpoints over nexpo's Nim core.",
         lifespan=lifespan,
+        **extra,
     )
     app.state.gateway = Gateway.create(settings)
     install_handlers(app)
