@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
-        test-sanitize test-tsan check-aarch64 bench sdist clean
+        test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check
 
 serve: build
 	$(BIN)/nexpo info
@@ -84,6 +84,12 @@ check-aarch64: $(INSTALLED)
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null); \
 	  else echo "nexpo: install gcc-aarch64-linux-gnu to check the aarch64 build"; exit 1; fi; }
 	$(BIN)/python nim/nimbuild.py cross --cpu arm64 --cc aarch64-linux-gnu-gcc
+
+# --- deployment: Dockerfile and k8s/ -------------------------------------------------------
+# Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra
+# (wheels that carry the binaries), so a fresh machine needs nothing else; no Docker engine runs.
+deploy-check: build
+	$(BIN)/pytest -q tests/integration/test_k8s_manifests.py tests/integration/test_dockerfile.py
 
 bench: build
 	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q

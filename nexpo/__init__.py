@@ -6,18 +6,54 @@ extension, ``nexpo._core``, under small typed Python modules.
 
 from __future__ import annotations
 
+from nexpo import kernels
 from nexpo._info import info, package_version
-from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+from nexpo.actors import Actor, ActorRef, ActorSystem
+from nexpo.channels import Channel, select
+from nexpo.errors import (
+    ActorDeadlock,
+    ActorStopped,
+    AuthenticationError,
+    BulkheadFull,
+    ChannelClosed,
+    CircuitOpen,
+    MailboxFull,
+    NexpoError,
+    PendingLimitExceeded,
+    RestartIntensityExceeded,
+    StreamClosed,
+)
 from nexpo.scheduler import get_num_threads, set_num_threads
+from nexpo.streams import Stream
+from nexpo.supervision import Bulkhead, ChildSpec, CircuitBreaker, Supervisor
 
 __version__ = package_version()
 
 __all__ = [
+    "Actor",
+    "ActorDeadlock",
+    "ActorRef",
+    "ActorStopped",
+    "ActorSystem",
     "AuthenticationError",
+    "Bulkhead",
+    "BulkheadFull",
+    "Channel",
     "ChannelClosed",
+    "ChildSpec",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "MailboxFull",
     "NexpoError",
+    "PendingLimitExceeded",
+    "RestartIntensityExceeded",
+    "Stream",
+    "StreamClosed",
+    "Supervisor",
     "__version__",
     "get_num_threads",
     "info",
+    "kernels",
+    "select",
     "set_num_threads",
 ]

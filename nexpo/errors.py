@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["AuthenticationError", "ChannelClosed", "NexpoError"]
+__all__ = [
+    "ActorDeadlock",
+    "ActorStopped",
+    "AuthenticationError",
+    "BulkheadFull",
+    "ChannelClosed",
+    "CircuitOpen",
+    "MailboxFull",
+    "NexpoError",
+    "PendingLimitExceeded",
+    "RestartIntensityExceeded",
+    "StreamClosed",
+]
 
 
 class NexpoError(Exception):
@@ -15,3 +27,35 @@ class AuthenticationError(NexpoError):
 
 class ChannelClosed(NexpoError):
     """Send on a closed channel, or receive on a closed and drained one."""
+
+
+class MailboxFull(NexpoError):
+    """``ActorRef.tell``/``ask`` found the actor's bounded mailbox full (use ``send`` to wait)."""
+
+
+class PendingLimitExceeded(NexpoError):
+    """An actor already has its maximum number of unanswered asks."""
+
+
+class ActorStopped(NexpoError):
+    """The actor was stopped before it answered (or before the message was sent)."""
+
+
+class ActorDeadlock(NexpoError, RuntimeError):
+    """An actor asked itself and would have waited forever for its own reply."""
+
+
+class RestartIntensityExceeded(NexpoError):
+    """A supervisor restarted children more than ``max_restarts`` times within ``period`` seconds."""
+
+
+class CircuitOpen(NexpoError):
+    """The circuit breaker is open: the call was rejected without being tried."""
+
+
+class BulkheadFull(NexpoError):
+    """The bulkhead's concurrent slots and its waiting room are all taken."""
+
+
+class StreamClosed(NexpoError):
+    """Put on a closed stream."""

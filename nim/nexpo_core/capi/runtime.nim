@@ -5,6 +5,7 @@ proc nexpo_get_num_threads*(): int32 {.exportc, cdecl.} = int32(scheduler.numThr
 proc nexpo_set_num_threads*(n: int32): int32 {.exportc, cdecl.} =
   cabi:
     check(n >= 1 and n <= 1024, "n: thread count must be between 1 and 1024, got " & $n)
+    check(not scheduler.onPoolThread(), "set_num_threads: not allowed from a pool worker thread")
     scheduler.setNumThreads(n)
 
 proc nexpo_scheduler_stats*(output: ptr UncheckedArray[uint64], cap: int,
@@ -20,3 +21,152 @@ proc nexpo_scheduler_stats*(output: ptr UncheckedArray[uint64], cap: int,
       output[4*w + 1] = s.executed
       output[4*w + 2] = s.stolen
       output[4*w + 3] = s.parks
+
+# --- channels ---------------------------------------------------------------------------
+# The per-message exports return status codes directly (no exception machinery on the hot
+# path); only setup goes through `cabi`.
+
+import ../runtime/[channel, ring]
+
+proc statusOf(st: Status): int32 {.inline.} =
+  ## A hot-path status; failures that carry a detail leave it as the last error.
+  if st == stInvalid or st == stNoMem:
+    discard setError(st, takeLastMessage())
+  int32(ord(st))
+
+proc nexpo_channel_new*(mode: int32, capacity, maxMessage: int,
+                        output: ptr ptr ByteChannel): int32 {.exportc, cdecl.} =
+  cabi:
+    check(output != nil, "out: NULL pointer")
+    check(mode >= 0 and mode <= 3, "mode: must be 0..3 (spsc, mpsc, spmc, mpmc), got " & $mode)
+    output[] = newChannel(ChannelMode(mode), capacity, maxMessage)
+
+proc nexpo_channel_create_shared*(name: cstring, mode: int32, capacity, maxMessage: int,
+                                  output: ptr ptr ByteChannel): int32 {.exportc, cdecl.} =
+  cabi:
+    check(output != nil and name != nil, "name/out: NULL pointer")
+    check(mode >= 0 and mode <= 3, "mode: must be 0..3 (spsc, mpsc, spmc, mpmc), got " & $mode)
+    output[] = createShared($name, ChannelMode(mode), capacity, maxMessage)
+
+proc nexpo_channel_open_shared*(name: cstring, output: ptr ptr ByteChannel): int32 {.exportc, cdecl.} =
+  cabi:
+    check(output != nil and name != nil, "name/out: NULL pointer")
+    output[] = openShared($name)
+
+proc nexpo_channel_release*(ch: ptr ByteChannel) {.exportc, cdecl.} =
+  try:
+    release(ch)
+  except CatchableError:
+    discard
+
+proc nexpo_channel_close*(ch: ptr ByteChannel): int32 {.exportc, cdecl.} =
+  cabi:
+    check(ch != nil, "channel: NULL pointer")
+    close(ch)
+
+proc nexpo_channel_info*(ch: ptr ByteChannel, output: ptr UncheckedArray[uint64],
+                         cap: int): int32 {.exportc, cdecl.} =
+  cabi:
+    check(ch != nil, "channel: NULL pointer")
+    checkPtr(output, cap, "out")
+    check(cap >= 6, "out: need 6 counters")
+    let r = ch.ring
+    output[0] = r.mode
+    output[1] = r.capacity
+    output[2] = r.maxMessage
+    output[3] = uint64(channel.len(ch))
+    output[4] = uint64(ch.isClosed)
+    output[5] = uint64(r.isShared)
+
+proc nexpo_channel_len*(ch: ptr ByteChannel): int64 {.exportc, cdecl.} =
+  int64(channel.len(ch))
+
+proc nexpo_channel_send*(ch: ptr ByteChannel, msg: pointer, len: int,
+                         timeoutNs: int64): int32 {.exportc, cdecl.} =
+  if msg == nil and len > 0:
+    return setError(stInvalid, "msg: NULL pointer")
+  statusOf(send(ch, msg, len, timeoutNs))
+
+proc nexpo_channel_recv*(ch: ptr ByteChannel, buf: pointer, cap: int, outLen: ptr int,
+                         heap: ptr pointer, timeoutNs: int64): int32 {.exportc, cdecl.} =
+  var res: ReadResult
+  let st = recv(ch, buf, cap, res, timeoutNs)
+  if st == stOk:
+    outLen[] = res.len
+    heap[] = res.heap
+  statusOf(st)
+
+proc nexpo_channel_send_many*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int],
+                              n: int, timeoutNs: int64, sent: ptr int): int32 {.exportc, cdecl.} =
+  var count = 0
+  let st = sendMany(ch, data, lens, n, timeoutNs, count)
+  sent[] = count
+  statusOf(st)
+
+proc nexpo_channel_recv_many*(ch: ptr ByteChannel, buf: pointer, cap: int,
+                              lens: ptr UncheckedArray[int], maxN: int, timeoutNs: int64,
+                              count: ptr int, heap: ptr pointer): int32 {.exportc, cdecl.} =
+  if maxN < 1:
+    return setError(stInvalid, "max_n: must be at least 1")
+  var n = 0
+  var h: pointer
+  let st = recvMany(ch, buf, cap, lens, maxN, timeoutNs, n, h)
+  count[] = n
+  heap[] = h
+  statusOf(st)
+
+proc nexpo_channel_select*(chs: ptr UncheckedArray[ptr ByteChannel], n: int, timeoutNs: int64,
+                           index: ptr int, buf: pointer, cap: int, outLen: ptr int,
+                           heap: ptr pointer): int32 {.exportc, cdecl.} =
+  if n < 1:
+    return setError(stInvalid, "channels: need at least one channel")
+  var res: ReadResult
+  var i = 0
+  var st: Status
+  try:
+    st = select(chs, n, timeoutNs, i, buf, cap, res)
+  except CatchableError as e:
+    return setError(stInternal, e.msg)
+  if st == stOk:
+    index[] = i
+    outLen[] = res.len
+    heap[] = res.heap
+  statusOf(st)
+
+proc nexpo_channel_watch*(ch: ptr ByteChannel, fd: int32, interest: int32,
+                          id: ptr int32): int32 {.exportc, cdecl.} =
+  cabi:
+    check(fd >= 0, "fd: must be an open file descriptor")
+    check(interest in [1'i32, 2, 3], "interest: 1 (readable), 2 (writable) or 3")
+    let w = watch(ch, cint(fd), nil, uint32(interest))
+    check(w >= 0, "channel: too many asyncio watchers on one channel")
+    id[] = int32(w)
+
+proc nexpo_channel_unwatch*(ch: ptr ByteChannel, id: int32): int32 {.exportc, cdecl.} =
+  unwatch(ch, int(id))
+  0
+
+proc nexpo_channel_try_recv_arm*(ch: ptr ByteChannel, id: int32, buf: pointer, cap: int,
+                                 outLen: ptr int, heap: ptr pointer): int32 {.exportc, cdecl.} =
+  if not validWatcher(ch, int(id)):
+    return setError(stInvalid, "id: not a registered watcher")
+  var res: ReadResult
+  let st = tryRecvArm(ch, int(id), buf, cap, res)
+  if st == stOk:
+    outLen[] = res.len
+    heap[] = res.heap
+  statusOf(st)
+
+proc nexpo_channel_try_send_arm*(ch: ptr ByteChannel, id: int32, msg: pointer,
+                                 len: int): int32 {.exportc, cdecl.} =
+  if not validWatcher(ch, int(id)):
+    return setError(stInvalid, "id: not a registered watcher")
+  statusOf(trySendArm(ch, int(id), msg, len))
+
+proc nexpo_free*(p: pointer) {.exportc, cdecl.} =
+  c_free(p)
+
+proc nexpo_channel_wait*(ch: ptr ByteChannel, interest: int32, timeoutNs: int64): int32 {.exportc, cdecl.} =
+  if interest != 1 and interest != 2:
+    return setError(stInvalid, "interest: 1 (readable) or 2 (writable)")
+  statusOf(waitReady(ch, uint32(interest), timeoutNs))

@@ -1,0 +1,187 @@
+"""nexpo.crypto next to its peers, in one run: hashlib, hmac, a pure-Python RFC 9162 Merkle tree
+on hashlib, and cryptography's ChaCha20Poly1305.
+
+Every case records what one call processes (``bytes`` and/or ``msgs``) in ``extra_info`` so a
+report can compute GB/s or M msgs/s, and ``correct`` = did nexpo's output match the peer's.
+Sizes shrink under ``NEXPO_BENCH_MODE=quick``. Threads: ``threads=N`` cases set the native pool
+to N workers for the call (the peers are single-threaded Python).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from pytest_benchmark.fixture import BenchmarkFixture
+
+import nexpo
+from nexpo import crypto
+
+QUICK = os.environ.get("NEXPO_BENCH_MODE", "full") == "quick"
+
+
+MIB = 1024 * 1024
+BIG = (16 if QUICK else 64) * MIB
+MANY = 100_000 if QUICK else 1_000_000
+HMAC_MANY = 100_000
+MERKLE_LEAVES = 2**16 if QUICK else 2**20
+
+
+@pytest.fixture
+def threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Set the native pool size for one case (parametrized indirectly), then restore it."""
+    previous = nexpo.get_num_threads()
+    n = int(getattr(request, "param", 1))
+    nexpo.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        nexpo.set_num_threads(previous)
+
+
+def _run(benchmark: BenchmarkFixture, fn: Callable[[], Any], rounds: int) -> Any:
+    return benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1)
+
+
+# --- sha256 over one large buffer ------------------------------------------------------------
+
+_big = os.urandom(BIG)
+_big_digest = hashlib.sha256(_big).digest()
+
+
+@pytest.mark.parametrize("impl", ["hashlib", "nexpo"])
+def test_sha256_large(benchmark: BenchmarkFixture, impl: str) -> None:
+    benchmark.group = f"crypto: sha256 {BIG // MIB} MiB"
+    fn = (lambda: hashlib.sha256(_big).digest()) if impl == "hashlib" else (lambda: crypto.sha256(_big))
+    out = _run(benchmark, fn, rounds=5)
+    benchmark.extra_info.update(implementation=impl, bytes=BIG, correct=out == _big_digest)
+
+
+# --- sha256_many: 1M x 64 B ------------------------------------------------------------------
+
+_msgs = [os.urandom(64) for _ in range(MANY)]
+_rows = np.frombuffer(b"".join(_msgs), dtype=np.uint8).reshape(MANY, 64)
+_msgs_digests = [hashlib.sha256(m).digest() for m in _msgs]
+
+
+def _hashlib_loop() -> list[bytes]:
+    sha = hashlib.sha256
+    return [sha(m).digest() for m in _msgs]
+
+
+def test_sha256_many_hashlib_loop(benchmark: BenchmarkFixture) -> None:
+    benchmark.group = f"crypto: sha256_many {MANY} x 64 B"
+    out = _run(benchmark, _hashlib_loop, rounds=3)
+    benchmark.extra_info.update(implementation="hashlib loop", msgs=MANY, bytes=64 * MANY, correct=True)
+    assert out == _msgs_digests
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("form", ["list", "array"])
+def test_sha256_many_nexpo(benchmark: BenchmarkFixture, threads: int, form: str) -> None:
+    benchmark.group = f"crypto: sha256_many {MANY} x 64 B"
+    if form == "list":
+        out = _run(benchmark, lambda: crypto.sha256_many(_msgs), rounds=5)
+        correct = out == _msgs_digests
+    else:
+        out = _run(benchmark, lambda: crypto.sha256_many(_rows), rounds=5)
+        correct = out.tobytes() == b"".join(_msgs_digests)
+    benchmark.extra_info.update(
+        implementation=f"nexpo {form} threads={threads}", msgs=MANY, bytes=64 * MANY, correct=correct
+    )
+
+
+# --- hmac_sha256_many: 64 B messages ---------------------------------------------------------
+
+_key = os.urandom(32)
+_hmac_msgs = _msgs[:HMAC_MANY]
+_hmac_expected = [hmac.new(_key, m, hashlib.sha256).digest() for m in _hmac_msgs]
+
+
+@pytest.mark.parametrize("impl", ["hmac.new loop", "nexpo"])
+def test_hmac_sha256_many(benchmark: BenchmarkFixture, impl: str) -> None:
+    benchmark.group = f"crypto: hmac_sha256_many {HMAC_MANY} x 64 B"
+    if impl == "nexpo":
+        out = _run(benchmark, lambda: crypto.hmac_sha256_many(_key, _hmac_msgs), rounds=5)
+    else:
+        new, sha = hmac.new, hashlib.sha256
+        out = _run(benchmark, lambda: [new(_key, m, sha).digest() for m in _hmac_msgs], rounds=3)
+    benchmark.extra_info.update(
+        implementation=impl, msgs=HMAC_MANY, bytes=64 * HMAC_MANY, correct=out == _hmac_expected
+    )
+
+
+# --- merkle_root of 2^20 leaves --------------------------------------------------------------
+
+
+def merkle_root_python(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 Merkle Tree Hash on hashlib, bottom-up (odd last node carried up)."""
+    sha = hashlib.sha256
+    if not leaves:
+        return sha().digest()
+    level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+_leaves = [os.urandom(32) for _ in range(MERKLE_LEAVES)]
+_merkle_expected = merkle_root_python(_leaves)
+
+
+@pytest.mark.parametrize("impl", ["python+hashlib", "nexpo"])
+def test_merkle_root(benchmark: BenchmarkFixture, impl: str) -> None:
+    benchmark.group = f"crypto: merkle_root {MERKLE_LEAVES} leaves x 32 B"
+    if impl == "nexpo":
+        out = _run(benchmark, lambda: crypto.merkle_root(_leaves), rounds=5)
+    else:
+        out = _run(benchmark, lambda: merkle_root_python(_leaves), rounds=2)
+    benchmark.extra_info.update(
+        implementation=impl, msgs=MERKLE_LEAVES, bytes=32 * MERKLE_LEAVES, correct=out == _merkle_expected
+    )
+
+
+# --- ChaCha20-Poly1305 -----------------------------------------------------------------------
+
+_aead_key = os.urandom(32)
+_nonce = os.urandom(12)
+_aad = os.urandom(16)
+_peer = ChaCha20Poly1305(_aead_key)
+AEAD_SIZES = {"64 B": 64, "16 KiB": 16 * 1024, "1 MiB": MIB}
+
+
+@pytest.mark.parametrize("impl", ["cryptography", "nexpo"])
+@pytest.mark.parametrize("size", list(AEAD_SIZES))
+def test_chacha20poly1305_encrypt(benchmark: BenchmarkFixture, impl: str, size: str) -> None:
+    n = AEAD_SIZES[size]
+    plaintext = os.urandom(n)
+    expected = _peer.encrypt(_nonce, plaintext, _aad)
+    # per round: enough calls to take ~1 ms or more, so the timer does not dominate
+    calls = max(1, (4 * MIB) // (n * 8)) if n < MIB else 1
+    if impl == "nexpo":
+        encrypt = crypto.chacha20poly1305_encrypt
+
+        def run() -> bytes:
+            for _ in range(calls):
+                out = encrypt(_aead_key, _nonce, plaintext, _aad)
+            return out
+    else:
+        peer_encrypt = _peer.encrypt
+
+        def run() -> bytes:
+            for _ in range(calls):
+                out = peer_encrypt(_nonce, plaintext, _aad)
+            return out
+
+    benchmark.group = f"crypto: chacha20poly1305 encrypt {size}"
+    out = _run(benchmark, run, rounds=20 if n < MIB else 10)
+    benchmark.extra_info.update(implementation=impl, bytes=n * calls, msgs=calls, correct=out == expected)

@@ -1,0 +1,1 @@
+"""Implementation of nexpo.streams; import the public module instead."""

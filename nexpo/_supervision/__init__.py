@@ -1,0 +1,1 @@
+"""Implementation of nexpo.supervision; import the public module instead."""

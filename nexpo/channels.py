@@ -1,0 +1,692 @@
+"""Bounded lock-free channels of byte messages, for threads, asyncio and processes.
+
+A :class:`Channel` carries ``bytes`` messages (any bytes-like object in, ``bytes`` out; empty
+messages allowed) through a native ring (Lamport's SPSC ring or Vyukov's bounded queue, see
+``nim/nexpo_core/runtime/``). Blocking calls release the GIL. ``asend``/``arecv``/``async for``
+are woken by the native side through an event fd registered with the event loop, never by
+polling, and a cancelled wait takes nothing from the channel. :func:`select` receives from
+whichever channel is ready first. :meth:`Channel.create_shared` puts the ring in POSIX shared
+memory so processes exchange messages without pickling.
+
+Modes: ``"spsc"`` (one sending thread and one receiving thread at a time; a second one at the
+same time gets ValueError), ``"mpsc"``, ``"spmc"``, ``"mpmc"`` (the default).
+
+Shared channels: asyncio waits on a channel shared with another process use a helper thread
+blocked in a native wait (the event fd only hears senders of this process). A process that
+crashes mid-send can leave one slot unpublished; receivers in the other processes then time out
+(``TimeoutError``) instead of waiting forever when they pass a timeout. Messages still in the ring
+when every process has closed it are lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import threading
+import weakref
+from array import array
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, Final, Literal
+
+from nexpo._native import CData, check, error_for, ffi, lib
+from nexpo.errors import ChannelClosed
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Channel", "ChannelMode", "aselect", "select"]
+
+ChannelMode = Literal["spsc", "mpsc", "spmc", "mpmc"]
+_MODES: Final[dict[str, int]] = {"spsc": 0, "mpsc": 1, "spmc": 2, "mpmc": 3}
+_MODE_NAMES: Final[tuple[ChannelMode, ...]] = ("spsc", "mpsc", "spmc", "mpmc")
+
+DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+DEFAULT_SHARED_MAX_MESSAGE_SIZE: Final = 64 * 1024
+MAX_CAPACITY: Final = 1 << 24
+# Long blocking waits are cut into slices so signal handlers (Ctrl-C) run in between.
+_WAIT_SLICE_NS: Final = 500_000_000
+_SCRATCH_SIZE: Final = 1 << 16
+_BATCH_SCRATCH_SIZE: Final = 1 << 20
+
+_OK: Final = lib.NEXPO_OK
+_EAGAIN: Final = lib.NEXPO_EAGAIN
+_ETIMEOUT: Final = lib.NEXPO_ETIMEOUT
+_ECLOSED: Final = lib.NEXPO_ECLOSED
+_INTEREST_RECV: Final = 1
+_INTEREST_SEND: Final = 2
+
+
+class _Scratch(threading.local):
+    """Per-thread output buffers, so a receive allocates nothing but its result."""
+
+    def __init__(self) -> None:
+        self.buf = ffi.new("char[]", _SCRATCH_SIZE)
+        self.length = ffi.new("size_t *")
+        self.heap = ffi.new("char **")
+        self.index = ffi.new("size_t *")
+        self.count = ffi.new("size_t *")
+        self.batch: CData | None = None
+        self.lens: CData | None = None
+        self.lens_n = 0
+
+
+_scratch = _Scratch()
+
+
+def _timeout_ns(timeout: float | None) -> int:
+    """None -> -1 (forever); seconds -> nanoseconds."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout}")
+    return min(int(timeout * 1e9), 2**62)
+
+
+def _take(buf: CData, length: int, heap: CData) -> bytes:
+    """The received message: from the scratch buffer, or from a malloc'd block we free."""
+    block = heap[0]
+    if block != ffi.NULL:
+        try:
+            data: bytes = ffi.unpack(block, length)
+        finally:
+            lib.nexpo_free(block)
+        return data
+    out: bytes = ffi.unpack(buf, length)
+    return out
+
+
+def _check_int(value: object, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _message(msg: object, name: str = "msg") -> tuple[Any, int]:
+    """A bytes-like message as something cffi passes as ``const char *`` without copying (the
+    returned object keeps the buffer exported for the duration of the call)."""
+    if type(msg) is bytes:
+        return msg, len(msg)
+    if isinstance(msg, str):
+        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
+    try:
+        buf = ffi.from_buffer("char[]", msg)
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(msg).__name__}") from None
+    return buf, len(buf)
+
+
+class _LoopWatch:
+    """One event loop's view of one channel: an event fd the native side writes to when the
+    channel may have become readable or writable, and the futures waiting for that."""
+
+    def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.recv_waiters: list[asyncio.Future[None]] = []
+        self.send_waiters: list[asyncio.Future[None]] = []
+        self.rfd, self.wfd = _event_fd()
+        ids = ffi.new("int32_t[2]")
+        try:
+            check(lib.nexpo_channel_watch(channel._h, self.wfd, _INTEREST_RECV, ids))
+            check(lib.nexpo_channel_watch(channel._h, self.wfd, _INTEREST_SEND, ids + 1))
+        except BaseException:
+            _close_fds(self.rfd, self.wfd)
+            raise
+        self.recv_id, self.send_id = int(ids[0]), int(ids[1])
+        loop.add_reader(self.rfd, self._on_ready)
+
+    def _on_ready(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.rfd, 4096)
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        waiters = self.recv_waiters + self.send_waiters
+        self.recv_waiters.clear()
+        self.send_waiters.clear()
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def detach(self, channel: Channel) -> None:
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.rfd)
+        lib.nexpo_channel_unwatch(channel._h, self.recv_id)
+        lib.nexpo_channel_unwatch(channel._h, self.send_id)
+        _close_fds(self.rfd, self.wfd)
+        self.wake_all()
+
+
+def _event_fd() -> tuple[int, int]:
+    """(read end, write end): one eventfd on Linux, a non-blocking pipe elsewhere."""
+    if hasattr(os, "eventfd"):
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        return fd, fd
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w
+
+
+def _close_fds(rfd: int, wfd: int) -> None:
+    os.close(rfd)
+    if wfd != rfd:
+        os.close(wfd)
+
+
+class Channel:
+    """A bounded channel of byte messages.
+
+    ``capacity`` is rounded up to a power of two (at least 2). Messages longer than
+    ``max_message_size`` raise ValueError. ``send``/``recv`` block (releasing the GIL) until they
+    can proceed or ``timeout`` seconds pass (``TimeoutError``); after ``close()``, sends raise
+    :class:`nexpo.ChannelClosed` at once and receives drain what is left, then raise it.
+    """
+
+    __slots__ = ("__weakref__", "_creator", "_h", "_loops", "_name", "_shared")
+
+    _h: CData
+    _name: str | None
+    _shared: bool
+    _creator: bool
+    _loops: dict[int, _LoopWatch]
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        mode: ChannelMode = "mpmc",
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        _check_int(capacity, "capacity", 1, MAX_CAPACITY)
+        code = _mode_code(mode)
+        _check_int(max_message_size, "max_message_size", 0, 2**31 - 1)
+        out = ffi.new("nexpo_channel **")
+        check(lib.nexpo_channel_new(code, capacity, max_message_size, out))
+        self._adopt(out[0], None, creator=False)
+
+    def _adopt(self, handle: CData, name: str | None, *, creator: bool) -> None:
+        self._h = ffi.gc(handle, lib.nexpo_channel_release)
+        self._name = name
+        self._shared = name is not None
+        self._creator = creator
+        self._loops = {}
+
+    # --- shared memory ------------------------------------------------------------------
+
+    @classmethod
+    def create_shared(
+        cls,
+        name: str,
+        capacity: int,
+        *,
+        mode: ChannelMode = "mpmc",
+        max_message_size: int = DEFAULT_SHARED_MAX_MESSAGE_SIZE,
+    ) -> Channel:
+        """Create a channel in POSIX shared memory (``/dev/shm/<name>``, mode 0600).
+
+        Other processes attach with :meth:`open_shared`. Every message is stored inline, so
+        the segment is ``capacity * max_message_size`` bytes of address space (pages are only
+        backed once written). ``close()`` on the creator also unlinks the name.
+        """
+        name_b = _check_name(name)
+        _check_int(capacity, "capacity", 1, MAX_CAPACITY)
+        code = _mode_code(mode)
+        _check_int(max_message_size, "max_message_size", 0, 1 << 24)
+        out = ffi.new("nexpo_channel **")
+        check(lib.nexpo_channel_create_shared(name_b, code, capacity, max_message_size, out))
+        self = cls.__new__(cls)
+        self._adopt(out[0], name, creator=True)
+        return self
+
+    @classmethod
+    def open_shared(cls, name: str) -> Channel:
+        """Attach to a channel another process created with :meth:`create_shared`."""
+        name_b = _check_name(name)
+        out = ffi.new("nexpo_channel **")
+        check(lib.nexpo_channel_open_shared(name_b, out))
+        self = cls.__new__(cls)
+        self._adopt(out[0], name, creator=False)
+        return self
+
+    # --- properties ---------------------------------------------------------------------
+
+    def _info(self) -> list[int]:
+        out = ffi.new("uint64_t[6]")
+        check(lib.nexpo_channel_info(self._h, out, 6))
+        return [int(v) for v in out]
+
+    @property
+    def capacity(self) -> int:
+        return self._info()[1]
+
+    @property
+    def mode(self) -> ChannelMode:
+        return _MODE_NAMES[self._info()[0]]
+
+    @property
+    def max_message_size(self) -> int:
+        return self._info()[2]
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._info()[4])
+
+    @property
+    def shared(self) -> bool:
+        return bool(self._info()[5])
+
+    @property
+    def name(self) -> str | None:
+        """The shared-memory name, or None for an in-process channel."""
+        return self._name
+
+    def __len__(self) -> int:
+        return int(lib.nexpo_channel_len(self._h))
+
+    def __repr__(self) -> str:
+        mode, cap, _, n, closed, shared = self._info()
+        where = f" shared={self._name!r}" if shared else ""
+        state = " closed" if closed else ""
+        return f"<nexpo.Channel {_MODE_NAMES[mode]} {n}/{cap}{where}{state}>"
+
+    # --- blocking API -------------------------------------------------------------------
+
+    def send(self, msg: bytes | bytearray | memoryview, timeout: float | None = None) -> None:
+        """Send one message, waiting up to ``timeout`` seconds for room (None: forever)."""
+        data, n = _message(msg)
+        total = _timeout_ns(timeout)
+        if total < 0 or total > _WAIT_SLICE_NS:
+            status = self._send_sliced(data, n, total)
+        else:
+            status = lib.nexpo_channel_send(self._h, data, n, total)
+        if status != _OK:
+            raise _failure(status, "send")
+
+    def _send_sliced(self, data: Any, n: int, total: int) -> int:
+        left = total
+        while True:
+            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
+            status: int = lib.nexpo_channel_send(self._h, data, n, step)
+            if status != _ETIMEOUT:
+                return status
+            if left >= 0:
+                left -= step
+                if left <= 0:
+                    return status
+
+    def try_send(self, msg: bytes | bytearray | memoryview) -> bool:
+        """Send if there is room now; False when full. ChannelClosed when closed."""
+        data, n = _message(msg)
+        status = lib.nexpo_channel_send(self._h, data, n, 0)
+        if status == _OK:
+            return True
+        if status == _EAGAIN:
+            return False
+        raise _failure(status, "send")
+
+    def recv(self, timeout: float | None = None) -> bytes:
+        """Receive one message, waiting up to ``timeout`` seconds (None: forever)."""
+        s = _scratch
+        total = _timeout_ns(timeout)
+        left = total
+        while True:
+            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
+            status = lib.nexpo_channel_recv(self._h, s.buf, _SCRATCH_SIZE, s.length, s.heap, step)
+            if status == _OK:
+                return _take(s.buf, s.length[0], s.heap)
+            if status not in (_ETIMEOUT, _EAGAIN):
+                raise _failure(status, "recv")
+            if left >= 0:
+                left -= step
+                if left <= 0:
+                    raise _failure(_ETIMEOUT, "recv")
+
+    def try_recv(self) -> bytes | None:
+        """A message if one is ready now, else None. ChannelClosed when closed and drained."""
+        s = _scratch
+        status = lib.nexpo_channel_recv(self._h, s.buf, _SCRATCH_SIZE, s.length, s.heap, 0)
+        if status == _OK:
+            return _take(s.buf, s.length[0], s.heap)
+        if status == _EAGAIN:
+            return None
+        raise _failure(status, "recv")
+
+    def send_many(self, msgs: Iterable[bytes | bytearray | memoryview], timeout: float | None = None) -> int:
+        """Send the messages in order, waiting for room as needed; returns how many were sent.
+
+        Stops early (returning the count so far) when the channel closes or the timeout
+        passes after at least one message went; raises ChannelClosed / TimeoutError when none
+        did. One native call per batch.
+        """
+        items = msgs if isinstance(msgs, list | tuple) else list(msgs)
+        if not items:
+            return 0
+        try:
+            data = b"".join(items)
+        except TypeError:
+            for i, m in enumerate(items):
+                _message(m, f"msgs[{i}]")  # raises the precise TypeError
+            raise
+        if all(type(m) is bytes for m in items):
+            lens = array("Q", map(len, items))
+        else:
+            lens = array("Q", (memoryview(m).nbytes for m in items))
+        sent = ffi.new("size_t *")
+        total = _timeout_ns(timeout)
+        left = total
+        done = 0
+        view = ffi.from_buffer("char[]", data)
+        lens_c = ffi.from_buffer("size_t[]", lens)
+        offset = 0
+        while True:
+            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
+            status = lib.nexpo_channel_send_many(
+                self._h, view + offset, lens_c + done, len(items) - done, step, sent
+            )
+            k = int(sent[0])
+            offset += sum(lens[done : done + k])
+            done += k
+            if status == _OK:
+                return done
+            if status == _ETIMEOUT and (left < 0 or left - step > 0):
+                if left >= 0:
+                    left -= step
+                continue
+            if done > 0 and status in (_ETIMEOUT, _ECLOSED):
+                return done
+            raise _failure(status, "send_many")
+
+    def recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]:
+        """Wait for at least one message, then take up to ``max_n`` that are ready."""
+        _check_int(max_n, "max_n", 1, 1 << 24)
+        s = _scratch
+        if s.batch is None:
+            s.batch = ffi.new("char[]", _BATCH_SCRATCH_SIZE)
+        if s.lens is None or s.lens_n < max_n:
+            s.lens = ffi.new("size_t[]", max_n)
+            s.lens_n = max_n
+        batch: CData = s.batch
+        lens: CData = s.lens
+        total = _timeout_ns(timeout)
+        left = total
+        while True:
+            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
+            status = lib.nexpo_channel_recv_many(
+                self._h, batch, _BATCH_SCRATCH_SIZE, lens, max_n, step, s.count, s.heap
+            )
+            if status == _OK:
+                break
+            if status not in (_ETIMEOUT, _EAGAIN):
+                raise _failure(status, "recv_many")
+            if left >= 0:
+                left -= step
+                if left <= 0:
+                    raise _failure(_ETIMEOUT, "recv_many")
+        count = int(s.count[0])
+        if s.heap[0] != ffi.NULL:
+            return [_take(batch, lens[0], s.heap)]
+        raw = ffi.buffer(batch, sum(lens[0:count]))
+        out = []
+        offset = 0
+        for i in range(count):
+            end = offset + lens[i]
+            out.append(raw[offset:end])
+            offset = end
+        return out
+
+    def close(self) -> None:
+        """Close the channel for every user (every process, for a shared one). Idempotent."""
+        check(lib.nexpo_channel_close(self._h))
+        for watch in list(self._loops.values()):
+            watch.wake_all()
+
+    # --- protocols ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Receive until the channel is closed and drained."""
+        while True:
+            try:
+                yield self.recv()
+            except ChannelClosed:
+                return
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        loops = getattr(self, "_loops", None)
+        if loops:
+            for watch in loops.values():
+                watch.detach(self)
+            loops.clear()
+
+    # --- asyncio ------------------------------------------------------------------------
+
+    def _watch(self) -> _LoopWatch:
+        loop = asyncio.get_running_loop()
+        watch = self._loops.get(id(loop))
+        if watch is None or watch.loop is not loop:
+            for key, old in list(self._loops.items()):
+                if old.loop.is_closed():
+                    old.detach(self)
+                    del self._loops[key]
+            watch = _LoopWatch(self, loop)
+            self._loops[id(loop)] = watch
+            weakref.finalize(loop, _forget_loop, weakref.ref(self), id(loop))
+        return watch
+
+    async def arecv(self) -> bytes:
+        """Receive one message without blocking the event loop. Cancelling takes nothing."""
+        if self._shared:
+            msg: bytes = await self._shared_wait_then(self.try_recv, _INTEREST_RECV)
+            return msg
+        watch = self._watch()
+        s = _scratch
+        while True:
+            status = lib.nexpo_channel_try_recv_arm(
+                self._h, watch.recv_id, s.buf, _SCRATCH_SIZE, s.length, s.heap
+            )
+            if status == _OK:
+                return _take(s.buf, s.length[0], s.heap)
+            if status != _EAGAIN:
+                raise _failure(status, "recv")
+            fut: asyncio.Future[None] = watch.loop.create_future()
+            watch.recv_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in watch.recv_waiters:
+                    watch.recv_waiters.remove(fut)
+
+    async def asend(self, msg: bytes | bytearray | memoryview) -> None:
+        """Send one message without blocking the event loop. Cancelling sends nothing."""
+        data, n = _message(msg)
+        if self._shared:
+            await self._shared_wait_then(lambda: self.try_send(msg) or None, _INTEREST_SEND)
+            return
+        watch = self._watch()
+        while True:
+            status = lib.nexpo_channel_try_send_arm(self._h, watch.send_id, data, n)
+            if status == _OK:
+                return
+            if status != _EAGAIN:
+                raise _failure(status, "send")
+            fut: asyncio.Future[None] = watch.loop.create_future()
+            watch.send_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in watch.send_waiters:
+                    watch.send_waiters.remove(fut)
+
+    async def _shared_wait_then(self, attempt: Any, interest: int) -> Any:
+        """Shared rings: another process's send cannot write our event fd, so a helper thread
+        waits natively (taking nothing), then we try; cancellation leaves the ring intact."""
+        loop = asyncio.get_running_loop()
+        while True:
+            result = attempt()
+            if result is not None:
+                return result
+            await loop.run_in_executor(None, lib.nexpo_channel_wait, self._h, interest, _WAIT_SLICE_NS)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                msg = await self.arecv()
+            except ChannelClosed:
+                return
+            yield msg
+
+
+def _forget_loop(ref: weakref.ReferenceType[Channel], key: int) -> None:
+    channel = ref()
+    if channel is not None:
+        watch = channel._loops.pop(key, None)
+        if watch is not None:
+            watch.detach(channel)
+
+
+def _mode_code(mode: object) -> int:
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    return _MODES[mode]
+
+
+def _check_name(name: object) -> bytes:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    bare = name.removeprefix("/")
+    if not bare or "/" in bare or "\0" in bare or len(bare) > 200:
+        raise ValueError(f"name must be 1..200 characters without '/' or NUL, got {name!r}")
+    return bare.encode()
+
+
+def _failure(status: int, op: str) -> Exception:
+    if status == _ETIMEOUT:
+        return TimeoutError(f"channel {op} timed out")
+    if status == _EAGAIN:
+        return TimeoutError(f"channel {op} would block")
+    if status == _ECLOSED:
+        if op.startswith("send"):
+            return ChannelClosed("send on a closed channel")
+        return ChannelClosed("the channel is closed and drained")
+    return error_for(status)
+
+
+# --- select -------------------------------------------------------------------------------
+
+def _check_channels(channels: Sequence[Channel]) -> list[Channel]:
+    chans = list(channels)
+    if not chans:
+        raise ValueError("channels must not be empty")
+    for i, ch in enumerate(chans):
+        if not isinstance(ch, Channel):
+            raise TypeError(f"channels[{i}] must be a nexpo.Channel, not {type(ch).__name__}")
+    return chans
+
+
+def select(channels: Sequence[Channel], timeout: float | None = None) -> tuple[Channel, bytes]:
+    """Receive from whichever channel has a message first (Go's select on receive).
+
+    Channels are tried round robin, so none is starved. Raises TimeoutError after ``timeout``
+    seconds, ChannelClosed when every channel is closed and drained.
+    """
+    chans = _check_channels(channels)
+    handles = ffi.new("nexpo_channel *[]", [c._h for c in chans])
+    s = _scratch
+    total = _timeout_ns(timeout)
+    left = total
+    while True:
+        step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
+        status = lib.nexpo_channel_select(
+            handles, len(chans), step, s.index, s.buf, _SCRATCH_SIZE, s.length, s.heap
+        )
+        if status == _OK:
+            return chans[s.index[0]], _take(s.buf, s.length[0], s.heap)
+        if status != _ETIMEOUT:
+            raise _failure(status, "recv")
+        if left >= 0:
+            left -= step
+            if left <= 0:
+                raise _failure(_ETIMEOUT, "select")
+
+
+_rotor = 0
+
+
+async def aselect(
+    channels: Sequence[Channel],
+    timeout: float | None = None,  # noqa: ASYNC109 - mirrors select(); asyncio.timeout() works too
+) -> tuple[Channel, bytes]:
+    """The asyncio form of :func:`select`. Cancelling takes nothing from any channel."""
+    global _rotor
+    chans = _check_channels(channels)
+    total = _timeout_ns(timeout)
+    loop = asyncio.get_running_loop()
+    deadline = None if total < 0 else loop.time() + total / 1e9
+    start = _rotor % len(chans)
+    _rotor += 1
+    order = chans[start:] + chans[:start]
+    if any(c._shared for c in order):
+        return await _aselect_shared(order, deadline)
+    s = _scratch
+    while True:
+        closed = 0
+        fut: asyncio.Future[None] = loop.create_future()
+        watches = []
+        try:
+            for ch in order:
+                watch = ch._watch()
+                status = lib.nexpo_channel_try_recv_arm(
+                    ch._h, watch.recv_id, s.buf, _SCRATCH_SIZE, s.length, s.heap
+                )
+                if status == _OK:
+                    return ch, _take(s.buf, s.length[0], s.heap)
+                if status == _ECLOSED:
+                    closed += 1
+                elif status != _EAGAIN:
+                    raise _failure(status, "recv")
+                watch.recv_waiters.append(fut)
+                watches.append(watch)
+            if closed == len(order):
+                raise ChannelClosed("every channel is closed and drained")
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                raise TimeoutError("select timed out")
+            await asyncio.wait_for(asyncio.shield(fut), left) if left is not None else await fut
+        finally:
+            for watch in watches:
+                if fut in watch.recv_waiters:
+                    watch.recv_waiters.remove(fut)
+            if not fut.done():
+                fut.cancel()
+
+
+async def _aselect_shared(order: list[Channel], deadline: float | None) -> tuple[Channel, bytes]:
+    loop = asyncio.get_running_loop()
+    while True:
+        closed = 0
+        for ch in order:
+            try:
+                msg = ch.try_recv()
+            except ChannelClosed:
+                closed += 1
+                continue
+            if msg is not None:
+                return ch, msg
+        if closed == len(order):
+            raise ChannelClosed("every channel is closed and drained")
+        if deadline is not None and loop.time() >= deadline:
+            raise TimeoutError("select timed out")
+        # Wait (taking nothing) on the first channel for at most 1 ms, then re-scan: a native
+        # wait cannot span rings of several processes, so this one case re-checks periodically.
+        await loop.run_in_executor(None, lib.nexpo_channel_wait, order[0]._h, _INTEREST_RECV, 1_000_000)

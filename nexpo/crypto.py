@@ -1,0 +1,379 @@
+"""SHA-256, HMAC-SHA-256, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
+
+Every function takes any bytes-like object (bytes, bytearray, memoryview, numpy arrays, ...)
+and rejects ``str`` with a TypeError. The batch functions (``sha256_many``,
+``hmac_sha256_many``, ``merkle_root``) make one native call per batch, spread over the
+scheduler's worker threads; SHA-256 uses the CPU's SHA extensions when it has them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any, Final, cast, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from nexpo import _native
+from nexpo._native import CData, check, ffi, lib
+
+__all__ = [
+    "Sha256",
+    "chacha20poly1305_decrypt",
+    "chacha20poly1305_encrypt",
+    "hmac_sha256",
+    "hmac_sha256_many",
+    "hmac_sha256_verify",
+    "merkle_proof",
+    "merkle_root",
+    "merkle_verify",
+    "sha256",
+    "sha256_many",
+]
+
+DIGEST_SIZE: Final = 32
+BLOCK_SIZE: Final = 64
+KEY_SIZE: Final = 32
+NONCE_SIZE: Final = 12
+TAG_SIZE: Final = 16
+
+_STATE_SIZE: Final = int(lib.nexpo_sha256_state_size())
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
+Messages = Iterable[Any] | npt.NDArray[np.uint8]
+
+
+# --- argument handling ----------------------------------------------------------------------
+
+
+def _in(obj: object, name: str) -> tuple[CData | bytes, int]:
+    """A read-only buffer argument for the ``const char *`` inputs of crypto.h.
+
+    bytes pass straight through (cffi hands C a pointer to their storage, no copy); any other
+    bytes-like object gets a zero-copy ``char[]`` view. ``str`` is refused with a hint.
+    """
+    if type(obj) is bytes:
+        return obj, len(obj)
+    if isinstance(obj, str):
+        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
+    try:
+        view = ffi.from_buffer(obj)
+    except TypeError:
+        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
+    return view, len(view)
+
+
+class _Scratch(threading.local):
+    """A per-thread output buffer, reused so large outputs do not page-fault a fresh
+    allocation on every call (the result is copied out into the returned bytes)."""
+
+    def __init__(self) -> None:
+        self.buf: CData = _new_uncleared("uint8_t[]", 4096)
+        self.size = 4096
+
+    def get(self, n: int) -> CData:
+        if n > self.size:
+            if n > _SCRATCH_MAX:
+                return _new_uncleared("uint8_t[]", n)
+            self.size = max(n, 2 * self.size)
+            self.buf = _new_uncleared("uint8_t[]", self.size)
+        return self.buf
+
+
+_SCRATCH_MAX: Final = 64 * 1024 * 1024
+_scratch = _Scratch()
+
+
+def _check_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+class _Batch:
+    """Messages laid out as the native batch calls take them: one buffer plus lengths.
+
+    A list of bytes-likes is joined into one buffer (one C-level pass); ``lengths`` is NULL
+    when every message has the same length, so the native side computes the offsets itself.
+    """
+
+    __slots__ = ("data", "keep", "length", "lengths", "n")
+
+    def __init__(self, messages: object, name: str) -> None:
+        if isinstance(messages, np.ndarray):
+            self._from_array(messages, name)
+            return
+        if isinstance(messages, str | bytes | bytearray | memoryview):
+            raise TypeError(
+                f"{name} must be a list of bytes-like objects (or a 2-D uint8 array), "
+                f"not a single {type(messages).__name__}"
+            )
+        if isinstance(messages, list | tuple):
+            items = messages
+        else:
+            try:
+                items = list(messages)  # type: ignore[call-overload]
+            except TypeError:
+                raise TypeError(
+                    f"{name} must be a list of bytes-like objects, not {type(messages).__name__}"
+                ) from None
+        try:
+            joined = b"".join(items)
+        except TypeError:
+            for i, item in enumerate(items):
+                _in(item, f"{name}[{i}]")
+            raise
+        n = len(items)
+        sizes = list(map(len, items))
+        if sum(sizes) != len(joined):  # some item's len() counts elements wider than a byte
+            sizes = [memoryview(item).nbytes for item in items]
+        self.keep: object = joined
+        self.data, self.length = _in(joined, name)
+        self.n = n
+        if n == 0 or sizes.count(sizes[0]) == n:
+            self.lengths: CData = ffi.NULL
+        else:
+            self.lengths = ffi.new("uint64_t[]", sizes)
+
+    def _from_array(self, array: npt.NDArray[Any], name: str) -> None:
+        if array.ndim != 2 or array.dtype != np.uint8:
+            raise ValueError(
+                f"{name}: an array must be 2-D uint8 (one message per row), "
+                f"got {array.ndim}-D {array.dtype}"
+            )
+        contiguous = np.ascontiguousarray(array)
+        self.keep = contiguous
+        self.data, self.length = _in(contiguous, name)
+        self.n = int(array.shape[0])
+        self.lengths = ffi.NULL
+
+
+def _digest_list(out: npt.NDArray[np.uint8]) -> list[bytes]:
+    """(N, 32) uint8 digests as a list of N bytes objects (one C-level pass)."""
+    result: list[bytes] = out.view("V32").ravel().tolist()
+    return result
+
+
+# --- SHA-256 --------------------------------------------------------------------------------
+
+
+def sha256(data: object) -> bytes:
+    """The SHA-256 digest (32 bytes) of a bytes-like object."""
+    buf, n = _in(data, "data")
+    out = ffi.new("uint8_t[32]")
+    check(lib.nexpo_sha256(buf, n, out, 32))
+    return cast(bytes, ffi.buffer(out)[:])
+
+
+class Sha256:
+    """Streaming SHA-256 shaped like ``hashlib.sha256()``: update, digest, hexdigest, copy.
+
+    The hash state lives in a small buffer owned by this object (passed to Nim by pointer),
+    so ``copy()`` is a 112-byte copy and the two objects are independent.
+    """
+
+    name: Final = "sha256"
+    digest_size: Final = DIGEST_SIZE
+    block_size: Final = BLOCK_SIZE
+
+    __slots__ = ("_ptr", "_state")
+
+    def __init__(self, data: object = b"") -> None:
+        self._state = bytearray(_STATE_SIZE)
+        self._ptr = ffi.from_buffer("uint8_t[]", self._state)
+        check(lib.nexpo_sha256_init(self._ptr, _STATE_SIZE))
+        if not (isinstance(data, bytes) and not data):
+            self.update(data)
+
+    def update(self, data: object) -> Sha256:
+        """Absorb more data; returns self so calls can be chained."""
+        buf, n = _in(data, "data")
+        check(lib.nexpo_sha256_update(self._ptr, _STATE_SIZE, buf, n))
+        return self
+
+    def digest(self) -> bytes:
+        """The digest of everything absorbed so far; the object can keep absorbing."""
+        out = ffi.new("uint8_t[32]")
+        check(lib.nexpo_sha256_final(self._ptr, _STATE_SIZE, out, 32))
+        return cast(bytes, ffi.buffer(out)[:])
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def copy(self) -> Sha256:
+        """An independent copy: updating one does not affect the other."""
+        clone = Sha256.__new__(Sha256)
+        clone._state = bytearray(self._state)
+        clone._ptr = ffi.from_buffer("uint8_t[]", clone._state)
+        return clone
+
+    def __repr__(self) -> str:
+        return f"<nexpo.crypto.Sha256 object @ {id(self):#x}>"
+
+
+@overload
+def sha256_many(messages: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...  # type: ignore[overload-overlap]
+@overload
+def sha256_many(messages: Iterable[Any]) -> list[bytes]: ...
+def sha256_many(messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
+    """SHA-256 of every message in one native call.
+
+    ``messages`` is a list of bytes-like objects (returns a list of 32-byte digests) or a 2-D
+    uint8 array with one message per row (returns an (N, 32) uint8 array).
+    """
+    batch = _Batch(messages, "messages")
+    out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)
+    out_buf, out_len = _native.write_buffer(out, "out")
+    check(lib.nexpo_sha256_many(batch.data, batch.length, batch.lengths, batch.n, out_buf, out_len))
+    return out if isinstance(messages, np.ndarray) else _digest_list(out)
+
+
+# --- HMAC-SHA-256 ---------------------------------------------------------------------------
+
+
+def hmac_sha256(key: object, data: object) -> bytes:
+    """HMAC-SHA-256(key, data) (RFC 2104): 32 bytes. Any key length is accepted."""
+    key_buf, key_len = _in(key, "key")
+    buf, n = _in(data, "data")
+    out = ffi.new("uint8_t[32]")
+    check(lib.nexpo_hmac_sha256(key_buf, key_len, buf, n, out, 32))
+    return cast(bytes, ffi.buffer(out)[:])
+
+
+@overload
+def hmac_sha256_many(  # type: ignore[overload-overlap]
+    key: object, messages: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]: ...
+@overload
+def hmac_sha256_many(key: object, messages: Iterable[Any]) -> list[bytes]: ...
+def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
+    """HMAC-SHA-256 under one key of every message, in one native call (see ``sha256_many``)."""
+    key_buf, key_len = _in(key, "key")
+    batch = _Batch(messages, "messages")
+    out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)
+    out_buf, out_len = _native.write_buffer(out, "out")
+    check(
+        lib.nexpo_hmac_sha256_many(
+            key_buf, key_len, batch.data, batch.length, batch.lengths, batch.n, out_buf, out_len
+        )
+    )
+    return out if isinstance(messages, np.ndarray) else _digest_list(out)
+
+
+def hmac_sha256_verify(key: object, data: object, tag: object) -> bool:
+    """Is ``tag`` HMAC-SHA-256(key, data)? Compared in constant time (a tag of the wrong
+    length is simply not equal)."""
+    key_buf, key_len = _in(key, "key")
+    buf, n = _in(data, "data")
+    tag_buf, tag_len = _in(tag, "tag")
+    ok = ffi.new("int32_t *")
+    check(lib.nexpo_hmac_sha256_verify(key_buf, key_len, buf, n, tag_buf, tag_len, ok))
+    return bool(ok[0])
+
+
+# --- Merkle trees (RFC 9162 §2.1) -----------------------------------------------------------
+
+
+def merkle_root(leaves: Messages) -> bytes:
+    """The RFC 9162 Merkle Tree Hash of ``leaves`` (a list of bytes-likes or a 2-D uint8 array).
+
+    Leaf hash = SHA-256(0x00 ‖ leaf), node hash = SHA-256(0x01 ‖ left ‖ right); the root of
+    the empty tree is SHA-256(b"").
+    """
+    batch = _Batch(leaves, "leaves")
+    out = ffi.new("uint8_t[32]")
+    check(lib.nexpo_merkle_root(batch.data, batch.length, batch.lengths, batch.n, out, 32))
+    return cast(bytes, ffi.buffer(out)[:])
+
+
+def merkle_proof(leaves: Messages, index: int) -> list[bytes]:
+    """The RFC 9162 audit path of leaf ``index``: sibling hashes from the leaf up to the root."""
+    index = _check_int(index, "index")
+    batch = _Batch(leaves, "leaves")
+    if index >= batch.n:
+        raise ValueError(f"index {index} is out of range for {batch.n} leaves")
+    out = ffi.new("uint8_t[]", 64 * DIGEST_SIZE)
+    count = ffi.new("int32_t *")
+    check(
+        lib.nexpo_merkle_proof(
+            batch.data, batch.length, batch.lengths, batch.n, index, out, 64 * DIGEST_SIZE, count
+        )
+    )
+    raw = cast(bytes, ffi.buffer(out, DIGEST_SIZE * count[0])[:])
+    return [raw[i : i + DIGEST_SIZE] for i in range(0, len(raw), DIGEST_SIZE)]
+
+
+def merkle_verify(leaf: object, index: int, tree_size: int, proof: Iterable[Any], root: object) -> bool:
+    """Does ``proof`` show that ``leaf`` is entry ``index`` of the ``tree_size``-leaf tree with
+    this ``root``? (RFC 9162 §2.1.3.2). Nodes and the root must be 32 bytes each."""
+    leaf_buf, leaf_len = _in(leaf, "leaf")
+    index = _check_int(index, "index")
+    tree_size = _check_int(tree_size, "tree_size")
+    if isinstance(proof, str | bytes | bytearray | memoryview) or not isinstance(proof, Iterable):
+        raise TypeError(f"proof must be a list of 32-byte hashes, not {type(proof).__name__}")
+    nodes = list(proof)
+    for i, node in enumerate(nodes):
+        _, size = _in(node, f"proof[{i}]")
+        if size != DIGEST_SIZE:
+            raise ValueError(f"proof[{i}] must be {DIGEST_SIZE} bytes, got {size}")
+    root_buf, root_len = _in(root, "root")
+    if root_len != DIGEST_SIZE:
+        raise ValueError(f"root must be {DIGEST_SIZE} bytes, got {root_len}")
+    if index >= tree_size or tree_size >= 2**64:
+        return False
+    path = b"".join(nodes)
+    path_buf, path_len = _in(path, "proof")
+    ok = ffi.new("int32_t *")
+    check(
+        lib.nexpo_merkle_verify(
+            leaf_buf, leaf_len, index, tree_size, path_buf, path_len, root_buf, root_len, ok
+        )
+    )
+    return bool(ok[0])
+
+
+# --- ChaCha20-Poly1305 (RFC 8439) -----------------------------------------------------------
+
+
+def _key_nonce(key: object, nonce: object) -> tuple[CData | bytes, CData | bytes]:
+    key_buf, key_len = _in(key, "key")
+    if key_len != KEY_SIZE:
+        raise ValueError(f"key must be {KEY_SIZE} bytes, got {key_len}")
+    nonce_buf, nonce_len = _in(nonce, "nonce")
+    if nonce_len != NONCE_SIZE:
+        raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {nonce_len}")
+    return key_buf, nonce_buf
+
+
+def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad: object = b"") -> bytes:
+    """RFC 8439 AEAD encryption: ciphertext ‖ 16-byte tag. Never reuse a (key, nonce) pair."""
+    key_buf, nonce_buf = _key_nonce(key, nonce)
+    buf, n = _in(plaintext, "plaintext")
+    aad_buf, aad_len = _in(aad, "aad")
+    out = _scratch.get(n + TAG_SIZE)
+    check(
+        lib.nexpo_chacha20poly1305_encrypt(
+            key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n + TAG_SIZE
+        )
+    )
+    return cast(bytes, ffi.buffer(out, n + TAG_SIZE)[:])
+
+
+def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:
+    """RFC 8439 AEAD decryption of ciphertext ‖ tag. Raises ``nexpo.AuthenticationError`` (and
+    releases no plaintext) when the ciphertext, tag, aad, key or nonce does not match."""
+    key_buf, nonce_buf = _key_nonce(key, nonce)
+    buf, n = _in(data, "data")
+    aad_buf, aad_len = _in(aad, "aad")
+    if n < TAG_SIZE:
+        raise ValueError(f"data must hold at least the {TAG_SIZE}-byte tag, got {n} bytes")
+    out = _new_uncleared("uint8_t[]", max(n - TAG_SIZE, 1))
+    check(
+        lib.nexpo_chacha20poly1305_decrypt(
+            key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n - TAG_SIZE
+        )
+    )
+    return cast(bytes, ffi.buffer(out, n - TAG_SIZE)[:])

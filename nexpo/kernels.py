@@ -1,0 +1,193 @@
+"""Dense linear algebra on the Nim GEMM: ``matmul`` and the fused ``linear`` layer.
+
+Both take float32 or float64 numpy arrays of any strides or order (transposed, sliced, reversed,
+Fortran) without copying them: the Nim kernel packs straight from their memory. Results are
+C-contiguous. Integer, complex, object, float16 and mixed dtypes raise ``TypeError``: nothing is
+ever cast silently.
+
+``linear`` computes ``activation(x @ weight + bias)`` in one pass: the bias and the activation
+are applied to each tile of the result while it is still in cache. Activations:
+
+- ``"relu"``: ``max(x, 0)`` (NaN stays NaN, as ``numpy.maximum``)
+- ``"gelu"``: the exact erf form ``0.5 * x * (1 + erf(x / sqrt(2)))`` (PyTorch's default
+  ``nn.GELU()``), not the tanh approximation
+- ``"tanh"``, ``"sigmoid"``
+- ``"softmax"``: over the last axis, numerically stable (shifted by the row maximum)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from nexpo._native import NULL, CData, check, ffi, lib
+
+__all__ = ["ACTIVATIONS", "linear", "matmul"]
+
+FloatArray = npt.NDArray[np.floating[Any]]
+
+# keyed by dtype.char: a cheaper lookup than hashing the dtype on every call
+_DTYPE_CODES: Final = {"f": lib.NEXPO_F32, "d": lib.NEXPO_F64}
+_ACTIVATION_CODES: Final = {
+    None: lib.NEXPO_ACT_NONE,
+    "relu": lib.NEXPO_ACT_RELU,
+    "gelu": lib.NEXPO_ACT_GELU,
+    "tanh": lib.NEXPO_ACT_TANH,
+    "sigmoid": lib.NEXPO_ACT_SIGMOID,
+    "softmax": lib.NEXPO_ACT_SOFTMAX,
+}
+ACTIVATIONS: Final = ("relu", "gelu", "tanh", "sigmoid", "softmax")
+
+
+def _float_array(obj: object, name: str) -> FloatArray:
+    if not isinstance(obj, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, not {type(obj).__name__}")
+    if obj.dtype.char not in _DTYPE_CODES or obj.dtype.byteorder == ">":
+        raise TypeError(f"{name} must have dtype float32 or float64, not {obj.dtype} (nexpo never casts)")
+    return obj
+
+
+def _same_dtype(names: str, *arrays: FloatArray) -> None:
+    first = arrays[0].dtype.char
+    if any(arr.dtype.char != first for arr in arrays[1:]):
+        got = " and ".join(str(arr.dtype) for arr in arrays)
+        raise TypeError(f"{names} must have the same dtype, got {got} (nexpo never casts)")
+
+
+def _two_d(arr: FloatArray, name: str) -> None:
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {arr.ndim}-D with shape {arr.shape}")
+
+
+def _operand(arr: FloatArray) -> tuple[CData, int, int]:
+    """(pointer to element [0, 0], row stride, column stride), strides in elements.
+
+    Any view works as is, including negative and zero strides; only a view whose strides are
+    not whole elements, or whose data is misaligned, is copied first. The pointer keeps the
+    array alive.
+    """
+    flags = arr.flags
+    if flags.aligned:
+        if flags.c_contiguous:
+            return ffi.from_buffer(arr), arr.shape[1], 1
+        if flags.f_contiguous:
+            return ffi.from_buffer(arr.T), 1, arr.shape[0]
+    item = arr.itemsize
+    rs, cs = arr.strides
+    if rs % item or cs % item or not flags.aligned:
+        arr = np.array(arr, order="C", copy=True)  # a fresh allocation is aligned
+        return ffi.from_buffer(arr), arr.shape[1], 1
+    return ffi.cast("void *", arr.__array_interface__["data"][0]), rs // item, cs // item
+
+
+def _check_out(out: object, shape: tuple[int, int], dtype: np.dtype[Any]) -> FloatArray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"out must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if not out.flags.aligned:
+        raise ValueError("out must be aligned to its element size")
+    return out
+
+
+def _gemm(
+    x: FloatArray,
+    w: FloatArray,
+    out: FloatArray | None,
+    bias: FloatArray | None,
+    activation: int | None,
+) -> FloatArray:
+    m, k = x.shape
+    n = w.shape[1]
+    dtype = x.dtype
+    code = _DTYPE_CODES[dtype.char]
+    result = np.empty((m, n), dtype=dtype) if out is None else out
+    # Writing into memory that an input still reads from would corrupt the input mid-product.
+    overlaps = out is not None and (np.may_share_memory(out, x) or np.may_share_memory(out, w))
+    target = np.empty((m, n), dtype=dtype) if overlaps else result
+    xp, rsx, csx = _operand(x)
+    wp, rsw, csw = _operand(w)
+    op = ffi.from_buffer(target, require_writable=True)
+    if activation is None:
+        check(lib.nexpo_matmul(code, m, n, k, xp, rsx, csx, wp, rsw, csw, op, n))
+    else:
+        bp = NULL if bias is None else ffi.from_buffer(bias)
+        check(lib.nexpo_linear(code, m, n, k, xp, rsx, csx, wp, rsw, csw, bp, activation, op, n))
+    if overlaps:
+        result[...] = target
+    return result
+
+
+def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
+    """``a @ b`` for 2-D float32 or float64 arrays of the same dtype; the result is C-contiguous.
+
+    ``out``, when given, receives the result in place and is returned; it must be C-contiguous
+    with shape ``(a.shape[0], b.shape[1])`` and the inputs' dtype (``ValueError`` otherwise).
+    Raises ``TypeError`` for non-float or mixed dtypes and ``ValueError`` for arrays that are not
+    2-D or whose inner dimensions differ.
+    """
+    a = _float_array(a, "a")
+    b = _float_array(b, "b")
+    _same_dtype("a and b", a, b)
+    _two_d(a, "a")
+    _two_d(b, "b")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+            f"a.shape[1] ({a.shape[1]}) != b.shape[0] ({b.shape[0]})"
+        )
+    if out is not None:
+        out = _check_out(out, (a.shape[0], b.shape[1]), a.dtype)
+    return _gemm(a, b, out, None, None)
+
+
+def linear(
+    x: FloatArray,
+    weight: FloatArray,
+    bias: FloatArray | None = None,
+    activation: str | None = None,
+) -> FloatArray:
+    """``activation(x @ weight + bias)`` fused in one pass; returns a new C-contiguous array.
+
+    ``x`` is ``(batch, in_features)`` or a single row ``(in_features,)`` (the result is then
+    1-D); ``weight`` is ``(in_features, out_features)``; ``bias`` is ``(out_features,)`` or None;
+    ``activation`` is None or one of ``ACTIVATIONS``. All arrays share one dtype, float32 or
+    float64 (``TypeError`` otherwise); shape mismatches and unknown activations raise
+    ``ValueError``.
+    """
+    x = _float_array(x, "x")
+    weight = _float_array(weight, "weight")
+    if bias is not None:
+        bias = _float_array(bias, "bias")
+        _same_dtype("x, weight and bias", x, weight, bias)
+    else:
+        _same_dtype("x and weight", x, weight)
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"activation must be a str or None, not {type(activation).__name__}")
+    if activation not in _ACTIVATION_CODES:
+        raise ValueError(f"activation must be None or one of {', '.join(ACTIVATIONS)}, not {activation!r}")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must be 1-D or 2-D, got {x.ndim}-D with shape {x.shape}")
+    _two_d(weight, "weight")
+    x2 = x.reshape(1, -1) if x.ndim == 1 else x
+    if x2.shape[1] != weight.shape[0]:
+        raise ValueError(
+            f"linear: shapes {x.shape} and {weight.shape} are not aligned: "
+            f"x.shape[-1] ({x2.shape[1]}) != weight.shape[0] ({weight.shape[0]})"
+        )
+    n = weight.shape[1]
+    if bias is not None:
+        if bias.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},) to match weight {weight.shape}, got {bias.shape}")
+        if not (bias.flags.c_contiguous and bias.flags.aligned):
+            bias = np.array(bias, order="C", copy=True)
+    result = _gemm(x2, weight, None, bias, _ACTIVATION_CODES[activation])
+    return result.reshape(n) if x.ndim == 1 else result

@@ -1,0 +1,50 @@
+## A batch of messages in one buffer, as the C ABI passes it: the messages concatenated in
+## `data`, with either one length per message or (no lengths) `n` equal slices.
+##
+## ::
+##
+##   data:    | m0 ....... | m1 .. | m2 ............ |
+##   offsets: 0            o1      o2               o3 = len
+##
+## Properties:
+## - validated once on construction: the lengths must add up to exactly `len`
+## - `msg(i)` is O(1), so a batch can be split into ranges for `scheduler.parallelFor`
+## - `sameLen(i, j)` lets the SHA-NI path pair equal-length neighbours into one interleaved call
+
+import ../errors
+
+type
+  MessageBatch* = object
+    data*: ptr UncheckedArray[byte]
+    n*: int
+    stride: int            ## message length when all are equal (`offsets` empty)
+    offsets: seq[int]      ## n+1 prefix sums when lengths vary
+
+proc initBatch*(data: ptr UncheckedArray[byte], len: int, lengths: ptr UncheckedArray[uint64],
+                n: int, name: string): MessageBatch =
+  checkPtr(data, len, name)
+  check(n >= 0, name & ": negative message count " & $n)
+  result.data = data
+  result.n = n
+  if lengths == nil:
+    check(n > 0 or len == 0, name & ": " & $len & " bytes for zero messages")
+    if n > 0:
+      check(len mod n == 0, name & ": " & $len & " bytes do not split into " & $n & " equal rows")
+      result.stride = len div n
+  else:
+    result.offsets = newSeqUninitialized[int](n + 1)
+    var total = 0'u64
+    result.offsets[0] = 0
+    for i in 0 ..< n:
+      check(lengths[i] <= uint64(len), name & ": message " & $i & " is longer than the buffer")
+      total += lengths[i]
+      check(total <= uint64(len), name & ": message lengths add up to more than " & $len & " bytes")
+      result.offsets[i + 1] = int(total)
+    check(total == uint64(len), name & ": message lengths add up to " & $total & ", not " & $len)
+
+proc msgLen*(b: MessageBatch, i: int): int {.inline.} =
+  if b.offsets.len == 0: b.stride else: b.offsets[i + 1] - b.offsets[i]
+
+proc msgPtr*(b: MessageBatch, i: int): ptr UncheckedArray[byte] {.inline.} =
+  let off = if b.offsets.len == 0: i * b.stride else: b.offsets[i]
+  cast[ptr UncheckedArray[byte]](cast[uint](b.data) + uint(off))

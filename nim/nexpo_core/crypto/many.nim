@@ -1,0 +1,86 @@
+## Batched SHA-256, HMAC-SHA-256 and Merkle leaf hashing: one native call per batch, split into
+## ranges over the scheduler's workers (`parallelFor`).
+##
+## Properties:
+## - each worker writes only its own 32-byte output slots: no sharing, no locks
+## - on SHA-NI, neighbouring messages of equal length are hashed two at a time (interleaved
+##   streams); lengths that differ fall back to one at a time
+## - the HMAC key's pad states are computed once per batch and wiped when the batch is done
+
+import ../runtime/scheduler
+import ./sha256, ./hmac, ./batch, ./ct
+
+type
+  JobKind* = enum
+    jobSha256     ## SHA-256(m)
+    jobHmac       ## HMAC-SHA-256(key, m)
+    jobLeaf       ## SHA-256(0x00 ‖ m): an RFC 9162 leaf hash
+
+  HashJob = object
+    kind: JobKind
+    impl: Sha256Impl
+    batch: ptr MessageBatch
+    key: ptr HmacKey
+    output: ptr UncheckedArray[byte]
+
+const leafTempMax = 191  ## leaves up to this long are re-packed on the stack for the pair path
+
+template outAt(job: ptr HashJob, i: int): ptr UncheckedArray[byte] =
+  cast[ptr UncheckedArray[byte]](job.output[32 * i].addr)
+
+proc hashOne(job: ptr HashJob, i: int) {.raises: [].} =
+  let p = job.batch[].msgPtr(i)
+  let n = job.batch[].msgLen(i)
+  case job.kind
+  of jobSha256: sha256(job.impl, p, n, job.outAt(i))
+  of jobHmac: hmac(job.impl, job.key[], p, n, job.outAt(i))
+  of jobLeaf:
+    var ctx: Sha256Ctx
+    ctx.init()
+    var prefix = [0x00'u8]
+    ctx.update(job.impl, cast[ptr UncheckedArray[byte]](prefix[0].addr), 1)
+    ctx.update(job.impl, p, n)
+    ctx.finish(job.impl, job.outAt(i))
+
+proc hashPair(job: ptr HashJob, i: int) {.raises: [].} =
+  ## Messages i and i+1, of equal length.
+  let a = job.batch[].msgPtr(i)
+  let b = job.batch[].msgPtr(i + 1)
+  let n = job.batch[].msgLen(i)
+  case job.kind
+  of jobSha256: sha256TwoFrom(job.impl, sha256Iv, 0, a, b, n, job.outAt(i), job.outAt(i + 1))
+  of jobHmac: hmacTwo(job.impl, job.key[], a, b, n, job.outAt(i), job.outAt(i + 1))
+  of jobLeaf:
+    var ta, tb: array[leafTempMax + 1, byte]
+    ta[0] = 0; tb[0] = 0
+    if n > 0:
+      copyMem(ta[1].addr, a[0].addr, n)
+      copyMem(tb[1].addr, b[0].addr, n)
+    sha256TwoFrom(job.impl, sha256Iv, 0, cast[ptr UncheckedArray[byte]](ta[0].addr),
+                  cast[ptr UncheckedArray[byte]](tb[0].addr), n + 1, job.outAt(i), job.outAt(i + 1))
+
+proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr HashJob](ctx)
+  let pairs = job.impl == implShaNi
+  var i = lo
+  while i < hi:
+    let n = job.batch[].msgLen(i)
+    if pairs and i + 1 < hi and job.batch[].msgLen(i + 1) == n and
+       (job.kind != jobLeaf or n <= leafTempMax):
+      hashPair(job, i)
+      i += 2
+    else:
+      hashOne(job, i)
+      i += 1
+
+proc grainFor(b: MessageBatch): int =
+  ## About 64 KiB of input per task, and never fewer than 64 messages.
+  let total = if b.n == 0: 0 else: b.msgLen(0) * b.n
+  let avg = if b.n == 0: 0 else: total div b.n
+  max(64, 65536 div (avg + 64))
+
+proc hashMany*(kind: JobKind, impl: Sha256Impl, b: var MessageBatch,
+               output: ptr UncheckedArray[byte], key: ptr HmacKey = nil) =
+  ## output[32*i ..< 32*i+32] = hash of message i, for every i < b.n.
+  var job = HashJob(kind: kind, impl: impl, batch: b.addr, key: key, output: output)
+  parallelFor(0, b.n, grainFor(b), hashRange, job.addr)

@@ -1,0 +1,96 @@
+## Poly1305 on AVX2: four blocks per step in four 64-bit lanes, 26-bit limbs, `vpmuludq`.
+##
+## Four interleaved Horner chains (Goll & Gueron, "Vectorization of Poly1305", 2015): lane j
+## absorbs every fourth block and multiplies by r^4; the last group multiplies each lane by
+## the power of r that block still owes (r^4, r^3, r^2, r), and the lanes are summed:
+##
+## ::
+##
+##   h = Σ_j H_j · r^(4-j)      H_j = H_j · r^4 + m_(4k+j)
+##
+## Loading two 32-byte vectors and unpacking 64-bit halves puts blocks 0,2,1,3 of a group in
+## lanes 0..3; the final powers follow that order.
+##
+## Properties:
+## - limbs stay below 2^28 (inputs) and products below 2^60 in 64-bit lanes: no overflow
+## - the caller converts h to/from 26-bit limbs and supplies r, r^2, r^3, r^4 (26-bit limbs)
+## - `avx2fn` procs: only called when `cpu.activeIsa() >= isaAvx2`; constant time
+
+import ./targets
+
+type M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object
+
+proc loadu(p: pointer): M256i {.importc: "_mm256_loadu_si256", header: "immintrin.h".}
+proc storeu(p: pointer, a: M256i) {.importc: "_mm256_storeu_si256", header: "immintrin.h".}
+proc set1(a: int64): M256i {.importc: "_mm256_set1_epi64x", header: "immintrin.h".}
+proc set4(a3, a2, a1, a0: int64): M256i {.importc: "_mm256_set_epi64x", header: "immintrin.h".}
+proc mul(a, b: M256i): M256i {.importc: "_mm256_mul_epu32", header: "immintrin.h".}
+proc add(a, b: M256i): M256i {.importc: "_mm256_add_epi64", header: "immintrin.h".}
+proc andv(a, b: M256i): M256i {.importc: "_mm256_and_si256", header: "immintrin.h".}
+proc orv(a, b: M256i): M256i {.importc: "_mm256_or_si256", header: "immintrin.h".}
+proc srli(a: M256i, n: cint): M256i {.importc: "_mm256_srli_epi64", header: "immintrin.h".}
+proc slli(a: M256i, n: cint): M256i {.importc: "_mm256_slli_epi64", header: "immintrin.h".}
+proc unpacklo(a, b: M256i): M256i {.importc: "_mm256_unpacklo_epi64", header: "immintrin.h".}
+proc unpackhi(a, b: M256i): M256i {.importc: "_mm256_unpackhi_epi64", header: "immintrin.h".}
+
+type
+  Limbs26* = array[5, uint64]
+  Powers26* = array[4, Limbs26]   ## r^1, r^2, r^3, r^4
+
+template mulAdd(d: var array[5, M256i], h: array[5, M256i], r, s: array[5, M256i]) =
+  ## d = h · r mod 2^130 - 5, unreduced (s_i = 5·r_i folds 2^130 back into limb 0).
+  d[0] = add(add(add(add(mul(h[0], r[0]), mul(h[1], s[4])), mul(h[2], s[3])), mul(h[3], s[2])), mul(h[4], s[1]))
+  d[1] = add(add(add(add(mul(h[0], r[1]), mul(h[1], r[0])), mul(h[2], s[4])), mul(h[3], s[3])), mul(h[4], s[2]))
+  d[2] = add(add(add(add(mul(h[0], r[2]), mul(h[1], r[1])), mul(h[2], r[0])), mul(h[3], s[4])), mul(h[4], s[3]))
+  d[3] = add(add(add(add(mul(h[0], r[3]), mul(h[1], r[2])), mul(h[2], r[1])), mul(h[3], r[0])), mul(h[4], s[4]))
+  d[4] = add(add(add(add(mul(h[0], r[4]), mul(h[1], r[3])), mul(h[2], r[2])), mul(h[3], r[1])), mul(h[4], r[0]))
+
+template carry(h: var array[5, M256i], d: array[5, M256i], mask: M256i) =
+  ## Partial reduction: every limb back under 2^26 (limb 1 may keep a tiny excess).
+  var c = srli(d[0], 26)
+  h[0] = andv(d[0], mask)
+  var t = add(d[1], c); c = srli(t, 26); h[1] = andv(t, mask)
+  t = add(d[2], c); c = srli(t, 26); h[2] = andv(t, mask)
+  t = add(d[3], c); c = srli(t, 26); h[3] = andv(t, mask)
+  t = add(d[4], c); c = srli(t, 26); h[4] = andv(t, mask)
+  h[0] = add(h[0], add(c, slli(c, 2)))
+  c = srli(h[0], 26); h[0] = andv(h[0], mask); h[1] = add(h[1], c)
+
+template loadGroup(m: var array[5, M256i], p: pointer, mask, hibit: M256i) =
+  let a = loadu(p)
+  let b = loadu(cast[pointer](cast[uint](p) + 32))
+  let t0 = unpacklo(a, b)   # low 64 bits of blocks 0, 2, 1, 3
+  let t1 = unpackhi(a, b)   # high 64 bits
+  m[0] = andv(t0, mask)
+  m[1] = andv(srli(t0, 26), mask)
+  m[2] = andv(orv(srli(t0, 52), slli(t1, 12)), mask)
+  m[3] = andv(srli(t1, 14), mask)
+  m[4] = orv(srli(t1, 40), hibit)
+
+proc polyGroupsAvx2*(h: var Limbs26, powers: Powers26, msg: ptr UncheckedArray[byte],
+                     groups: int) {.avx2fn.} =
+  ## Absorb 4·groups full blocks (groups >= 1) into h (26-bit limbs, in and out).
+  let mask = set1((1'i64 shl 26) - 1)
+  let hibit = set1(1'i64 shl 24)
+  var r4, s4, rl, sl: array[5, M256i]
+  for i in 0 ..< 5:
+    r4[i] = set1(int64(powers[3][i]))
+    s4[i] = set1(int64(5 * powers[3][i]))
+    # lanes hold blocks 0, 2, 1, 3 of the last group: they owe r^4, r^2, r^3, r^1
+    rl[i] = set4(int64(powers[0][i]), int64(powers[2][i]), int64(powers[1][i]), int64(powers[3][i]))
+    sl[i] = set4(int64(5 * powers[0][i]), int64(5 * powers[2][i]), int64(5 * powers[1][i]),
+                 int64(5 * powers[3][i]))
+  var acc, m, d: array[5, M256i]
+  for i in 0 ..< 5: acc[i] = set4(0, 0, 0, int64(h[i]))
+  for g in 0 ..< groups:
+    loadGroup(m, msg[64 * g].addr, mask, hibit)
+    for i in 0 ..< 5: acc[i] = add(acc[i], m[i])
+    if g < groups - 1:
+      mulAdd(d, acc, r4, s4)
+    else:
+      mulAdd(d, acc, rl, sl)
+    carry(acc, d, mask)
+  var lanes: array[4, uint64]
+  for i in 0 ..< 5:
+    storeu(lanes[0].addr, acc[i])
+    h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3]

@@ -1,0 +1,149 @@
+## SHA-256 (FIPS 180-4): the front file. Picks the compression function per call — SHA-NI when
+## the CPU has it and the active path is not forced to `portable`, else the portable code — and
+## adds buffering, padding and the one-shot and batched hashers on top.
+##
+## ::
+##
+##   sha256.nim ── Sha256Ctx (state, 64-byte buffer, length), init/update/finish, one-shot
+##        │ compress(impl, ...)
+##        ├── sha256_generic.nim     portable C, any CPU
+##        └── sha256_x86_shani.nim   SHA-NI, 1 stream or 2 interleaved (`shanifn` procs)
+##
+## Properties:
+## - `Sha256Ctx` is a plain value (no heap): copying it forks the hash
+## - `finish` does not change the context, so a digest can be taken mid-stream
+## - `implOf()` is read once per export call; batch paths pass the choice down
+
+import ../config, ../cpu
+import ./sha256_generic
+when x86SimdEnabled:
+  import ./sha256_x86_shani
+
+export Sha256State, sha256Iv, storeBe32
+
+type
+  Sha256Impl* = enum
+    implPortable  ## sha256_generic.nim
+    implShaNi     ## sha256_x86_shani.nim
+
+  Sha256Ctx* = object
+    state*: Sha256State
+    buf*: array[64, byte]
+    bufLen*: int       ## bytes waiting in `buf`, 0..63
+    total*: uint64     ## bytes absorbed so far
+
+  Digest* = array[32, byte]
+
+const digestSize* = 32
+const blockSize* = 64
+
+proc implOf*(): Sha256Impl {.inline.} =
+  when x86SimdEnabled:
+    if useShaNi(): return implShaNi
+  implPortable
+
+proc compress*(impl: Sha256Impl, state: var Sha256State, data: ptr UncheckedArray[byte],
+               nblocks: int) {.inline.} =
+  when x86SimdEnabled:
+    if impl == implShaNi:
+      compressShaNi(state, data, nblocks)
+      return
+  compressGeneric(state, data, nblocks)
+
+proc init*(ctx: var Sha256Ctx) {.inline.} =
+  ctx.state = sha256Iv
+  ctx.bufLen = 0
+  ctx.total = 0
+
+proc update*(ctx: var Sha256Ctx, impl: Sha256Impl, data: ptr UncheckedArray[byte], len: int) =
+  var pos = 0
+  ctx.total += uint64(len)
+  if ctx.bufLen > 0:
+    let take = min(len, 64 - ctx.bufLen)
+    if take > 0: copyMem(ctx.buf[ctx.bufLen].addr, data[0].addr, take)
+    ctx.bufLen += take
+    pos = take
+    if ctx.bufLen < 64: return
+    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](ctx.buf[0].addr), 1)
+    ctx.bufLen = 0
+  let full = (len - pos) div 64
+  if full > 0:
+    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](data[pos].addr), full)
+    pos += 64 * full
+  if pos < len:
+    copyMem(ctx.buf[0].addr, data[pos].addr, len - pos)
+    ctx.bufLen = len - pos
+
+proc update*(ctx: var Sha256Ctx, impl: Sha256Impl, data: openArray[byte]) {.inline.} =
+  if data.len > 0: update(ctx, impl, cast[ptr UncheckedArray[byte]](data[0].unsafeAddr), data.len)
+
+proc finish*(ctx: Sha256Ctx, impl: Sha256Impl, output: ptr UncheckedArray[byte]) =
+  ## Write the digest of everything absorbed to output[0..32); `ctx` is left as it was.
+  var tail: array[128, byte]
+  var state = ctx.state
+  let n = ctx.bufLen
+  if n > 0: copyMem(tail[0].addr, ctx.buf[0].unsafeAddr, n)
+  tail[n] = 0x80
+  let blocks = if n < 56: 1 else: 2
+  let bits = ctx.total * 8
+  for i in 0 ..< 8: tail[64 * blocks - 1 - i] = byte(bits shr (8 * i))
+  compress(impl, state, cast[ptr UncheckedArray[byte]](tail[0].addr), blocks)
+  for i in 0 ..< 8: storeBe32(output, 4 * i, state[i])
+
+proc sha256*(impl: Sha256Impl, data: ptr UncheckedArray[byte], len: int,
+             output: ptr UncheckedArray[byte]) {.inline.} =
+  var ctx: Sha256Ctx
+  ctx.init()
+  ctx.update(impl, data, len)
+  ctx.finish(impl, output)
+
+proc sha256*(data: openArray[byte]): Digest =
+  ## Convenience for Nim callers and tests.
+  var ctx: Sha256Ctx
+  let impl = implOf()
+  ctx.init()
+  ctx.update(impl, data)
+  ctx.finish(impl, cast[ptr UncheckedArray[byte]](result[0].addr))
+
+proc padTail(tail: var array[128, byte], rest: int, total: uint64): int {.inline.} =
+  ## Pad the `rest` message bytes already in `tail`; returns the 1 or 2 blocks to compress.
+  tail[rest] = 0x80
+  result = if rest < 56: 1 else: 2
+  let bits = total * 8
+  for i in 0 ..< 8: tail[64 * result - 1 - i] = byte(bits shr (8 * i))
+
+proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
+                    a, b: ptr UncheckedArray[byte], len: int, outA, outB: ptr UncheckedArray[byte]) =
+  ## Finish two messages of the same length `len`, both continuing from `iv` after `prior`
+  ## bytes (a multiple of 64). With SHA-NI the two streams run interleaved.
+  when x86SimdEnabled:
+    if impl == implShaNi:
+      var sa = iv
+      var sb = iv
+      let full = len div 64
+      if full > 0: compressShaNi2(sa, sb, a, b, full)
+      var ta, tb: array[128, byte]
+      let rest = len - 64 * full
+      if rest > 0:
+        copyMem(ta[0].addr, a[64 * full].addr, rest)
+        copyMem(tb[0].addr, b[64 * full].addr, rest)
+      let blocks = padTail(ta, rest, prior + uint64(len))
+      discard padTail(tb, rest, prior + uint64(len))
+      compressShaNi2(sa, sb, cast[ptr UncheckedArray[byte]](ta[0].addr),
+                     cast[ptr UncheckedArray[byte]](tb[0].addr), blocks)
+      for i in 0 ..< 8:
+        storeBe32(outA, 4 * i, sa[i])
+        storeBe32(outB, 4 * i, sb[i])
+      return
+  var ctx = Sha256Ctx(state: iv, total: prior)
+  ctx.update(impl, a, len)
+  ctx.finish(impl, outA)
+  ctx = Sha256Ctx(state: iv, total: prior)
+  ctx.update(impl, b, len)
+  ctx.finish(impl, outB)
+
+proc sha256From*(impl: Sha256Impl, iv: Sha256State, prior: uint64, data: ptr UncheckedArray[byte],
+                 len: int, output: ptr UncheckedArray[byte]) {.inline.} =
+  var ctx = Sha256Ctx(state: iv, total: prior)
+  ctx.update(impl, data, len)
+  ctx.finish(impl, output)

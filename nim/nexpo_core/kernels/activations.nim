@@ -1,0 +1,73 @@
+## Activations fused into the GEMM epilogue of `linear`.
+##
+## - relu: max(x, 0), NaN stays NaN (as numpy.maximum)
+## - gelu: the exact erf form, 0.5·x·(1 + erf(x/√2)) (PyTorch's default `nn.GELU()`), not the
+##   tanh approximation
+## - tanh, sigmoid: sigmoid evaluated without overflow for either sign
+## - softmax: over the last axis (each row of the result), shifted by the row maximum so exp
+##   never overflows
+
+import std/math
+import ./common
+
+type
+  Activation* = enum
+    ## Numbers are the C ABI's (`NEXPO_ACT_*` in capi/kernels.h).
+    actNone = 0, actRelu = 1, actGelu = 2, actTanh = 3, actSigmoid = 4, actSoftmax = 5
+
+proc erfImpl(x: float32): float32 {.importc: "erff", header: "<math.h>".}
+proc erfImpl(x: float64): float64 {.importc: "erf", header: "<math.h>".}
+
+proc relu*[T](x: T): T {.inline.} = (if x < 0: T(0) else: x)
+
+proc gelu*[T](x: T): T {.inline.} =
+  const invSqrt2 = 0.70710678118654752440
+  T(0.5) * x * (T(1) + erfImpl(x * T(invSqrt2)))
+
+proc sigmoid*[T](x: T): T {.inline.} =
+  if x >= 0: T(1) / (T(1) + exp(-x))
+  else:
+    let e = exp(x)
+    e / (T(1) + e)
+
+template applyElementwise(row: typed, cols: int, f: untyped) =
+  for j in 0 ..< cols:
+    let p = row +! j
+    p[] = f(p[])
+
+proc epilogueTile*[T](c: ptr T, ldc, rows, cols: int, bias: ptr T, act: Activation) =
+  ## Finish a rows x cols tile of the result still hot in L1: add the bias row, then the
+  ## elementwise activation (softmax needs whole rows: see `softmaxRows`).
+  for i in 0 ..< rows:
+    let row = c +! (i * ldc)
+    if bias != nil:
+      for j in 0 ..< cols:
+        let p = row +! j
+        p[] = p[] + (bias +! j)[]
+    case act
+    of actNone, actSoftmax: discard
+    of actRelu: applyElementwise(row, cols, relu)
+    of actGelu: applyElementwise(row, cols, gelu)
+    of actTanh: applyElementwise(row, cols, tanh)
+    of actSigmoid: applyElementwise(row, cols, sigmoid)
+
+proc softmaxRows*[T](c: ptr T, ldc, rows, cols: int) =
+  ## Numerically stable softmax of each row: exp(x - max) / sum. A NaN anywhere in a row makes
+  ## the whole row NaN, as the numpy formula does.
+  if cols == 0: return
+  for i in 0 ..< rows:
+    let row = c +! (i * ldc)
+    var hi = row[]
+    for j in 1 ..< cols:
+      let x = (row +! j)[]
+      if x > hi or x != x: hi = x
+    var total = T(0)
+    for j in 0 ..< cols:
+      let p = row +! j
+      let e = exp(p[] - hi)
+      p[] = e
+      total += e
+    let inv = T(1) / total
+    for j in 0 ..< cols:
+      let p = row +! j
+      p[] = p[] * inv

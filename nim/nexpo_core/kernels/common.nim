@@ -1,0 +1,120 @@
+## Shared pieces of the GEMM kernels: pointer arithmetic, compile-time unrolling, the
+## micro-kernel signature and blocking parameters, and a pool of reusable work buffers.
+
+import std/[macros, atomics]
+
+template `+!`*[T](p: ptr T, n: int): ptr T =
+  ## `p` advanced by `n` elements (n may be negative: reversed views have negative strides).
+  cast[ptr T](cast[int](p) +% n *% sizeof(T))
+
+proc replaceIdent(n: NimNode, name: string, by: NimNode): NimNode =
+  if n.kind in {nnkIdent, nnkSym} and n.eqIdent(name): return by.copyNimTree
+  result = n.copyNimNode
+  for child in n: result.add replaceIdent(child, name, by)
+
+macro unroll*(idx: untyped, count: static int, body: untyped): untyped =
+  ## `body` repeated `count` times with `idx` replaced by the literals 0..count-1, so register
+  ## arrays are indexed by constants and gcc keeps them in vector registers.
+  result = newStmtList()
+  for i in 0 ..< count:
+    result.add newBlockStmt(replaceIdent(body, $idx, newLit(i)))
+
+type
+  MicroKernel*[T] = proc (kc: int, a, b: ptr T, rsb: int, c: ptr T, ldc: int,
+                          accumulate: bool) {.nimcall, gcsafe, raises: [].}
+    ## (see below)
+  DirectKernel*[T] = proc (kc: int, a: ptr T, rsa, csa: int, b: ptr T, rsb: int, c: ptr T,
+                           ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].}
+    ## The same tile with A read in place: element (i, p) at a + i*rsa + p*csa. Small problems
+    ## use it so that nothing is packed.
+    ## C[0..mr, 0..nr] (=|+=) Apanel * Bpanel over kc steps.
+    ## `a`: packed MR x kc micro-panel (column p at a + p*MR); `b`: row p of the kc x NR panel at
+    ## b + p*rsb with NR contiguous elements (rsb = NR when packed, the source row stride when B
+    ## is read in place); C row-major with row stride ldc. accumulate=false overwrites C without
+    ## reading it (C may hold garbage or NaN).
+
+  KernelSpec*[T] = object
+    ## A micro-kernel with its register tile (mr x nr) and cache blocking (kc for L1, mc for L2,
+    ## nc for L3), as in the BLIS/Goto loop nest.
+    mr*, nr*, kc*, mc*, nc*: int
+    uk*: MicroKernel[T]
+    ukDirect*: DirectKernel[T]
+
+# --- work buffers ------------------------------------------------------------------------------
+#
+# Packing needs an A block (mc x kc) and a B block (kc x nc) per worker: megabytes. A fresh
+# malloc of that size is an mmap with page faults on every call, so finished calls park their
+# buffers here for the next one. Lock-free: each slot is swapped atomically.
+#
+#   slot[0..7]: nil | buffer  ->  buffer = [capacity header (64 B)][payload, 64-byte aligned]
+
+proc posixMemalign(p: ptr pointer, align, size: csize_t): cint {.importc: "posix_memalign",
+    header: "<stdlib.h>".}
+proc cFree(p: pointer) {.importc: "free", header: "<stdlib.h>".}
+
+const poolSlots = 8
+var pool: array[poolSlots, Atomic[pointer]]
+
+proc capacityOf(buf: pointer): int {.inline.} = cast[ptr int](buf)[]
+
+proc acquireBuffer*(bytes: int): pointer {.gcsafe, raises: [].} =
+  ## A 64-byte aligned buffer of at least `bytes` bytes (nil when out of memory); give it back
+  ## with `releaseBuffer`.
+  for s in 0 ..< poolSlots:
+    let buf = pool[s].exchange(nil, moAcquire)
+    if buf != nil:
+      if capacityOf(buf) >= bytes: return cast[pointer](cast[int](buf) + 64)
+      cFree(buf)
+  var raw: pointer
+  if posixMemalign(raw.addr, 64, csize_t(bytes + 64)) != 0 or raw == nil: return nil
+  cast[ptr int](raw)[] = bytes
+  cast[pointer](cast[int](raw) + 64)
+
+proc releaseBuffer*(payload: pointer) {.gcsafe, raises: [].} =
+  if payload == nil: return
+  let buf = cast[pointer](cast[int](payload) - 64)
+  for s in 0 ..< poolSlots:
+    var expected: pointer = nil
+    if pool[s].compareExchange(expected, buf, moRelease, moRelaxed): return
+  cFree(buf)
+
+proc releaseAllBuffers*() =
+  ## Free every parked buffer (tests use it to check for leaks).
+  for s in 0 ..< poolSlots:
+    let buf = pool[s].exchange(nil, moAcquire)
+    if buf != nil: cFree(buf)
+
+# --- the register-tiled micro-kernel, written once for every SIMD width -------------------------
+
+template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
+                              zero, load, bcast, fma, add, store: untyped,
+                              rsa, csa: untyped) {.dirty.} =
+  ## Body of a micro-kernel proc with the `MicroKernel` parameters (kc, a, b, rsb, c, ldc,
+  ## accumulate): an MR x (NV*W) tile of C held in MR*NV vector registers. Each k step loads NV
+  ## vectors of the B row, broadcasts MR elements of the A column and issues MR*NV FMAs.
+  ## A is packed (pass rsa = 1, csa = MR: constants) or, for `DirectKernel`, read in place.
+  var acc {.noinit.}: array[MR, array[NV, V]]
+  unroll ii, MR:
+    unroll jj, NV:
+      acc[ii][jj] = zero()
+  var pa = a
+  var pb = b
+  for p in 0 ..< kc:
+    var bv {.noinit.}: array[NV, V]
+    unroll jj, NV:
+      bv[jj] = load(pb +! (jj * W))
+    unroll ii, MR:
+      let av = bcast((pa +! (ii * rsa))[])
+      unroll jj, NV:
+        acc[ii][jj] = fma(av, bv[jj], acc[ii][jj])
+    pa = pa +! csa
+    pb = pb +! rsb
+  if accumulate:
+    unroll ii, MR:
+      unroll jj, NV:
+        let cp = c +! (ii * ldc + jj * W)
+        store(cp, add(load(cp), acc[ii][jj]))
+  else:
+    unroll ii, MR:
+      unroll jj, NV:
+        store(c +! (ii * ldc + jj * W), acc[ii][jj])

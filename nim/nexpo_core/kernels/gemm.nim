@@ -1,0 +1,246 @@
+## GEMM front: C = A·B (+ bias, activation) for float32/float64 with any strides, BLIS/Goto style.
+##
+## Loop nest per worker (rows i0 ..< i1 of C; `spec` gives mr/nr/kc/mc/nc per ISA):
+##
+##   for jc in n step nc:                 B block kc x nc    -> L3  (packed once per pc)
+##     for pc in k step kc:
+##       pack B[pc.., jc..]
+##       for ic in i0..i1 step mc:        A block mc x kc    -> L2  (packed)
+##         pack A[ic.., pc..]
+##         for jr in nc step nr:          B micro-panel kc x nr -> L1
+##           for ir in mc step mr:        mr x nr tile of C in registers
+##             micro-kernel; on the last pc: bias + activation on the tile while it is in L1
+##
+## Properties:
+## - one micro-kernel per ISA, picked per call from `cpu.activeIsa()` (NEXPO_ISA can force one)
+## - A and B are read through signed element strides: transposed, reversed, sliced and Fortran
+##   views are packed straight from their memory, never copied first
+## - small problems (m <= 16 or n <= 64, or little work) run on the calling thread; when m <= 16
+##   or the product is small they take the direct path: the micro-kernel reads A and B where
+##   they are (only ragged edge panels, and B when its rows are not contiguous, are packed)
+## - larger problems split C's rows into one part per worker thread (`scheduler.parallelFor`);
+##   parts share nothing but read-only A and B, so workers never wait on each other
+## - C is never read before it is first written (it may hold NaN garbage): the first k block
+##   overwrites, later ones accumulate
+## - packing buffers come from a small pool (common.nim): no page faults in steady state
+
+import std/atomics
+import ../config, ../cpu, ../errors
+import ../runtime/scheduler
+import ./common, ./packing, ./activations, ./gemm_portable
+when x86SimdEnabled:
+  import ./gemm_avx2, ./gemm_avx512
+
+export Activation, common.releaseAllBuffers
+
+type
+  Operand*[T] = object
+    ## A strided matrix view: element (i, j) is at base + i*rs + j*cs (element strides, signed).
+    base*: ptr T
+    rs*, cs*: int
+
+  GemmJob[T] = object
+    m, n, k: int
+    a, b: Operand[T]
+    c: ptr T
+    ldc: int
+    bias: ptr T            ## nil, or n contiguous elements
+    act: Activation
+    spec: KernelSpec[T]
+    direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
+    rowsPerPart: int       ## multiple of spec.mr
+    outOfMemory: Atomic[bool]
+
+const
+  skinnyRows = 16          ## m at or below this: single thread, direct path
+  narrowCols = 64          ## n at or below this: single thread
+  directMaxWork = 128 * 128 * 128  ## m*n*k at or below this: direct path (packing would dominate)
+  parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
+  directKc = 512           ## k block of the direct path
+  skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
+                           ## time, row after row, which the hardware prefetcher follows
+  maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
+
+proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
+proc roundUp(a, b: int): int {.inline.} = ceilDiv(a, b) * b
+
+proc at[T](o: Operand[T], i, j: int): ptr T {.inline.} = o.base +! (i * o.rs + j * o.cs)
+
+proc specFor[T](isa: Isa): KernelSpec[T] =
+  when x86SimdEnabled:
+    case isa
+    of isaAvx512: return (when T is float32: avx512F32 else: avx512F64)
+    of isaAvx2: return (when T is float32: avx2F32 else: avx2F64)
+    of isaPortable: discard
+  when T is float32: portableF32 else: portableF64
+
+proc kcFor[T](job: GemmJob[T]): int =
+  if not job.direct: min(job.spec.kc, job.k)
+  elif job.m <= skinnyRows: min(job.k, skinnyKc)
+  else: min(job.k, directKc)
+
+proc workElements[T](job: GemmJob[T], rows: int): int =
+  ## Elements of packing buffer one part needs: an A block, then a B block (or one B panel).
+  let s = job.spec
+  let kc = max(kcFor(job), 1)
+  let aElems = if job.direct: roundUp(s.mr * kc, 16)
+               else: roundUp(min(s.mc, roundUp(rows, s.mr)) * kc, 16)
+  let bElems = if job.direct: kc * s.nr else: min(s.nc, roundUp(job.n, s.nr)) * kc
+  aElems + bElems
+
+proc storeTile[T](tile: ptr T, nr: int, c: ptr T, ldc, rows, cols: int, accumulate: bool) =
+  for i in 0 ..< rows:
+    let src = tile +! (i * nr)
+    let dst = c +! (i * ldc)
+    if accumulate:
+      for j in 0 ..< cols: (dst +! j)[] = (dst +! j)[] + (src +! j)[]
+    else:
+      for j in 0 ..< cols: (dst +! j)[] = (src +! j)[]
+
+proc runTile[T](s: KernelSpec[T], kc: int, ap, bp: ptr T, rsb: int, c: ptr T, ldc, rows, cols: int,
+                accumulate: bool, tile: ptr T) {.inline.} =
+  if rows == s.mr and cols == s.nr:
+    s.uk(kc, ap, bp, rsb, c, ldc, accumulate)
+  else:  # edge tile: full-size kernel into a scratch tile, then copy the valid part
+    s.uk(kc, ap, bp, rsb, tile, s.nr, false)
+    storeTile(tile, s.nr, c, ldc, rows, cols, accumulate)
+
+proc finishTile[T](job: GemmJob[T], c: ptr T, rows, col, cols: int) {.inline.} =
+  if job.bias != nil or job.act notin {actNone, actSoftmax}:
+    let bias = if job.bias == nil: nil else: job.bias +! col
+    epilogueTile(c, job.ldc, rows, cols, bias, job.act)
+
+proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+  let s = job.spec
+  let kcMax = kcFor(job)
+  let ap = buf
+  let bp = buf +! roundUp(min(s.mc, roundUp(i1 - i0, s.mr)) * kcMax, 16)
+  var tile {.noinit.}: array[maxTile, T]
+  var jc = 0
+  while jc < job.n:
+    let nc = min(s.nc, job.n - jc)
+    var pc = 0
+    while pc < job.k:
+      let kc = min(kcMax, job.k - pc)
+      let accumulate = pc > 0
+      let last = pc + kc >= job.k
+      packB(kc, nc, job.b.at(pc, jc), job.b.rs, job.b.cs, bp, s.nr)
+      var ic = i0
+      while ic < i1:
+        let mc = min(s.mc, i1 - ic)
+        packA(mc, kc, job.a.at(ic, pc), job.a.rs, job.a.cs, ap, s.mr)
+        var ir = 0
+        while ir < mc:
+          let rows = min(s.mr, mc - ir)
+          var jr = 0
+          while jr < nc:
+            let cols = min(s.nr, nc - jr)
+            let c = job.c +! ((ic + ir) * job.ldc + jc + jr)
+            runTile(s, kc, ap +! (ir * kc), bp +! (jr * kc), s.nr, c, job.ldc, rows, cols,
+                    accumulate, tile[0].addr)
+            if last: finishTile(job, c, rows, jc + jr, cols)
+            jr += s.nr
+          ir += s.mr
+        ic += mc
+      pc += kc
+    jc += nc
+
+proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+  ## Small or skinny products: no packing. The micro-kernel broadcasts A from where it is and
+  ## streams B's rows in place; only the ragged last row panel of A (it would read past A) and B
+  ## panels that are ragged or whose rows are not contiguous go through a small buffer.
+  let s = job.spec
+  let kcMax = kcFor(job)
+  let ap = buf
+  let bp = buf +! roundUp(s.mr * kcMax, 16)
+  let fullRowsEnd = i0 + (i1 - i0) div s.mr * s.mr
+  var tile {.noinit.}: array[maxTile, T]
+  var pc = 0
+  while pc < job.k:
+    let kc = min(kcMax, job.k - pc)
+    let accumulate = pc > 0
+    let last = pc + kc >= job.k
+    if fullRowsEnd < i1:
+      packA(i1 - fullRowsEnd, kc, job.a.at(fullRowsEnd, pc), job.a.rs, job.a.cs, ap, s.mr)
+    var jr = 0
+    while jr < job.n:
+      let cols = min(s.nr, job.n - jr)
+      var panel = job.b.at(pc, jr)
+      var rsb = job.b.rs
+      if cols < s.nr or job.b.cs != 1:
+        packB(kc, cols, panel, job.b.rs, job.b.cs, bp, s.nr)
+        panel = bp
+        rsb = s.nr
+      var ir = i0
+      while ir < i1:
+        let rows = min(s.mr, i1 - ir)
+        let c = job.c +! (ir * job.ldc + jr)
+        if rows < s.mr:
+          runTile(s, kc, ap, panel, rsb, c, job.ldc, rows, cols, accumulate, tile[0].addr)
+        elif cols == s.nr:
+          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
+        else:
+          s.ukDirect(kc, job.a.at(ir, pc), job.a.rs, job.a.cs, panel, rsb, tile[0].addr, s.nr, false)
+          storeTile(tile[0].addr, s.nr, c, job.ldc, rows, cols, accumulate)
+        if last: finishTile(job, c, rows, jr, cols)
+        ir += s.mr
+      jr += s.nr
+    pc += kc
+
+proc gemmRows[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+  ## Rows i0 ..< i1 of the result, complete: product, bias, activation (softmax included).
+  if job.k == 0:  # empty sum: zeros, then the epilogue
+    for i in i0 ..< i1: zeroMem(job.c +! (i * job.ldc), job.n * sizeof(T))
+    finishTile(job, job.c +! (i0 * job.ldc), i1 - i0, 0, job.n)
+  elif job.direct:
+    gemmRowsDirect(job, i0, i1, buf)
+  else:
+    gemmRowsBlocked(job, i0, i1, buf)
+  if job.act == actSoftmax:
+    softmaxRows(job.c +! (i0 * job.ldc), job.ldc, i1 - i0, job.n)
+
+proc partRows[T](job: GemmJob[T], part: int): (int, int) =
+  let i0 = part * job.rowsPerPart
+  (i0, min(job.m, i0 + job.rowsPerPart))
+
+proc gemmParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr GemmJob[T]](ctx)
+  for part in lo ..< hi:
+    let (i0, i1) = partRows(job[], part)
+    if i0 >= i1: continue
+    let buf = acquireBuffer(workElements(job[], i1 - i0) * sizeof(T))
+    if buf == nil:
+      job.outOfMemory.store(true, moRelaxed)
+      continue
+    gemmRows(job[], i0, i1, cast[ptr T](buf))
+    releaseBuffer(buf)
+
+proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b: Operand[T],
+                                          c: ptr T, ldc: int, bias: ptr T = nil, act = actNone) =
+  ## `gemmStrided` with an explicit micro-kernel and blocking (tests and tuning use it).
+  preCondition(m >= 0 and n >= 0 and k >= 0 and ldc >= n)
+  if m == 0 or n == 0: return
+  var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
+                       spec: spec)
+  job.direct = m <= skinnyRows or m * n * k <= directMaxWork
+  let panels = ceilDiv(m, spec.mr)
+  let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork
+  let parts = if serial: 1 else: max(1, min(numThreads(), panels))
+  job.rowsPerPart = ceilDiv(panels, parts) * spec.mr
+  let used = ceilDiv(m, job.rowsPerPart)
+  if used == 1:
+    gemmParts[T](0, 1, job.addr)
+  else:
+    parallelFor(0, used, 1, gemmParts[T], job.addr)
+  if job.outOfMemory.load(moRelaxed):
+    fail(stNoMem, "matmul: out of memory for the packing buffers")
+
+proc kernelSpecs*[T: float32 | float64](): seq[(Isa, KernelSpec[T])] =
+  ## The micro-kernel of every ISA path this CPU can run.
+  for isa in availableIsas(): result.add (isa, specFor[T](isa))
+
+proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T, ldc: int,
+                                        bias: ptr T = nil, act = actNone) =
+  ## C[m x n] (row stride ldc) = act(A[m x k] · B[k x n] + bias), on the active ISA path.
+  ## Raises NexpoError(stNoMem) when the packing buffers cannot be allocated.
+  gemmWithSpec(specFor[T](activeIsa()), m, n, k, a, b, c, ldc, bias, act)

@@ -1,0 +1,48 @@
+## The x86 SIMD intrinsics the kernels use, imported from <immintrin.h>, and the function-level
+## target attributes the procs calling them need. Nim 1.6 cannot export a `{.pragma.}` alias,
+## so cpu.nim's `avx2fn`/`avx512fn` are not visible here; each kernel file declares its own alias
+## from these strings (identical to cpu.nim's):
+##
+##   {.pragma: avx512fn, codegenDecl: avx512Decl.}
+
+const hdr = "<immintrin.h>"
+
+const
+  avx2Decl* = "__attribute__((target(\"avx2,fma\"))) $# $#$#"
+  avx512Decl* = "__attribute__((target(\"avx512f,avx512bw,avx512dq,avx512vl,avx2,fma\"))) $# $#$#"
+
+type
+  M256* {.importc: "__m256", header: hdr, bycopy.} = object
+  M256d* {.importc: "__m256d", header: hdr, bycopy.} = object
+  M512* {.importc: "__m512", header: hdr, bycopy.} = object
+  M512d* {.importc: "__m512d", header: hdr, bycopy.} = object
+
+proc mm256_setzero_ps*(): M256 {.importc: "_mm256_setzero_ps", header: hdr.}
+proc mm256_loadu_ps*(p: ptr float32): M256 {.importc: "_mm256_loadu_ps", header: hdr.}
+proc mm256_storeu_ps*(p: ptr float32, v: M256) {.importc: "_mm256_storeu_ps", header: hdr.}
+proc mm256_set1_ps*(x: float32): M256 {.importc: "_mm256_set1_ps", header: hdr.}
+proc mm256_add_ps*(a, b: M256): M256 {.importc: "_mm256_add_ps", header: hdr.}
+proc mm256_fmadd_ps*(a, b, c: M256): M256 {.importc: "_mm256_fmadd_ps", header: hdr.}
+
+proc mm256_setzero_pd*(): M256d {.importc: "_mm256_setzero_pd", header: hdr.}
+proc mm256_loadu_pd*(p: ptr float64): M256d {.importc: "_mm256_loadu_pd", header: hdr.}
+proc mm256_storeu_pd*(p: ptr float64, v: M256d) {.importc: "_mm256_storeu_pd", header: hdr.}
+proc mm256_set1_pd*(x: float64): M256d {.importc: "_mm256_set1_pd", header: hdr.}
+proc mm256_add_pd*(a, b: M256d): M256d {.importc: "_mm256_add_pd", header: hdr.}
+proc mm256_fmadd_pd*(a, b, c: M256d): M256d {.importc: "_mm256_fmadd_pd", header: hdr.}
+
+proc mm512_setzero_ps*(): M512 {.importc: "_mm512_setzero_ps", header: hdr.}
+proc mm512_loadu_ps*(p: ptr float32): M512 {.importc: "_mm512_loadu_ps", header: hdr.}
+proc mm512_storeu_ps*(p: ptr float32, v: M512) {.importc: "_mm512_storeu_ps", header: hdr.}
+proc mm512_set1_ps*(x: float32): M512 {.importc: "_mm512_set1_ps", header: hdr.}
+proc mm512_add_ps*(a, b: M512): M512 {.importc: "_mm512_add_ps", header: hdr.}
+proc mm512_fmadd_ps*(a, b, c: M512): M512 {.importc: "_mm512_fmadd_ps", header: hdr.}
+
+proc mm512_setzero_pd*(): M512d {.importc: "_mm512_setzero_pd", header: hdr.}
+proc mm512_loadu_pd*(p: ptr float64): M512d {.importc: "_mm512_loadu_pd", header: hdr.}
+proc mm512_storeu_pd*(p: ptr float64, v: M512d) {.importc: "_mm512_storeu_pd", header: hdr.}
+proc mm512_set1_pd*(x: float64): M512d {.importc: "_mm512_set1_pd", header: hdr.}
+proc mm512_add_pd*(a, b: M512d): M512d {.importc: "_mm512_add_pd", header: hdr.}
+proc mm512_fmadd_pd*(a, b, c: M512d): M512d {.importc: "_mm512_fmadd_pd", header: hdr.}
+
+proc mm_prefetch_t0*(p: pointer) {.importc: "__builtin_prefetch", nodecl.}

@@ -1,0 +1,166 @@
+## The memory layout every channel ring shares, in one process or across processes.
+##
+## A ring is ONE contiguous region with no pointers inside (only offsets), so the same bytes
+## work when mapped at different addresses by different processes (POSIX shared memory) or
+## when malloc'd for threads of one process.
+##
+## ::
+##
+##   offset 0    RingHeader   geometry (immutable after init) | tail line | head line |
+##                            closed line | notEmpty line | notFull line  (64-byte lines)
+##   offset H    slot 0       [seq u64 | len u32 | kind u32 | payload: inlineMax bytes ...]
+##   H+stride    slot 1       ...
+##   ...         slot cap-1
+##
+## - `seq` is the per-slot sequence number of Vyukov's queue (unused by the SPSC ring).
+## - `kind` 0: the message is inline in the payload; kind 1 (one process only): the payload
+##   holds a pointer to a malloc'd copy (messages longer than the inline room). Shared rings
+##   never use kind 1: their messages must fit the inline room (`maxMessage == inlineMax`).
+## - `stride` is a multiple of 8, and of 64 once it reaches 64 (slots of big messages start on
+##   their own cache line); small slots pack densely so an int64 ring stays cache friendly.
+##
+## Properties:
+## - every field written by producers (tail, producer cache) is on a different cache line from
+##   every field written by consumers (head, consumer cache), and both from the read-mostly
+##   geometry and the wait words (`{.align: 64.}`)
+## - the header carries a magic and a layout version, checked when a process opens it
+## - the capacity is a power of two: positions map to slots with a mask
+
+import std/atomics
+import ../config
+import ./parking
+
+const
+  ringMagic* = 0x4e45_5850_4f52_494e'u64   ## "NEXPORIN"
+  ringVersion* = 1'u32
+  slotHeaderSize* = 16
+  kindInline* = 0'u32
+  kindHeap* = 1'u32
+
+type
+  ChannelMode* = enum
+    cmSpsc = 0 ## one sender, one receiver: Lamport ring
+    cmMpsc = 1 ## many senders, one receiver: Vyukov, CAS on the send side only
+    cmSpmc = 2 ## one sender, many receivers: Vyukov, CAS on the receive side only
+    cmMpmc = 3 ## many of both: Vyukov's bounded MPMC queue
+
+  RingHeader* = object
+    magic*: uint64
+    version*: uint32
+    mode*: uint32
+    capacity*: uint64
+    mask*: uint64
+    stride*: uint64
+    inlineMax*: uint64
+    maxMessage*: uint64
+    shared*: uint32
+    tail* {.align: cacheLineSize.}: Atomic[uint64]     ## next position to send to
+    producerCachedHead*: uint64                        ## SPSC: the sender's stale copy of head
+    sendGuard*: Atomic[uint32]                         ## SPSC: a send is in progress
+    head* {.align: cacheLineSize.}: Atomic[uint64]     ## next position to receive from
+    consumerCachedTail*: uint64                        ## SPSC: the receiver's stale copy of tail
+    recvGuard*: Atomic[uint32]                         ## SPSC: a receive is in progress
+    closed* {.align: cacheLineSize.}: Atomic[uint32]
+    notEmpty* {.align: cacheLineSize.}: ParkWord       ## bumped when a message arrives
+    recvWaiters*: Atomic[uint32]                       ## receivers parked (or about to)
+    notFull* {.align: cacheLineSize.}: ParkWord        ## bumped when a slot frees
+    sendWaiters*: Atomic[uint32]
+
+  SlotHead* = object
+    seq*: Atomic[uint64]
+    len*: Atomic[uint32]   ## atomic: receivers of Vyukov's queue peek it before claiming
+    kind*: uint32
+
+proc c_malloc*(size: csize_t): pointer {.importc: "malloc", header: "<stdlib.h>".}
+proc c_free*(p: pointer) {.importc: "free", header: "<stdlib.h>".}
+
+proc `=copy`*(dst: var RingHeader, src: RingHeader) {.error: "a ring lives in place; use a pointer".}
+
+const headerSpan* = (sizeof(RingHeader) + cacheLineSize - 1) div cacheLineSize * cacheLineSize
+
+proc roundUp(x, m: int): int {.inline.} = (x + m - 1) div m * m
+
+proc nextPow2*(x: int): int =
+  result = 1
+  while result < x: result = result shl 1
+
+proc strideFor*(inlineMax: int): int =
+  ## Bytes per slot holding `inlineMax` payload bytes.
+  let raw = roundUp(slotHeaderSize + inlineMax, 8)
+  if raw >= cacheLineSize: roundUp(raw, cacheLineSize) else: raw
+
+proc ringBytes*(capacity, inlineMax: int): int =
+  ## Size of the whole region: header + slots.
+  headerSpan + capacity * strideFor(inlineMax)
+
+proc initRing*(r: ptr RingHeader, mode: ChannelMode, capacity, inlineMax, maxMessage: int,
+               shared: bool) =
+  ## Lay out a zeroed region of `ringBytes(capacity, inlineMax)` bytes. The magic is written
+  ## last (release), so a process that sees it sees a complete header.
+  preCondition(capacity == nextPow2(capacity))
+  r.version = ringVersion
+  r.mode = uint32(ord(mode))
+  r.capacity = uint64(capacity)
+  r.mask = uint64(capacity - 1)
+  r.stride = uint64(strideFor(inlineMax))
+  r.inlineMax = uint64(inlineMax)
+  r.maxMessage = uint64(maxMessage)
+  r.shared = uint32(shared)
+  let base = cast[uint](r) + uint(headerSpan)
+  for i in 0 ..< capacity:
+    let s = cast[ptr SlotHead](base + uint(i) * uint(r.stride))
+    s.seq.store(uint64(i), moRelaxed)
+  fence(moRelease)
+  cast[ptr Atomic[uint64]](addr r.magic)[].store(ringMagic, moRelease)
+
+proc slotAt*(r: ptr RingHeader, pos: uint64): ptr SlotHead {.inline.} =
+  cast[ptr SlotHead](cast[uint](r) + uint(headerSpan) + uint(pos and r.mask) * uint(r.stride))
+
+proc payload*(s: ptr SlotHead): pointer {.inline.} =
+  cast[pointer](cast[uint](s) + uint(slotHeaderSize))
+
+proc isShared*(r: ptr RingHeader): bool {.inline.} = r.shared != 0
+
+proc ringMode*(r: ptr RingHeader): ChannelMode {.inline.} = ChannelMode(r.mode)
+
+# --- message payloads -------------------------------------------------------------------
+
+proc writeMessage*(s: ptr SlotHead, msg: pointer, len: int, heapCopy: pointer) {.inline.} =
+  ## Fill a claimed slot: inline when `heapCopy` is nil, else by reference to `heapCopy`
+  ## (a malloc'd copy the receiver frees).
+  s.len.store(uint32(len), moRelaxed)
+  if heapCopy == nil:
+    s.kind = kindInline
+    if len > 0: copyMem(payload(s), msg, len)
+  else:
+    s.kind = kindHeap
+    cast[ptr pointer](payload(s))[] = heapCopy
+
+type ReadResult* = object
+  len*: int
+  heap*: pointer   ## non-nil: the message was not copied; the receiver owns this malloc'd block
+
+proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inline.} =
+  ## Take the message out of a claimed slot: copied into `dst` when it fits, otherwise handed
+  ## over as a malloc'd block (copied from the slot if inline).
+  result.len = int(s.len.load(moRelaxed))
+  if s.kind == kindInline:
+    if result.len <= dstCap:
+      if result.len > 0: copyMem(dst, payload(s), result.len)
+    else:
+      result.heap = c_malloc(csize_t(max(result.len, 1)))
+      copyMem(result.heap, payload(s), result.len)
+  else:
+    let blk = cast[ptr pointer](payload(s))[]
+    if result.len <= dstCap:
+      if result.len > 0: copyMem(dst, blk, result.len)
+      c_free(blk)
+    else:
+      result.heap = blk
+
+proc discardMessage*(s: ptr SlotHead) {.inline.} =
+  ## Drop a claimed slot's message (when the ring is destroyed with messages left in it).
+  if s.kind == kindHeap:
+    c_free(cast[ptr pointer](payload(s))[])
+
+proc peekLen*(s: ptr SlotHead): int {.inline.} = int(s.len.load(moRelaxed))

@@ -1,0 +1,183 @@
+## Nim-level tests of SHA-256, HMAC-SHA-256 and the RFC 9162 Merkle tree: known answers, every
+## compression path against the others, batches against one-at-a-time, and the C ABI's checks.
+## Quick enough to run under ASan+UBSan.
+
+import std/[unittest, random, strutils, sequtils]
+import nexpo_core
+import nexpo_core/capi
+import nexpo_core/crypto/[sha256, sha256_generic, hmac, batch, many, merkle, ct]
+
+proc hexOf(p: openArray[byte]): string =
+  for b in p: result.add b.toHex(2).toLowerAscii
+
+proc bytesOf(s: string): seq[byte] = s.toSeq.mapIt(byte(it))
+
+proc fromHex(s: string): seq[byte] =
+  for i in countup(0, s.len - 2, 2): result.add byte(parseHexInt(s[i .. i + 1]))
+
+template P(s: seq[byte]): ptr UncheckedArray[byte] =
+  (if s.len == 0: nil else: cast[ptr UncheckedArray[byte]](s[0].unsafeAddr))
+
+proc digestOf(impl: Sha256Impl, data: seq[byte]): string =
+  var d: array[32, byte]
+  sha256(impl, P(data), data.len, cast[ptr UncheckedArray[byte]](d[0].addr))
+  hexOf(d)
+
+let impls = if hasShaNi(): @[implPortable, implShaNi] else: @[implPortable]
+var rng = initRand(20261121)
+
+suite "sha256":
+  test "FIPS 180-4 examples on every path":
+    check nexpo_init() == 0
+    for impl in impls:
+      check digestOf(impl, bytesOf("abc")) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+      check digestOf(impl, bytesOf("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+      check digestOf(impl, @[]) ==
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+      check digestOf(impl, newSeqWith(1_000_000, byte('a'))) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+
+  test "SHA-NI and portable agree; chunked updates equal one shot":
+    for trial in 0 ..< 200:
+      let n = rng.rand(0 .. 700)
+      let data = newSeqWith(n, byte(rng.rand(255)))
+      let want = digestOf(implPortable, data)
+      for impl in impls:
+        check digestOf(impl, data) == want
+        var ctx: Sha256Ctx
+        ctx.init()
+        var pos = 0
+        while pos < data.len:
+          let step = min(data.len - pos, rng.rand(1 .. 130))
+          ctx.update(impl, cast[ptr UncheckedArray[byte]](data[pos].unsafeAddr), step)
+          pos += step
+        var d: array[32, byte]
+        ctx.finish(impl, cast[ptr UncheckedArray[byte]](d[0].addr))
+        check hexOf(d) == want
+
+  test "two interleaved streams equal two single ones":
+    for len in [0, 1, 55, 56, 63, 64, 65, 128, 200, 1000]:
+      let a = newSeqWith(len, byte(rng.rand(255)))
+      let b = newSeqWith(len, byte(rng.rand(255)))
+      for impl in impls:
+        var da, db: array[32, byte]
+        sha256TwoFrom(impl, sha256Iv, 0, P(a), P(b), len,
+                      cast[ptr UncheckedArray[byte]](da[0].addr), cast[ptr UncheckedArray[byte]](db[0].addr))
+        check hexOf(da) == digestOf(implPortable, a)
+        check hexOf(db) == digestOf(implPortable, b)
+
+  test "batches of mixed and equal lengths":
+    for impl in impls:
+      var lens: seq[uint64]
+      var data: seq[byte]
+      for i in 0 ..< 300:
+        let n = if i mod 3 == 0: 64 else: rng.rand(0 .. 200)
+        lens.add uint64(n)
+        for _ in 0 ..< n: data.add byte(rng.rand(255))
+      var b = initBatch(P(data), data.len, cast[ptr UncheckedArray[uint64]](lens[0].addr), lens.len, "m")
+      var output = newSeq[byte](32 * lens.len)
+      hashMany(jobSha256, impl, b, cast[ptr UncheckedArray[byte]](output[0].addr))
+      var off = 0
+      for i, n in lens:
+        check hexOf(output[32 * i ..< 32 * i + 32]) == digestOf(implPortable, data[off ..< off + int(n)])
+        off += int(n)
+
+suite "hmac":
+  test "RFC 4231 cases 1, 2 and 6":
+    let cases = [
+      (newSeqWith(20, 0x0b'u8), bytesOf("Hi There"),
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+      (bytesOf("Jefe"), bytesOf("what do ya want for nothing?"),
+       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+      (newSeqWith(131, 0xaa'u8), bytesOf("Test Using Larger Than Block-Size Key - Hash Key First"),
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")]
+    for (key, data, mac) in cases:
+      for impl in impls:
+        var k = initHmacKey(impl, P(key), key.len)
+        var d: array[32, byte]
+        hmac(impl, k, P(data), data.len, cast[ptr UncheckedArray[byte]](d[0].addr))
+        check hexOf(d) == mac
+        wipe(k)
+
+  test "verify export compares in constant time and rejects other lengths":
+    let key = bytesOf("key")
+    let data = bytesOf("message")
+    var tag: array[32, byte]
+    check nexpo_hmac_sha256(P(key), key.len, P(data), data.len,
+                            cast[ptr UncheckedArray[byte]](tag[0].addr), 32) == 0
+    var ok: int32
+    check nexpo_hmac_sha256_verify(P(key), key.len, P(data), data.len,
+                                   cast[ptr UncheckedArray[byte]](tag[0].addr), 32, ok.addr) == 0
+    check ok == 1
+    tag[31] = tag[31] xor 1
+    check nexpo_hmac_sha256_verify(P(key), key.len, P(data), data.len,
+                                   cast[ptr UncheckedArray[byte]](tag[0].addr), 32, ok.addr) == 0
+    check ok == 0
+    check nexpo_hmac_sha256_verify(P(key), key.len, P(data), data.len,
+                                   cast[ptr UncheckedArray[byte]](tag[0].addr), 31, ok.addr) == 0
+    check ok == 0
+
+suite "merkle":
+  proc refRoot(leaves: seq[seq[byte]]): string =
+    ## RFC 9162 §2.1.1, recursively.
+    proc mth(ls: seq[seq[byte]]): seq[byte] =
+      if ls.len == 0: return fromHex(digestOf(implPortable, @[]))
+      if ls.len == 1: return fromHex(digestOf(implPortable, @[0'u8] & ls[0]))
+      var k = 1
+      while 2 * k < ls.len: k *= 2
+      fromHex(digestOf(implPortable, @[1'u8] & mth(ls[0 ..< k]) & mth(ls[k .. ^1])))
+    hexOf(mth(leaves))
+
+  test "roots match the recursive definition; proofs verify and fail when altered":
+    for n in 0 .. 40:
+      var leaves: seq[seq[byte]]
+      var lens: seq[uint64]
+      var data: seq[byte]
+      for i in 0 ..< n:
+        let size = rng.rand(0 .. 40)
+        leaves.add newSeqWith(size, byte(rng.rand(255)))
+        lens.add uint64(leaves[^1].len)
+        data.add leaves[^1]
+      let lensPtr = if n == 0: nil else: cast[ptr UncheckedArray[uint64]](lens[0].addr)
+      for impl in impls:
+        var b = initBatch(P(data), data.len, lensPtr, n, "leaves")
+        var root: array[32, byte]
+        merkleRoot(impl, b, cast[ptr UncheckedArray[byte]](root[0].addr))
+        check hexOf(root) == refRoot(leaves)
+        for i in 0 ..< n:
+          var path: array[64 * 32, byte]
+          let count = merkleProof(impl, b, i, cast[ptr UncheckedArray[byte]](path[0].addr))
+          check verifyPath(impl, P(leaves[i]), leaves[i].len, uint64(i), uint64(n),
+                           cast[ptr UncheckedArray[byte]](path[0].addr), count,
+                           cast[ptr UncheckedArray[byte]](root[0].addr))
+          if count > 0:
+            let j = rng.rand(count - 1)
+            path[32 * j + rng.rand(31)] = path[32 * j + rng.rand(31)] xor 0x80
+            path[32 * j] = path[32 * j] xor 0x01
+            check not verifyPath(impl, P(leaves[i]), leaves[i].len, uint64(i), uint64(n),
+                                 cast[ptr UncheckedArray[byte]](path[0].addr), count,
+                                 cast[ptr UncheckedArray[byte]](root[0].addr))
+
+suite "c abi":
+  test "bad arguments are status codes, never crashes":
+    var output: array[64, byte]
+    let o = cast[ptr UncheckedArray[byte]](output[0].addr)
+    check nexpo_sha256(nil, 5, o, 32) == int32(ord(stInvalid))
+    check nexpo_sha256(nil, 0, o, 31) == int32(ord(stInvalid))
+    check nexpo_sha256(nil, -1, o, 32) == int32(ord(stInvalid))
+    check nexpo_sha256_many(nil, 0, nil, 0, nil, 0) == 0
+    check nexpo_sha256_many(o, 10, nil, 3, o, 64) == int32(ord(stInvalid))
+    var lens = [5'u64, 6]
+    check nexpo_sha256_many(o, 10, cast[ptr UncheckedArray[uint64]](lens[0].addr), 2, o, 64) == int32(ord(stInvalid))
+    check "add up to" in $nexpo_last_error()
+    check nexpo_merkle_proof(o, 10, nil, 2, 2, o, 64, nil) == int32(ord(stInvalid))
+    var ok: int32
+    check nexpo_merkle_verify(o, 1, 0, 1, o, 31, o, 32, ok.addr) == int32(ord(stInvalid))
+    var state: array[256, byte]
+    let s = cast[ptr UncheckedArray[byte]](state[0].addr)
+    check nexpo_sha256_update(s, nexpo_sha256_state_size(), o, 1) == int32(ord(stInvalid))
+    check nexpo_sha256_init(s, nexpo_sha256_state_size()) == 0
+    check nexpo_sha256_update(s, nexpo_sha256_state_size(), o, 3) == 0
+    check nexpo_sha256_final(s, nexpo_sha256_state_size(), o, 32) == 0

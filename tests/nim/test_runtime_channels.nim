@@ -1,0 +1,287 @@
+## Channels: every mode within its contract under stress (exactly once, per-producer FIFO),
+## close racing with send/recv, timeouts, batches, select fairness, shared-memory handles.
+## Sized to stay quick under ASan and TSan.
+
+import std/[atomics, os, strutils, unittest]
+import nexpo_core/config
+import nexpo_core/errors
+import nexpo_core/runtime/[channel, ring]
+
+const perProducer = when tsanEnabled or sanitizeEnabled: 10_000 else: 100_000
+
+type
+  Msg = object
+    producer, seq: int
+
+  StressCtx = object
+    ch: ptr ByteChannel
+    producers, consumers: int
+    received: ptr UncheckedArray[Atomic[int32]]   # per (producer, seq): times received
+    lastSeq: ptr UncheckedArray[int]              # per (consumer, producer): last seq seen
+    orderErrors: Atomic[int]
+    done: Atomic[int]
+
+  Arg = tuple[ctx: ptr StressCtx, id: int]
+
+proc producer(a: Arg) {.thread.} =
+  let c = a.ctx
+  for s in 0 ..< perProducer:
+    var m = Msg(producer: a.id, seq: s)
+    doAssert send(c.ch, addr m, sizeof(m), -1) == stOk
+
+proc consumer(a: Arg) {.thread.} =
+  let c = a.ctx
+  var m: Msg
+  var res: ReadResult
+  while true:
+    let st = recv(c.ch, addr m, sizeof(m), res, -1)
+    if st == stClosed: break
+    doAssert st == stOk and res.len == sizeof(Msg) and res.heap == nil
+    discard c.received[m.producer * perProducer + m.seq].fetchAdd(1, moRelaxed)
+    let slot = a.id * c.producers + m.producer
+    if m.seq <= c.lastSeq[slot]: discard c.orderErrors.fetchAdd(1)
+    c.lastSeq[slot] = m.seq
+
+proc stress(mode: ChannelMode, producers, consumers, capacity: int): bool =
+  var c = StressCtx(ch: newChannel(mode, capacity, 64), producers: producers, consumers: consumers)
+  let total = producers * perProducer
+  c.received = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(total * sizeof(int32)))
+  c.lastSeq = cast[ptr UncheckedArray[int]](allocShared0(consumers * producers * sizeof(int)))
+  for i in 0 ..< consumers * producers: c.lastSeq[i] = -1
+  var ps = newSeq[Thread[Arg]](producers)
+  var cs = newSeq[Thread[Arg]](consumers)
+  for i in 0 ..< consumers: createThread(cs[i], consumer, (addr c, i))
+  for i in 0 ..< producers: createThread(ps[i], producer, (addr c, i))
+  joinThreads(ps)
+  close(c.ch)
+  joinThreads(cs)
+  result = c.orderErrors.load == 0
+  for i in 0 ..< total:
+    if c.received[i].load != 1:
+      result = false
+      break
+  deallocShared(c.received)
+  deallocShared(c.lastSeq)
+  release(c.ch)
+
+# --- close racing with send/recv --------------------------------------------------------
+
+type RaceCtx = object
+  ch: ptr ByteChannel
+  sent, got: Atomic[int]
+
+proc raceSender(c: ptr RaceCtx) {.thread.} =
+  var x = 7
+  while true:
+    let st = send(c.ch, addr x, sizeof(x), 1_000_000)
+    if st == stOk: discard c.sent.fetchAdd(1)
+    elif st == stClosed: break
+
+proc raceReceiver(c: ptr RaceCtx) {.thread.} =
+  var x: int
+  var res: ReadResult
+  while true:
+    let st = recv(c.ch, addr x, sizeof(x), res, 1_000_000)
+    if st == stOk: discard c.got.fetchAdd(1)
+    elif st == stClosed: break
+
+# --- helpers ----------------------------------------------------------------------------
+
+proc sendStr(ch: ptr ByteChannel, s: string, timeoutNs = -1'i64): Status =
+  send(ch, (if s.len > 0: unsafeAddr s[0] else: nil), s.len, timeoutNs)
+
+proc recvStr(ch: ptr ByteChannel, st: var Status, timeoutNs = -1'i64): string =
+  var buf: array[256, char]
+  var res: ReadResult
+  st = recv(ch, addr buf[0], buf.len, res, timeoutNs)
+  if st == stOk:
+    result = newString(res.len)
+    if res.heap != nil:
+      copyMem(addr result[0], res.heap, res.len)
+      c_free(res.heap)
+    elif res.len > 0:
+      copyMem(addr result[0], addr buf[0], res.len)
+
+suite "channels":
+  test "each mode: FIFO, empty and long messages, oversize refused":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 8, 1000)
+      var st: Status
+      check sendStr(ch, "") == stOk
+      check sendStr(ch, "hello") == stOk
+      check sendStr(ch, repeat('x', 1000)) == stOk    # beyond the inline room: heap slot
+      check sendStr(ch, repeat('x', 1001)) == stInvalid
+      check "max_message_size" in takeLastMessage()
+      check recvStr(ch, st) == "" and st == stOk
+      check recvStr(ch, st) == "hello"
+      check recvStr(ch, st) == repeat('x', 1000)
+      check channel.len(ch) == 0
+      release(ch)
+
+  test "capacity rounds up to a power of two; full and empty report stAgain":
+    let ch = newChannel(cmMpmc, 3, 8)
+    check ch.ring.capacity == 4
+    for i in 0 ..< 4: check sendStr(ch, "m", 0) == stOk
+    check sendStr(ch, "m", 0) == stAgain
+    check channel.len(ch) == 4
+    var st: Status
+    for i in 0 ..< 4: discard recvStr(ch, st, 0)
+    discard recvStr(ch, st, 0)
+    check st == stAgain
+    release(ch)
+
+  test "timeouts expire on empty and full channels":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 1, 8)
+      check ch.ring.capacity == 2
+      var st: Status
+      discard recvStr(ch, st, 20_000_000)
+      check st == stTimeout
+      check sendStr(ch, "a") == stOk
+      check sendStr(ch, "a") == stOk
+      check sendStr(ch, "b", 20_000_000) == stTimeout
+      release(ch)
+
+  test "close: senders fail at once, receivers drain then fail":
+    let ch = newChannel(cmMpmc, 4, 8)
+    check sendStr(ch, "a") == stOk
+    check sendStr(ch, "b") == stOk
+    close(ch)
+    check ch.isClosed
+    check sendStr(ch, "c") == stClosed
+    var st: Status
+    check recvStr(ch, st) == "a"
+    check recvStr(ch, st) == "b"
+    discard recvStr(ch, st)
+    check st == stClosed
+    release(ch)
+
+  test "MPMC 4 producers x 4 consumers: exactly once, per-producer FIFO":
+    check stress(cmMpmc, 4, 4, 1024)
+
+  test "MPMC with a tiny ring (constant blocking)":
+    check stress(cmMpmc, 2, 2, 2)
+
+  test "MPSC 4 producers x 1 consumer":
+    check stress(cmMpsc, 4, 1, 256)
+
+  test "SPMC 1 producer x 4 consumers":
+    check stress(cmSpmc, 1, 4, 256)
+
+  test "SPSC 1 x 1":
+    check stress(cmSpsc, 1, 1, 64)
+
+  test "close racing with blocked senders and receivers loses nothing":
+    for mode in [cmMpmc, cmMpsc, cmSpmc]:
+      var c = RaceCtx(ch: newChannel(mode, 4, 8))
+      let senders = if mode == cmSpmc: 1 else: 3
+      let receivers = if mode == cmMpsc: 1 else: 3
+      var ss = newSeq[Thread[ptr RaceCtx]](senders)
+      var rs = newSeq[Thread[ptr RaceCtx]](receivers)
+      for t in ss.mitems: createThread(t, raceSender, addr c)
+      for t in rs.mitems: createThread(t, raceReceiver, addr c)
+      sleep(30)
+      close(c.ch)
+      joinThreads(ss)
+      joinThreads(rs)
+      check c.sent.load == c.got.load
+      check c.sent.load > 0
+      release(c.ch)
+
+  test "SPSC refuses two senders at once instead of corrupting":
+    let ch = newChannel(cmSpsc, 4, 8)
+    ch.ring.sendGuard.store(1)   # as if another thread were mid-send
+    check sendStr(ch, "x") == stInvalid
+    check "SPSC" in takeLastMessage()
+    ch.ring.sendGuard.store(0)
+    check sendStr(ch, "x") == stOk
+    release(ch)
+
+  test "batches: sendMany / recvMany keep order and respect the buffer":
+    let ch = newChannel(cmMpmc, 16, 200)
+    var data = ""
+    var lens: array[10, int]
+    for i in 0 ..< 10:
+      let m = $i & repeat('z', i * 20)
+      data.add m
+      lens[i] = m.len
+    var sent = 0
+    check sendMany(ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), 10, -1, sent) == stOk
+    check sent == 10
+    var buf: array[300, char]
+    var got: array[10, int]
+    var count = 0
+    var heap: pointer
+    var all = ""
+    var n = 0
+    while n < 10:
+      check recvMany(ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr got[0]), 10, -1,
+                     count, heap) == stOk
+      check heap == nil
+      var off = 0
+      for i in 0 ..< count:
+        check got[i] == lens[n + i]
+        for j in 0 ..< got[i]: all.add buf[off + j]
+        off += got[i]
+      n += count
+    check all == data
+    release(ch)
+
+  test "select serves every ready channel (no starvation)":
+    var chs: array[3, ptr ByteChannel]
+    for i in 0 ..< 3:
+      chs[i] = newChannel(cmMpmc, 64, 8)
+      for _ in 0 ..< 60: check sendStr(chs[i], $i) == stOk
+    var counts: array[3, int]
+    var buf: array[8, char]
+    var res: ReadResult
+    var index = 0
+    for _ in 0 ..< 90:
+      check select(cast[ptr UncheckedArray[ptr ByteChannel]](addr chs[0]), 3, -1, index,
+                   addr buf[0], 8, res) == stOk
+      inc counts[index]
+    for c in counts: check c == 30
+    for c in chs: close(c)
+    var left = 0
+    while select(cast[ptr UncheckedArray[ptr ByteChannel]](addr chs[0]), 3, -1, index,
+                 addr buf[0], 8, res) == stOk:
+      inc left
+    check left == 90
+    for c in chs: release(c)
+
+  test "select wakes on a send from another thread, and times out":
+    var chs: array[2, ptr ByteChannel]
+    for i in 0 ..< 2: chs[i] = newChannel(cmMpmc, 4, 8)
+    var buf: array[8, char]
+    var res: ReadResult
+    var index = -1
+    check select(cast[ptr UncheckedArray[ptr ByteChannel]](addr chs[0]), 2, 10_000_000, index,
+                 addr buf[0], 8, res) == stTimeout
+    proc later(ch: ptr ByteChannel) {.thread.} =
+      sleep(20)
+      var x = 'k'
+      doAssert send(ch, addr x, 1, -1) == stOk
+    var t: Thread[ptr ByteChannel]
+    createThread(t, later, chs[1])
+    check select(cast[ptr UncheckedArray[ptr ByteChannel]](addr chs[0]), 2, -1, index,
+                 addr buf[0], 8, res) == stOk
+    check index == 1 and buf[0] == 'k'
+    joinThread(t)
+    for c in chs: release(c)
+
+  test "shared memory: two handles on one ring, unlinked by the creator's close":
+    let name = "nexpo-test-" & $getCurrentProcessId()
+    let a = createShared(name, cmSpsc, 8, 64)
+    let b = openShared(name)
+    check sendStr(a, "across") == stOk
+    var st: Status
+    check recvStr(b, st) == "across"
+    check sendStr(a, repeat('y', 65)) == stInvalid
+    expect NexpoError:
+      discard createShared(name, cmSpsc, 8, 64)
+    close(a)
+    check b.isClosed
+    expect NexpoError:
+      discard openShared(name)
+    release(b)
+    release(a)
