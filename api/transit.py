@@ -81,7 +81,6 @@ class Keyring:
 
     def decrypt(self, name: str, token: str, context: bytes = b"") -> tuple[bytes, int]:
         from nexpo.crypto import chacha20poly1305_decrypt
-
         from nexpo.errors import AuthenticationError
 
         key = self.key(name)

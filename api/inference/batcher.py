@@ -24,18 +24,21 @@ import numpy as np
 from prometheus_client import Histogram
 
 from api.inference.registry import F32, MlpModel
+from nexpo.metrics import REGISTRY
 
 BATCH_ROWS = Histogram(
     "nexpo_inference_batch_rows",
     "Rows per executed inference batch",
     ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    registry=REGISTRY,
 )
 QUEUE_WAIT = Histogram(
     "nexpo_inference_queue_wait_seconds",
     "Time a request waited for its batch to start",
     ["model"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
 )
 
 Runner = Callable[[Callable[[F32], F32], F32], Awaitable[F32]]
