@@ -45,7 +45,12 @@ def _plain_endpoint(route: APIRoute) -> Callable[[Request], Awaitable[Response]]
 def plain_routes(routes: Iterable[Any], paths: set[str]) -> list[Route]:
     """Plain Starlette routes for the APIRoutes in ``routes`` whose path is in ``paths``."""
     out = [
-        Route(route.path, _plain_endpoint(route), methods=sorted(route.methods or ()), name=f"{route.name}-plain")
+        Route(
+            route.path,
+            _plain_endpoint(route),
+            methods=sorted(route.methods or ()),
+            name=f"{route.name}-plain",
+        )
         for route in routes
         if isinstance(route, APIRoute) and route.path in paths
     ]
