@@ -104,6 +104,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for batcher in gateway.batchers.values():
             await batcher.close()
         gateway.batchers.clear()
+        if gateway.tracer_provider is not None:  # export the spans still buffered
+            await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -182,4 +184,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])
+        app.state.gateway.tracer_provider = tracing[1]["tracer_provider"]
     return app
