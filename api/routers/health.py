@@ -112,7 +112,7 @@ async def info(gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-_PONG = b'{"status":"ok"}'
+PONG = b'{"status":"ok"}'
 
 
 @router.get(
@@ -122,4 +122,4 @@ _PONG = b'{"status":"ok"}'
     responses=V1_ERRORS,
 )
 async def ping() -> Response:
-    return Response(_PONG, media_type="application/json")
+    return Response(PONG, media_type="application/json")
