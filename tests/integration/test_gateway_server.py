@@ -36,7 +36,7 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "NEXPO_API_KEYS": f"{KEY},{LIMITED_KEY}",
         "NEXPO_STATE_DIR": str(tmp / "state"),
         "NEXPO_MAX_BODY_BYTES": str(1024 * 1024),
-        "NEXPO_RATE_LIMIT_RPS": "20",
+        "NEXPO_RATE_LIMIT_RPS": "1",  # refills too slowly to hide the 429 however slow the machine
         "NEXPO_RATE_LIMIT_BURST": "600",
         "NEXPO_REQUEST_TIMEOUT_S": "3",
         "NEXPO_GRACEFUL_SHUTDOWN_S": "10",
