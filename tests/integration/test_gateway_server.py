@@ -38,7 +38,6 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "NEXPO_MAX_BODY_BYTES": str(1024 * 1024),
         "NEXPO_RATE_LIMIT_RPS": "1",  # refills too slowly to hide the 429 however slow the machine
         "NEXPO_RATE_LIMIT_BURST": "600",
-        "NEXPO_REQUEST_TIMEOUT_S": "3",
         "NEXPO_GRACEFUL_SHUTDOWN_S": "10",
         **extra,
     }
@@ -177,10 +176,12 @@ def _head(port: int, length: int, path: str = "/v1/hash/stream") -> bytes:
     ).encode()
 
 
-def test_stalled_request_gets_504(server: GatewayProcess) -> None:
-    sock = _raw_request(server.port, _head(server.port, 100, "/v1/hash") + b"x" * 10)
-    with sock:
-        response = _read_response(sock)
+def test_stalled_request_gets_504(tmp_path: Path) -> None:
+    env = _env(tmp_path, NEXPO_REQUEST_TIMEOUT_S="1")
+    with GatewayProcess(env, log_path=tmp_path / "deadline.log") as server:
+        sock = _raw_request(server.port, _head(server.port, 100, "/v1/hash") + b"x" * 10)
+        with sock:
+            response = _read_response(sock)
     assert response.startswith(b"HTTP/1.1 504"), response[:200]
     assert b"application/problem+json" in response
 
