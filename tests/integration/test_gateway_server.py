@@ -186,10 +186,21 @@ def test_stalled_request_gets_504(tmp_path: Path) -> None:
     assert b"application/problem+json" in response
 
 
+def _wait_until_in_flight(server: GatewayProcess, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = httpx.get(server.url + "/metrics", timeout=10).text
+        match = re.search(r"^nexpo_http_requests_in_flight ([0-9.]+)", text, re.M)
+        if match and float(match.group(1)) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the upload never reached the application")
+
+
 def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     with GatewayProcess(_env(tmp_path), log_path=tmp_path / "drain.log") as server:
         sock = _raw_request(server.port, _head(server.port, 2000) + b"a" * 1000)
-        time.sleep(0.3)
+        _wait_until_in_flight(server, 2)  # our upload, and the /metrics request asking
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.5)
