@@ -2,9 +2,11 @@
 
 Middleware, outermost first (all pure ASGI)::
 
-    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit → routes
+    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit
+        → hot path (infer, hash, ping: api/fastpath.py) → FastAPI routes
 
 so metrics count every answer (401/413/429/504 too) and the deadline covers everything after it.
+Routers' routes are added to the app directly (see ``create_app``).
 """
 
 from __future__ import annotations
