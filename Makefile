@@ -10,8 +10,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check
 
+# The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
-	$(BIN)/nexpo info
+	$(BIN)/nexpo serve
 
 test: build lint typecheck test-nim test-sanitize test-python test-isa check-aarch64
 

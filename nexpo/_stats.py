@@ -50,7 +50,15 @@ class ActorClassStats:
         self.live: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def mailbox_depth(self) -> int:
-        return sum(len(cell.queue) for cell in list(self.live))
+        # A scrape may run on another thread while the event loop spawns actors: iterating a
+        # WeakSet that grows meanwhile raises RuntimeError, so take another snapshot then.
+        for _ in range(10):
+            try:
+                cells = list(self.live)
+            except RuntimeError:
+                continue
+            return sum(len(cell.queue) for cell in cells)
+        return 0
 
 
 class StreamStats:

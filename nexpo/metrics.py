@@ -1,4 +1,4 @@
-"""Prometheus metrics of nexpo, all registered here, in ``REGISTRY``.
+"""Prometheus metrics of nexpo, all registered here, in ``REGISTRY`` (prometheus-client's default).
 
 Names follow Prometheus conventions (``nexpo_`` prefix, counters end in ``_total``, durations in
 ``_seconds``):
@@ -42,6 +42,7 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
+import prometheus_client
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,7 +60,9 @@ __all__ = [
     "multiprocess_mode",
 ]
 
-REGISTRY: Final = CollectorRegistry(auto_describe=True)
+# prometheus-client's default registry: an application exposing it (its own metrics and
+# prometheus-client's process/GC collectors) shows nexpo's too, and ``exposition()`` shows theirs.
+REGISTRY: Final = prometheus_client.REGISTRY
 
 _ACTOR = ["actor_class"]
 ACTOR_MESSAGES: Final = Counter(
@@ -276,8 +279,9 @@ def exposition(accept: str | None = None) -> tuple[bytes, str]:
     """``(body, content_type)`` for a ``/metrics`` response, multiprocess-aware.
 
     ``accept``: the request's Accept header (OpenMetrics is chosen when the scraper asks for it).
-    Single process: this process's ``REGISTRY``. Multiprocess mode: every worker's metrics,
-    aggregated from ``PROMETHEUS_MULTIPROC_DIR``, plus this process's native counters."""
+    Single process: the default ``REGISTRY`` (nexpo's metrics and the application's).
+    Multiprocess mode: every worker's metrics (nexpo's and the application's), aggregated from
+    ``PROMETHEUS_MULTIPROC_DIR``, plus this process's native counters."""
     flush()
     if multiprocess_mode():
         registry = CollectorRegistry()

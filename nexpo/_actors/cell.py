@@ -222,6 +222,8 @@ class Cell:
         task = self.task
         if task is None or task.done():
             return
+        if task is asyncio.current_task():
+            raise ActorDeadlock(f"actor {self.name!r} cannot wait for its own stop: call self.stop()")
         self.directed = True
         if drain:
             self.queue.append(STOP)
@@ -491,6 +493,24 @@ class ActorRef:
     def __repr__(self) -> str:
         state = "alive" if not self._cell.closed else "stopped"
         return f"<ActorRef {self._cell.name} {state}>"
+
+    async def started(self) -> None:
+        """Wait until the actor's ``on_start`` returned (for a Supervisor: until its children
+        started). Waits through restarts; raises ActorStopped (caused by the last failure) once
+        it stopped for good, e.g. because ``on_start`` kept failing."""
+        cell = self._cell
+        while True:
+            started = cell.started
+            if cell.closed:
+                raise ActorStopped(f"actor {cell.name!r} is stopped") from cell.exit_reason
+            if started is None:
+                raise ActorStopped(f"actor {cell.name!r} was never started")
+            error = await asyncio.shield(started)
+            if cell.started is started:
+                if error is not None:
+                    raise error
+                return
+            # restarted meanwhile: wait for the new incarnation
 
     def tell(self, message: Any) -> None:
         """Queue ``message`` and return at once. Raises MailboxFull when the mailbox is full;

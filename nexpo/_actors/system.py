@@ -36,15 +36,16 @@ class ActorSystem:
     (TRANSIENT by default: restarted after a failure, at most ``max_restarts`` times within
     ``period`` seconds, then stopped for good and their watchers told).
 
-    ``metrics=True`` times every message for the processing-time histogram; counts are kept
-    either way. ``metrics_interval`` seconds between pushes of those counts to Prometheus (None:
-    only when ``nexpo.metrics`` is scraped or flushed).
+    Metrics: counts (messages, failures, restarts, dead letters, mailbox depth) are always kept;
+    ``timing=True`` also reads the clock once per message (~0.15 µs) for the
+    ``nexpo_actor_processing_seconds`` histogram. ``metrics_interval``: seconds between pushes
+    to Prometheus (None: only when ``nexpo.metrics`` is scraped or flushed).
     """
 
     def __init__(
         self,
         *,
-        metrics: bool = True,
+        timing: bool = True,
         metrics_interval: float | None = 1.0,
         max_restarts: int = 3,
         period: float = 5.0,
@@ -52,7 +53,7 @@ class ActorSystem:
         shutdown_timeout: float = 5.0,
     ) -> None:
         Intensity(max_restarts, period, lambda: 0.0)  # validates both
-        self.timing = bool(metrics)
+        self.timing = bool(timing)
         self.metrics_interval = metrics_interval
         self.max_restarts = max_restarts
         self.period = period
@@ -146,7 +147,9 @@ class ActorSystem:
         restart: Restart,
     ) -> Cell:
         """Register a cell without starting it (supervisors start their children themselves)."""
-        if self._closing:
+        if self._closed or (self._closing and parent is None):
+            # (a supervisor still starting when shutdown began may add children: it stops them
+            # again right after)
             raise RuntimeError("the actor system is shut down")
         if not callable(factory):
             raise TypeError(f"factory must be an Actor subclass or a callable, not {type(factory).__name__}")

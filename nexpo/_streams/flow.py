@@ -182,7 +182,7 @@ async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> A
             while len(items) < size:
                 if pending is None:
                     pending = asyncio.ensure_future(_next_or_end(iterator))
-                if items:
+                if items and not pending.done():
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         break

@@ -145,7 +145,9 @@ class Supervisor(Actor):
             return None
         if message is WHICH_CHILDREN:
             return [(child.spec.name, child.cell.ref) for child in self.children]
-        raise TypeError(f"{type(self).__qualname__} got an unexpected message: {message!r}")
+        # Anything else (a Terminated from a watch, a stray tell) must not take the tree down.
+        log.warning("supervisor %s ignored an unexpected message: %.200r", self.name, message)
+        return None
 
     # -- deciding -------------------------------------------------------------------------------
 

@@ -473,3 +473,50 @@ async def test_messages_whose_equality_is_odd_pass_through_failures_and_restarts
         assert await ref.ask(weird) == 3
         ref.stop()
     assert seen == [weird, weird, weird]
+
+
+async def test_started_waits_for_on_start_and_reports_a_final_start_failure() -> None:
+    class Slow(Actor):
+        async def on_start(self) -> None:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            self.ready = True
+
+        async def receive(self, message: Any) -> Any:
+            return self.ready
+
+    class Hopeless(Actor):
+        async def on_start(self) -> None:
+            raise OSError("no database")
+
+    async with ActorSystem(metrics_interval=None, max_restarts=1) as system:
+        ref = system.spawn(Slow)
+        await ref.started()
+        assert ref._cell.actor is not None and await ref.ask("?") is True
+        hopeless = system.spawn(Hopeless)
+        with pytest.raises(ActorStopped) as failure:
+            await hopeless.started()
+        assert isinstance(failure.value.__cause__, OSError)
+
+
+async def test_shutdown_while_a_supervisor_is_starting_is_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    from nexpo.supervision import ChildSpec, Supervisor
+
+    recorder = Recorder()
+    with caplog.at_level(logging.ERROR):
+        async with ActorSystem(metrics_interval=None) as system:
+            system.spawn(Supervisor, [ChildSpec(Worker, "w", args=("w", recorder))])
+    assert recorder.events == [("start", "w"), ("stop", "w")]
+    assert not caplog.records
+    assert _only_current_task()
+
+
+async def test_an_actor_awaiting_its_own_stop_is_told_to_use_self_stop() -> None:
+    class Quitter(Actor):
+        async def receive(self, message: Any) -> Any:
+            await self.system.stop(self.ref)
+
+    async with ActorSystem(metrics_interval=None) as system:
+        ref = system.spawn(Quitter)
+        with pytest.raises(ActorDeadlock, match=r"self\.stop"):
+            await ref.ask("quit")

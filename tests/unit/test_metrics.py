@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nexpo import metrics
+from nexpo import _stats, metrics
 from nexpo.actors import Actor, ActorSystem
 from nexpo.errors import BulkheadFull
 from nexpo.streams import DROP_NEWEST, Stream
@@ -141,7 +141,7 @@ async def test_metric_updates_stay_off_the_hot_path() -> None:
 _WORKER = textwrap.dedent(
     """
     import asyncio, os, sys
-    from nexpo import metrics
+    from nexpo import _stats, metrics
     from nexpo.actors import Actor, ActorSystem
 
     class MultiprocessActor(Actor):
@@ -164,7 +164,7 @@ _WORKER = textwrap.dedent(
 _SCRAPER = textwrap.dedent(
     """
     import sys
-    from nexpo import metrics
+    from nexpo import _stats, metrics
     for pid in sys.argv[1:]:
         metrics.mark_process_dead(int(pid))
     body, _ = metrics.exposition()
@@ -202,3 +202,55 @@ def test_multiprocess_mode_aggregates_every_worker(tmp_path: Path) -> None:
     after = _run(_SCRAPER, *pids, env=env)
     remaining = _sample(after, "nexpo_process_resident_memory_bytes{")
     assert not any(f'pid="{pid}"' in line for pid in pids for line in remaining)
+
+
+def test_histogram_bulk_add_falls_back_to_observe() -> None:
+    class OnlyObserve:
+        def __init__(self) -> None:
+            self.observed: list[float] = []
+
+        def observe(self, value: float) -> None:
+            self.observed.append(value)
+
+    child = OnlyObserve()
+    counts = [0] * (len(_stats.PROCESSING_BUCKETS) + 1)
+    counts[0], counts[-1] = 2, 1
+    metrics._histogram_add(child, counts, 1.0)  # type: ignore[arg-type]
+    assert len(child.observed) == 3
+    assert child.observed[:2] == [_stats.PROCESSING_BUCKETS[0]] * 2
+    assert child.observed[2] > _stats.PROCESSING_BUCKETS[-1]
+
+
+def test_log2_slots_fold_into_the_prometheus_buckets() -> None:
+    slots = [0] * _stats.LOG2_SLOTS
+    for nanos in (1, 1024, 1025, 2**20, 2**40):
+        slots[(nanos - 1).bit_length()] += 1
+    folded = _stats.fold_log2(slots)
+    bounds = _stats.PROCESSING_BUCKETS
+    # 1 ns and 1024 ns are <= 2**10 ns, 1025 ns <= 2**11 ns, 2**20 ns <= its own bound, 2**40 ns: +Inf
+    assert folded[0] == 2 and folded[1] == 1
+    assert folded[bounds.index(2**20 / 1e9)] == 1
+    assert folded[-1] == 1 and sum(folded) == 5
+
+
+async def test_without_timing_counters_are_kept_and_the_histogram_is_not_fed() -> None:
+    class Untimed(Actor):
+        async def receive(self, message: Any) -> Any:
+            if message == "boom":
+                raise ValueError(message)
+            return message
+
+    label = {"actor_class": Untimed.__qualname__}
+    async with ActorSystem(timing=False, metrics_interval=None) as system:
+        ref = system.spawn(Untimed)
+        for i in range(10):
+            ref.tell(i)
+        with pytest.raises(ValueError, match="boom"):
+            await ref.ask("boom")
+        ref.tell("boom")
+        assert await ref.ask("last") == "last"
+    metrics.flush()
+    assert _value("nexpo_actor_messages_processed_total", **label) == 11
+    assert _value("nexpo_actor_failures_total", **label) == 2
+    assert _value("nexpo_actor_restarts_total", **label) == 1
+    assert not _value("nexpo_actor_processing_seconds_count", **label)

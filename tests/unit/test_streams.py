@@ -135,7 +135,7 @@ async def test_batch_with_timeout_emits_a_partial_batch() -> None:
     got: asyncio.Queue[list[int]] = asyncio.Queue()
 
     async def consume() -> None:
-        async for items in stream.batch(10, timeout=0.01):
+        async for items in stream.batch(10, timeout=0.25):
             got.put_nowait(items)
 
     consumer = asyncio.ensure_future(consume())

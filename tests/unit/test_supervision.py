@@ -406,3 +406,13 @@ async def test_a_cancelled_waiter_frees_its_place() -> None:
     await holder
     async with bulkhead:
         assert bulkhead.active == 1
+
+
+async def test_a_supervisor_ignores_unexpected_messages(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder()
+    async with ActorSystem(metrics_interval=None) as system:
+        sup = system.spawn(Supervisor, _specs(recorder, "a"))
+        await sup.started()
+        assert await sup.ask("what?") is None
+        assert "ignored an unexpected message" in caplog.text
+        assert [name for name, _ in await sup.ask(WHICH_CHILDREN)] == ["a"]
