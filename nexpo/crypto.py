@@ -82,6 +82,7 @@ class _Scratch(threading.local):
 
 
 _SCRATCH_MAX: Final = 64 * 1024 * 1024
+_SMALL: Final = 64 * 1024  # outputs up to this size are allocated fresh (cheaper than a lookup)
 _scratch = _Scratch()
 
 
@@ -172,18 +173,21 @@ class Sha256:
     """Streaming SHA-256 shaped like ``hashlib.sha256()``: update, digest, hexdigest, copy.
 
     The hash state lives in a small buffer owned by this object (passed to Nim by pointer),
-    so ``copy()`` is a 112-byte copy and the two objects are independent.
+    so ``copy()`` is a small buffer copy and the two objects are independent. Like hashlib's
+    objects, one object may be shared between threads: a lock serialises its updates (the
+    native call runs without the GIL).
     """
 
     name: Final = "sha256"
     digest_size: Final = DIGEST_SIZE
     block_size: Final = BLOCK_SIZE
 
-    __slots__ = ("_ptr", "_state")
+    __slots__ = ("_lock", "_ptr", "_state")
 
     def __init__(self, data: object = b"") -> None:
         self._state = bytearray(_STATE_SIZE)
         self._ptr = ffi.from_buffer("uint8_t[]", self._state)
+        self._lock = threading.Lock()
         check(lib.nexpo_sha256_init(self._ptr, _STATE_SIZE))
         if not (isinstance(data, bytes) and not data):
             self.update(data)
@@ -191,13 +195,17 @@ class Sha256:
     def update(self, data: object) -> Sha256:
         """Absorb more data; returns self so calls can be chained."""
         buf, n = _in(data, "data")
-        check(lib.nexpo_sha256_update(self._ptr, _STATE_SIZE, buf, n))
+        with self._lock:
+            status = lib.nexpo_sha256_update(self._ptr, _STATE_SIZE, buf, n)
+        check(status)
         return self
 
     def digest(self) -> bytes:
         """The digest of everything absorbed so far; the object can keep absorbing."""
         out = ffi.new("uint8_t[32]")
-        check(lib.nexpo_sha256_final(self._ptr, _STATE_SIZE, out, 32))
+        with self._lock:
+            status = lib.nexpo_sha256_final(self._ptr, _STATE_SIZE, out, 32)
+        check(status)
         return cast(bytes, ffi.buffer(out)[:])
 
     def hexdigest(self) -> str:
@@ -206,8 +214,10 @@ class Sha256:
     def copy(self) -> Sha256:
         """An independent copy: updating one does not affect the other."""
         clone = Sha256.__new__(Sha256)
-        clone._state = bytearray(self._state)
+        with self._lock:
+            clone._state = bytearray(self._state)
         clone._ptr = ffi.from_buffer("uint8_t[]", clone._state)
+        clone._lock = threading.Lock()
         return clone
 
     def __repr__(self) -> str:
@@ -350,16 +360,24 @@ def _key_nonce(key: object, nonce: object) -> tuple[CData | bytes, CData | bytes
 
 def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad: object = b"") -> bytes:
     """RFC 8439 AEAD encryption: ciphertext ‖ 16-byte tag. Never reuse a (key, nonce) pair."""
-    key_buf, nonce_buf = _key_nonce(key, nonce)
-    buf, n = _in(plaintext, "plaintext")
-    aad_buf, aad_len = _in(aad, "aad")
-    out = _scratch.get(n + TAG_SIZE)
-    check(
-        lib.nexpo_chacha20poly1305_encrypt(
-            key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n + TAG_SIZE
-        )
+    if type(plaintext) is bytes and type(key) is bytes and type(nonce) is bytes and type(aad) is bytes:
+        # The common case, kept to a few attribute lookups: everything passes without a view.
+        key_buf, nonce_buf, buf, aad_buf = key, nonce, plaintext, aad
+        n, aad_len = len(plaintext), len(aad)
+        if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
+            _key_nonce(key, nonce)  # raises the ValueError
+    else:
+        key_buf, nonce_buf = _key_nonce(key, nonce)
+        buf, n = _in(plaintext, "plaintext")
+        aad_buf, aad_len = _in(aad, "aad")
+    size = n + TAG_SIZE
+    out = _new_uncleared("uint8_t[]", size) if size <= _SMALL else _scratch.get(size)
+    status = lib.nexpo_chacha20poly1305_encrypt(
+        key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, size
     )
-    return cast(bytes, ffi.buffer(out, n + TAG_SIZE)[:])
+    if status:
+        check(status)
+    return cast(bytes, ffi.buffer(out, size)[:])
 
 
 def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:

@@ -47,6 +47,24 @@ suite "chacha20":
         check got == want
         check inp2[12] == inp[12]
 
+  test "a long message split over workers equals the serial keystream":
+    let key = newSeqWith(32, 7'u8)
+    let nonce = newSeqWith(12, 9'u8)
+    let len = 300_000 + 17
+    let src = newSeq[byte](len)
+    var want = newSeq[byte](len)
+    var inp = chachaInput(P(key), P(nonce), 1)
+    chacha20Xor(isaPortable, inp, P(src), P(want), len)
+    let before = numThreads()
+    setNumThreads(2)
+    for isa in availableIsas():
+      var got = newSeq[byte](len)
+      var inp2 = chachaInput(P(key), P(nonce), 1)
+      chacha20Xor(isa, inp2, P(src), P(got), len)
+      check got == want
+      check inp2[12] == inp[12]
+    setNumThreads(before)
+
 suite "poly1305":
   test "RFC 8439 2.5.2 and A.3 #10/#11":
     for v in vectors["poly1305"]:
@@ -56,9 +74,11 @@ suite "poly1305":
       poly1305Mac(P(key), P(msg), msg.len, cast[ptr UncheckedArray[byte]](tag[0].addr))
       check hexOf(tag) == v["tag"].getStr
 
-  test "the 4-way AVX2 path equals the scalar one":
-    if best() >= isaAvx2:
-      for len in [256, 257, 300, 1000, 4096, 10000]:
+  test "the 4-way AVX2 and 8-way AVX-512 paths equal the scalar one":
+    for isa in availableIsas():
+      if isa == isaPortable: continue
+      check setIsa(isa)
+      for len in [256, 511, 512, 513, 600, 1000, 4096, 10000]:
         let key = newSeqWith(32, byte(rng.rand(255)))
         var msg = newSeqWith(len, byte(rng.rand(255)))
         if len == 4096:
@@ -72,6 +92,7 @@ suite "poly1305":
         a.finish(cast[ptr UncheckedArray[byte]](ta[0].addr))
         b.finish(cast[ptr UncheckedArray[byte]](tb[0].addr))
         check ta == tb
+    check setIsa(best())
 
 suite "aead":
   test "RFC 8439 2.8.2 and A.5 on every ISA path":

@@ -6,6 +6,8 @@ import std/[unittest, random, strutils, sequtils]
 import nexpo_core
 import nexpo_core/capi
 import nexpo_core/crypto/[sha256, sha256_generic, hmac, batch, many, merkle, ct]
+when defined(amd64):
+  import nexpo_core/crypto/sha256_avx512
 
 proc hexOf(p: openArray[byte]): string =
   for b in p: result.add b.toHex(2).toLowerAscii
@@ -67,6 +69,21 @@ suite "sha256":
                       cast[ptr UncheckedArray[byte]](da[0].addr), cast[ptr UncheckedArray[byte]](db[0].addr))
         check hexOf(da) == digestOf(implPortable, a)
         check hexOf(db) == digestOf(implPortable, b)
+
+  test "the 16-lane AVX-512 path equals the portable one":
+    when defined(amd64):
+      if best() == isaAvx512:
+        for len in [0, 1, 55, 56, 64, 65, 119, 120, 128, 300]:
+          var msgs: array[16, seq[byte]]
+          var lanes, outs: Lanes16
+          var digests: array[16, array[32, byte]]
+          for i in 0 ..< 16:
+            msgs[i] = newSeqWith(len + 1, byte(rng.rand(255)))
+            lanes[i] = cast[ptr UncheckedArray[byte]](msgs[i][0].addr)
+            outs[i] = cast[ptr UncheckedArray[byte]](digests[i][0].addr)
+          hash16From(sha256Iv, 0, lanes, len, outs)
+          for i in 0 ..< 16:
+            check hexOf(digests[i]) == digestOf(implPortable, msgs[i][0 ..< len])
 
   test "batches of mixed and equal lengths":
     for impl in impls:
@@ -154,8 +171,8 @@ suite "merkle":
                            cast[ptr UncheckedArray[byte]](root[0].addr))
           if count > 0:
             let j = rng.rand(count - 1)
-            path[32 * j + rng.rand(31)] = path[32 * j + rng.rand(31)] xor 0x80
-            path[32 * j] = path[32 * j] xor 0x01
+            let at = 32 * j + rng.rand(31)
+            path[at] = path[at] xor byte(1 shl rng.rand(7))
             check not verifyPath(impl, P(leaves[i]), leaves[i].len, uint64(i), uint64(n),
                                  cast[ptr UncheckedArray[byte]](path[0].addr), count,
                                  cast[ptr UncheckedArray[byte]](root[0].addr))

@@ -145,6 +145,24 @@ def test_streaming_copy_is_independent(rng: random.Random) -> None:
     assert a.digest() == hashlib.sha256(b"prefix-onemore").digest()
 
 
+def test_streaming_object_shared_between_threads() -> None:
+    import threading
+
+    h = crypto.Sha256()
+    chunk = bytes(range(256)) * 4
+
+    def feed() -> None:
+        for _ in range(200):
+            h.update(chunk)
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert h.digest() == hashlib.sha256(chunk * 800).digest()
+
+
 def test_streaming_accepts_every_bytes_like() -> None:
     data = bytes(range(100))
     for obj in (data, bytearray(data), memoryview(data), np.frombuffer(data, dtype=np.uint8)):

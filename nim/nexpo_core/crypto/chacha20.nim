@@ -7,12 +7,13 @@
 ## - the counter is 32 bits (RFC 8439): callers keep messages under 2^32 blocks
 
 import ../config, ../cpu
-import ./chacha20_generic
+import ../runtime/scheduler
+import ./chacha20_generic, ./ct
 when x86SimdEnabled:
   import ./chacha20_avx2, ./chacha20_avx512
 export ChaChaInput, chachaInput, chachaBlock, loadLe32, storeLe32
 
-proc chacha20Xor*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
+proc xorSerial(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## dst[0..len) = src ⊕ keystream from counter input[12]; `src` may equal `dst`.
   when x86SimdEnabled:
     case isa
@@ -24,3 +25,33 @@ proc chacha20Xor*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray
       return
     of isaPortable: discard
   chachaXorGeneric(input, src, dst, len)
+
+const chunkBytes = 64 * 1024  ## keystream per parallel task; a multiple of every path's width
+
+type XorJob = object
+  isa: Isa
+  input: ChaChaInput
+  src, dst: ptr UncheckedArray[byte]
+  len: int
+
+proc xorRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  ## Chunks [lo, hi): each starts its own counter at input[12] + chunk·(chunkBytes / 64).
+  let job = cast[ptr XorJob](ctx)
+  var input = job.input
+  input[12] += uint32(lo * (chunkBytes div 64))
+  let first = lo * chunkBytes
+  let last = min(hi * chunkBytes, job.len)
+  xorSerial(job.isa, input, cast[ptr UncheckedArray[byte]](job.src[first].addr),
+            cast[ptr UncheckedArray[byte]](job.dst[first].addr), last - first)
+
+proc chacha20Xor*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
+  ## dst[0..len) = src ⊕ keystream from counter input[12]; `src` may equal `dst`. Long
+  ## messages are split into 64 KiB chunks spread over the scheduler's workers.
+  if len < 2 * chunkBytes or numThreads() < 2:
+    xorSerial(isa, input, src, dst, len)
+    return
+  var job = XorJob(isa: isa, input: input, src: src, dst: dst, len: len)
+  let chunks = (len + chunkBytes - 1) div chunkBytes
+  parallelFor(0, chunks, 1, xorRange, job.addr)
+  input[12] += uint32((len + 63) div 64)
+  wipe(job.input)

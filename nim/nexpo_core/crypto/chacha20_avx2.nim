@@ -48,9 +48,10 @@ proc chachaXor8(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nchu
                      2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)
   let rot8 = setr8b(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14,
                     3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14)
+  var x: array[16, M256i]
   for chunk in 0 ..< nchunks:
     init[12] = add(set1(cast[int32](input[12])), lanes)
-    var x = init
+    x = init
     for _ in 0 ..< 10:
       qr(x, 0, 4, 8, 12, rot16, rot8); qr(x, 1, 5, 9, 13, rot16, rot8)
       qr(x, 2, 6, 10, 14, rot16, rot8); qr(x, 3, 7, 11, 15, rot16, rot8)
@@ -66,6 +67,8 @@ proc chachaXor8(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nchu
       storeu(dst[off + 32].addr, xorv(loadu(src[off + 32].addr), hi))
     input[12] += 8
   wipe(ks)
+  wipe(x)
+  wipe(init)
 
 proc chachaXorAvx2*(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## Whole 512-byte chunks on AVX2, the rest on the portable block function.

@@ -43,9 +43,10 @@ proc chachaXor16(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nch
   for w in 0 ..< 16: init[w] = set1(cast[int32](input[w]))
   let lanes = setr16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
   let stride = setr16(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240)
+  var x: array[16, M512i]
   for chunk in 0 ..< nchunks:
     init[12] = add(set1(cast[int32](input[12])), lanes)
-    var x = init
+    x = init
     for _ in 0 ..< 10:
       qr(x, 0, 4, 8, 12); qr(x, 1, 5, 9, 13); qr(x, 2, 6, 10, 14); qr(x, 3, 7, 11, 15)
       qr(x, 0, 5, 10, 15); qr(x, 1, 6, 11, 12); qr(x, 2, 7, 8, 13); qr(x, 3, 4, 9, 14)
@@ -57,6 +58,8 @@ proc chachaXor16(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nch
       storeu(dst[off].addr, xorv(loadu(src[off].addr), k))
     input[12] += 16
   wipe(ks)
+  wipe(x)
+  wipe(init)
 
 proc chachaXorAvx512*(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## Whole 1 KiB chunks on AVX-512, the rest on the portable block function.

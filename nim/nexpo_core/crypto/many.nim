@@ -3,12 +3,16 @@
 ##
 ## Properties:
 ## - each worker writes only its own 32-byte output slots: no sharing, no locks
-## - on SHA-NI, neighbouring messages of equal length are hashed two at a time (interleaved
-##   streams); lengths that differ fall back to one at a time
+## - on the AVX-512 path, runs of sixteen equal-length messages go through the 16-lane
+##   multi-buffer compression (`sha256_avx512.nim`); on SHA-NI, neighbouring messages of equal
+##   length are hashed two at a time (interleaved streams); the rest one at a time
 ## - the HMAC key's pad states are computed once per batch and wiped when the batch is done
 
+import ../config, ../cpu
 import ../runtime/scheduler
 import ./sha256, ./hmac, ./batch, ./ct
+when x86SimdEnabled:
+  import ./sha256_avx512
 
 type
   JobKind* = enum
@@ -22,6 +26,7 @@ type
     batch: ptr MessageBatch
     key: ptr HmacKey
     output: ptr UncheckedArray[byte]
+    wide16: bool   ## AVX-512 active: use the 16-lane path for equal-length runs
 
 const leafTempMax = 191  ## leaves up to this long are re-packed on the stack for the pair path
 
@@ -59,12 +64,50 @@ proc hashPair(job: ptr HashJob, i: int) {.raises: [].} =
     sha256TwoFrom(job.impl, sha256Iv, 0, cast[ptr UncheckedArray[byte]](ta[0].addr),
                   cast[ptr UncheckedArray[byte]](tb[0].addr), n + 1, job.outAt(i), job.outAt(i + 1))
 
+proc sameLength(b: ptr MessageBatch, i, count: int): bool {.inline.} =
+  let n = b[].msgLen(i)
+  for k in 1 ..< count:
+    if b[].msgLen(i + k) != n: return false
+  true
+
+when x86SimdEnabled:
+  proc hashSixteen(job: ptr HashJob, i: int) {.raises: [].} =
+    ## Messages i ..< i+16, all of the same length.
+    let n = job.batch[].msgLen(i)
+    var msgs, outs: Lanes16
+    for k in 0 ..< 16:
+      msgs[k] = job.batch[].msgPtr(i + k)
+      outs[k] = job.outAt(i + k)
+    case job.kind
+    of jobSha256: hash16From(sha256Iv, 0, msgs, n, outs)
+    of jobHmac:
+      var inner: array[16, array[32, byte]]
+      var innerPtrs: Lanes16
+      for k in 0 ..< 16: innerPtrs[k] = cast[ptr UncheckedArray[byte]](inner[k][0].addr)
+      hash16From(job.key.inner, 64, msgs, n, innerPtrs)
+      hash16From(job.key.outer, 64, innerPtrs, 32, outs)
+      wipe(inner)
+    of jobLeaf:
+      var temps: array[16, array[leafTempMax + 1, byte]]
+      var tempPtrs: Lanes16
+      for k in 0 ..< 16:
+        temps[k][0] = 0
+        if n > 0: copyMem(temps[k][1].addr, msgs[k][0].addr, n)
+        tempPtrs[k] = cast[ptr UncheckedArray[byte]](temps[k][0].addr)
+      hash16From(sha256Iv, 0, tempPtrs, n + 1, outs)
+
 proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr HashJob](ctx)
   let pairs = job.impl == implShaNi
   var i = lo
   while i < hi:
     let n = job.batch[].msgLen(i)
+    when x86SimdEnabled:
+      if job.wide16 and i + 16 <= hi and (job.kind != jobLeaf or n <= leafTempMax) and
+         sameLength(job.batch, i, 16):
+        hashSixteen(job, i)
+        i += 16
+        continue
     if pairs and i + 1 < hi and job.batch[].msgLen(i + 1) == n and
        (job.kind != jobLeaf or n <= leafTempMax):
       hashPair(job, i)
@@ -82,5 +125,6 @@ proc grainFor(b: MessageBatch): int =
 proc hashMany*(kind: JobKind, impl: Sha256Impl, b: var MessageBatch,
                output: ptr UncheckedArray[byte], key: ptr HmacKey = nil) =
   ## output[32*i ..< 32*i+32] = hash of message i, for every i < b.n.
-  var job = HashJob(kind: kind, impl: impl, batch: b.addr, key: key, output: output)
+  var job = HashJob(kind: kind, impl: impl, batch: b.addr, key: key, output: output,
+                    wide16: x86SimdEnabled and impl != implPortable and activeIsa() == isaAvx512)
   parallelFor(0, b.n, grainFor(b), hashRange, job.addr)

@@ -19,13 +19,17 @@
 ## - audit paths list siblings from the leaf up, as RFC 9162 §2.1.3.1 orders them
 ## - `verifyPath` is the verification algorithm of RFC 9162 §2.1.3.2
 
+import ../config, ../cpu
 import ../runtime/scheduler
 import ./sha256, ./batch, ./many, ./ct
+when x86SimdEnabled:
+  import ./sha256_avx512
 
 type
   NodeJob = object
     impl: Sha256Impl
     src, dst: ptr UncheckedArray[byte]
+    wide16: bool
 
 proc nodeHash*(impl: Sha256Impl, left, right: ptr UncheckedArray[byte],
                output: ptr UncheckedArray[byte]) =
@@ -51,6 +55,19 @@ proc nodeRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   ## dst[i] = node(src[2i], src[2i+1]) for i in [lo, hi).
   let job = cast[ptr NodeJob](ctx)
   var i = lo
+  when x86SimdEnabled:
+    if job.wide16:
+      var temps: array[16, array[65, byte]]
+      var tempPtrs, outs: Lanes16
+      for k in 0 ..< 16:
+        temps[k][0] = 0x01
+        tempPtrs[k] = cast[ptr UncheckedArray[byte]](temps[k][0].addr)
+      while i + 16 <= hi:
+        for k in 0 ..< 16:
+          copyMem(temps[k][1].addr, job.src.at(2 * (i + k))[0].addr, 64)
+          outs[k] = job.dst.at(i + k)
+        hash16From(sha256Iv, 0, tempPtrs, 65, outs)
+        i += 16
   if job.impl == implShaNi:
     var ta, tb: array[65, byte]
     ta[0] = 0x01; tb[0] = 0x01
@@ -66,7 +83,8 @@ proc nodeRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
 
 proc nextLevel(impl: Sha256Impl, src, dst: ptr UncheckedArray[byte], m: int): int =
   ## Hash level `src` (m nodes) into `dst`; returns the new node count.
-  var job = NodeJob(impl: impl, src: src, dst: dst)
+  var job = NodeJob(impl: impl, src: src, dst: dst,
+                    wide16: x86SimdEnabled and impl != implPortable and activeIsa() == isaAvx512)
   parallelFor(0, m div 2, 1024, nodeRange, job.addr)
   if m mod 2 == 1: copyMem(dst.at(m div 2), src.at(m - 1), 32)
   (m + 1) div 2

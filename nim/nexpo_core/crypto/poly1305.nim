@@ -14,7 +14,8 @@
 import ../config
 import ./ct
 when x86SimdEnabled:
-  import ./poly1305_avx2
+  import ../cpu
+  import ./poly1305_avx2, ./poly1305_avx512
 
 {.emit: """/*TYPESECTION*/
 typedef unsigned __int128 nexpo_u128;
@@ -45,9 +46,10 @@ type Poly1305* = object
   r0, r1, r2, s1, s2: uint64
   h0, h1, h2: uint64
   pad0, pad1: uint64
-  wide: bool                          ## use the 4-way AVX2 path for long runs of blocks
+  wide: bool                          ## use the 4-way AVX2 / 8-way AVX-512 path for long runs
+  wider: bool                         ## the active path is AVX-512: 8 blocks per step
   havePowers: bool
-  powers: array[4, array[5, uint64]]  ## r, r^2, r^3, r^4 in 26-bit limbs (AVX2 path)
+  powers: array[8, array[5, uint64]]  ## r^1 .. r^8 in 26-bit limbs (vector paths)
 
 proc le64(p: ptr UncheckedArray[byte], i: int): uint64 {.inline.} =
   var v = 0'u64
@@ -68,6 +70,8 @@ proc init*(st: var Poly1305, key: ptr UncheckedArray[byte], wide = false) =
   st.pad0 = le64(key, 16)
   st.pad1 = le64(key, 24)
   st.wide = wide
+  when x86SimdEnabled:
+    st.wider = wide and activeIsa() == isaAvx512
   st.havePowers = false
 
 proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64) =
@@ -144,19 +148,26 @@ proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit:
   ## Long runs of full blocks go four at a time through the AVX2 path when enabled.
   var done = 0
   when x86SimdEnabled:
-    if st.wide and hibit != 0 and nblocks >= 16:
+    if st.wide and hibit != 0 and nblocks >= 32:
       if not st.havePowers:
         let r: Limbs44 = [st.r0, st.r1, st.r2]
         var p = r
-        for k in 0 ..< 4:
+        for k in 0 ..< 8:
           st.powers[k] = to26(p)
           p = fieldMul(p, r)
         st.havePowers = true
       var h = to26([st.h0, st.h1, st.h2])
-      polyGroupsAvx2(h, st.powers, m, nblocks div 4)
+      if st.wider:
+        polyGroupsAvx512(h, st.powers, m, nblocks div 8)
+        done = 8 * (nblocks div 8)
+      else:
+        var p4: Powers26
+        for k in 0 ..< 4: p4[k] = st.powers[k]
+        polyGroupsAvx2(h, p4, m, nblocks div 4)
+        wipe(p4)
+        done = 4 * (nblocks div 4)
       let back = from26(h)
       st.h0 = back[0]; st.h1 = back[1]; st.h2 = back[2]
-      done = 4 * (nblocks div 4)
       wipe(h)
   if done < nblocks:
     st.scalarBlocks(cast[ptr UncheckedArray[byte]](m[16 * done].addr), nblocks - done, hibit)

@@ -16,7 +16,7 @@
 ## - the caller converts h to/from 26-bit limbs and supplies r, r^2, r^3, r^4 (26-bit limbs)
 ## - `avx2fn` procs: only called when `cpu.activeIsa() >= isaAvx2`; constant time
 
-import ./targets
+import ./targets, ./ct
 
 type M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object
 
@@ -94,3 +94,5 @@ proc polyGroupsAvx2*(h: var Limbs26, powers: Powers26, msg: ptr UncheckedArray[b
   for i in 0 ..< 5:
     storeu(lanes[0].addr, acc[i])
     h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3]
+  # r and its powers are key material
+  wipe(r4); wipe(s4); wipe(rl); wipe(sl); wipe(acc); wipe(m); wipe(d); wipe(lanes)

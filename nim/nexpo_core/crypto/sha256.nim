@@ -15,11 +15,11 @@
 ## - `implOf()` is read once per export call; batch paths pass the choice down
 
 import ../config, ../cpu
-import ./sha256_generic
+import ./sha256_generic, ./ct
 when x86SimdEnabled:
   import ./sha256_x86_shani
 
-export Sha256State, sha256Iv, storeBe32
+export Sha256State, sha256Iv, storeBe32, padTail
 
 type
   Sha256Impl* = enum
@@ -105,13 +105,6 @@ proc sha256*(data: openArray[byte]): Digest =
   ctx.update(impl, data)
   ctx.finish(impl, cast[ptr UncheckedArray[byte]](result[0].addr))
 
-proc padTail(tail: var array[128, byte], rest: int, total: uint64): int {.inline.} =
-  ## Pad the `rest` message bytes already in `tail`; returns the 1 or 2 blocks to compress.
-  tail[rest] = 0x80
-  result = if rest < 56: 1 else: 2
-  let bits = total * 8
-  for i in 0 ..< 8: tail[64 * result - 1 - i] = byte(bits shr (8 * i))
-
 proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
                     a, b: ptr UncheckedArray[byte], len: int, outA, outB: ptr UncheckedArray[byte]) =
   ## Finish two messages of the same length `len`, both continuing from `iv` after `prior`
@@ -134,6 +127,8 @@ proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
       for i in 0 ..< 8:
         storeBe32(outA, 4 * i, sa[i])
         storeBe32(outB, 4 * i, sb[i])
+      # `iv` may be an HMAC key's pad state: leave no copy of it behind
+      wipe(sa); wipe(sb); wipe(ta); wipe(tb)
       return
   var ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, a, len)
@@ -141,9 +136,11 @@ proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
   ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, b, len)
   ctx.finish(impl, outB)
+  wipe(ctx)
 
 proc sha256From*(impl: Sha256Impl, iv: Sha256State, prior: uint64, data: ptr UncheckedArray[byte],
                  len: int, output: ptr UncheckedArray[byte]) {.inline.} =
   var ctx = Sha256Ctx(state: iv, total: prior)
   ctx.update(impl, data, len)
   ctx.finish(impl, output)
+  wipe(ctx)   # `iv` may be an HMAC key's pad state

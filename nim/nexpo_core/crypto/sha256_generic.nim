@@ -61,3 +61,10 @@ proc compressGeneric*(state: var Sha256State, data: ptr UncheckedArray[byte], nb
       d = c; c = b; b = a; a = t1 + t2
     state[0] += a; state[1] += b; state[2] += c; state[3] += d
     state[4] += e; state[5] += f; state[6] += g; state[7] += h
+
+proc padTail*(tail: var array[128, byte], rest: int, total: uint64): int {.inline.} =
+  ## Pad the `rest` message bytes already in `tail`; returns the 1 or 2 blocks to compress.
+  tail[rest] = 0x80
+  result = if rest < 56: 1 else: 2
+  let bits = total * 8
+  for i in 0 ..< 8: tail[64 * result - 1 - i] = byte(bits shr (8 * i))

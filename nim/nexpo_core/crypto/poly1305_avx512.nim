@@ -1,0 +1,92 @@
+## Poly1305 on AVX-512: eight blocks per step in eight 64-bit lanes, 26-bit limbs.
+##
+## The 8-way version of `poly1305_avx2.nim`: lane j absorbs every eighth block and multiplies
+## by r^8; the last group multiplies each lane by the power of r its block still owes, and the
+## lanes are summed. Unpacking two 64-byte loads by 64-bit halves (per 128-bit lane) puts the
+## blocks of a group in lane order 0, 4, 1, 5, 2, 6, 3, 7:
+##
+## ::
+##
+##   lane:    0    1    2    3    4    5    6    7
+##   block:   0    4    1    5    2    6    3    7
+##   owes:   r^8  r^4  r^7  r^3  r^6  r^2  r^5  r^1
+##
+## Properties:
+## - same limb bounds as the AVX2 path (inputs < 2^28, products < 2^60): no overflow
+## - `avx512fn` procs: only called when `cpu.activeIsa() == isaAvx512`; constant time
+
+import ./targets, ./ct
+import ./poly1305_avx2 # Limbs26
+
+type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
+
+proc loadu(p: pointer): M512i {.importc: "_mm512_loadu_si512", header: "immintrin.h".}
+proc storeu(p: pointer, a: M512i) {.importc: "_mm512_storeu_si512", header: "immintrin.h".}
+proc set1(a: int64): M512i {.importc: "_mm512_set1_epi64", header: "immintrin.h".}
+proc set8(a7, a6, a5, a4, a3, a2, a1, a0: int64): M512i {.importc: "_mm512_set_epi64", header: "immintrin.h".}
+proc mul(a, b: M512i): M512i {.importc: "_mm512_mul_epu32", header: "immintrin.h".}
+proc add(a, b: M512i): M512i {.importc: "_mm512_add_epi64", header: "immintrin.h".}
+proc andv(a, b: M512i): M512i {.importc: "_mm512_and_si512", header: "immintrin.h".}
+proc orv(a, b: M512i): M512i {.importc: "_mm512_or_si512", header: "immintrin.h".}
+proc srli(a: M512i, n: cuint): M512i {.importc: "_mm512_srli_epi64", header: "immintrin.h".}
+proc slli(a: M512i, n: cuint): M512i {.importc: "_mm512_slli_epi64", header: "immintrin.h".}
+proc unpacklo(a, b: M512i): M512i {.importc: "_mm512_unpacklo_epi64", header: "immintrin.h".}
+proc unpackhi(a, b: M512i): M512i {.importc: "_mm512_unpackhi_epi64", header: "immintrin.h".}
+
+type Powers8* = array[8, Limbs26]   ## r^1 .. r^8
+
+template mulAdd(d: var array[5, M512i], h: array[5, M512i], r, s: array[5, M512i]) =
+  d[0] = add(add(add(add(mul(h[0], r[0]), mul(h[1], s[4])), mul(h[2], s[3])), mul(h[3], s[2])), mul(h[4], s[1]))
+  d[1] = add(add(add(add(mul(h[0], r[1]), mul(h[1], r[0])), mul(h[2], s[4])), mul(h[3], s[3])), mul(h[4], s[2]))
+  d[2] = add(add(add(add(mul(h[0], r[2]), mul(h[1], r[1])), mul(h[2], r[0])), mul(h[3], s[4])), mul(h[4], s[3]))
+  d[3] = add(add(add(add(mul(h[0], r[3]), mul(h[1], r[2])), mul(h[2], r[1])), mul(h[3], r[0])), mul(h[4], s[4]))
+  d[4] = add(add(add(add(mul(h[0], r[4]), mul(h[1], r[3])), mul(h[2], r[2])), mul(h[3], r[1])), mul(h[4], r[0]))
+
+template carry(h: var array[5, M512i], d: array[5, M512i], mask: M512i) =
+  var c = srli(d[0], 26)
+  h[0] = andv(d[0], mask)
+  var t = add(d[1], c); c = srli(t, 26); h[1] = andv(t, mask)
+  t = add(d[2], c); c = srli(t, 26); h[2] = andv(t, mask)
+  t = add(d[3], c); c = srli(t, 26); h[3] = andv(t, mask)
+  t = add(d[4], c); c = srli(t, 26); h[4] = andv(t, mask)
+  h[0] = add(h[0], add(c, slli(c, 2)))
+  c = srli(h[0], 26); h[0] = andv(h[0], mask); h[1] = add(h[1], c)
+
+proc polyGroupsAvx512*(h: var Limbs26, powers: Powers8, msg: ptr UncheckedArray[byte],
+                       groups: int) {.avx512fn.} =
+  ## Absorb 8·groups full blocks (groups >= 1) into h (26-bit limbs, in and out).
+  let mask = set1((1'i64 shl 26) - 1)
+  let hibit = set1(1'i64 shl 24)
+  var r8, s8, rl, sl: array[5, M512i]
+  template p(k, i: int): int64 = int64(powers[k - 1][i])
+  for i in 0 ..< 5:
+    r8[i] = set1(p(8, i))
+    s8[i] = set1(5 * p(8, i))
+    # lanes 7..0 owe r^1, r^5, r^2, r^6, r^3, r^7, r^4, r^8
+    rl[i] = set8(p(1, i), p(5, i), p(2, i), p(6, i), p(3, i), p(7, i), p(4, i), p(8, i))
+    sl[i] = set8(5 * p(1, i), 5 * p(5, i), 5 * p(2, i), 5 * p(6, i), 5 * p(3, i), 5 * p(7, i),
+                 5 * p(4, i), 5 * p(8, i))
+  var acc, m, d: array[5, M512i]
+  for i in 0 ..< 5: acc[i] = set8(0, 0, 0, 0, 0, 0, 0, int64(h[i]))
+  for g in 0 ..< groups:
+    let a = loadu(msg[128 * g].addr)
+    let b = loadu(msg[128 * g + 64].addr)
+    let t0 = unpacklo(a, b)
+    let t1 = unpackhi(a, b)
+    m[0] = andv(t0, mask)
+    m[1] = andv(srli(t0, 26), mask)
+    m[2] = andv(orv(srli(t0, 52), slli(t1, 12)), mask)
+    m[3] = andv(srli(t1, 14), mask)
+    m[4] = orv(srli(t1, 40), hibit)
+    for i in 0 ..< 5: acc[i] = add(acc[i], m[i])
+    if g < groups - 1:
+      mulAdd(d, acc, r8, s8)
+    else:
+      mulAdd(d, acc, rl, sl)
+    carry(acc, d, mask)
+  var lanes: array[8, uint64]
+  for i in 0 ..< 5:
+    storeu(lanes[0].addr, acc[i])
+    h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7]
+  # r and its powers are key material
+  wipe(r8); wipe(s8); wipe(rl); wipe(sl); wipe(acc); wipe(m); wipe(d); wipe(lanes)
