@@ -62,16 +62,20 @@ def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-async def json_body(request: Request, model: type[M]) -> M:
-    """Validate the raw body with pydantic-core's JSON parser: one pass, no ``json.loads``.
+def parse_json(model: type[M], body: bytes) -> M:
+    """Validate a raw JSON body with pydantic-core's parser: one pass, no ``json.loads``.
 
     The hot endpoints use this instead of a body parameter: FastAPI's dependency solver costs more
-    per request than the parsing itself.
+    per request than the parsing itself (see api/fastpath.py).
     """
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
+
+
+async def json_body(request: Request, model: type[M]) -> M:
+    return parse_json(model, await request.body())
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]

@@ -2,13 +2,16 @@
 
 Middleware, outermost first (all pure ASGI)::
 
-    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit → routes
+    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit
+        → hot path (infer, hash, ping: api/fastpath.py) → FastAPI routes
 
 so metrics count every answer (401/413/429/504 too) and the deadline covers everything after it.
+Routers' routes are added to the app directly (see ``create_app``).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from api.deps import BODY_MODELS
+from api.fastpath import HotPathMiddleware, HotRoute
 from api.inference import MicroBatcher, ModelRegistry
 from api.middleware import (
     ApiKeys,
@@ -33,7 +37,6 @@ from api.middleware import (
 from api.middleware.auth import resolve_keys
 from api.problems import Problem, install_handlers
 from api.routers import hash, health, hmac, matmul, merkle, models, transit
-from api.routers.fastpath import plain_routes
 from api.routers.matmul import MatmulRequest
 from api.settings import Settings
 from api.state import Gateway
@@ -42,8 +45,17 @@ from api.transit import KeyringFile, ensure_default_keys_file
 
 log = logging.getLogger("api")
 
-# Served through plain Starlette routes (see api/routers/fastpath.py).
-HOT_PATHS = {"/v1/models/{name}/infer", "/v1/hash", "/v1/ping"}
+
+async def _ping(_: Gateway, __: bytes, ___: dict[str, str]) -> bytes:
+    return health.PONG
+
+
+# Answered by pure-ASGI code calling the routes' own functions (see api/fastpath.py).
+HOT_ROUTES = (
+    HotRoute("POST", "/v1/models/{name}/infer", lambda g, body, p: models.infer_json(g, body, p["name"])),
+    HotRoute("POST", "/v1/hash", lambda g, body, _: hash.hash_json(g, body)),
+    HotRoute("GET", "/v1/ping", _ping, reads_body=False),
+)
 
 
 def _warm(gateway: Gateway) -> None:
@@ -103,6 +115,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for batcher in gateway.batchers.values():
             await batcher.close()
         gateway.batchers.clear()
+        if gateway.tracer_provider is not None:  # export the spans still buffered
+            await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -131,8 +145,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the gateway; ``settings`` default to the environment (``NEXPO_*``)."""
+def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> FastAPI:
+    """Build the gateway; ``settings`` default to the environment (``NEXPO_*``).
+
+    ``fast_paths=False`` serves the hot operations through their FastAPI routes too (the tests
+    check that both give the same answers)."""
     import nexpo
 
     settings = settings or Settings()
@@ -141,11 +158,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if source is not None:
         log.info("API keys required on /v1/* (%d key(s) from %s)", len(source.keys), source.origin)
 
+    extra: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI).parameters:
+        # FastAPI >= 0.16x has built-in OpenTelemetry hooks that check provider state on every
+        # request; tracing here is api/telemetry.py's job (on only with an OTLP endpoint).
+        extra["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title="nexpo gateway",
         version=nexpo.__version__,
         description="Model inference with dynamic batching and processing endpoints over nexpo's Nim core.",
         lifespan=lifespan,
+        **extra,
     )
     app.state.gateway = Gateway.create(settings)
     install_handlers(app)
@@ -154,10 +177,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # layer that matches every request twice (it halved /v1/ping throughput in the load benchmark).
     for module in (models, hash, health, hmac, merkle, matmul, transit):  # hot routes first
         app.router.routes.extend(module.router.routes)
-    app.router.routes[:0] = plain_routes(app.router.routes, HOT_PATHS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     # add_middleware wraps: the last added is the outermost.
+    if fast_paths:
+        app.add_middleware(
+            HotPathMiddleware, gateway=app.state.gateway, hot=HOT_ROUTES, routes=app.router.routes
+        )
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
@@ -175,4 +201,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])
+        app.state.gateway.tracer_provider = tracing[1]["tracer_provider"]
     return app

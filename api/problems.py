@@ -104,6 +104,12 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def validation_problem_body(exc: RequestValidationError) -> bytes:
+    errors = _validation_errors(exc)
+    summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    return problem_body(422, summary or "request validation failed", errors)
+
+
 def install_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -111,9 +117,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors = _validation_errors(exc)
-        summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem_response(422, summary or "request validation failed", errors=errors)
+        return Response(validation_problem_body(exc), status_code=422, media_type=PROBLEM_MEDIA_TYPE)
 
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
@@ -61,7 +62,11 @@ def serve(settings: Settings) -> None:
     logging.config.dictConfig(_log_config(settings.log_level))
     _announce_keys(settings)
     own_metrics_dir = None
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    given_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given_dir:  # prometheus-client's rule: start from an empty directory
+        for stale in Path(given_dir).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    elif settings.workers > 1:
         own_metrics_dir = tempfile.mkdtemp(prefix="nexpo-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     try:

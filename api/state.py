@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -29,6 +29,7 @@ class Gateway:
     keyring: KeyringFile | None = None
     keyring_error: str | None = None
     ready: bool = False
+    tracer_provider: Any = None  # OpenTelemetry's SDK TracerProvider when tracing is on
 
     @classmethod
     def create(cls, settings: Settings) -> Gateway:

@@ -23,7 +23,6 @@ def tracing_middleware(settings: Settings) -> tuple[Any, dict[str, Any]] | None:
     if endpoint is None:
         return None
     try:
-        from opentelemetry import trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
         from opentelemetry.sdk.resources import Resource
@@ -39,6 +38,7 @@ def tracing_middleware(settings: Settings) -> tuple[Any, dict[str, Any]] | None:
         traces += "/v1/traces"
     provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
-    trace.set_tracer_provider(provider)
+    # Not installed as the global provider: the middleware gets it explicitly, so several apps
+    # (tests) in one process each keep their own, and shutting one down flushes only its spans.
     log.info("OpenTelemetry tracing on: exporting spans to %s", traces)
     return OpenTelemetryMiddleware, {"tracer_provider": provider, "exclude_spans": ["receive", "send"]}

@@ -24,18 +24,21 @@ import numpy as np
 from prometheus_client import Histogram
 
 from api.inference.registry import F32, MlpModel
+from nexpo.metrics import REGISTRY
 
 BATCH_ROWS = Histogram(
     "nexpo_inference_batch_rows",
     "Rows per executed inference batch",
     ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    registry=REGISTRY,
 )
 QUEUE_WAIT = Histogram(
     "nexpo_inference_queue_wait_seconds",
     "Time a request waited for its batch to start",
     ["model"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    registry=REGISTRY,
 )
 
 Runner = Callable[[Callable[[F32], F32], F32], Awaitable[F32]]
@@ -62,7 +65,10 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self._pending: deque[_Request] = deque()
         self._pending_rows = 0
-        self._arrived = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._wake_at_rows = (
+            1  # pending rows that wake the collector: 1 when idle, a full batch while filling
+        )
         self._slots = asyncio.Semaphore(max_concurrent)
         self._running: set[asyncio.Task[None]] = set()
         self._collector: asyncio.Task[None] | None = None
@@ -82,7 +88,8 @@ class MicroBatcher:
         future: asyncio.Future[F32] = asyncio.get_running_loop().create_future()
         self._pending.append(_Request(x, future, time.perf_counter()))
         self._pending_rows += x.shape[0]
-        self._arrived.set()
+        if self._pending_rows >= self._wake_at_rows:  # no wake-up per request while a batch fills
+            self._wake.set()
         return await future
 
     async def _collect(self) -> None:
@@ -90,20 +97,16 @@ class MicroBatcher:
         while True:
             await self._slots.acquire()
             while not self._pending:
-                self._arrived.clear()
-                await self._arrived.wait()
+                self._wake_at_rows = 1
+                self._wake.clear()
+                await self._wake.wait()
             if self._pending_rows < self.max_batch_size and self.max_wait_s > 0:
-                deadline = loop.time() + self.max_wait_s
-                while self._pending_rows < self.max_batch_size:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    self._arrived.clear()
-                    try:
-                        async with asyncio.timeout(remaining):
-                            await self._arrived.wait()
-                    except TimeoutError:
-                        break
+                # Fill until the batch is full or max_wait passes: one timer, one wake-up.
+                self._wake_at_rows = self.max_batch_size
+                self._wake.clear()
+                timer = loop.call_later(self.max_wait_s, self._wake.set)
+                await self._wake.wait()
+                timer.cancel()
             batch = self._take()
             if not batch:
                 self._slots.release()

@@ -58,10 +58,6 @@ class MlpModel:
     description: str = ""
     sha256: str = ""
     path: Path | None = None
-    _labels_array: npt.NDArray[np.object_] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_labels_array", np.array(self.labels, dtype=object))
 
     @property
     def input_width(self) -> int:
@@ -81,7 +77,8 @@ class MlpModel:
         return out
 
     def label_of(self, probabilities: F32) -> list[str]:
-        return list(self._labels_array[np.argmax(probabilities, axis=1)])
+        labels = self.labels
+        return [labels[i] for i in probabilities.argmax(axis=1).tolist()]
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,5 @@
-"""Request body limit: 413 from ``Content-Length`` before reading, or as soon as a streamed body
-(chunked, or lying about its length) grows past the limit."""
+"""Request body limit: 413 from ``Content-Length`` before reading, or, for a chunked body, as soon as
+it grows past the limit."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ class BodyLimitMiddleware:
                         send, 413, f"request body of {declared} bytes exceeds the limit of {limit}"
                     )
                     return
-                break
+                # The server delivers no more than Content-Length bytes: nothing left to watch.
+                await self.app(scope, receive, send)
+                return
 
         received = 0
         started = False

@@ -13,14 +13,23 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter("nexpo_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+from nexpo.metrics import REGISTRY
+
+# Registered with nexpo's registry, so /metrics (nexpo.metrics.exposition) shows them beside the
+# runtime's metrics, in one process or aggregated over several workers.
+REQUESTS = Counter(
+    "nexpo_http_requests_total", "HTTP requests answered", ["method", "route", "status"], registry=REGISTRY
+)
 LATENCY = Histogram(
     "nexpo_http_request_duration_seconds",
     "Time from request start to the end of the response",
     ["method", "route"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
 )
-IN_FLIGHT = Gauge("nexpo_http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge(
+    "nexpo_http_requests_in_flight", "Requests being served", multiprocess_mode="livesum", registry=REGISTRY
+)
 
 UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

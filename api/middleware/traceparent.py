@@ -4,7 +4,7 @@ through ``current_traceparent``). When OpenTelemetry is on, its server span's id
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from contextvars import ContextVar
 
@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
+
+_random = random.Random().getrandbits  # seeded from os.urandom at import
 
 current_traceparent: ContextVar[str | None] = ContextVar("nexpo_traceparent", default=None)
 
@@ -57,8 +59,10 @@ class TraceparentMiddleware:
                 if name == b"traceparent":
                     incoming = parse_traceparent(value)
                     break
-            trace_id, flags = incoming if incoming else (os.urandom(16).hex().encode(), b"00")
-            ids = (trace_id, os.urandom(8).hex().encode(), flags)
+            # Ids need uniqueness, not secrecy: the PRNG (as OpenTelemetry's SDK uses) spares a
+            # getrandom syscall per id. A zero id is invalid, hence the "| 1".
+            trace_id, flags = incoming if incoming else (b"%032x" % (_random(128) | 1), b"00")
+            ids = (trace_id, b"%016x" % (_random(64) | 1), flags)
         header = b"00-" + ids[0] + b"-" + ids[1] + b"-" + ids[2]
         token = current_traceparent.set(header.decode())
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.codec import INLINE_BYTES, b64decode
-from api.deps import GatewayDep, json_body, json_request_body
+from api.deps import GatewayDep, json_request_body, parse_json
 from api.problems import V1_ERRORS, ProblemError
 from api.state import Gateway
 
@@ -53,14 +53,19 @@ class StreamHashResponse(BaseModel):
     openapi_extra=json_request_body(HashRequest),
 )
 async def hash_data(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    body = await json_body(request, HashRequest)
+    payload = await hash_json(request.app.state.gateway, await request.body())
+    return Response(payload, media_type=JSON)
+
+
+async def hash_json(gateway: Gateway, raw: bytes) -> bytes:
+    """The hash operation on a raw body (shared with the pure-ASGI hot path)."""
+    body = parse_json(HashRequest, raw)
     if body.data is not None:
         data = b64decode(body.data, "data")
         from nexpo.crypto import sha256
 
         digest = sha256(data) if len(data) <= INLINE_BYTES else await gateway.run_cpu(sha256, data)
-        return Response(b'{"algorithm":"sha256","digest":"%s"}' % digest.hex().encode(), media_type=JSON)
+        return b'{"algorithm":"sha256","digest":"%s"}' % digest.hex().encode()
     assert body.items is not None
     limit = gateway.settings.max_hash_items
     if len(body.items) > limit:
@@ -70,8 +75,7 @@ async def hash_data(request: Request) -> Response:
 
     total = sum(map(len, items))
     digests = sha256_many(items) if total <= INLINE_BYTES else await gateway.run_cpu(sha256_many, items)
-    payload = {"algorithm": "sha256", "digests": [d.hex() for d in digests]}
-    return Response(orjson.dumps(payload), media_type=JSON)
+    return orjson.dumps({"algorithm": "sha256", "digests": [d.hex() for d in digests]})
 
 
 @router.post(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from pydantic import BaseModel, Field
 
 from api.deps import GatewayDep
@@ -66,30 +66,25 @@ async def readyz(gateway: GatewayDep) -> Any:
     return {"status": "ok"}
 
 
-def _render_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
-
-
 @router.get(
     "/metrics",
     summary="Prometheus metrics (all workers when several run)",
     response_class=Response,
     responses={
         200: {
-            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-            "description": "text format 0.0.4",
+            "content": {
+                CONTENT_TYPE_LATEST: {"schema": {"type": "string"}},
+                OPENMETRICS: {"schema": {"type": "string"}},
+            },
+            "description": "Prometheus text format (OpenMetrics when the Accept header asks for it)",
         }
     },
 )
-async def metrics() -> Response:
-    body = await anyio.to_thread.run_sync(_render_metrics)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    from nexpo.metrics import exposition
+
+    body, content_type = await anyio.to_thread.run_sync(exposition, request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 @router.get(
@@ -117,7 +112,7 @@ async def info(gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-_PONG = b'{"status":"ok"}'
+PONG = b'{"status":"ok"}'
 
 
 @router.get(
@@ -127,4 +122,4 @@ _PONG = b'{"status":"ok"}'
     responses=V1_ERRORS,
 )
 async def ping() -> Response:
-    return Response(_PONG, media_type="application/json")
+    return Response(PONG, media_type="application/json")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from api.codec import INLINE_BYTES, b64decode
 from api.deps import GatewayDep
 from api.problems import V1_ERRORS, ProblemError
+from api.state import Gateway
 
 router = APIRouter(prefix="/v1/hmac", tags=["processing"], responses=V1_ERRORS)
 
@@ -65,7 +66,7 @@ async def hmac_data(body: HmacRequest, gateway: GatewayDep) -> dict[str, Any]:
     return {"algorithm": "hmac-sha256", "macs": [m.hex() for m in macs]}
 
 
-async def _maybe_off_loop(gateway: GatewayDep, nbytes: int, fn: Any, *args: Any) -> Any:
+async def _maybe_off_loop(gateway: Gateway, nbytes: int, fn: Any, *args: Any) -> Any:
     if nbytes <= INLINE_BYTES:
         return fn(*args)
     return await gateway.run_cpu(fn, *args)

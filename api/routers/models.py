@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import GatewayDep, ModelDep, find_model, json_body, json_request_body
+from api.deps import GatewayDep, ModelDep, find_model, json_request_body, parse_json
 from api.inference.batcher import BatcherClosed
 from api.problems import V1_ERRORS, ProblemError, problem_responses
 from api.state import Gateway
@@ -75,9 +75,14 @@ async def get_model(model: ModelDep) -> dict[str, Any]:
     openapi_extra=json_request_body(InferRequest),
 )
 async def infer(request: Request, name: Annotated[str, Path(description="model name")]) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    payload = await infer_json(request.app.state.gateway, await request.body(), name)
+    return Response(payload, media_type="application/json")
+
+
+async def infer_json(gateway: Gateway, body: bytes, name: str) -> bytes:
+    """The infer operation on a raw body (shared with the pure-ASGI hot path)."""
     model = find_model(gateway, name)
-    rows = (await json_body(request, InferRequest)).inputs
+    rows = parse_json(InferRequest, body).inputs
     limit = gateway.settings.max_infer_rows
     if len(rows) > limit:
         raise ProblemError(422, f"batch of {len(rows)} rows exceeds the limit of {limit}")
@@ -95,4 +100,4 @@ async def infer(request: Request, name: Annotated[str, Path(description="model n
     except BatcherClosed as exc:
         raise ProblemError(503, str(exc)) from None
     payload = {"model": model.name, "labels": model.label_of(probabilities), "probabilities": probabilities}
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api.codec import b64decode, b64encode
-from api.deps import KeyringDep
+from api.codec import INLINE_BYTES, b64decode, b64encode
+from api.deps import GatewayDep, KeyringDep
 from api.problems import V1_ERRORS, problem_responses
 
 router = APIRouter(
@@ -43,17 +43,27 @@ class DecryptResponse(BaseModel):
 @router.post(
     "/{key}/encrypt", response_model=EncryptResponse, summary="Encrypt with the key's latest version"
 )
-async def encrypt(body: EncryptRequest, keyring: KeyringDep, key: str = KeyName) -> dict[str, Any]:
+async def encrypt(
+    body: EncryptRequest, keyring: KeyringDep, gateway: GatewayDep, key: str = KeyName
+) -> dict[str, Any]:
     plaintext = b64decode(body.plaintext, "plaintext")
     context = b64decode(body.context, "context") if body.context is not None else b""
-    token, version = keyring.encrypt(key, plaintext, context)
+    if len(plaintext) <= INLINE_BYTES:
+        token, version = keyring.encrypt(key, plaintext, context)
+    else:
+        token, version = await gateway.run_cpu(keyring.encrypt, key, plaintext, context)
     return {"ciphertext": token, "key_version": version}
 
 
 @router.post(
     "/{key}/decrypt", response_model=DecryptResponse, summary="Decrypt a token (any live key version)"
 )
-async def decrypt(body: DecryptRequest, keyring: KeyringDep, key: str = KeyName) -> dict[str, Any]:
+async def decrypt(
+    body: DecryptRequest, keyring: KeyringDep, gateway: GatewayDep, key: str = KeyName
+) -> dict[str, Any]:
     context = b64decode(body.context, "context") if body.context is not None else b""
-    plaintext, version = keyring.decrypt(key, body.ciphertext, context)
+    if len(body.ciphertext) <= INLINE_BYTES:
+        plaintext, version = keyring.decrypt(key, body.ciphertext, context)
+    else:
+        plaintext, version = await gateway.run_cpu(keyring.decrypt, key, body.ciphertext, context)
     return {"plaintext": b64encode(plaintext), "key_version": version}

@@ -36,9 +36,8 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "NEXPO_API_KEYS": f"{KEY},{LIMITED_KEY}",
         "NEXPO_STATE_DIR": str(tmp / "state"),
         "NEXPO_MAX_BODY_BYTES": str(1024 * 1024),
-        "NEXPO_RATE_LIMIT_RPS": "20",
+        "NEXPO_RATE_LIMIT_RPS": "1",  # refills too slowly to hide the 429 however slow the machine
         "NEXPO_RATE_LIMIT_BURST": "600",
-        "NEXPO_REQUEST_TIMEOUT_S": "3",
         "NEXPO_GRACEFUL_SHUTDOWN_S": "10",
         **extra,
     }
@@ -177,18 +176,31 @@ def _head(port: int, length: int, path: str = "/v1/hash/stream") -> bytes:
     ).encode()
 
 
-def test_stalled_request_gets_504(server: GatewayProcess) -> None:
-    sock = _raw_request(server.port, _head(server.port, 100, "/v1/hash") + b"x" * 10)
-    with sock:
-        response = _read_response(sock)
+def test_stalled_request_gets_504(tmp_path: Path) -> None:
+    env = _env(tmp_path, NEXPO_REQUEST_TIMEOUT_S="1")
+    with GatewayProcess(env, log_path=tmp_path / "deadline.log") as server:
+        sock = _raw_request(server.port, _head(server.port, 100, "/v1/hash") + b"x" * 10)
+        with sock:
+            response = _read_response(sock)
     assert response.startswith(b"HTTP/1.1 504"), response[:200]
     assert b"application/problem+json" in response
+
+
+def _wait_until_in_flight(server: GatewayProcess, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = httpx.get(server.url + "/metrics", timeout=10).text
+        match = re.search(r"^nexpo_http_requests_in_flight ([0-9.]+)", text, re.M)
+        if match and float(match.group(1)) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the upload never reached the application")
 
 
 def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     with GatewayProcess(_env(tmp_path), log_path=tmp_path / "drain.log") as server:
         sock = _raw_request(server.port, _head(server.port, 2000) + b"a" * 1000)
-        time.sleep(0.3)
+        _wait_until_in_flight(server, 2)  # our upload, and the /metrics request asking
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.5)

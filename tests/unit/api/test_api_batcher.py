@@ -24,9 +24,11 @@ class Recorder:
         self.rows: list[int] = []
         self.delay = delay
         self.fail = fail
+        self.started = asyncio.Event()
 
     async def __call__(self, fn: Callable[[F32], F32], x: F32) -> F32:
         self.rows.append(x.shape[0])
+        self.started.set()
         await asyncio.sleep(self.delay)
         if self.fail:
             raise RuntimeError("kernel failed")
@@ -75,12 +77,12 @@ async def test_cancelled_callers_are_dropped_and_close_rejects_new_work() -> Non
     batcher = MicroBatcher(_model(), runner, max_batch_size=8, max_wait_s=0.0, max_concurrent=1)
     batcher.start()
     first = asyncio.create_task(batcher.infer(np.ones((1, 2), np.float32)))
-    await asyncio.sleep(0.01)  # first is running; the next one queues
+    await runner.started.wait()  # first is running (its slot taken); the next one queues
     doomed = asyncio.create_task(batcher.infer(np.ones((5, 2), np.float32)))
     await asyncio.sleep(0)
     doomed.cancel()
     await first
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.06)  # time for another batch, had the cancelled request been kept
     assert 5 not in runner.rows
     await batcher.close()
     with pytest.raises(BatcherClosed):

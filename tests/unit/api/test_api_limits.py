@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,14 +68,31 @@ def test_rate_limit_answers_429_with_retry_after_per_key(tmp_path: Path) -> None
 
 
 def test_slow_request_gets_504(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, request_timeout_s=0.2))
+    app = create_app(make_settings(tmp_path, request_timeout_s=1.0))
 
     @app.get("/v1/slow")
     async def slow() -> dict[str, str]:
-        await asyncio.sleep(5)
+        await asyncio.sleep(60)
         return {"status": "late"}
 
     with TestClient(app) as c:
         body = is_problem(c.get("/v1/slow", headers=AUTH), 504)
-        assert "0.2" in body["detail"]
+        assert "within 1 s" in body["detail"]
         assert c.get("/v1/ping", headers=AUTH).status_code == 200
+
+
+def test_deadline_is_per_request_and_swallowed_cancellation_is_reset(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, request_timeout_s=0.5))
+
+    @app.get("/v1/stubborn")
+    async def stubborn() -> dict[str, str]:
+        with contextlib.suppress(asyncio.CancelledError):  # swallows the cancellation, finishes anyway
+            await asyncio.sleep(60)
+        current = asyncio.current_task()
+        assert current is not None
+        return {"status": "finished", "cancelling": str(current.cancelling())}
+
+    with TestClient(app) as c:
+        assert c.get("/v1/stubborn", headers=AUTH).json() == {"status": "finished", "cancelling": "1"}
+        for _ in range(3):  # later requests are unaffected
+            assert c.get("/v1/ping", headers=AUTH).status_code == 200
