@@ -167,7 +167,13 @@ proc len*(ch: ptr ByteChannel): int =
   if t > h: int(min(t - h, r.capacity)) else: 0
 
 proc drained(r: ptr RingHeader): bool {.inline.} =
-  r.head.load(moAcquire) >= r.tail.load(moAcquire)
+  ## Call only after seeing `closed`. A sender increments `sendersInFlight` before it checks
+  ## `closed` and decrements it after publishing, and every access is sequentially consistent:
+  ## either that sender sees `closed` and fails, or this load sees it in flight and the ring is
+  ## not drained yet. Without this, a send that passed the check just before close() could
+  ## publish after the receivers gave up: accepted, then lost.
+  r.sendersInFlight.load(moSequentiallyConsistent) == 0 and
+    r.head.load(moAcquire) >= r.tail.load(moAcquire)
 
 # --- watchers ---------------------------------------------------------------------------
 
@@ -302,10 +308,22 @@ proc popRaw(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var ReadR
   of cmSpmc: vyukovTryPop(r, dst, dstCap, maxLen, res, multiConsumer = true)
   of cmMpmc: vyukovTryPop(r, dst, dstCap, maxLen, res, multiConsumer = true)
 
+proc leaveSend(ch: ptr ByteChannel) {.inline.} =
+  ## End of a send attempt. After close, receivers may be parked waiting for this sender to
+  ## publish (see `drained`): wake them, whether this attempt published or not.
+  let r = ch.ring
+  discard r.sendersInFlight.fetchSub(1, moSequentiallyConsistent)
+  if r.closed.load(moSequentiallyConsistent) != 0:
+    discard r.notEmpty.fetchAdd(1, moRelease)
+    parkWake(addr r.notEmpty, high(int32), r.isShared)
+    signalWatchers(ch, interestRecv, force = true)
+
 proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
   ## stOk, stAgain (full), stClosed, stInvalid (too long), stNoMem. Does not notify.
   let r = ch.ring
-  if r.closed.load(moAcquire) != 0: return stClosed
+  discard r.sendersInFlight.fetchAdd(1, moSequentiallyConsistent)
+  defer: leaveSend(ch)
+  if r.closed.load(moSequentiallyConsistent) != 0: return stClosed
   if uint64(len) > r.maxMessage:
     setLastMessage("msg: " & $len & " bytes is over max_message_size (" & $r.maxMessage & ")")
     return stInvalid
@@ -324,7 +342,7 @@ proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult)
   ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained).
   let r = ch.ring
   if popRaw(r, dst, dstCap, high(int), res) == 1: return stOk
-  if r.closed.load(moAcquire) != 0:
+  if r.closed.load(moSequentiallyConsistent) != 0:
     # Closed: drained only when every claimed position was consumed; a publish in flight
     # still counts as a message to wait for.
     if popRaw(r, dst, dstCap, high(int), res) == 1: return stOk
@@ -389,7 +407,7 @@ proc popFitting(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadRes
   let got = popRaw(r, dst, dstCap, dstCap, res)
   if got == 1: return stOk
   if got < 0: return stUnsupported
-  if r.closed.load(moAcquire) != 0:
+  if r.closed.load(moSequentiallyConsistent) != 0:
     let again = popRaw(r, dst, dstCap, dstCap, res)
     if again == 1: return stOk
     if again < 0: return stUnsupported

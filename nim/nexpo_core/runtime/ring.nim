@@ -61,6 +61,8 @@ type
     consumerCachedTail*: uint64                        ## SPSC: the receiver's stale copy of tail
     recvGuard*: Atomic[uint32]                         ## SPSC: a receive is in progress
     closed* {.align: cacheLineSize.}: Atomic[uint32]
+    sendersInFlight*: Atomic[uint32]                   ## senders between their closed check and
+                                                       ## their publish (see channel.drained)
     notEmpty* {.align: cacheLineSize.}: ParkWord       ## bumped when a message arrives
     recvWaiters*: Atomic[uint32]                       ## receivers parked (or about to)
     notFull* {.align: cacheLineSize.}: ParkWord        ## bumped when a slot frees
