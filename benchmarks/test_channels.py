@@ -35,7 +35,9 @@ from nexpo import Channel, ChannelClosed
 sys.path.insert(0, str(Path(__file__).parent / "nim"))
 import run as nim_bench
 
-SCALE = float(os.environ.get("NEXPO_BENCH_SCALE", "1"))
+# `nexpo bench --quick` (NEXPO_BENCH_MODE=quick) moves a tenth of the messages.
+_DEFAULT_SCALE = "0.1" if os.environ.get("NEXPO_BENCH_MODE", "full") == "quick" else "1"
+SCALE = float(os.environ.get("NEXPO_BENCH_SCALE", _DEFAULT_SCALE))
 MSG = 64
 BATCH = 256
 FORK = mp.get_context("fork")

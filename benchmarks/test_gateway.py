@@ -80,8 +80,20 @@ async def _load(
     return latencies, sum(errors)
 
 
+# (report group, implementation) per load case: rows of one group are compared in the report.
+CASES = {
+    "bare FastAPI GET /ping": ("trivial endpoint, 64 clients", "bare FastAPI (no auth, no metrics)"),
+    "gateway GET /v1/ping": ("trivial endpoint, 64 clients", "nexpo gateway /v1/ping (auth + metrics)"),
+    "infer batched": ("digits infer, 64 clients", "nexpo gateway, micro-batching on"),
+    "infer unbatched": ("digits infer, 64 clients", "same gateway, micro-batching off"),
+    "hash 1 KiB": ("/v1/hash 1 KiB, 64 clients", "nexpo gateway"),
+}
+
+
 def _run(benchmark: Any, name: str, port: int, request: bytes) -> None:
     outcome: dict[str, Any] = {}
+    case, implementation = CASES[name]
+    benchmark.group = f"gateway: {case}"
 
     def load() -> None:
         outcome["latencies"], outcome["errors"] = asyncio.run(_load(port, request))
@@ -96,8 +108,7 @@ def _run(benchmark: Any, name: str, port: int, request: bytes) -> None:
         "errors": float(outcome["errors"]),
     }
     RESULTS[name] = stats
-    benchmark.group = f"gateway: {name}"
-    benchmark.extra_info.update(stats, clients=CLIENTS, seconds=SECONDS)
+    benchmark.extra_info.update(stats, clients=CLIENTS, seconds=SECONDS, implementation=implementation)
     benchmark.extra_info["correct"] = outcome["errors"] == 0
     rate, p50, p99 = stats["req_per_s"], stats["p50_ms"], stats["p99_ms"]
     print(f"\n{name:<28} {rate:>8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")

@@ -8,8 +8,12 @@ Conventions the benchmarks follow (``benchmark.extra_info``):
 - one unit of work per timed call, to turn seconds into throughput: ``flops`` (GFLOPS),
   ``bytes`` (GB/s) or ``items`` (M items/s; ``msgs``, ``ops``, ``calls`` and ``requests`` are
   read as items);
-- or a throughput measured inside the benchmark: ``throughput`` with its ``unit``
-  (e.g. a load test's requests per second); optional ``p50_us`` / ``p99_us`` latencies;
+- or a throughput measured inside the benchmark: ``throughput`` with its ``unit``, or
+  ``req_per_s`` (a load test); optional latencies ``p50_us``/``p99_us`` or ``p50_ms``/``p99_ms``;
+- ``external_peers``: peers timed outside pytest-benchmark (e.g. numpy in a subprocess with
+  another BLAS core type), each ``{"implementation", "throughput", "unit"}``: listed as rows of
+  the same group;
+- ``rows``: a table of sub-results (e.g. Nim-level benches), shown under the area's table;
 - ``n``: the problem size, the x axis of the matmul chart.
 
 ``benchmark.group`` is ``"<area>: <case>"``; the report has one table per area.
@@ -43,7 +47,7 @@ __all__ = [
     "summary_rows",
 ]
 
-_ITEM_KEYS = ("items", "msgs", "ops", "calls", "requests")
+_ITEM_KEYS = ("items", "messages", "msgs", "ops", "calls", "requests")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class BenchResult:
         """(value, unit), higher is better; None when the benchmark records no unit of work."""
         if "throughput" in self.extra:
             return float(self.extra["throughput"]), str(self.extra.get("unit", "ops/s"))
+        if "req_per_s" in self.extra:
+            return float(self.extra["req_per_s"]), "req/s"
         if self.median_s <= 0:
             return None
         if "flops" in self.extra:
@@ -103,10 +109,11 @@ def load_results(path: Path) -> list[BenchResult]:
         impl = extra.pop("implementation", None) or bench.get("param") or bench["name"]
         correct = extra.pop("correct", None)
         stats = bench["stats"]
+        group = bench.get("group") or bench["name"]
         results.append(
             BenchResult(
                 fullname=bench["fullname"],
-                group=bench.get("group") or bench["name"],
+                group=group,
                 implementation=str(impl),
                 median_s=float(stats["median"]),
                 mean_s=float(stats["mean"]),
@@ -115,6 +122,24 @@ def load_results(path: Path) -> list[BenchResult]:
                 extra=extra,
             )
         )
+        for peer in extra.pop("external_peers", []):
+            results.append(
+                BenchResult(
+                    fullname=f"{bench['fullname']}::{peer['implementation']}",
+                    group=group,
+                    implementation=str(peer["implementation"]),
+                    median_s=float(stats["median"]),
+                    mean_s=float(stats["mean"]),
+                    rounds=0,
+                    correct=None,
+                    extra={
+                        "throughput": peer["throughput"],
+                        "unit": peer["unit"],
+                        "n": extra.get("n"),
+                        "series": extra.get("series"),
+                    },
+                )
+            )
     return results
 
 
@@ -248,17 +273,36 @@ def render_report(results: Sequence[BenchResult], machine: dict[str, Any], comma
             ours = _reference(members)
             for r in sorted(members, key=lambda m: (not m.is_nexpo, -m.speed())):
                 ratio = "—" if ours is None or r is ours else f"{_ratio(ours, r):.2f}×"
-                latency = ""
-                if "p50_us" in r.extra:
-                    latency = (
-                        f" (p50 {r.extra['p50_us']:.3g} µs, p99 {r.extra.get('p99_us', float('nan')):.3g} µs)"
-                    )
+                shown_time = "—" if r.rounds == 0 else _fmt_time(r.median_s)
                 out.append(
-                    f"| {r.case} | {r.implementation} | {_fmt_time(r.median_s)} | {_fmt_tp(r)}{latency} "
+                    f"| {r.case} | {r.implementation} | {shown_time} | {_fmt_tp(r)}{_latency(r)} "
                     f"| {ratio} | {_correct_mark(r.correct)} |"
                 )
         out.append("")
+        for r in by_area[area]:
+            out += _sub_table(r)
     return "\n".join(out)
+
+
+def _latency(result: BenchResult) -> str:
+    for unit, label in (("us", "µs"), ("ms", "ms")):
+        if f"p50_{unit}" in result.extra:
+            p50, p99 = result.extra[f"p50_{unit}"], result.extra.get(f"p99_{unit}", float("nan"))
+            return f" (p50 {p50:.3g} {label}, p99 {p99:.3g} {label})"
+    return ""
+
+
+def _sub_table(result: BenchResult) -> list[str]:
+    rows = result.extra.get("rows")
+    if not isinstance(rows, list) or not rows:
+        return []
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    lines = [f"{result.case} — {result.implementation}:", "", "| " + " | ".join(columns) + " |"]
+    lines.append("|" + " --- |" * len(columns))
+    for row in rows:
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (row.get(c, "") for c in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 # --- charts --------------------------------------------------------------------------------
@@ -272,7 +316,7 @@ def draw_charts(results: Sequence[BenchResult], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    sized = [r for r in results if "n" in r.extra and "flops" in r.extra]
+    sized = [r for r in results if r.extra.get("n") and r.area == "matmul" and r.throughput is not None]
     if sized:
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for r in sized:
@@ -308,7 +352,7 @@ def draw_charts(results: Sequence[BenchResult], out_dir: Path) -> list[Path]:
         if ours is None:
             continue
         for peer in members:
-            if not peer.is_nexpo and not ("n" in peer.extra and "flops" in peer.extra):
+            if not peer.is_nexpo and ours.area != "matmul":
                 by_area[ours.area].append((f"{ours.case}\nvs {peer.implementation}", _ratio(ours, peer)))
     for area, bars in sorted(by_area.items()):
         fig, ax = plt.subplots(figsize=(9, 0.45 * len(bars) + 1.5))
@@ -392,7 +436,7 @@ def run_benchmarks(
         "no:cacheprovider",
     ]
     if mode == "quick":
-        args += ["--benchmark-max-time=0.25", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+        args += ["--benchmark-max-time=0.5", "--benchmark-min-rounds=5"]
     else:
         args += ["--benchmark-max-time=2.0", "--benchmark-min-rounds=5"]
     if select:

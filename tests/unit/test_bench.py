@@ -111,3 +111,32 @@ def test_cli_fails_on_a_wrong_result(tmp_path: Path) -> None:
 
 def test_cli_without_benchmarks_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert cli.main(["bench", "--benchmarks", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+
+
+def test_external_peers_rows_and_load_tests(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "r.json",
+        [
+            _bench(
+                "matmul: f32 n=64",
+                "nexpo",
+                0.001,
+                flops=2e9,
+                n=64,
+                external_peers=[{"implementation": "numpy SkylakeX", "throughput": 1000.0, "unit": "GFLOPS"}],
+            ),
+            _bench("gateway: ping", "nexpo gateway", 3.0, req_per_s=12000.0, p50_ms=5.0, p99_ms=8.0),
+            _bench("gateway: ping", "bare FastAPI", 3.0, req_per_s=8000.0),
+            _bench("channels: nim", "nexpo nim", 1.0, rows=[{"case": "spsc", "msgs_per_s": 1.5e8}]),
+        ],
+    )
+    results = bench.load_results(path)
+    peer = next(r for r in results if r.implementation == "numpy SkylakeX")
+    assert peer.throughput == (1000.0, "GFLOPS")
+    assert peer.group == "matmul: f32 n=64"
+    rows = {(area, case): ratio for area, case, _, _, ratio in bench.summary_rows(results)}
+    assert rows[("matmul", "f32 n=64")] == pytest.approx(2.0)
+    assert rows[("gateway", "ping")] == pytest.approx(1.5)
+    report = bench.render_report(results, {}, "cmd")
+    assert "p50 5 ms" in report
+    assert "| spsc | 1.5e+08 |" in report
