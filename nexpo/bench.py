@@ -135,8 +135,7 @@ def load_results(path: Path) -> list[BenchResult]:
                     extra={
                         "throughput": peer["throughput"],
                         "unit": peer["unit"],
-                        "n": extra.get("n"),
-                        "series": extra.get("series"),
+                        **{k: extra[k] for k in ("n", "m", "series") if k in extra},
                     },
                 )
             )
@@ -316,30 +315,37 @@ def draw_charts(results: Sequence[BenchResult], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    sized = [r for r in results if r.extra.get("n") and r.area == "matmul" and r.throughput is not None]
+    # Square problems only (m == n): skinny cases share n but are not on the same curve.
+    sized = [
+        r
+        for r in results
+        if r.area == "matmul"
+        and r.extra.get("n")
+        and r.extra.get("m", r.extra["n"]) == r.extra["n"]
+        and r.throughput is not None
+    ]
     if sized:
-        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        panels: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
         for r in sized:
-            label = f"{r.implementation} — {r.extra.get('series', r.case.rsplit(' ', 1)[0])}"
+            series = str(r.extra.get("series") or r.case.rsplit(" ", 1)[0])
+            dtype, _, threads = series.partition(" ")
             tp = r.throughput
-            if tp is not None:
-                series[label].append((int(r.extra["n"]), tp[0]))
-        fig, ax = plt.subplots(figsize=(9, 5.5))
-        for label, points in sorted(series.items()):
-            points.sort()
-            ax.plot(
-                [p[0] for p in points],
-                [p[1] for p in points],
-                marker="o",
-                label=label,
-                linestyle="-" if label.lower().startswith("nexpo") else "--",
-            )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("n (square matrices n×n @ n×n)")
-        ax.set_ylabel("GFLOPS")
-        ax.set_title("matmul throughput vs size (same run)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+            assert tp is not None
+            panels[dtype][f"{r.implementation} — {threads or series}"].append((int(r.extra["n"]), tp[0]))
+        fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5.5), squeeze=False)
+        for ax, (dtype, series_map) in zip(axes[0], sorted(panels.items()), strict=True):
+            for label, points in sorted(series_map.items()):
+                points.sort()
+                style = "-" if label.lower().startswith("nexpo") else (":" if "CORETYPE" in label else "--")
+                ax.plot(
+                    [p[0] for p in points], [p[1] for p in points], marker="o", label=label, linestyle=style
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("n (n×n @ n×n)")
+            ax.set_ylabel("GFLOPS")
+            ax.set_title(f"matmul {dtype}: GFLOPS vs n (same run)")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=6)
         path = out_dir / "matmul_gflops.png"
         fig.tight_layout()
         fig.savefig(path, dpi=110)
