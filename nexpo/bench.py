@@ -42,6 +42,8 @@ __all__ = [
     "draw_charts",
     "load_results",
     "machine_summary",
+    "record_command",
+    "recorded_command",
     "render_report",
     "run_benchmarks",
     "summary_rows",
@@ -451,6 +453,18 @@ def run_benchmarks(
     env = {**os.environ, "NEXPO_BENCH_MODE": mode}
     proc = subprocess.run(args, env=env)
     return proc.returncode, shlex.join(["nexpo", "bench", f"--{mode}", *(["-k", select] if select else [])])
+
+
+def record_command(path: Path, command: str) -> None:
+    """Keep the command that produced a results file inside it, for reports made later."""
+    data = json.loads(path.read_text())
+    data["nexpo_command"] = command
+    path.write_text(json.dumps(data))
+
+
+def recorded_command(path: Path) -> str | None:
+    command = json.loads(path.read_text()).get("nexpo_command")
+    return str(command) if command else None
 
 
 def timestamp() -> str:

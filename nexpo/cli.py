@@ -39,7 +39,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     mode = "full" if args.full else "quick"
     if args.results:
         new_json = Path(args.results)
-        command = f"nexpo bench --results {new_json}"
+        command = bench.recorded_command(new_json) or f"nexpo bench --results {new_json}"
     else:
         bench_dir = Path(args.benchmarks)
         if not bench_dir.is_dir():
@@ -51,6 +51,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if not new_json.is_file():
             print(f"nexpo bench: pytest exited with {code} and wrote no results", file=sys.stderr)
             return code or 1
+        bench.record_command(new_json, command)
         shutil.copyfile(new_json, out_dir / f"latest-{mode}.json")
     results = bench.load_results(new_json)
     report = bench.render_report(results, bench.machine_summary(), command)
