@@ -95,8 +95,10 @@ check-aarch64: $(INSTALLED)
 deploy-check: build
 	$(BIN)/pytest -q tests/integration/test_k8s_manifests.py tests/integration/test_dockerfile.py
 
+# The speedup report (benchmarks/results/): `make bench` is quick; BENCH=--full runs every size.
+BENCH ?= --quick
 bench: build
-	$(BIN)/pytest benchmarks --benchmark-enable --benchmark-only -q
+	$(BIN)/nexpo bench $(BENCH)
 
 sdist: $(INSTALLED)
 	$(BIN)/python -m build --sdist --no-isolation --outdir dist
