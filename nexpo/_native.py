@@ -78,12 +78,19 @@ def _type_name(obj: object) -> str:
     return type(obj).__name__
 
 
-def read_buffer(obj: object, name: str) -> tuple[CData, int]:
-    """A read-only view of a bytes-like ``obj`` as (uint8_t*, length), without copying."""
+def read_buffer(obj: object, name: str) -> tuple[CData | bytes, int]:
+    """A read-only bytes-like argument for a ``const char *`` parameter, without copying.
+
+    ``bytes`` pass straight through (cffi hands C a pointer to their storage); any other
+    bytes-like object gets a ``char[]`` view that keeps its buffer exported during the call.
+    ``str`` is refused with a hint.
+    """
+    if type(obj) is bytes:
+        return obj, len(obj)
     if isinstance(obj, str):
         raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
     try:
-        buf = ffi.from_buffer("uint8_t[]", obj)
+        buf = ffi.from_buffer("char[]", obj)
     except TypeError:
         raise TypeError(f"{name} must be a bytes-like object, not {_type_name(obj)}") from None
     return buf, len(buf)

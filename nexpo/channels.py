@@ -31,7 +31,7 @@ from array import array
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Final, Literal
 
-from nexpo._native import CData, check, error_for, ffi, lib
+from nexpo._native import CData, check, error_for, ffi, lib, read_buffer
 from nexpo.errors import ChannelClosed
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Channel", "ChannelMode", "aselect", "select"]
@@ -104,20 +104,6 @@ def _check_int(value: object, name: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
-
-
-def _message(msg: object, name: str = "msg") -> tuple[Any, int]:
-    """A bytes-like message as something cffi passes as ``const char *`` without copying (the
-    returned object keeps the buffer exported for the duration of the call)."""
-    if type(msg) is bytes:
-        return msg, len(msg)
-    if isinstance(msg, str):
-        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
-    try:
-        buf = ffi.from_buffer("char[]", msg)
-    except TypeError:
-        raise TypeError(f"{name} must be a bytes-like object, not {type(msg).__name__}") from None
-    return buf, len(buf)
 
 
 class _LoopWatch:
@@ -305,7 +291,7 @@ class Channel:
                 return
             if status != _ETIMEOUT:
                 raise _failure(status, "send")
-        data, n = _message(msg)
+        data, n = read_buffer(msg, "msg")
         total = _timeout_ns(timeout)
         if total < 0 or total > _WAIT_SLICE_NS:
             status = self._send_sliced(data, n, total)
@@ -328,7 +314,7 @@ class Channel:
 
     def try_send(self, msg: bytes | bytearray | memoryview) -> bool:
         """Send if there is room now; False when full. ChannelClosed when closed."""
-        data, n = _message(msg)
+        data, n = read_buffer(msg, "msg")
         status = lib.nexpo_channel_send(self._h, data, n, 0)
         if status == _OK:
             return True
@@ -385,7 +371,7 @@ class Channel:
             data = b"".join(items)
         except TypeError:
             for i, m in enumerate(items):
-                _message(m, f"msgs[{i}]")  # raises the precise TypeError
+                read_buffer(m, f"msgs[{i}]")  # raises the precise TypeError
             raise
         if all(type(m) is bytes for m in items):
             lens = array("Q", map(len, items))
@@ -523,7 +509,7 @@ class Channel:
 
     async def asend(self, msg: bytes | bytearray | memoryview) -> None:
         """Send one message without blocking the event loop. Cancelling sends nothing."""
-        data, n = _message(msg)
+        data, n = read_buffer(msg, "msg")
         if self._shared:
             await self._shared_wait_then(lambda: self.try_send(msg) or None, _INTEREST_SEND)
             return

@@ -47,21 +47,7 @@ Messages = Iterable[Any] | npt.NDArray[np.uint8]
 # --- argument handling ----------------------------------------------------------------------
 
 
-def _in(obj: object, name: str) -> tuple[CData | bytes, int]:
-    """A read-only buffer argument for the ``const char *`` inputs of crypto.h.
-
-    bytes pass straight through (cffi hands C a pointer to their storage, no copy); any other
-    bytes-like object gets a zero-copy ``char[]`` view. ``str`` is refused with a hint.
-    """
-    if type(obj) is bytes:
-        return obj, len(obj)
-    if isinstance(obj, str):
-        raise TypeError(f"{name} must be a bytes-like object, not str (encode it first)")
-    try:
-        view = ffi.from_buffer(obj)
-    except TypeError:
-        raise TypeError(f"{name} must be a bytes-like object, not {type(obj).__name__}") from None
-    return view, len(view)
+_in = _native.read_buffer  # the ``const char *`` inputs of crypto.h
 
 
 class _Scratch(threading.local):

@@ -195,6 +195,18 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
     if fresh and not force:
         return out
     nim = require_nim(cfg)
+    if not quiet:
+        print(f"nexpo: generating C from {cfg.entry.relative_to(ROOT)} ({profile})", file=sys.stderr)
+    _nim_to_c(nim, cfg, profile, out)
+    shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
+    for header in cfg.headers:
+        shutil.copy2(header, out / header.name)
+    stamp.write_text(digest + "\n")
+    return out
+
+
+def _nim_to_c(nim: str, cfg: Config, profile: str, out: Path, *extra: str) -> None:
+    """``nim c --compileOnly`` of the entry module into a fresh ``out``."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -202,22 +214,16 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
         nim,
         "c",
         "--compileOnly",
+        *extra,
         f"--nimcache:{out}",
         *cfg.nim_flags(profile),
         *(f"--path:{p}" for p in cfg.search_paths),
         str(cfg.entry),
     ]
-    if not quiet:
-        print("nexpo: generating C:", " ".join(cmd[:3]), "...", cfg.entry.relative_to(ROOT), file=sys.stderr)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise BuildError(f"nim failed to compile {cfg.entry.relative_to(ROOT)} (output above)")
-    shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
-    for header in cfg.headers:
-        shutil.copy2(header, out / header.name)
-    stamp.write_text(digest + "\n")
-    return out
 
 
 def c_sources(gen: Path) -> list[Path]:
@@ -382,24 +388,7 @@ def cross_check(cpu: str, cc: str, profile: str = "release") -> int:
             f"cross compiler {cc} not found; install it with `apt-get install -y gcc-aarch64-linux-gnu`"
         )
     out = ROOT / "build" / f"cross-{cpu}"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    cmd = [
-        nim,
-        "c",
-        "--compileOnly",
-        f"--cpu:{cpu}",
-        "--os:linux",
-        f"--nimcache:{out}",
-        *cfg.nim_flags(profile),
-        *(f"--path:{p}" for p in cfg.search_paths),
-        str(cfg.entry),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        return 1
+    _nim_to_c(nim, cfg, profile, out, f"--cpu:{cpu}", "--os:linux")
     shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
     c_flags = [*cfg.common_c, *cfg._profile(profile).get("c", [])]  # no x86 -march here
     objects = []

@@ -73,6 +73,13 @@ def test_read_buffer_accepts_bytes_likes_without_copying() -> None:
     buf, length = _native.read_buffer(memoryview(source)[1:4], "data")
     assert length == 3
     assert bytes(ffi.buffer(buf, length)) == b"bcd"
+    source[1] = ord("X")  # a view, not a copy
+    assert bytes(ffi.buffer(buf, length)) == b"Xcd"
+
+
+def test_read_buffer_passes_bytes_through() -> None:
+    data = b"payload"
+    assert _native.read_buffer(data, "data") == (data, 7)
 
 
 def test_write_buffer_rejects_read_only() -> None:
