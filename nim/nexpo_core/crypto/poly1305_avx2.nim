@@ -17,7 +17,7 @@
 ## - `avx2fn` procs: only called when `cpu.activeIsa() >= isaAvx2`; constant time
 
 import ../targets
-import ./ct
+import ./ct, ./poly1305_limbs
 
 type M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object
 
@@ -37,25 +37,6 @@ proc unpackhi(a, b: M256i): M256i {.importc: "_mm256_unpackhi_epi64", header: "i
 type
   Limbs26* = array[5, uint64]
   Powers26* = array[4, Limbs26]   ## r^1, r^2, r^3, r^4
-
-template mulAdd(d: var array[5, M256i], h: array[5, M256i], r, s: array[5, M256i]) =
-  ## d = h · r mod 2^130 - 5, unreduced (s_i = 5·r_i folds 2^130 back into limb 0).
-  d[0] = add(add(add(add(mul(h[0], r[0]), mul(h[1], s[4])), mul(h[2], s[3])), mul(h[3], s[2])), mul(h[4], s[1]))
-  d[1] = add(add(add(add(mul(h[0], r[1]), mul(h[1], r[0])), mul(h[2], s[4])), mul(h[3], s[3])), mul(h[4], s[2]))
-  d[2] = add(add(add(add(mul(h[0], r[2]), mul(h[1], r[1])), mul(h[2], r[0])), mul(h[3], s[4])), mul(h[4], s[3]))
-  d[3] = add(add(add(add(mul(h[0], r[3]), mul(h[1], r[2])), mul(h[2], r[1])), mul(h[3], r[0])), mul(h[4], s[4]))
-  d[4] = add(add(add(add(mul(h[0], r[4]), mul(h[1], r[3])), mul(h[2], r[2])), mul(h[3], r[1])), mul(h[4], r[0]))
-
-template carry(h: var array[5, M256i], d: array[5, M256i], mask: M256i) =
-  ## Partial reduction: every limb back under 2^26 (limb 1 may keep a tiny excess).
-  var c = srli(d[0], 26)
-  h[0] = andv(d[0], mask)
-  var t = add(d[1], c); c = srli(t, 26); h[1] = andv(t, mask)
-  t = add(d[2], c); c = srli(t, 26); h[2] = andv(t, mask)
-  t = add(d[3], c); c = srli(t, 26); h[3] = andv(t, mask)
-  t = add(d[4], c); c = srli(t, 26); h[4] = andv(t, mask)
-  h[0] = add(h[0], add(c, slli(c, 2)))
-  c = srli(h[0], 26); h[0] = andv(h[0], mask); h[1] = add(h[1], c)
 
 template loadGroup(m: var array[5, M256i], p: pointer, mask, hibit: M256i) =
   let a = loadu(p)

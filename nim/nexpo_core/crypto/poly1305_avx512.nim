@@ -16,7 +16,7 @@
 ## - `avx512fn` procs: only called when `cpu.activeIsa() == isaAvx512`; constant time
 
 import ../targets
-import ./ct
+import ./ct, ./poly1305_limbs
 import ./poly1305_avx2 # Limbs26
 
 type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
@@ -35,23 +35,6 @@ proc unpacklo(a, b: M512i): M512i {.importc: "_mm512_unpacklo_epi64", header: "i
 proc unpackhi(a, b: M512i): M512i {.importc: "_mm512_unpackhi_epi64", header: "immintrin.h".}
 
 type Powers8* = array[8, Limbs26]   ## r^1 .. r^8
-
-template mulAdd(d: var array[5, M512i], h: array[5, M512i], r, s: array[5, M512i]) =
-  d[0] = add(add(add(add(mul(h[0], r[0]), mul(h[1], s[4])), mul(h[2], s[3])), mul(h[3], s[2])), mul(h[4], s[1]))
-  d[1] = add(add(add(add(mul(h[0], r[1]), mul(h[1], r[0])), mul(h[2], s[4])), mul(h[3], s[3])), mul(h[4], s[2]))
-  d[2] = add(add(add(add(mul(h[0], r[2]), mul(h[1], r[1])), mul(h[2], r[0])), mul(h[3], s[4])), mul(h[4], s[3]))
-  d[3] = add(add(add(add(mul(h[0], r[3]), mul(h[1], r[2])), mul(h[2], r[1])), mul(h[3], r[0])), mul(h[4], s[4]))
-  d[4] = add(add(add(add(mul(h[0], r[4]), mul(h[1], r[3])), mul(h[2], r[2])), mul(h[3], r[1])), mul(h[4], r[0]))
-
-template carry(h: var array[5, M512i], d: array[5, M512i], mask: M512i) =
-  var c = srli(d[0], 26)
-  h[0] = andv(d[0], mask)
-  var t = add(d[1], c); c = srli(t, 26); h[1] = andv(t, mask)
-  t = add(d[2], c); c = srli(t, 26); h[2] = andv(t, mask)
-  t = add(d[3], c); c = srli(t, 26); h[3] = andv(t, mask)
-  t = add(d[4], c); c = srli(t, 26); h[4] = andv(t, mask)
-  h[0] = add(h[0], add(c, slli(c, 2)))
-  c = srli(h[0], 26); h[0] = andv(h[0], mask); h[1] = add(h[1], c)
 
 proc polyGroupsAvx512*(h: var Limbs26, powers: Powers8, msg: ptr UncheckedArray[byte],
                        groups: int) {.avx512fn.} =
