@@ -49,8 +49,10 @@ class BuildNimExt(build_ext):
         nimbuild.make_ffibuilder(PROFILE).emit_c_code(str(glue))
         ext = self.extensions[0]
         gen = gen.relative_to(HERE)
-        ext.sources = [str(glue), *(str(p.relative_to(HERE)) for p in nimbuild.c_sources(HERE / gen))]
-        ext.include_dirs = [str(gen)]
+        nim_c = nimbuild.c_sources(HERE / gen)
+        ext.sources = [str(p.relative_to(HERE)) if p.is_absolute() else str(p)
+                       for p in (glue, *cfg.python_sources, *nim_c)]
+        ext.include_dirs = [str(gen)]  # the Nim C, nimbase.h and a copy of the capi headers
         ext.extra_compile_args = cfg.c_flags(PROFILE)
         ext.extra_link_args = [*cfg.ld_flags(PROFILE), "-lm", "-pthread"]
         super().run()

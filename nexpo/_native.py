@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
 
@@ -37,12 +37,55 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         f"in the source tree; it needs Nim (`apt-get install nim`) and a C compiler ({exc})"
     ) from exc
 
-__all__ = ["NULL", "CData", "check", "error_for", "ffi", "last_error", "lib", "read_buffer", "write_buffer"]
+__all__ = [
+    "NULL",
+    "CData",
+    "check",
+    "error_for",
+    "fastpath",
+    "ffi",
+    "last_error",
+    "lib",
+    "read_buffer",
+    "write_buffer",
+]
 
 CData = Any
 NULL: Final = ffi.NULL
 
 lib.nexpo_init()
+
+
+class FastPath(Protocol):
+    """``nexpo._fastpath`` (nexpo/_fastpath.c): non-blocking channel calls that keep the GIL.
+
+    ``addr`` is a channel handle's address. Statuses are NEXPO_* codes (NEXPO_EAGAIN: would
+    block). ``send_many`` returns ``(-1 - i, 0)`` when ``msgs[i]`` is not bytes-like.
+    """
+
+    SCRATCH: int
+
+    def send(self, addr: int, msg: object, /) -> int: ...
+    def recv(self, addr: int, /) -> bytes | int: ...
+    def send_many(self, addr: int, msgs: list[Any] | tuple[Any, ...], /) -> tuple[int, int]: ...
+    def recv_many(self, addr: int, max_n: int, /) -> list[bytes] | int: ...
+
+
+def _load_fastpath() -> FastPath:
+    """The second module of the ``_core`` shared object, loaded from that same file (PEP 489:
+    a library may export several ``PyInit_*``); it shares the one Nim runtime."""
+    path = sys.modules["nexpo._core"].__file__
+    spec = importlib.util.spec_from_file_location("nexpo._fastpath", path)
+    if spec is None or spec.loader is None or path is None:
+        raise ImportError(f"nexpo._fastpath: cannot load it from {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["nexpo._fastpath"] = module
+    fast: FastPath = module
+    return fast
+
+
+fastpath: Final = _load_fastpath()
 
 ISA_NAMES: Final = ("portable", "avx2", "avx512")
 

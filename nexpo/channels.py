@@ -29,9 +29,9 @@ import threading
 import weakref
 from array import array
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from nexpo._native import CData, check, error_for, ffi, lib, read_buffer
+from nexpo._native import CData, check, error_for, fastpath, ffi, lib, read_buffer
 from nexpo.errors import ChannelClosed
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Channel", "ChannelMode", "aselect", "select"]
@@ -55,6 +55,16 @@ _ECLOSED: Final = lib.NEXPO_ECLOSED
 _EUNSUPPORTED: Final = lib.NEXPO_EUNSUPPORTED
 _INTEREST_RECV: Final = 1
 _INTEREST_SEND: Final = 2
+
+# Non-blocking attempts that keep the GIL (nexpo/_fastpath.c); the blocking cffi calls below
+# release it and run only when an attempt would block. Channel's per-message methods are C
+# methods of its base class, _fastpath.ChannelCore: they make the attempt and call the Python
+# method of the same name with a leading underscore (same arguments) only when it would block,
+# when a timeout is given, or on any error.
+_fast_send: Final = fastpath.send
+_fast_recv: Final = fastpath.recv
+_fast_send_many: Final = fastpath.send_many
+_fast_recv_many: Final = fastpath.recv_many
 
 
 class _Scratch(threading.local):
@@ -164,7 +174,27 @@ def _close_fds(rfd: int, wfd: int) -> None:
         os.close(wfd)
 
 
-class Channel:
+Message = bytes | bytearray | memoryview
+
+if TYPE_CHECKING:
+
+    class _ChannelCore:
+        """The methods nexpo/_fastpath.c implements (documented there and on Channel)."""
+
+        _addr: int
+
+        def send(self, msg: Message, timeout: float | None = None) -> None: ...
+        def recv(self, timeout: float | None = None) -> bytes: ...
+        def try_send(self, msg: Message) -> bool: ...
+        def try_recv(self) -> bytes | None: ...
+        def send_many(self, msgs: Iterable[Message], timeout: float | None = None) -> int: ...
+        def recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]: ...
+
+else:
+    _ChannelCore = fastpath.ChannelCore
+
+
+class Channel(_ChannelCore):
     """A bounded channel of byte messages.
 
     ``capacity`` is rounded up to a power of two (at least 2). Messages longer than
@@ -197,6 +227,7 @@ class Channel:
 
     def _adopt(self, handle: CData, name: str | None, *, creator: bool) -> None:
         self._h = ffi.gc(handle, lib.nexpo_channel_release)
+        self._addr = int(ffi.cast("uintptr_t", handle))
         self._name = name
         self._shared = name is not None
         self._creator = creator
@@ -282,15 +313,18 @@ class Channel:
         return f"<nexpo.Channel {_MODE_NAMES[mode]} {n}/{cap}{where}{state}>"
 
     # --- blocking API -------------------------------------------------------------------
+    # send, recv, try_send, try_recv, send_many and recv_many are ChannelCore's C methods; they
+    # fall back to these.
 
-    def send(self, msg: bytes | bytearray | memoryview, timeout: float | None = None) -> None:
-        """Send one message, waiting up to ``timeout`` seconds for room (None: forever)."""
-        if timeout is None and type(msg) is bytes:  # the common case in one native call
-            status = lib.nexpo_channel_send(self._h, msg, len(msg), _WAIT_SLICE_NS)
-            if status == _OK:
-                return
-            if status != _ETIMEOUT:
-                raise _failure(status, "send")
+    def _send(self, msg: Message, timeout: float | None = None) -> None:
+        if timeout is not None:
+            _timeout_ns(timeout)  # a bad timeout fails even when there is room
+        status = self._attempt_send(msg)
+        if status == _OK:
+            return
+        if status != _EAGAIN:
+            raise _failure(status, "send")
+        # Full: wait in native code, with the GIL released.
         data, n = read_buffer(msg, "msg")
         total = _timeout_ns(timeout)
         if total < 0 or total > _WAIT_SLICE_NS:
@@ -312,20 +346,32 @@ class Channel:
                 if left <= 0:
                     return status
 
-    def try_send(self, msg: bytes | bytearray | memoryview) -> bool:
-        """Send if there is room now; False when full. ChannelClosed when closed."""
-        data, n = read_buffer(msg, "msg")
-        status = lib.nexpo_channel_send(self._h, data, n, 0)
+    def _attempt_send(self, msg: object) -> int:
+        try:
+            return _fast_send(self._addr, msg)
+        except (TypeError, BufferError):
+            read_buffer(msg, "msg")  # raises the precise TypeError
+            raise
+
+    def _try_send(self, msg: Message) -> bool:
+        status = self._attempt_send(msg)
         if status == _OK:
             return True
         if status == _EAGAIN:
             return False
         raise _failure(status, "send")
 
-    def recv(self, timeout: float | None = None) -> bytes:
-        """Receive one message, waiting up to ``timeout`` seconds (None: forever)."""
+    def _recv(self, timeout: float | None = None) -> bytes:
+        if timeout is not None:
+            _timeout_ns(timeout)  # a bad timeout fails even when a message is ready
+        got = _fast_recv(self._addr)
+        if isinstance(got, bytes):
+            return got
+        if got != _EAGAIN:
+            raise _failure(got, "recv")
+        # Empty: wait in native code, with the GIL released.
         s = _scratch
-        if timeout is None:  # the common case: one native call, the length as its result
+        if timeout is None:  # one native call, the length as its result
             buf = s.buf
             n = lib.nexpo_channel_recv_into(self._h, buf, _SCRATCH_SIZE, _WAIT_SLICE_NS)
             if n >= 0:
@@ -347,26 +393,43 @@ class Channel:
                 if left <= 0:
                     raise _failure(_ETIMEOUT, "recv")
 
-    def try_recv(self) -> bytes | None:
-        """A message if one is ready now, else None. ChannelClosed when closed and drained."""
-        s = _scratch
-        status = lib.nexpo_channel_recv(self._h, s.buf, _SCRATCH_SIZE, s.length, s.heap, 0)
-        if status == _OK:
-            return _take(s.buf, s.length[0], s.heap)
-        if status == _EAGAIN:
+    def _try_recv(self) -> bytes | None:
+        got = _fast_recv(self._addr)
+        if isinstance(got, bytes):
+            return got
+        if got == _EAGAIN:
             return None
-        raise _failure(status, "recv")
+        raise _failure(got, "recv")
 
-    def send_many(self, msgs: Iterable[bytes | bytearray | memoryview], timeout: float | None = None) -> int:
-        """Send the messages in order, waiting for room as needed; returns how many were sent.
+    def _send_many(self, msgs: Iterable[Message], timeout: float | None = None) -> int:
+        if timeout is not None:
+            _timeout_ns(timeout)  # a bad timeout fails before anything is sent
+        items = msgs if type(msgs) is list or type(msgs) is tuple else list(msgs)
+        return self._send_many_from(items, 0, timeout)
 
-        Stops early (returning the count so far) when the channel closes or the timeout
-        passes after at least one message went; raises ChannelClosed / TimeoutError when none
-        did. One native call per batch.
-        """
-        items = msgs if isinstance(msgs, list | tuple) else list(msgs)
-        if not items:
-            return 0
+    def _send_many_from(self, items: list[Any] | tuple[Any, ...], start: int, timeout: float | None) -> int:
+        """Send items[start:] (items[:start] went already); the count of all that went."""
+        # start > 0: the fast path stopped there; the blocking path finds out why.
+        sent, status = (start, _EAGAIN) if start else _fast_send_many(self._addr, items)
+        if sent < 0:
+            bad = -1 - sent
+            read_buffer(items[bad], f"msgs[{bad}]")  # raises the precise TypeError
+            raise TypeError(f"msgs[{bad}] must be a bytes-like object")
+        if status == _OK:
+            return sent
+        if status != _EAGAIN:
+            if sent > 0 and status == _ECLOSED:
+                return sent
+            raise _failure(status, "send_many")
+        # Full: send the rest in native code, waiting for room with the GIL released.
+        try:
+            return sent + self._send_many_blocking(items[sent:], timeout)
+        except (TimeoutError, ChannelClosed):
+            if sent:
+                return sent
+            raise
+
+    def _send_many_blocking(self, items: Sequence[Any], timeout: float | None) -> int:
         try:
             data = b"".join(items)
         except TypeError:
@@ -402,9 +465,16 @@ class Channel:
                 return done
             raise _failure(status, "send_many")
 
-    def recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]:
-        """Wait for at least one message, then take up to ``max_n`` that are ready."""
+    def _recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]:
         _check_int(max_n, "max_n", 1, 1 << 24)
+        if timeout is not None:
+            _timeout_ns(timeout)
+        got = _fast_recv_many(self._addr, max_n)
+        if isinstance(got, list):
+            return got
+        if got != _EAGAIN:
+            raise _failure(got, "recv_many")
+        # Empty: wait in native code, with the GIL released.
         s = _scratch
         if s.batch is None:
             s.batch = ffi.new("char[]", _BATCH_SCRATCH_SIZE)
@@ -489,6 +559,9 @@ class Channel:
         if self._shared:
             msg: bytes = await self._shared_wait_then(self.try_recv, _INTEREST_RECV)
             return msg
+        got = _fast_recv(self._addr)
+        if isinstance(got, bytes):
+            return got
         watch = self._watch()
         s = _scratch
         while True:
@@ -512,6 +585,8 @@ class Channel:
         data, n = read_buffer(msg, "msg")
         if self._shared:
             await self._shared_wait_then(lambda: self.try_send(msg) or None, _INTEREST_SEND)
+            return
+        if _fast_send(self._addr, msg) == _OK:
             return
         watch = self._watch()
         while True:

@@ -51,6 +51,7 @@ class Config:
     main_prefix: str
     search_paths: list[Path]
     headers: list[Path]
+    python_sources: list[Path]
     tests_glob: str
     common_nim: list[str]
     common_c: list[str]
@@ -86,6 +87,7 @@ def load_config() -> Config:
         main_prefix=nim["main_prefix"],
         search_paths=[ROOT / p for p in nim["search_paths"]],
         headers=[ROOT / h for h in nim["headers"]],
+        python_sources=[ROOT / p for p in data.get("python", {}).get("sources", [])],
         tests_glob=nim["tests"],
         common_nim=flags["nim"],
         common_c=flags["c"],
