@@ -2,7 +2,8 @@
 
 A :class:`Channel` carries ``bytes`` messages (any bytes-like object in, ``bytes`` out; empty
 messages allowed) through a native ring (Lamport's SPSC ring or Vyukov's bounded queue, see
-``nim/nexpo_core/runtime/``). Blocking calls release the GIL. ``asend``/``arecv``/``async for``
+``nim/nexpo_core/runtime/``). A call that can proceed at once keeps the GIL (one C call, see
+``nexpo/_fastpath.c``); a call that has to wait releases it while it waits. ``asend``/``arecv``/``async for``
 are woken by the native side through an event fd registered with the event loop, never by
 polling, and a cancelled wait takes nothing from the channel. :func:`select` receives from
 whichever channel is ready first. :meth:`Channel.create_shared` puts the ring in POSIX shared
