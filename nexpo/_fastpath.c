@@ -28,6 +28,9 @@
  * back in a malloc'd block. Batches are gathered into a stack buffer of the same size. */
 #define FP_SCRATCH 16384
 #define FP_BATCH 256
+/* Copies at least this long are made with the GIL released, as hashlib does for long inputs:
+ * they take long enough for other threads to matter, and the hand-off is cheap next to them. */
+#define FP_GIL_FREE_COPY (64 * 1024)
 
 static nexpo_channel *fp_channel(PyObject *addr)
 {
@@ -64,6 +67,47 @@ static void fp_release(Py_buffer *view)
         PyBuffer_Release(view);
 }
 
+/* One non-blocking send of a message held by `view`. */
+static int32_t fp_send_one(nexpo_channel *ch, const Py_buffer *view)
+{
+    if (view->len < FP_GIL_FREE_COPY)
+        return nexpo_channel_send(ch, view->buf, (size_t)view->len, 0);
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS
+    status = nexpo_channel_send(ch, view->buf, (size_t)view->len, 0);
+    Py_END_ALLOW_THREADS
+    return status;
+}
+
+/* One non-blocking receive of a message longer than the scratch buffer, as a bytes object, or
+ * the status as an int. */
+static PyObject *fp_recv_long(nexpo_channel *ch)
+{
+    size_t len = 0;
+    char none = 0, *heap = NULL;  /* cap 0: any non-empty message comes back in heap */
+    int32_t status;
+    Py_BEGIN_ALLOW_THREADS
+    status = nexpo_channel_recv(ch, &none, 0, &len, &heap, 0);
+    Py_END_ALLOW_THREADS
+    if (status != NEXPO_OK)
+        return PyLong_FromLong(status);
+    PyObject *out = PyBytes_FromStringAndSize(heap, (Py_ssize_t)len);
+    nexpo_free(heap);
+    return out;
+}
+
+/* One non-blocking receive: bytes, or the status as an int (NEXPO_EAGAIN when empty). */
+static PyObject *fp_recv_attempt(nexpo_channel *ch)
+{
+    char buf[FP_SCRATCH];
+    int64_t n = nexpo_channel_recv_into(ch, buf, sizeof buf, 0);
+    if (n >= 0)
+        return PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
+    if (-n != NEXPO_EUNSUPPORTED)
+        return PyLong_FromLongLong(-n);
+    return fp_recv_long(ch);  /* longer than the scratch buffer */
+}
+
 /* Bytes received into a malloc'd block (longer than the scratch buffer), freed here. */
 static PyObject *fp_take_heap(char *heap, size_t len)
 {
@@ -84,7 +128,7 @@ static PyObject *fp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_buffer view;
     if (fp_message(args[1], &view) < 0)
         return NULL;
-    int32_t status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+    int32_t status = fp_send_one(ch, &view);
     fp_release(&view);
     return PyLong_FromLong(status);
 }
@@ -98,19 +142,7 @@ static PyObject *fp_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     nexpo_channel *ch = fp_channel(args[0]);
     if (ch == NULL)
         return NULL;
-    char buf[FP_SCRATCH];
-    int64_t n = nexpo_channel_recv_into(ch, buf, sizeof buf, 0);
-    if (n >= 0)
-        return PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
-    if (-n != NEXPO_EUNSUPPORTED)
-        return PyLong_FromLongLong(-n);
-    /* Longer than the scratch buffer: this receive hands over a malloc'd copy. */
-    size_t len = 0;
-    char *heap = NULL;
-    int32_t status = nexpo_channel_recv(ch, buf, 0, &len, &heap, 0);
-    if (status != NEXPO_OK)
-        return PyLong_FromLong(status);
-    return fp_take_heap(heap, len);
+    return fp_recv_attempt(ch);
 }
 
 #define FP_FAILED (-1000)           /* a Python exception is set */
@@ -147,7 +179,7 @@ static int32_t fp_send_many_impl(nexpo_channel *ch, PyObject *seq, Py_ssize_t *s
             size_t len = (size_t)view.len;
             if (len > sizeof buf - used) {
                 if (k == 0) {  /* longer than the gather buffer: on its own */
-                    status = nexpo_channel_send(ch, view.buf, len, 0);
+                    status = fp_send_one(ch, &view);
                     if (status == NEXPO_OK)
                         done++;
                 }
@@ -301,7 +333,7 @@ static PyObject *core_send(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (ch != NULL && fp_plain_call(args, nargs, kwnames, 1)) {
         Py_buffer view;
         if (fp_message(args[0], &view) == 0) {
-            int32_t status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+            int32_t status = fp_send_one(ch, &view);
             fp_release(&view);
             if (status == NEXPO_OK)
                 Py_RETURN_NONE;
@@ -316,10 +348,10 @@ static PyObject *core_recv(PyObject *self, PyObject *const *args, Py_ssize_t nar
 {
     nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
     if (ch != NULL && fp_plain_call(args, nargs, kwnames, 0)) {
-        char buf[FP_SCRATCH];
-        int64_t n = nexpo_channel_recv_into(ch, buf, sizeof buf, 0);
-        if (n >= 0)
-            return PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
+        PyObject *got = fp_recv_attempt(ch);
+        if (got == NULL || PyBytes_CheckExact(got))
+            return got;
+        Py_DECREF(got);
     }
     return fp_forward(self, s_recv, args, nargs, kwnames);
 }
@@ -330,7 +362,7 @@ static PyObject *core_try_send(PyObject *self, PyObject *const *args, Py_ssize_t
     if (ch != NULL && nargs == 1 && kwnames == NULL) {
         Py_buffer view;
         if (fp_message(args[0], &view) == 0) {
-            int32_t status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+            int32_t status = fp_send_one(ch, &view);
             fp_release(&view);
             if (status == NEXPO_OK)
                 Py_RETURN_TRUE;
@@ -347,11 +379,12 @@ static PyObject *core_try_recv(PyObject *self, PyObject *const *args, Py_ssize_t
 {
     nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
     if (ch != NULL && nargs == 0 && kwnames == NULL) {
-        char buf[FP_SCRATCH];
-        int64_t n = nexpo_channel_recv_into(ch, buf, sizeof buf, 0);
-        if (n >= 0)
-            return PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
-        if (-n == NEXPO_EAGAIN)
+        PyObject *got = fp_recv_attempt(ch);
+        if (got == NULL || PyBytes_CheckExact(got))
+            return got;
+        long status = PyLong_AsLong(got);
+        Py_DECREF(got);
+        if (status == NEXPO_EAGAIN)
             Py_RETURN_NONE;
     }
     return fp_forward(self, s_try_recv, args, nargs, kwnames);

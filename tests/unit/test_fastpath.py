@@ -47,10 +47,16 @@ def test_module_functions_report_statuses() -> None:
         fastpath.send(ch._addr)  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("size", [0, 1, 64, SCRATCH - 1, SCRATCH, SCRATCH + 1, 3 * SCRATCH])
+GIL_FREE_COPY = 64 * 1024  # _fastpath.c: copies this long are made with the GIL released
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 64, SCRATCH - 1, SCRATCH, SCRATCH + 1, 3 * SCRATCH, GIL_FREE_COPY, 1 << 20]
+)
 def test_sizes_around_the_scratch_buffer(size: int) -> None:
-    """Up to SCRATCH bytes come through the stack buffer, longer ones through a heap block."""
-    ch = Channel(8, max_message_size=4 * SCRATCH)
+    """Up to SCRATCH bytes come through the stack buffer, longer ones through a heap block;
+    copies from GIL_FREE_COPY bytes on release the GIL."""
+    ch = Channel(8, max_message_size=1 << 21)
     msg = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
     ch.send(msg)
     assert ch.recv() == msg
