@@ -365,7 +365,7 @@ template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): i
 template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyped): int =
   ## Up to `want` accepted messages with one claim: count, 0 empty, -1 the first refused.
   case r.ringMode
-  of cmSpsc: lamportPop(r, want, pos, idx, accept, readSlot)
+  of cmSpsc: lamportPop(r, want, 1, pos, idx, accept, readSlot)
   of cmMpsc: vyukovPop(r, want, false, true, pos, idx, slotAt(r, pos).seq, accept, readSlot)
   of cmSpmc, cmMpmc: vyukovPop(r, want, true, true, pos, idx, slotAt(r, pos).seq, accept, readSlot)
 

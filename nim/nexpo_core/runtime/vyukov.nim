@@ -168,7 +168,8 @@ type
     ## pointer.
     capacity: uint64                                  ## read-only after init
     mask: uint64
-    cells: ptr UncheckedArray[MpmcCell[T]]
+    cells: ptr UncheckedArray[MpmcCell[T]]            ## cache-line aligned
+    mem: pointer                                      ## the allocation holding `cells`
     tail {.align: cacheLineSize.}: Atomic[uint64]     ## producers' line
     head {.align: cacheLineSize.}: Atomic[uint64]     ## consumers' line
     pad {.align: cacheLineSize.}: uint8
@@ -176,8 +177,9 @@ type
 proc `=copy`*[T](dst: var MpmcQueue[T], src: MpmcQueue[T]) {.error: "a queue lives in place; share it by pointer".}
 
 proc `=destroy`*[T](q: var MpmcQueue[T]) =
-  if q.cells != nil:
-    deallocShared(q.cells)
+  if q.mem != nil:
+    deallocShared(q.mem)
+    q.mem = nil
     q.cells = nil
 
 proc init*[T](q: var MpmcQueue[T], capacity: int) =
@@ -187,7 +189,9 @@ proc init*[T](q: var MpmcQueue[T], capacity: int) =
   let cap = nextPow2(max(capacity, 2))
   q.capacity = uint64(cap)
   q.mask = uint64(cap - 1)
-  q.cells = cast[ptr UncheckedArray[MpmcCell[T]]](allocShared0(cap * sizeof(MpmcCell[T])))
+  q.mem = allocShared0(cap * sizeof(MpmcCell[T]) + cacheLineSize)
+  q.cells = cast[ptr UncheckedArray[MpmcCell[T]]]((cast[uint](q.mem) + uint(cacheLineSize - 1)) and
+                                                  not uint(cacheLineSize - 1))
   for i in 0 ..< cap:
     q.cells[i].seq.store(uint64(i), moRelaxed)
   q.tail.store(0, moRelaxed)
