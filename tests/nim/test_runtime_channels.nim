@@ -180,6 +180,17 @@ suite "channels":
       check channel.len(ch) == 0
       release(ch)
 
+  test "every message length from 0 to 40 bytes comes back intact (small-copy paths)":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 64, 64)
+      for n in 0 .. 40:
+        var m = newString(n)
+        for i in 0 ..< n: m[i] = char((n * 7 + i * 13) mod 256)
+        check sendStr(ch, m) == stOk
+        var st: Status
+        check recvStr(ch, st) == m
+      release(ch)
+
   test "capacity rounds up to a power of two; full and empty report stAgain":
     let ch = newChannel(cmMpmc, 3, 8)
     check ch.ring.capacity == 4

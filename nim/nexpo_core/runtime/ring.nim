@@ -144,13 +144,33 @@ proc ringMode*(r: ptr RingHeader): ChannelMode {.inline.} = ChannelMode(r.mode)
 
 # --- message payloads -------------------------------------------------------------------
 
+proc copyBytes*(dst, src: pointer, n: int) {.inline.} =
+  ## copyMem for message payloads (the buffers never overlap): up to 16 bytes with at most two
+  ## overlapping fixed-size moves instead of a call to memcpy (small messages are the common
+  ## case, and a batch copies one per message).
+  template at(p: pointer, i: int): pointer = cast[pointer](cast[uint](p) + uint(i))
+  if n > 16:
+    copyMem(dst, src, n)
+  elif n >= 8:
+    copyMem(dst, src, 8)
+    copyMem(at(dst, n - 8), at(src, n - 8), 8)
+  elif n >= 4:
+    copyMem(dst, src, 4)
+    copyMem(at(dst, n - 4), at(src, n - 4), 4)
+  elif n > 0:
+    let d = cast[ptr UncheckedArray[byte]](dst)
+    let s = cast[ptr UncheckedArray[byte]](src)
+    d[0] = s[0]
+    d[n div 2] = s[n div 2]
+    d[n - 1] = s[n - 1]
+
 proc writeMessage*(s: ptr SlotHead, msg: pointer, len: int, heapCopy: pointer) {.inline.} =
   ## Fill a claimed slot: inline when `heapCopy` is nil, else by reference to `heapCopy`
   ## (a malloc'd copy the receiver frees).
   s.len.store(uint32(len), moRelaxed)
   if heapCopy == nil:
     s.kind = kindInline
-    if len > 0: copyMem(payload(s), msg, len)
+    copyBytes(payload(s), msg, len)
   else:
     s.kind = kindHeap
     cast[ptr pointer](payload(s))[] = heapCopy
@@ -165,7 +185,7 @@ proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inli
   result.len = int(s.len.load(moRelaxed))
   if s.kind == kindInline:
     if result.len <= dstCap:
-      if result.len > 0: copyMem(dst, payload(s), result.len)
+      copyBytes(dst, payload(s), result.len)
     else:
       result.heap = c_malloc(csize_t(max(result.len, 1)))
       copyMem(result.heap, payload(s), result.len)
