@@ -47,10 +47,15 @@ template lightBarrier*() =
   if asymmetric: compilerBarrier()
   else: fence(moSequentiallyConsistent)
 
-proc heavyBarrier*() =
-  ## The rare side: a full barrier on every thread of this process.
+proc heavyBarrier*(): bool =
+  ## The rare side: a full barrier on every thread of this process. False if the system call
+  ## failed although `lightBarrier` relies on it (never seen; registration is per process and
+  ## survives fork): the caller must then not sleep without a timeout.
   when defined(linux) and not defined(nexpoNoMembarrier):
     if asymmetric:
       if syscall(SYS_membarrier, membarrierPrivateExpedited, 0.cint, 0.cint) == 0:
-        return
+        return true
+      discard syscall(SYS_membarrier, membarrierRegisterPrivateExpedited, 0.cint, 0.cint)
+      return syscall(SYS_membarrier, membarrierPrivateExpedited, 0.cint, 0.cint) == 0
   fence(moSequentiallyConsistent)
+  true

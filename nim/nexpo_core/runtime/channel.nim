@@ -270,7 +270,10 @@ proc arm*(ch: ptr ByteChannel, id: int) {.inline.} =
   ch.watchers[id].armed.store(1, moRelaxed)
   fence(moSequentiallyConsistent)
   if ch.ring.ringMode == cmSpsc and not ch.ring.isShared:
-    heavyBarrier()   # the SPSC waker has only a compiler barrier (see the module doc)
+    # The SPSC waker has only a compiler barrier (see the module doc). The system call has
+    # not been seen to fail once registered (and blocking waits poll if it does); an armed
+    # watcher would then risk missing one signal.
+    discard heavyBarrier()
 
 proc validWatcher*(ch: ptr ByteChannel, id: int): bool =
   id >= 0 and id < maxWatchers and ch.watchers[id].used
@@ -285,8 +288,9 @@ template wakerBarrier(r: ptr RingHeader) =
     if r.isShared: fence(moSequentiallyConsistent)
     else: lightBarrier()
 
-template waiterBarrier(r: ptr RingHeader) =
-  if r.ringMode == cmSpsc and not r.isShared: heavyBarrier()
+template waiterBarrier(r: ptr RingHeader): bool =
+  ## False: the barrier failed, sleep only briefly (poll).
+  if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
 
 proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
   ## After publishing `n` messages. Vyukov modes: call only after a seq_cst RMW on the ring's
@@ -431,7 +435,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
       else:
         let epoch = r.word.load(moAcquire)
         discard r.waiters.fetchAdd(1, moSequentiallyConsistent)
-        waiterBarrier(r)
+        let fenced = waiterBarrier(r)
         st = attempt
         if st != stAgain:
           discard r.waiters.fetchSub(1, moRelaxed)
@@ -442,7 +446,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
           discard r.waiters.fetchSub(1, moRelaxed)
           st = stTimeout
           break
-        if busy:
+        if busy or not fenced:
           # The other side is between its claim and its publish: it will not necessarily
           # wake us. Give it the core; after a while (a crashed peer of a shared ring) nap.
           inc inFlightRounds
