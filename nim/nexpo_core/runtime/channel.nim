@@ -232,7 +232,7 @@ proc signalWatchers(ch: ptr ByteChannel, interest: uint32, force = false) =
   lockWatchers(ch)
   for w in ch.watchers.mitems:
     if w.used and (w.interest and interest) != 0:
-      if force or w.armed.exchange(0, moAcquireRelease) != 0:
+      if force or w.armed.exchange(0, moSequentiallyConsistent) != 0:
         if w.fd >= 0:
           eventWrite(w.fd)
         else:
