@@ -106,8 +106,8 @@ template waitTurn(spins: var int) =
     spins = 0
 
 type TypedCtx = object
-  spsc: SpscQueue[int64]
-  mpmc: MpmcQueue[int64]
+  spsc: ptr SpscQueue[int64]   # newSpscQueue/newMpmcQueue: aligned as the layouts want
+  mpmc: ptr MpmcQueue[int64]
   n: int           # messages per producer
   go: Atomic[bool]
   sum: Atomic[int64]
@@ -119,7 +119,7 @@ proc typedSpscSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   for i in 0 ..< c.n:
     var spins = 0
-    while not c.spsc.tryPush(int64(i)): waitTurn(spins)
+    while not c.spsc[].tryPush(int64(i)): waitTurn(spins)
 
 proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -130,7 +130,7 @@ proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
     for j in 0 ..< k: buf[j] = int64(i + j)
     var done, spins = 0
     while done < k:
-      let m = c.spsc.pushMany(buf.toOpenArray(done, k - 1))
+      let m = c.spsc[].pushMany(buf.toOpenArray(done, k - 1))
       if m == 0: waitTurn(spins)
       done += m
     i += k
@@ -139,7 +139,7 @@ proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   for i in 0 ..< c.n:
     var spins = 0
-    while not c.mpmc.tryPush(int64(i)): waitTurn(spins)
+    while not c.mpmc[].tryPush(int64(i)): waitTurn(spins)
 
 proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -150,7 +150,7 @@ proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
     for j in 0 ..< k: buf[j] = int64(i + j)
     var done, spins = 0
     while done < k:
-      let m = c.mpmc.pushMany(buf.toOpenArray(done, k - 1))
+      let m = c.mpmc[].pushMany(buf.toOpenArray(done, k - 1))
       if m == 0: waitTurn(spins)
       done += m
     i += k
@@ -161,7 +161,7 @@ proc typedMpmcReceiver(c: ptr TypedCtx) {.thread.} =
   var s, v: int64
   for i in 0 ..< c.n:
     var spins = 0
-    while not c.mpmc.tryPop(v): waitTurn(spins)
+    while not c.mpmc[].tryPop(v): waitTurn(spins)
     s += v
   discard c.sum.fetchAdd(s)
 
@@ -171,7 +171,7 @@ proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =
   var buf: array[256, int64]
   var got, spins = 0
   while got < c.n:
-    let m = c.mpmc.popMany(buf.toOpenArray(0, min(256, c.n - got) - 1))
+    let m = c.mpmc[].popMany(buf.toOpenArray(0, min(256, c.n - got) - 1))
     if m == 0: waitTurn(spins)
     for j in 0 ..< m: s += buf[j]
     got += m
@@ -267,7 +267,7 @@ proc runOneThread(n: int) =
 
 proc runTypedSpsc(name: string, n: int, batch: bool) =
   let c = cast[ptr TypedCtx](allocShared0(sizeof(TypedCtx)))
-  c.spsc.init(capacity)
+  c.spsc = newSpscQueue[int64](capacity)
   c.n = n
   var t: Thread[ptr TypedCtx]
   createThread(t, (if batch: typedSpscBatchSender else: typedSpscSender), c)
@@ -278,7 +278,7 @@ proc runTypedSpsc(name: string, n: int, batch: bool) =
     var buf: array[256, int64]
     var got, spins = 0
     while got < n:
-      let m = c.spsc.popMany(buf)
+      let m = c.spsc[].popMany(buf)
       if m == 0: waitTurn(spins)
       for j in 0 ..< m: total += buf[j]
       got += m
@@ -286,19 +286,19 @@ proc runTypedSpsc(name: string, n: int, batch: bool) =
     var v: int64
     for i in 0 ..< n:
       var spins = 0
-      while not c.spsc.tryPop(v): waitTurn(spins)
+      while not c.spsc[].tryPop(v): waitTurn(spins)
       total += v
   let ns = (getMonoTime() - t0).inNanoseconds.float
   joinThread(t)
   doAssert total == int64(expectSum(n))
   report(name, 1, 1, n, ns)
-  `=destroy`(c.spsc)
-  `=destroy`(c.mpmc)
+  if c.spsc != nil: freeQueue(c.spsc)
+  if c.mpmc != nil: freeQueue(c.mpmc)
   deallocShared(c)
 
 proc runTypedMpmc(name: string, n: int, batch: bool) =
   let c = cast[ptr TypedCtx](allocShared0(sizeof(TypedCtx)))
-  c.mpmc.init(capacity)
+  c.mpmc = newMpmcQueue[int64](capacity)
   let each = n div 2
   c.n = each
   var ts: array[4, Thread[ptr TypedCtx]]
@@ -311,8 +311,8 @@ proc runTypedMpmc(name: string, n: int, batch: bool) =
   let ns = (getMonoTime() - t0).inNanoseconds.float
   doAssert c.sum.load == 2 * int64(expectSum(each))
   report(name, 2, 2, 2 * each, ns)
-  `=destroy`(c.spsc)
-  `=destroy`(c.mpmc)
+  if c.spsc != nil: freeQueue(c.spsc)
+  if c.mpmc != nil: freeQueue(c.mpmc)
   deallocShared(c)
 
 proc mpmcBatchSender(a: MpmcCtx) {.thread.} =

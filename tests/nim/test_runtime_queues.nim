@@ -17,7 +17,7 @@ template backoff(spins: var int) =
 # --- SPSC -------------------------------------------------------------------------------
 
 type SpscCtx = object
-  q: SpscQueue[int64]
+  q: ptr SpscQueue[int64]
   bad: Atomic[int]
 
 proc spscProducer(c: ptr SpscCtx) {.thread.} =
@@ -31,12 +31,12 @@ proc spscProducer(c: ptr SpscCtx) {.thread.} =
       for j in 0 ..< k: buf[j] = int64(i + j)
       var done = 0
       while done < k:
-        let m = c.q.pushMany(buf.toOpenArray(done, k - 1))
+        let m = c.q[].pushMany(buf.toOpenArray(done, k - 1))
         if m == 0: backoff(spins)
         done += m
       i += k
     else:
-      while not c.q.tryPush(int64(i)): backoff(spins)
+      while not c.q[].tryPush(int64(i)): backoff(spins)
       inc i
 
 proc spscConsumer(c: ptr SpscCtx) {.thread.} =
@@ -47,14 +47,14 @@ proc spscConsumer(c: ptr SpscCtx) {.thread.} =
   while expect < perProducer:
     inc round
     if round mod 2 == 0:
-      let m = c.q.popMany(buf)
+      let m = c.q[].popMany(buf)
       if m == 0: backoff(spins)
       for j in 0 ..< m:
         if buf[j] != expect: discard c.bad.fetchAdd(1)
         inc expect
     else:
       var v: int64
-      if c.q.tryPop(v):
+      if c.q[].tryPop(v):
         if v != expect: discard c.bad.fetchAdd(1)
         inc expect
       else: backoff(spins)
@@ -63,7 +63,7 @@ proc spscConsumer(c: ptr SpscCtx) {.thread.} =
 
 type
   MpmcCtx = object
-    q: MpmcQueue[int64]
+    q: ptr MpmcQueue[int64]
     producers: int
     received: ptr UncheckedArray[Atomic[int32]]
     orderErrors: Atomic[int]
@@ -82,12 +82,12 @@ proc mpmcProducer(a: Arg) {.thread.} =
       for j in 0 ..< k: buf[j] = encode(a.id, s + j)
       var done = 0
       while done < k:
-        let m = a.c.q.pushMany(buf.toOpenArray(done, k - 1))
+        let m = a.c.q[].pushMany(buf.toOpenArray(done, k - 1))
         if m == 0: backoff(spins)
         done += m
       s += k
     else:
-      while not a.c.q.tryPush(encode(a.id, s)): backoff(spins)
+      while not a.c.q[].tryPush(encode(a.id, s)): backoff(spins)
       inc s
 
 proc mpmcConsumer(a: Arg) {.thread.} =
@@ -102,10 +102,10 @@ proc mpmcConsumer(a: Arg) {.thread.} =
     inc round
     var m = 0
     if round mod 2 == 0:
-      m = c.q.popMany(buf)
+      m = c.q[].popMany(buf)
     else:
       var v: int64
-      if c.q.tryPop(v):
+      if c.q[].tryPop(v):
         buf[0] = v
         m = 1
     if m == 0:
@@ -121,7 +121,7 @@ proc mpmcConsumer(a: Arg) {.thread.} =
 
 proc mpmcStress(producers, consumers, capacity: int): bool =
   let c = cast[ptr MpmcCtx](allocShared0(sizeof(MpmcCtx)))
-  c.q.init(capacity)
+  c.q = newMpmcQueue[int64](capacity)
   c.producers = producers
   let total = producers * perProducer
   c.received = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(total * sizeof(int32)))
@@ -131,13 +131,13 @@ proc mpmcStress(producers, consumers, capacity: int): bool =
   for i in 0 ..< producers: createThread(ps[i], mpmcProducer, (c, i))
   joinThreads(ps)
   joinThreads(cs)
-  result = c.orderErrors.load == 0 and c.q.len == 0
+  result = c.orderErrors.load == 0 and c.q[].len == 0
   for i in 0 ..< total:
     if c.received[i].load != 1:
       result = false
       break
   deallocShared(c.received)
-  `=destroy`(c.q)
+  freeQueue(c.q)
   deallocShared(c)
 
 suite "typed queues":
@@ -201,15 +201,16 @@ suite "typed queues":
   test "SpscQueue across two threads: exactly once, in order, single and batch ops":
     for cap in [2, 64, 1024]:
       let c = cast[ptr SpscCtx](allocShared0(sizeof(SpscCtx)))
-      c.q.init(cap)
+      c.q = newSpscQueue[int64](cap)
+      check (cast[uint](c.q) and uint(queueSpan - 1)) == 0
       var p, r: Thread[ptr SpscCtx]
       createThread(r, spscConsumer, c)
       createThread(p, spscProducer, c)
       joinThread(p)
       joinThread(r)
       check c.bad.load == 0
-      check c.q.len == 0
-      `=destroy`(c.q)
+      check c.q[].len == 0
+      freeQueue(c.q)
       deallocShared(c)
 
   test "MpmcQueue 4 producers x 4 consumers: exactly once, per-producer FIFO":

@@ -121,6 +121,11 @@ proc spscPop*(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var Rea
 
 # --- the typed queue --------------------------------------------------------------------
 
+const queueSpan* = 2 * cacheLineSize
+  ## Distance between fields written by different threads in the typed queues: 128 bytes, not
+  ## 64, because x86's adjacent-line prefetcher moves lines in pairs (folly's
+  ## hardware_destructive_interference_size makes the same choice).
+
 type
   SpscQueue*[T] = object
     ## Bounded SPSC queue of plain values (see the module doc). Lives in place: share it by
@@ -129,13 +134,14 @@ type
     mask: uint64
     slots: ptr UncheckedArray[T]                      ## cache-line aligned
     mem: pointer                                      ## the allocation holding `slots`
-    tail {.align: cacheLineSize.}: Atomic[uint64]     ## producer's line
+    home: pointer                                     ## set by newSpscQueue: the allocation
+    tail {.align: queueSpan.}: Atomic[uint64]         ## producer's line
     producerCachedHead: uint64
-    head {.align: cacheLineSize.}: Atomic[uint64]     ## slots freed so far (written once a group)
-    consumerPos {.align: cacheLineSize.}: uint64      ## consumer's private line: next position
+    head {.align: queueSpan.}: Atomic[uint64]         ## slots freed so far (written once a group)
+    consumerPos {.align: queueSpan.}: uint64          ## consumer's private line: next position
                                                       ## to pop (head lags by < releaseGroup)
     consumerCachedTail: uint64
-    pad {.align: cacheLineSize.}: uint8               ## keeps that line to itself
+    pad {.align: queueSpan.}: uint8                   ## keeps that line to itself
 
 proc `=copy`*[T](dst: var SpscQueue[T], src: SpscQueue[T]) {.error: "a queue lives in place; share it by pointer".}
 
@@ -162,6 +168,25 @@ proc init*[T](q: var SpscQueue[T], capacity: int) =
   q.consumerPos = 0
 
 proc capacity*[T](q: var SpscQueue[T]): int {.inline.} = int(q.capacity)
+
+proc alignedHome*(size: int): (pointer, pointer) =
+  ## (allocation, `queueSpan`-aligned address inside it) for `size` zeroed bytes. The typed
+  ## queues' `{.align.}` fields are only apart on real cache lines when the object itself is
+  ## aligned: allocShared (malloc) guarantees 16 bytes.
+  let mem = allocShared0(size + queueSpan)
+  (mem, cast[pointer]((cast[uint](mem) + uint(queueSpan - 1)) and not uint(queueSpan - 1)))
+
+proc newSpscQueue*[T](capacity: int): ptr SpscQueue[T] =
+  ## A queue in shared memory, aligned as its layout wants; free it with `freeQueue`.
+  let (mem, at) = alignedHome(sizeof(SpscQueue[T]))
+  result = cast[ptr SpscQueue[T]](at)
+  result[].init(capacity)
+  result.home = mem
+
+proc freeQueue*[T](q: ptr SpscQueue[T]) =
+  let mem = q.home
+  `=destroy`(q[])
+  deallocShared(mem)
 
 proc tryPush*[T](q: var SpscQueue[T], v: T): bool {.inline.} =
   let n = lamportPush(q, 1, pos, idx):

@@ -48,7 +48,7 @@
 
 import std/[atomics, typetraits]
 import ../config
-import ./ring
+import ./ring, ./spsc
 
 # --- the algorithm ----------------------------------------------------------------------
 
@@ -170,9 +170,10 @@ type
     mask: uint64
     cells: ptr UncheckedArray[MpmcCell[T]]            ## cache-line aligned
     mem: pointer                                      ## the allocation holding `cells`
-    tail {.align: cacheLineSize.}: Atomic[uint64]     ## producers' line
-    head {.align: cacheLineSize.}: Atomic[uint64]     ## consumers' line
-    pad {.align: cacheLineSize.}: uint8
+    home: pointer                                     ## set by newMpmcQueue: the allocation
+    tail {.align: queueSpan.}: Atomic[uint64]         ## producers' line (see spsc.queueSpan)
+    head {.align: queueSpan.}: Atomic[uint64]         ## consumers' line
+    pad {.align: queueSpan.}: uint8
 
 proc `=copy`*[T](dst: var MpmcQueue[T], src: MpmcQueue[T]) {.error: "a queue lives in place; share it by pointer".}
 
@@ -198,6 +199,18 @@ proc init*[T](q: var MpmcQueue[T], capacity: int) =
   q.head.store(0, moRelease)
 
 proc capacity*[T](q: var MpmcQueue[T]): int {.inline.} = int(q.capacity)
+
+proc newMpmcQueue*[T](capacity: int): ptr MpmcQueue[T] =
+  ## A queue in shared memory, aligned as its layout wants; free it with `freeQueue`.
+  let (mem, at) = alignedHome(sizeof(MpmcQueue[T]))
+  result = cast[ptr MpmcQueue[T]](at)
+  result[].init(capacity)
+  result.home = mem
+
+proc freeQueue*[T](q: ptr MpmcQueue[T]) =
+  let mem = q.home
+  `=destroy`(q[])
+  deallocShared(mem)
 
 template cellOf[T](q: var MpmcQueue[T], pos: uint64): var MpmcCell[T] = q.cells[pos and q.mask]
 
