@@ -10,8 +10,9 @@
 ##   | shm name, creator flag     |          +-------------------------------------------------+
 ##   +----------------------------+
 ##
-## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue with a CAS
-## only on the shared side(s) (vyukov.nim).
+## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue (vyukov.nim)
+## with a CAS on the shared side(s) and on the send side (the close mark, see below); a single
+## receiver claims with a fetch-add.
 ##
 ## Waiting: a blocked send/recv first retries with PAUSE for a moment, then gives its time slice
 ## away (sched_yield: with more threads than cores the peer it waits for may be descheduled),
@@ -58,7 +59,8 @@
 ## unpublished: with Vyukov modes, receivers stop at it (timed waits expire with ETIMEOUT, the
 ## channel must be recreated); with SPSC the half-written message is simply never seen.
 ## Messages still in the ring when every process exits are lost with it. An SPSC side left
-## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data.
+## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data;
+## after a close, receivers then cannot tell the ring is drained and wait out their timeouts.
 ##
 ## Properties:
 ## - messages are copied in and out (bytes semantics); at most `maxMessage` bytes, empty allowed
