@@ -6,15 +6,20 @@
 ## Built and run by benchmarks/nim/run.py (`python benchmarks/nim/run.py channels`).
 ##
 ## Cases:
-## - spsc-ring: Lamport ring operations alone (spscTryPush/spscTryPop, spin when full/empty):
-##   the data structure's ceiling
+## - spsc-ring: the channels' byte ring operations alone (spscTryPush/spscPop, spin when
+##   full/empty): the data structure's ceiling under the channel layer
 ## - spsc-channel / mpmc-channel: the full channel API (blocking send/recv with close checks,
 ##   waiter bookkeeping and wakeups), one message per call
 ## - spsc-batch / mpmc-batch: sendMany/recvMany, 256 messages per call (mpmc: 2 x 2 threads)
 ## - typed-spsc / typed-mpmc: the typed queues `SpscQueue[int64]` / `MpmcQueue[int64]` (same
-##   algorithms as the byte rings, see spsc.nim / vyukov.nim), one value per tryPush/tryPop,
-##   spin (PAUSE) when full/empty; message_bytes 8 = the int64 itself, no slot header
+##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
+##   newSpscQueue/newMpmcQueue), one value per tryPush/tryPop; when full/empty the caller
+##   PAUSEs, and yields after 64 tries; message_bytes 8 = the int64 itself, no slot header
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
+##
+## Arguments: [messages (10M)] [repetitions (3)] [only cases whose name contains this]. The
+## cases run in the order above; a filtered run skips the earlier ones, which also warm the
+## machine up, so compare filtered runs only with filtered runs.
 
 import std/[atomics, monotimes, os, posix, strutils, times]
 import nexpo_core/errors
