@@ -135,9 +135,6 @@ proc claimedEnd*(r: ptr RingHeader, order = moAcquire): uint64 {.inline.} =
   ## One past the last claimed position (the tail without the close mark).
   r.tail.load(order) and not closedMark
 
-proc tailMarked*(r: ptr RingHeader, order = moAcquire): bool {.inline.} =
-  (r.tail.load(order) and closedMark) != 0
-
 proc isShared*(r: ptr RingHeader): bool {.inline.} = r.shared != 0
 
 proc ringMode*(r: ptr RingHeader): ChannelMode {.inline.} = ChannelMode(r.mode)

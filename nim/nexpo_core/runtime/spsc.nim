@@ -12,8 +12,9 @@
 ## object with `tail`/`head: Atomic[uint64]`, `producerCachedHead`/`consumerCachedTail: uint64`
 ## and `capacity: uint64`; the caller supplies the slot write/read. Two instantiations:
 ##
-## - the byte ring of channels (`RingHeader`, `spscTryPush`/`spscPop`); the channel layer adds
-##   close and wake-ups around it without touching the indices (see channel.nim)
+## - the byte ring of channels (`RingHeader`; channel.nim's `ringPush`/`ringPop`, and
+##   `spscTryPush`/`spscPop` below for the bare-ring benchmark); the channel layer adds close
+##   and wake-ups around it without touching the indices
 ## - the typed queue `SpscQueue[T]`: the honest structure for "int64 messages between two
 ##   threads"
 ##

@@ -24,7 +24,7 @@
 ## with `tail`/`head: Atomic[uint64]` and `capacity: uint64`; the caller supplies the slot's
 ## sequence word and the slot write/read. Two instantiations:
 ##
-## - the byte ring of channels (MPSC, SPMC, MPMC; `vyukovTryPush`/`vyukovTryPop`): claims are
+## - the byte ring of channels (MPSC, SPMC, MPMC; channel.nim's `ringPush`/`ringPop`): claims are
 ##   sequentially consistent RMWs (the tail CAS expects `closedMark` clear, so close and a send
 ##   cannot both win; a single receiver claims with a fetch-add). They double as the StoreLoad
 ##   barrier of the channel's wake-up protocol (see channel.nim).
@@ -139,22 +139,6 @@ template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
     popped = k
     break
   popped
-
-# --- the byte ring of channels ----------------------------------------------------------
-
-proc vyukovTryPush*(r: ptr RingHeader, msg: pointer, len: int, heapCopy: pointer,
-                    multiProducer: static bool): int {.inline.} =
-  ## 1 sent, 0 full, -1 closed.
-  vyukovPush(r, 1, multiProducer, true, pos, idx, slotAt(r, pos).seq):
-    writeMessage(slotAt(r, pos), msg, len, heapCopy)
-
-proc vyukovTryPop*(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var ReadResult,
-                   multiConsumer: static bool): int {.inline.} =
-  ## 1: popped into `res`; 0: empty; -1: the next message is longer than `maxLen` (not taken).
-  ## The length is stable while seq says full and nobody has claimed the position.
-  vyukovPop(r, 1, multiConsumer, true, pos, idx, slotAt(r, pos).seq,
-            peekLen(slotAt(r, pos)) <= maxLen):
-    res = readMessage(slotAt(r, pos), dst, dstCap)
 
 # --- the typed queue --------------------------------------------------------------------
 
