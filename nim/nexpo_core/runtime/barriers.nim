@@ -29,7 +29,7 @@ when defined(linux):
     membarrierRegisterPrivateExpedited = 16.cint  ## MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
 
 proc registerAsymmetric(): bool =
-  when defined(linux) and not defined(nexpoNoMembarrier):
+  when defined(linux):
     let cmds = syscall(SYS_membarrier, membarrierQuery, 0.cint, 0.cint)
     if cmds < 0 or (cmds and membarrierPrivateExpedited) == 0: return false
     syscall(SYS_membarrier, membarrierRegisterPrivateExpedited, 0.cint, 0.cint) == 0
@@ -51,7 +51,7 @@ proc heavyBarrier*(): bool =
   ## The rare side: a full barrier on every thread of this process. False if the system call
   ## failed although `lightBarrier` relies on it (never seen; registration is per process and
   ## survives fork): the caller must then not sleep without a timeout.
-  when defined(linux) and not defined(nexpoNoMembarrier):
+  when defined(linux):
     if asymmetric:
       if syscall(SYS_membarrier, membarrierPrivateExpedited, 0.cint, 0.cint) == 0:
         return true
