@@ -42,7 +42,45 @@ proc consumer(a: Arg) {.thread.} =
     if m.seq <= c.lastSeq[slot]: discard c.orderErrors.fetchAdd(1)
     c.lastSeq[slot] = m.seq
 
-proc stress(mode: ChannelMode, producers, consumers, capacity: int): bool =
+proc batchProducer(a: Arg) {.thread.} =
+  ## sendMany in batches of 1..37 messages (varying, so claims straddle the ring's end).
+  let c = a.ctx
+  var batch: array[37, Msg]
+  var lens: array[37, int]
+  for i in 0 ..< lens.len: lens[i] = sizeof(Msg)
+  var s = 0
+  var k = 1
+  while s < perProducer:
+    let n = min(k, perProducer - s)
+    for j in 0 ..< n: batch[j] = Msg(producer: a.id, seq: s + j)
+    var sent = 0
+    doAssert sendMany(c.ch, addr batch[0], cast[ptr UncheckedArray[int]](addr lens[0]), n, -1, sent) == stOk
+    doAssert sent == n
+    s += n
+    k = k mod 37 + 1
+
+proc batchConsumer(a: Arg) {.thread.} =
+  let c = a.ctx
+  var buf: array[50, Msg]
+  var lens: array[50, int]
+  var heap: pointer
+  var want = 1
+  while true:
+    var count = 0
+    let st = recvMany(c.ch, addr buf[0], sizeof(buf), cast[ptr UncheckedArray[int]](addr lens[0]),
+                      want, -1, count, heap)
+    if st == stClosed: break
+    doAssert st == stOk and heap == nil and count >= 1 and count <= want
+    for j in 0 ..< count:
+      doAssert lens[j] == sizeof(Msg)
+      let m = buf[j]
+      discard c.received[m.producer * perProducer + m.seq].fetchAdd(1, moRelaxed)
+      let slot = a.id * c.producers + m.producer
+      if m.seq <= c.lastSeq[slot]: discard c.orderErrors.fetchAdd(1)
+      c.lastSeq[slot] = m.seq
+    want = want mod 50 + 1
+
+proc stress(mode: ChannelMode, producers, consumers, capacity: int, batches = false): bool =
   var c = StressCtx(ch: newChannel(mode, capacity, 64), producers: producers, consumers: consumers)
   let total = producers * perProducer
   c.received = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(total * sizeof(int32)))
@@ -50,8 +88,10 @@ proc stress(mode: ChannelMode, producers, consumers, capacity: int): bool =
   for i in 0 ..< consumers * producers: c.lastSeq[i] = -1
   var ps = newSeq[Thread[Arg]](producers)
   var cs = newSeq[Thread[Arg]](consumers)
-  for i in 0 ..< consumers: createThread(cs[i], consumer, (addr c, i))
-  for i in 0 ..< producers: createThread(ps[i], producer, (addr c, i))
+  for i in 0 ..< consumers:
+    createThread(cs[i], (if batches and i mod 2 == 0: batchConsumer else: consumer), (addr c, i))
+  for i in 0 ..< producers:
+    createThread(ps[i], (if batches and i mod 2 == 0: batchProducer else: producer), (addr c, i))
   joinThreads(ps)
   close(c.ch)
   joinThreads(cs)
@@ -75,6 +115,28 @@ proc raceSender(c: ptr RaceCtx) {.thread.} =
   while true:
     let st = send(c.ch, addr x, sizeof(x), 1_000_000)
     if st == stOk: discard c.sent.fetchAdd(1)
+    elif st == stClosed: break
+
+proc raceBatchSender(c: ptr RaceCtx) {.thread.} =
+  ## sendMany: `sent` says how many went even when close stops the batch midway.
+  var xs: array[5, int]
+  var lens = [8, 8, 8, 8, 8]
+  while true:
+    var sent = 0
+    let st = sendMany(c.ch, addr xs[0], cast[ptr UncheckedArray[int]](addr lens[0]), 5, 1_000_000, sent)
+    discard c.sent.fetchAdd(sent)
+    if st == stClosed: break
+    doAssert st in {stOk, stTimeout}
+
+proc raceBatchReceiver(c: ptr RaceCtx) {.thread.} =
+  var xs: array[4, int]
+  var lens: array[4, int]
+  var heap: pointer
+  while true:
+    var count = 0
+    let st = recvMany(c.ch, addr xs[0], sizeof(xs), cast[ptr UncheckedArray[int]](addr lens[0]), 4,
+                      1_000_000, count, heap)
+    if st == stOk: discard c.got.fetchAdd(count)
     elif st == stClosed: break
 
 proc raceReceiver(c: ptr RaceCtx) {.thread.} =
@@ -116,6 +178,17 @@ suite "channels":
       check recvStr(ch, st) == "hello"
       check recvStr(ch, st) == repeat('x', 1000)
       check channel.len(ch) == 0
+      release(ch)
+
+  test "every message length from 0 to 40 bytes comes back intact (small-copy paths)":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 64, 64)
+      for n in 0 .. 40:
+        var m = newString(n)
+        for i in 0 ..< n: m[i] = char((n * 7 + i * 13) mod 256)
+        check sendStr(ch, m) == stOk
+        var st: Status
+        check recvStr(ch, st) == m
       release(ch)
 
   test "capacity rounds up to a power of two; full and empty report stAgain":
@@ -171,22 +244,35 @@ suite "channels":
   test "SPSC 1 x 1":
     check stress(cmSpsc, 1, 1, 64)
 
+  test "batches under stress: sendMany/recvMany mixed with send/recv, every mode":
+    check stress(cmMpmc, 4, 4, 64, batches = true)
+    check stress(cmMpmc, 2, 2, 4, batches = true)    # claims wrap a tiny ring constantly
+    check stress(cmMpsc, 4, 1, 32, batches = true)
+    check stress(cmSpmc, 1, 4, 32, batches = true)
+    check stress(cmSpsc, 1, 1, 16, batches = true)
+
   test "close racing with blocked senders and receivers loses nothing":
-    for mode in [cmMpmc, cmMpsc, cmSpmc]:
-      var c = RaceCtx(ch: newChannel(mode, 4, 8))
-      let senders = if mode == cmSpmc: 1 else: 3
-      let receivers = if mode == cmMpsc: 1 else: 3
-      var ss = newSeq[Thread[ptr RaceCtx]](senders)
-      var rs = newSeq[Thread[ptr RaceCtx]](receivers)
-      for t in ss.mitems: createThread(t, raceSender, addr c)
-      for t in rs.mitems: createThread(t, raceReceiver, addr c)
-      sleep(30)
-      close(c.ch)
-      joinThreads(ss)
-      joinThreads(rs)
-      check c.sent.load == c.got.load
-      check c.sent.load > 0
-      release(c.ch)
+    # Every mode, single and batch operations, closes at different moments (the first rounds
+    # close almost at once, while threads are still starting and claiming).
+    const rounds = when tsanEnabled or sanitizeEnabled: 6 else: 24
+    for round in 0 ..< rounds:
+      for mode in ChannelMode:
+        var c = RaceCtx(ch: newChannel(mode, 4, 8))
+        let senders = if mode in {cmSpmc, cmSpsc}: 1 else: 3
+        let receivers = if mode in {cmMpsc, cmSpsc}: 1 else: 3
+        var ss = newSeq[Thread[ptr RaceCtx]](senders)
+        var rs = newSeq[Thread[ptr RaceCtx]](receivers)
+        for i, t in ss.mpairs:
+          createThread(t, (if (i + round) mod 2 == 0: raceSender else: raceBatchSender), addr c)
+        for i, t in rs.mpairs:
+          createThread(t, (if (i + round) mod 2 == 0: raceReceiver else: raceBatchReceiver), addr c)
+        if round mod 3 != 0: sleep(round mod 7)
+        close(c.ch)
+        joinThreads(ss)
+        joinThreads(rs)
+        check c.sent.load == c.got.load
+        check channel.len(c.ch) == 0
+        release(c.ch)
 
   test "SPSC refuses two senders at once instead of corrupting":
     let ch = newChannel(cmSpsc, 4, 8)
@@ -198,34 +284,77 @@ suite "channels":
     release(ch)
 
   test "batches: sendMany / recvMany keep order and respect the buffer":
-    let ch = newChannel(cmMpmc, 16, 200)
-    var data = ""
-    var lens: array[10, int]
-    for i in 0 ..< 10:
-      let m = $i & repeat('z', i * 20)
-      data.add m
-      lens[i] = m.len
-    var sent = 0
-    check sendMany(ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), 10, -1, sent) == stOk
-    check sent == 10
-    var buf: array[300, char]
-    var got: array[10, int]
-    var count = 0
-    var heap: pointer
-    var all = ""
-    var n = 0
-    while n < 10:
-      check recvMany(ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr got[0]), 10, -1,
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 16, 200)
+      var data = ""
+      var lens: array[10, int]
+      for i in 0 ..< 10:
+        let m = $i & repeat('z', i * 20)
+        data.add m
+        lens[i] = m.len
+      var sent = 0
+      check sendMany(ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), 10, -1, sent) == stOk
+      check sent == 10
+      var buf: array[300, char]
+      var got: array[10, int]
+      var count = 0
+      var heap: pointer
+      var all = ""
+      var n = 0
+      while n < 10:
+        check recvMany(ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr got[0]), 10, -1,
+                       count, heap) == stOk
+        check heap == nil
+        var off = 0
+        for i in 0 ..< count:
+          check got[i] == lens[n + i]
+          for j in 0 ..< got[i]: all.add buf[off + j]
+          off += got[i]
+        n += count
+      check all == data
+      release(ch)
+
+  test "recvMany: a first message longer than the buffer comes back alone, on the heap":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 8, 500)
+      check sendStr(ch, repeat('L', 300)) == stOk
+      check sendStr(ch, "after") == stOk
+      var buf: array[128, char]
+      var lens: array[8, int]
+      var count = 0
+      var heap: pointer
+      check recvMany(ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr lens[0]), 8, -1,
                      count, heap) == stOk
-      check heap == nil
-      var off = 0
-      for i in 0 ..< count:
-        check got[i] == lens[n + i]
-        for j in 0 ..< got[i]: all.add buf[off + j]
-        off += got[i]
-      n += count
-    check all == data
-    release(ch)
+      check count == 1 and lens[0] == 300 and heap != nil
+      c_free(heap)
+      heap = nil
+      check recvMany(ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr lens[0]), 8, -1,
+                     count, heap) == stOk
+      check count == 1 and lens[0] == 5 and heap == nil
+      check recvInto(ch, addr buf[0], buf.len, 0) == -int64(ord(stAgain))
+      check sendStr(ch, repeat('M', 100)) == stOk
+      check recvInto(ch, addr buf[0], 64, 0) == -int64(ord(stUnsupported))   # left in place
+      check channel.len(ch) == 1
+      check recvInto(ch, addr buf[0], buf.len, 0) == 100
+      release(ch)
+
+  test "sendMany stops at close and says how many went":
+    for mode in ChannelMode:
+      let ch = newChannel(mode, 4, 8)
+      var xs: array[6, int]
+      var lens = [8, 8, 8, 8, 8, 8]
+      var sent = 0
+      check sendMany(ch, addr xs[0], cast[ptr UncheckedArray[int]](addr lens[0]), 6, 5_000_000, sent) == stTimeout
+      check sent == 4
+      close(ch)
+      check sendMany(ch, addr xs[0], cast[ptr UncheckedArray[int]](addr lens[0]), 6, -1, sent) == stClosed
+      check sent == 0
+      var st: Status
+      for i in 0 ..< 4: discard recvStr(ch, st)
+      check st == stOk
+      discard recvStr(ch, st)
+      check st == stClosed
+      release(ch)
 
   test "select serves every ready channel (no starvation)":
     var chs: array[3, ptr ByteChannel]

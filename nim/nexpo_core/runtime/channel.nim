@@ -10,30 +10,57 @@
 ##   | shm name, creator flag     |          +-------------------------------------------------+
 ##   +----------------------------+
 ##
-## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue with a CAS
-## only on the shared side(s) (vyukov.nim).
+## Modes: SPSC is Lamport's ring (spsc.nim); MPSC, SPMC and MPMC are Vyukov's queue (vyukov.nim)
+## with a CAS on the shared side(s) and on the send side (the close mark, see below); a single
+## receiver claims with a fetch-add.
 ##
-## Waiting: a blocked send/recv first retries with PAUSE for a few microseconds, then parks on
-## the ring's `notFull`/`notEmpty` futex word (shared futex for shared rings, so a process wakes
-## another). The other side bumps the word and wakes one waiter only when `sendWaiters` /
-## `recvWaiters` says someone announced it will park (a seq_cst fence orders the two: no lost
-## wakeup, and no syscall when nobody waits). A waiter whose deadline passes takes one last look,
-## so a wakeup can never be swallowed by a timeout.
+## Waiting: a blocked send/recv first retries with PAUSE for a moment, then gives its time slice
+## away (sched_yield: with more threads than cores the peer it waits for may be descheduled),
+## then parks on the ring's `notFull`/`notEmpty` futex word (shared futex for shared rings, so a
+## process wakes another). The other side bumps the word and wakes waiters only when
+## `sendWaiters` / `recvWaiters` says someone announced it will park: no syscall when nobody
+## waits. The two sides form a Dekker pattern with no fence of its own:
+##
+## ::
+##
+##   waiter (receiver)                         waker (sender)
+##   recvWaiters += 1          (seq_cst RMW)   claim/publish tail    (seq_cst RMW, already needed)
+##   try again; load tail      (seq_cst)       ... write, publish slot
+##   tail > head: a sender is mid-publish,     load recvWaiters      (seq_cst)
+##     do not sleep (yield, retry)             > 0: bump notEmpty, futex wake
+##   else sleep on notEmpty
+##
+## Either the waiter's load of `tail` sees the claim (and it does not sleep), or its increment
+## comes first in the seq_cst order and the waker sees it. Senders waiting for room mirror this
+## with `head` (receivers claim with a seq_cst RMW too). SPSC publishes with plain stores (no
+## RMW per message): there the waker's barrier is `lightBarrier` and the waiter's
+## `heavyBarrier` (barriers.nim: membarrier(2), so a message costs no fence in one process;
+## full fences on both sides for shared rings). A waiter whose deadline passes takes one last
+## look, so a wakeup can never be swallowed by a timeout.
 ##
 ## Watchers (in one process): asyncio loops and `select` register an event fd or a futex word;
 ## a waiter arms its watcher, re-checks the ring, then sleeps; the side that makes the ring
 ## ready signals armed watchers once (one write(2) per sleep, nothing when nobody is armed).
 ##
-## Close: `close` sets a flag and wakes everyone. Senders fail at once (ECLOSED); receivers
-## drain what is left and fail only when the ring is closed AND empty (every claimed position
-## consumed). A send racing with close either fails or is delivered to a receiver.
+## Close: `close` sets `closed`, and (Vyukov modes) `closedMark` in the ring's tail (one RMW;
+## see ring.nim), and wakes everyone. Senders claim positions with a CAS expecting the mark
+## clear, so they fail at once (ECLOSED) after it; receivers drain what is left and fail only
+## when the tail is marked AND every claimed position was consumed (head == tail). A send
+## racing with close either fails or was claimed before the mark, and then a receiver waits for
+## it: never accepted and lost. SPSC: the sender's guard RMW (`sendGuard`, taken before it
+## reads `closed`) plays the part of the claim: a receiver that sees `closed` and then a free
+## guard knows the last send either saw `closed` or has published (see `closedAndDrained`).
+##
+## Batches: `sendMany` claims every free slot it needs with one index update (one CAS) and
+## wakes receivers once; `recvMany` likewise takes every ready message that fits at once.
 ##
 ## Crashed peers (shared rings): a process that dies holding nothing loses nothing. One that dies
 ## between claiming a slot and publishing it (a few instructions plus the copy) leaves that slot
 ## unpublished: with Vyukov modes, receivers stop at it (timed waits expire with ETIMEOUT, the
 ## channel must be recreated); with SPSC the half-written message is simply never seen.
 ## Messages still in the ring when every process exits are lost with it. An SPSC side left
-## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data.
+## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data;
+## after a close, receivers then cannot tell the ring is drained and wait out their timeouts.
 ##
 ## Properties:
 ## - messages are copied in and out (bytes semantics); at most `maxMessage` bytes, empty allowed
@@ -43,13 +70,14 @@
 
 import std/[atomics, posix]
 import ../errors
-import ./parking, ./ring, ./spsc, ./vyukov, ./shm
+import ./barriers, ./parking, ./ring, ./spsc, ./vyukov, ./shm
 
 const
   defaultInline* = 112          ## in-process slots: 16-byte header + 112 payload = 128 bytes
   maxCapacity* = 1 shl 24
   maxSharedMessage* = 1 shl 24
-  spinLimit = 200               ## PAUSE rounds before parking (a few microseconds)
+  spinLimit = 100               ## PAUSE rounds before yielding (~ a few microseconds)
+  yieldLimit = 16               ## sched_yield rounds before parking
   maxWatchers = 64
   interestRecv* = 1'u32         ## watcher wants "a message may be ready"
   interestSend* = 2'u32         ## watcher wants "room may be free"
@@ -148,7 +176,7 @@ proc release*(ch: ptr ByteChannel) =
     unmapRegion(ch.region)
   else:
     var pos = r.head.load(moRelaxed)
-    while pos < r.tail.load(moRelaxed):
+    while pos < r.claimedEnd(moRelaxed):
       discardMessage(slotAt(r, pos))
       inc pos
     deallocShared(ch.region.base)
@@ -163,17 +191,35 @@ proc len*(ch: ptr ByteChannel): int =
   ## Messages in the ring (a snapshot; claimed-but-unpublished positions count).
   let r = ch.ring
   let h = r.head.load(moAcquire)
-  let t = r.tail.load(moAcquire)
+  let t = r.claimedEnd(moAcquire)
   if t > h: int(min(t - h, r.capacity)) else: 0
 
-proc drained(r: ptr RingHeader): bool {.inline.} =
-  ## Call only after seeing `closed`. A sender increments `sendersInFlight` before it checks
-  ## `closed` and decrements it after publishing, and every access is sequentially consistent:
-  ## either that sender sees `closed` and fails, or this load sees it in flight and the ring is
-  ## not drained yet. Without this, a send that passed the check just before close() could
-  ## publish after the receivers gave up: accepted, then lost.
-  r.sendersInFlight.load(moSequentiallyConsistent) == 0 and
-    r.head.load(moAcquire) >= r.tail.load(moAcquire)
+proc closedAndDrained(r: ptr RingHeader): bool {.inline.} =
+  ## The receivers' end: the tail carries the close mark (no position can be claimed any
+  ## more) and every claimed position was taken by a receiver. A send that claimed its position
+  ## before the close is counted by the tail, so it is waited for, never lost.
+  ## SPSC: `closed`, then no send in progress, then head == tail. The sender takes `sendGuard`
+  ## (seq_cst RMW) before it loads `closed` (seq_cst): if it saw `closed` clear, its guard RMW
+  ## precedes our guard load in the seq_cst order, so we see the guard taken, or released by
+  ## its release store after publishing (and then we see the tail it published).
+  if r.ringMode == cmSpsc:
+    r.closed.load(moSequentiallyConsistent) != 0 and
+      r.sendGuard.load(moSequentiallyConsistent) == 0 and
+      r.head.load(moRelaxed) >= r.tail.load(moAcquire)
+  else:
+    let t = r.tail.load(moSequentiallyConsistent)
+    (t and closedMark) != 0 and r.head.load(moSequentiallyConsistent) >= (t and not closedMark)
+
+proc recvInFlight(r: ptr RingHeader): bool {.inline.} =
+  ## The waiter's re-check (after announcing itself): a position is claimed that no receiver
+  ## has taken yet, so a sender is publishing it (or just did): do not sleep on a wake-up that
+  ## sender may already have decided not to send.
+  r.claimedEnd(moSequentiallyConsistent) > r.head.load(moSequentiallyConsistent)
+
+proc sendInFlight(r: ptr RingHeader): bool {.inline.} =
+  ## Room is claimed by receivers (head moved) that a sender may not see free yet.
+  let h = r.head.load(moSequentiallyConsistent)
+  r.claimedEnd(moSequentiallyConsistent) - h < r.capacity
 
 # --- watchers ---------------------------------------------------------------------------
 
@@ -188,7 +234,7 @@ proc signalWatchers(ch: ptr ByteChannel, interest: uint32, force = false) =
   lockWatchers(ch)
   for w in ch.watchers.mitems:
     if w.used and (w.interest and interest) != 0:
-      if force or w.armed.exchange(0, moAcquireRelease) != 0:
+      if force or w.armed.exchange(0, moSequentiallyConsistent) != 0:
         if w.fd >= 0:
           eventWrite(w.fd)
         else:
@@ -225,34 +271,58 @@ proc unwatch*(ch: ptr ByteChannel, id: int) =
 proc arm*(ch: ptr ByteChannel, id: int) {.inline.} =
   ch.watchers[id].armed.store(1, moRelaxed)
   fence(moSequentiallyConsistent)
+  if ch.ring.ringMode == cmSpsc and not ch.ring.isShared:
+    # The SPSC waker has only a compiler barrier (see the module doc). The system call has
+    # not been seen to fail once registered (and blocking waits poll if it does); an armed
+    # watcher would then risk missing one signal.
+    discard heavyBarrier()
 
 proc validWatcher*(ch: ptr ByteChannel, id: int): bool =
   id >= 0 and id < maxWatchers and ch.watchers[id].used
 
 # --- wakeups ----------------------------------------------------------------------------
 
-proc notifyReceivers(ch: ptr ByteChannel) {.inline.} =
+template wakerBarrier(r: ptr RingHeader) =
+  ## The waker's StoreLoad: Vyukov modes have a seq_cst RMW (their claim) already; SPSC a
+  ## compiler barrier in one process (paired with the waiter's `heavyBarrier`), a fence when
+  ## shared.
+  if r.ringMode == cmSpsc:
+    if r.isShared: fence(moSequentiallyConsistent)
+    else: lightBarrier()
+
+template waiterBarrier(r: ptr RingHeader): bool =
+  ## False: the barrier failed, sleep only briefly (poll).
+  if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
+
+proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
+  ## After publishing `n` messages. Vyukov modes: call only after a seq_cst RMW on the ring's
+  ## tail (every successful push does one): it is the StoreLoad barrier that orders the
+  ## publish before these loads (see the module doc). No syscall and no shared write when
+  ## nobody waits.
   let r = ch.ring
-  fence(moSequentiallyConsistent)
-  if r.recvWaiters.load(moRelaxed) > 0:
+  wakerBarrier(r)
+  if r.recvWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notEmpty.fetchAdd(1, moRelease)
-    parkWake(addr r.notEmpty, 1, r.isShared)
-  if ch.watchCount.load(moRelaxed) > 0:
+    parkWake(addr r.notEmpty, int32(min(n, high(int32).int)), r.isShared)
+  if ch.watchCount.load(moSequentiallyConsistent) > 0:
     signalWatchers(ch, interestRecv)
 
-proc notifySenders(ch: ptr ByteChannel) {.inline.} =
+proc notifySenders(ch: ptr ByteChannel, n = 1) {.inline.} =
+  ## After freeing `n` slots; Vyukov modes: call only after a seq_cst RMW on the ring's head.
   let r = ch.ring
-  fence(moSequentiallyConsistent)
-  if r.sendWaiters.load(moRelaxed) > 0:
+  wakerBarrier(r)
+  if r.sendWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notFull.fetchAdd(1, moRelease)
-    parkWake(addr r.notFull, 1, r.isShared)
-  if ch.watchCount.load(moRelaxed) > 0:
+    parkWake(addr r.notFull, int32(min(n, high(int32).int)), r.isShared)
+  if ch.watchCount.load(moSequentiallyConsistent) > 0:
     signalWatchers(ch, interestSend)
 
 proc close*(ch: ptr ByteChannel) =
   ## Close for everyone (every process of a shared ring); the creator also unlinks the shm name.
   let r = ch.ring
   r.closed.store(1, moSequentiallyConsistent)
+  if r.ringMode != cmSpsc:
+    discard r.tail.fetchOr(closedMark, moSequentiallyConsistent)
   discard r.notEmpty.fetchAdd(1, moRelease)
   discard r.notFull.fetchAdd(1, moRelease)
   parkWake(addr r.notEmpty, high(int32), r.isShared)
@@ -286,47 +356,36 @@ template guarded(r: ptr RingHeader, guard: untyped, side: string, body: untyped)
   else:
     body
 
-# --- one message ------------------------------------------------------------------------
+# --- the ring operations, for every mode ----------------------------------------------
 
-proc pushRaw(r: ptr RingHeader, msg: pointer, len: int, heapCopy: pointer): bool {.inline.} =
-  case r.ringMode
-  of cmSpsc: spscTryPush(r, msg, len, heapCopy)
-  of cmMpsc: vyukovTryPush(r, msg, len, heapCopy, multiProducer = true)
-  of cmSpmc: vyukovTryPush(r, msg, len, heapCopy, multiProducer = false)
-  of cmMpmc: vyukovTryPush(r, msg, len, heapCopy, multiProducer = true)
-
-proc popRaw(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var ReadResult): int {.inline.} =
-  ## 1 popped, 0 empty, -1 next message longer than maxLen.
+template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): int =
+  ## Up to `want` messages with one claim (see spsc.nim / vyukov.nim): count, 0 full, -1 closed.
   case r.ringMode
   of cmSpsc:
-    let n = spscNextLen(r)
-    if n < 0: 0
-    elif n > maxLen: -1
-    elif spscTryPop(r, dst, dstCap, res): 1
-    else: 0
-  of cmMpsc: vyukovTryPop(r, dst, dstCap, maxLen, res, multiConsumer = false)
-  of cmSpmc: vyukovTryPop(r, dst, dstCap, maxLen, res, multiConsumer = true)
-  of cmMpmc: vyukovTryPop(r, dst, dstCap, maxLen, res, multiConsumer = true)
+    # The guard RMW (see `guarded`) came before this seq_cst load: see closedAndDrained.
+    if r.closed.load(moSequentiallyConsistent) != 0: -1
+    else: lamportPush(r, want, pos, idx, writeSlot)
+  of cmMpsc, cmMpmc: vyukovPush(r, want, true, true, pos, idx, slotAt(r, pos).seq, writeSlot)
+  of cmSpmc: vyukovPush(r, want, false, true, pos, idx, slotAt(r, pos).seq, writeSlot)
 
-proc leaveSend(ch: ptr ByteChannel) {.inline.} =
-  ## End of a send attempt. After close, receivers may be parked waiting for this sender to
-  ## publish (see `drained`): wake them, whether this attempt published or not.
-  let r = ch.ring
-  discard r.sendersInFlight.fetchSub(1, moSequentiallyConsistent)
-  if r.closed.load(moSequentiallyConsistent) != 0:
-    discard r.notEmpty.fetchAdd(1, moRelease)
-    parkWake(addr r.notEmpty, high(int32), r.isShared)
-    signalWatchers(ch, interestRecv, force = true)
+template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyped): int =
+  ## Up to `want` accepted messages with one claim: count, 0 empty, -1 the first refused.
+  case r.ringMode
+  of cmSpsc: lamportPop(r, want, 1, pos, idx, accept, readSlot)
+  of cmMpsc: vyukovPop(r, want, false, true, pos, idx, slotAt(r, pos).seq, accept, readSlot)
+  of cmSpmc, cmMpmc: vyukovPop(r, want, true, true, pos, idx, slotAt(r, pos).seq, accept, readSlot)
+
+# --- one message ------------------------------------------------------------------------
+
+proc tooLong(r: ptr RingHeader, len: int): Status =
+  if r.closed.load(moSequentiallyConsistent) != 0: return stClosed
+  setLastMessage("msg: " & $len & " bytes is over max_message_size (" & $r.maxMessage & ")")
+  stInvalid
 
 proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
   ## stOk, stAgain (full), stClosed, stInvalid (too long), stNoMem. Does not notify.
   let r = ch.ring
-  discard r.sendersInFlight.fetchAdd(1, moSequentiallyConsistent)
-  defer: leaveSend(ch)
-  if r.closed.load(moSequentiallyConsistent) != 0: return stClosed
-  if uint64(len) > r.maxMessage:
-    setLastMessage("msg: " & $len & " bytes is over max_message_size (" & $r.maxMessage & ")")
-    return stInvalid
+  if uint64(len) > r.maxMessage: return tooLong(r, len)
   var heapCopy: pointer = nil
   if uint64(len) > r.inlineMax:
     heapCopy = c_malloc(csize_t(len))
@@ -334,61 +393,88 @@ proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
       setLastMessage("msg: cannot allocate " & $len & " bytes")
       return stNoMem
     copyMem(heapCopy, msg, len)
-  if pushRaw(r, msg, len, heapCopy): return stOk
+  let got = ringPush(r, 1, pos, idx):
+    writeMessage(slotAt(r, pos), msg, len, heapCopy)
+  if got == 1: return stOk
   if heapCopy != nil: c_free(heapCopy)
-  stAgain
+  if got < 0: stClosed else: stAgain
 
-proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult): Status {.inline.} =
-  ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained).
+template emptyStatus(r: ptr RingHeader): Status =
+  ## What a receive that found nothing says: closed and drained, or not yet.
+  if closedAndDrained(r): stClosed else: stAgain
+
+proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var ReadResult): Status {.inline.} =
+  ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained),
+  ## stUnsupported (the next message is longer than maxLen: left in place).
   let r = ch.ring
-  if popRaw(r, dst, dstCap, high(int), res) == 1: return stOk
-  if r.closed.load(moSequentiallyConsistent) != 0:
-    # Closed: drained only when every claimed position was consumed; a publish in flight
-    # still counts as a message to wait for.
-    if popRaw(r, dst, dstCap, high(int), res) == 1: return stOk
-    if drained(r): return stClosed
-  stAgain
+  let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
+    res = readMessage(slotAt(r, pos), dst, dstCap)
+  if got == 1: stOk
+  elif got < 0: stUnsupported
+  else: emptyStatus(r)
 
 # --- blocking ---------------------------------------------------------------------------
 
 template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
-                  attempt: untyped): Status =
-  ## Retry `attempt` (a Status expression; stAgain = not yet) with spinning, then parking on
-  ## `ring.word` until it succeeds, fails, or the deadline passes (timeoutNs < 0: never).
+                  attempt, inFlight: untyped): Status =
+  ## Retry `attempt` (a Status expression; stAgain = not yet) spinning, then yielding, then
+  ## parking on `ring.word` until it succeeds, fails, or the deadline passes (timeoutNs < 0:
+  ## never). `inFlight` (evaluated after announcing in `ring.waiters`) says the other side has
+  ## claimed a position it may not have published yet: then the waiter must not sleep.
   let r = ch.ring
   var st = attempt
   if st == stAgain and timeoutNs != 0:
     let deadline = deadlineAfter(timeoutNs)
-    var spins = 0
+    var rounds = 0
+    var inFlightRounds = 0
     while true:
-      if spins < spinLimit:
-        inc spins
+      if rounds < spinLimit:
+        inc rounds
         cpuRelax()
+      elif rounds < spinLimit + yieldLimit:
+        inc rounds
+        discard sched_yield()
+      else:
+        let epoch = r.word.load(moAcquire)
+        discard r.waiters.fetchAdd(1, moSequentiallyConsistent)
+        let fenced = waiterBarrier(r)
         st = attempt
-        if st != stAgain: break
-        continue
-      let epoch = r.word.load(moAcquire)
-      discard r.waiters.fetchAdd(1, moSequentiallyConsistent)
-      fence(moSequentiallyConsistent)
+        if st != stAgain:
+          discard r.waiters.fetchSub(1, moRelaxed)
+          break
+        let busy = inFlight
+        let left = remainingNs(deadline)
+        if left == 0:
+          discard r.waiters.fetchSub(1, moRelaxed)
+          st = stTimeout
+          break
+        if busy or not fenced:
+          # The other side is between its claim and its publish: it will not necessarily
+          # wake us. Give it the core; after a while (a crashed peer of a shared ring) nap.
+          inc inFlightRounds
+          if inFlightRounds < 64:
+            discard sched_yield()
+          else:
+            parkWait(addr r.word, epoch, (if left < 0: 1_000_000'i64 else: min(left, 1_000_000'i64)),
+                     r.isShared)
+        else:
+          inFlightRounds = 0
+          parkWait(addr r.word, epoch, left, r.isShared)
+        discard r.waiters.fetchSub(1, moRelaxed)
+        rounds = spinLimit - 8   # a few spins after each wake before parking again
       st = attempt
-      if st != stAgain:
-        discard r.waiters.fetchSub(1, moRelaxed)
+      if st != stAgain: break
+      if deadline >= 0 and remainingNs(deadline) == 0:
+        st = attempt   # one last look
+        if st == stAgain: st = stTimeout
         break
-      let left = remainingNs(deadline)
-      if left == 0:
-        discard r.waiters.fetchSub(1, moRelaxed)
-        st = stTimeout
-        break
-      parkWait(addr r.word, epoch, left, r.isShared)
-      discard r.waiters.fetchSub(1, moRelaxed)
-      spins = spinLimit - 8   # a few spins after each wake before parking again
   st
 
 proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Status =
   ## Blocking send (timeoutNs 0: try once, returns stAgain when full).
   let r = ch.ring
   let st = guarded(r, sendGuard, "sender"):
-    waitLoop(ch, timeoutNs, notFull, sendWaiters, pushOne(ch, msg, len))
+    waitLoop(ch, timeoutNs, notFull, sendWaiters, pushOne(ch, msg, len), sendInFlight(r))
   if st == stOk: notifyReceivers(ch)
   st
 
@@ -397,22 +483,10 @@ proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
   ## Blocking receive into `dst` (or `res.heap` when longer than dstCap).
   let r = ch.ring
   let st = guarded(r, recvGuard, "receiver"):
-    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, res))
+    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, high(int), res),
+             recvInFlight(r))
   if st == stOk: notifySenders(ch)
   st
-
-proc popFitting(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult): Status {.inline.} =
-  ## Like popOne, but a message longer than dstCap is left in place (stUnsupported).
-  let r = ch.ring
-  let got = popRaw(r, dst, dstCap, dstCap, res)
-  if got == 1: return stOk
-  if got < 0: return stUnsupported
-  if r.closed.load(moSequentiallyConsistent) != 0:
-    let again = popRaw(r, dst, dstCap, dstCap, res)
-    if again == 1: return stOk
-    if again < 0: return stUnsupported
-    if drained(r): return stClosed
-  stAgain
 
 proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64): int64 =
   ## The one-call receive of the Python layer: the message length (copied into dst), or minus
@@ -421,63 +495,118 @@ proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64)
   let r = ch.ring
   var res: ReadResult
   let st = guarded(r, recvGuard, "receiver"):
-    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popFitting(ch, dst, dstCap, res))
+    waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, dstCap, res),
+             recvInFlight(r))
   if st == stOk:
     notifySenders(ch)
     return int64(res.len)
   -int64(ord(st))
 
+# --- batches ----------------------------------------------------------------------------
+
+proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int], n: int,
+               sent, offset: var int): Status =
+  ## Send the next messages of a batch with one claim: the run of inline-sized messages from
+  ## `sent` on (as many as are free), or one message that needs a heap block. Advances
+  ## `sent`/`offset`; stOk when at least one went, else stAgain/stClosed/stInvalid/stNoMem.
+  let r = ch.ring
+  let first = lens[sent]
+  if uint64(first) > r.maxMessage: return tooLong(r, first)
+  if uint64(first) > r.inlineMax:
+    let st = pushOne(ch, cast[pointer](cast[uint](data) + uint(offset)), first)
+    if st == stOk:
+      offset += first
+      inc sent
+    return st
+  var run = 1
+  while sent + run < n and run < int(r.capacity) and uint64(lens[sent + run]) <= r.inlineMax:
+    inc run
+  var off = offset
+  let got = ringPush(r, run, pos, idx):
+    let m = lens[sent + idx]
+    writeMessage(slotAt(r, pos), cast[pointer](cast[uint](data) + uint(off)), m, nil)
+    off += m
+  if got > 0:
+    # `off` ran over exactly the `got` messages written (a failed CAS wrote but did not publish).
+    sent += got
+    offset = off
+    stOk
+  elif got < 0: stClosed
+  else: stAgain
+
 proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int], n: int,
                timeoutNs: int64, sent: var int): Status =
   ## Send `n` messages laid end to end in `data`, in order. Blocks while full (one deadline for
   ## the batch). stOk when all went; otherwise the status that stopped it, with `sent` telling
-  ## how many did go.
+  ## how many did go. Every free slot is claimed at once; receivers are woken once per claim
+  ## round, not per message.
   let r = ch.ring
   sent = 0
   var offset = 0
+  var unannounced = 0   # sent but receivers not yet notified
   let st = guarded(r, sendGuard, "sender"):
     var s = stOk
     let deadline = deadlineAfter(timeoutNs)
     while sent < n:
-      let p = cast[pointer](cast[uint](data) + uint(offset))
-      s = pushOne(ch, p, lens[sent])
+      let before = sent
+      s = pushBatch(ch, data, lens, n, sent, offset)
       if s == stAgain:
-        notifyReceivers(ch)   # let receivers drain what we already sent
+        if unannounced > 0:
+          notifyReceivers(ch, unannounced)   # let receivers drain what we already sent
+          unannounced = 0
         let left = if timeoutNs < 0: -1'i64 else: remainingNs(deadline)
-        s = waitLoop(ch, left, notFull, sendWaiters, pushOne(ch, p, lens[sent]))
+        s = waitLoop(ch, left, notFull, sendWaiters, pushBatch(ch, data, lens, n, sent, offset),
+                     sendInFlight(r))
         if s == stAgain: s = stTimeout
+      unannounced += sent - before
       if s != stOk: break
-      offset += lens[sent]
-      inc sent
     s
-  if sent > 0: notifyReceivers(ch)
+  if unannounced > 0: notifyReceivers(ch, unannounced)
   st
+
+proc acceptInto(s: ptr SlotHead, idx: int, scanned: var int, firstAlone: var bool, dstCap: int): bool {.inline.} =
+  ## recvMany's scan: the first message always (alone in a heap block when longer than the
+  ## buffer), then more while they fit end to end in `dstCap` bytes.
+  let m = peekLen(s)
+  if idx == 0:
+    scanned = m
+    firstAlone = m > dstCap
+    true
+  elif firstAlone or scanned + m > dstCap:
+    false
+  else:
+    scanned += m
+    true
+
+proc popBatch(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr UncheckedArray[int],
+              maxN: int, count: var int, heap: var pointer): Status =
+  let r = ch.ring
+  var scanned = 0
+  var firstAlone = false
+  var used = 0
+  let got = ringPop(r, maxN, pos, idx, acceptInto(slotAt(r, pos), idx, scanned, firstAlone, dstCap)):
+    let res = readMessage(slotAt(r, pos), cast[pointer](cast[uint](dst) + uint(used)), dstCap - used)
+    lens[idx] = res.len
+    if res.heap != nil: heap = res.heap
+    else: used += res.len
+  if got > 0:
+    count = got
+    stOk
+  else:
+    emptyStatus(r)
 
 proc recvMany*(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr UncheckedArray[int],
                maxN: int, timeoutNs: int64, count: var int, heap: var pointer): Status =
   ## Wait for one message (like recv), then take more while they are ready, fit in what is left
-  ## of `dst`, and count < maxN. A first message longer than dstCap comes back alone in `heap`.
+  ## of `dst`, and count < maxN, all with one claim. A first message longer than dstCap comes
+  ## back alone in `heap`.
   let r = ch.ring
   count = 0
   heap = nil
   let st = guarded(r, recvGuard, "receiver"):
-    var res: ReadResult
-    var s = waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, res))
-    if s == stOk:
-      lens[0] = res.len
-      count = 1
-      if res.heap != nil:
-        heap = res.heap
-      else:
-        var used = res.len
-        while count < maxN:
-          let p = cast[pointer](cast[uint](dst) + uint(used))
-          if popRaw(r, p, dstCap - used, dstCap - used, res) != 1: break
-          lens[count] = res.len
-          used += res.len
-          inc count
-    s
-  if count > 0: notifySenders(ch)
+    waitLoop(ch, timeoutNs, notEmpty, recvWaiters,
+             popBatch(ch, dst, dstCap, lens, maxN, count, heap), recvInFlight(r))
+  if count > 0: notifySenders(ch, count)
   st
 
 # --- asyncio support --------------------------------------------------------------------
@@ -512,10 +641,11 @@ proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64): Status
   let r = ch.ring
   result =
     if (interest and interestRecv) != 0:
-      waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest))
+      waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest), recvInFlight(r))
     else:
-      waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest))
+      waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest), sendInFlight(r))
   if result == stOk:
+    fence(moSequentiallyConsistent)   # notify* expect a seq_cst RMW before them; none here
     if (interest and interestRecv) != 0: notifyReceivers(ch)
     else: notifySenders(ch)
   elif result == stAgain:

@@ -8,6 +8,8 @@
 ##
 ##   offset 0    RingHeader   geometry (immutable after init) | tail line | head line |
 ##                            closed line | notEmpty line | notFull line  (64-byte lines)
+##                            tail: bit 63 is the close mark (`closedMark`), bits 0..62 the
+##                            next position to send to
 ##   offset H    slot 0       [seq u64 | len u32 | kind u32 | payload: inlineMax bytes ...]
 ##   H+stride    slot 1       ...
 ##   ...         slot cap-1
@@ -25,6 +27,13 @@
 ##   geometry and the wait words (`{.align: 64.}`)
 ## - the header carries a magic and a layout version, checked when a process opens it
 ## - the capacity is a power of two: positions map to slots with a mask
+## - Vyukov modes: close sets `closedMark` in `tail` with one RMW, and senders claim positions
+##   with a compare-and-swap that expects the mark clear: a send either claimed its position
+##   before the close (then `tail` counts it and receivers wait for it) or fails. Receivers know
+##   exactly what is still to come: the ring is drained iff closed and head == tail (unmarked).
+##   (The scheme of crossbeam-channel's bounded flavour.) The SPSC sender publishes its tail
+##   with a plain store instead, so SPSC close goes through `closed` and `sendGuard` (see
+##   channel.nim); its tail never carries the mark.
 
 import std/atomics
 import ../config
@@ -32,10 +41,11 @@ import ./parking
 
 const
   ringMagic* = 0x4e45_5850_4f52_494e'u64   ## "NEXPORIN"
-  ringVersion* = 1'u32
+  ringVersion* = 2'u32   ## 2: close mark in tail, no sendersInFlight
   slotHeaderSize* = 16
   kindInline* = 0'u32
   kindHeap* = 1'u32
+  closedMark* = 1'u64 shl 63   ## set in `tail` by close: no position can be claimed any more
 
 type
   ChannelMode* = enum
@@ -54,15 +64,15 @@ type
     inlineMax*: uint64
     maxMessage*: uint64
     shared*: uint32
-    tail* {.align: cacheLineSize.}: Atomic[uint64]     ## next position to send to
+    tail* {.align: cacheLineSize.}: Atomic[uint64]     ## next position to send to | closedMark
     producerCachedHead*: uint64                        ## SPSC: the sender's stale copy of head
-    sendGuard*: Atomic[uint32]                         ## SPSC: a send is in progress
+    sendGuard* {.align: cacheLineSize.}: Atomic[uint32] ## SPSC: a send is in progress (own
+                                                       ## line: the sender's RMW on it never
+                                                       ## waits for the receiver's reads of tail)
     head* {.align: cacheLineSize.}: Atomic[uint64]     ## next position to receive from
     consumerCachedTail*: uint64                        ## SPSC: the receiver's stale copy of tail
-    recvGuard*: Atomic[uint32]                         ## SPSC: a receive is in progress
-    closed* {.align: cacheLineSize.}: Atomic[uint32]
-    sendersInFlight*: Atomic[uint32]                   ## senders between their closed check and
-                                                       ## their publish (see channel.drained)
+    recvGuard* {.align: cacheLineSize.}: Atomic[uint32] ## SPSC: a receive is in progress
+    closed* {.align: cacheLineSize.}: Atomic[uint32]   ## mirrors closedMark (read-mostly line)
     notEmpty* {.align: cacheLineSize.}: ParkWord       ## bumped when a message arrives
     recvWaiters*: Atomic[uint32]                       ## receivers parked (or about to)
     notFull* {.align: cacheLineSize.}: ParkWord        ## bumped when a slot frees
@@ -121,11 +131,35 @@ proc slotAt*(r: ptr RingHeader, pos: uint64): ptr SlotHead {.inline.} =
 proc payload*(s: ptr SlotHead): pointer {.inline.} =
   cast[pointer](cast[uint](s) + uint(slotHeaderSize))
 
+proc claimedEnd*(r: ptr RingHeader, order = moAcquire): uint64 {.inline.} =
+  ## One past the last claimed position (the tail without the close mark).
+  r.tail.load(order) and not closedMark
+
 proc isShared*(r: ptr RingHeader): bool {.inline.} = r.shared != 0
 
 proc ringMode*(r: ptr RingHeader): ChannelMode {.inline.} = ChannelMode(r.mode)
 
 # --- message payloads -------------------------------------------------------------------
+
+proc copyBytes*(dst, src: pointer, n: int) {.inline.} =
+  ## copyMem for message payloads (the buffers never overlap): up to 16 bytes with at most two
+  ## overlapping fixed-size moves instead of a call to memcpy (small messages are the common
+  ## case, and a batch copies one per message).
+  template at(p: pointer, i: int): pointer = cast[pointer](cast[uint](p) + uint(i))
+  if n > 16:
+    copyMem(dst, src, n)
+  elif n >= 8:
+    copyMem(dst, src, 8)
+    copyMem(at(dst, n - 8), at(src, n - 8), 8)
+  elif n >= 4:
+    copyMem(dst, src, 4)
+    copyMem(at(dst, n - 4), at(src, n - 4), 4)
+  elif n > 0:
+    let d = cast[ptr UncheckedArray[byte]](dst)
+    let s = cast[ptr UncheckedArray[byte]](src)
+    d[0] = s[0]
+    d[n div 2] = s[n div 2]
+    d[n - 1] = s[n - 1]
 
 proc writeMessage*(s: ptr SlotHead, msg: pointer, len: int, heapCopy: pointer) {.inline.} =
   ## Fill a claimed slot: inline when `heapCopy` is nil, else by reference to `heapCopy`
@@ -133,7 +167,7 @@ proc writeMessage*(s: ptr SlotHead, msg: pointer, len: int, heapCopy: pointer) {
   s.len.store(uint32(len), moRelaxed)
   if heapCopy == nil:
     s.kind = kindInline
-    if len > 0: copyMem(payload(s), msg, len)
+    copyBytes(payload(s), msg, len)
   else:
     s.kind = kindHeap
     cast[ptr pointer](payload(s))[] = heapCopy
@@ -148,7 +182,7 @@ proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inli
   result.len = int(s.len.load(moRelaxed))
   if s.kind == kindInline:
     if result.len <= dstCap:
-      if result.len > 0: copyMem(dst, payload(s), result.len)
+      copyBytes(dst, payload(s), result.len)
     else:
       result.heap = c_malloc(csize_t(max(result.len, 1)))
       copyMem(result.heap, payload(s), result.len)

@@ -1,4 +1,4 @@
-## Bounded multi-producer/multi-consumer queue of Dmitry Vyukov, specialised per side.
+## Bounded multi-producer/multi-consumer queue of Dmitry Vyukov, specialised per side, batched.
 ##
 ## Every slot carries a sequence number telling which lap it is ready for:
 ##
@@ -9,75 +9,220 @@
 ##     seq == p + 1      full: the receiver that claims position p may read it
 ##     seq == p + cap    freed again: ready for the sender of position p + cap
 ##
-##   senders:   pos = tail; if slot.seq == pos: claim (CAS tail pos -> pos+1), write,
-##              slot.seq = pos + 1 (release)
-##   receivers: pos = head; if slot.seq == pos + 1: claim (CAS head), read,
-##              slot.seq = pos + cap (release)
+##   senders:   pos = tail; scan slots pos, pos+1, ... while seq == that position (free);
+##              claim the k free ones (CAS tail pos -> pos+k), write them,
+##              slot.seq = p + 1 for each (release)
+##   receivers: pos = head; scan while seq == position + 1 (full); claim (CAS head pos -> pos+k),
+##              read them, slot.seq = p + cap for each (release)
 ##
-## MPSC, SPMC and MPMC are one algorithm: with a single sender (SPMC) the claim on the send
-## side is a plain store instead of a CAS, and likewise on the receive side for MPSC.
+## A batch claims only slots it has seen free (full), so it never waits for another thread:
+## the queue stays lock-free and a batch of one is exactly Vyukov's algorithm. The scan is
+## validated by the CAS: an index only grows, so a successful CAS means nobody claimed any of
+## the scanned positions in between.
+##
+## The algorithm is written once, as two templates (`vyukovPush`, `vyukovPop`) over any object
+## with `tail`/`head: Atomic[uint64]` and `capacity: uint64`; the caller supplies the slot's
+## sequence word and the slot write/read. Two instantiations:
+##
+## - the byte ring of channels (MPSC, SPMC, MPMC; channel.nim's `ringPush`/`ringPop`): claims are
+##   sequentially consistent RMWs (the tail CAS expects `closedMark` clear, so close and a send
+##   cannot both win; a single receiver claims with a fetch-add). They double as the StoreLoad
+##   barrier of the channel's wake-up protocol (see channel.nim).
+## - the typed queue `MpmcQueue[T]` (relaxed CAS, as in the original).
 ##
 ## Sources:
 ## - D. Vyukov, "Bounded MPMC queue", 1024cores.net,
 ##   https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue
+## - batch claims: the ticket idea of E. Rigtorp's MPMCQueue (github.com/rigtorp/MPMCQueue), here
+##   without per-slot waiting
 ##
 ## Properties:
-## - lock-free on the contended side(s) (one CAS per message), wait-free on a single side
+## - lock-free on the contended side(s) (one CAS per batch), wait-free on a single side
 ## - senders and receivers contend only on their own index (`tail` / `head`, separate lines)
 ## - FIFO per sender: the messages of one sender are received in the order sent (positions are
 ##   claimed in order); across senders, in position order
 ## - a sender that stops between claiming a position and publishing its slot (a crashed
 ##   process) blocks receivers at that position: timed waits still expire
+## - typed queue: `T` must be a plain (copyMem-able) type; the queue is never copied
+##   (`=copy` is an error), its cells are freed by `=destroy`
 
-import std/atomics
-import ./ring
+import std/[atomics, typetraits]
+import ../config
+import ./ring, ./spsc
 
-template claimOrNot(index: var Atomic[uint64], pos: var uint64, multi: static bool): bool =
-  when multi:
-    index.compareExchangeWeak(pos, pos + 1, moRelaxed, moRelaxed)
-  else:
-    index.store(pos + 1, moRelaxed)
-    true
+# --- the algorithm ----------------------------------------------------------------------
 
-proc vyukovTryPush*(r: ptr RingHeader, msg: pointer, len: int, heapCopy: pointer,
-                    multiProducer: static bool): bool {.inline.} =
-  ## False when full.
-  var pos = r.tail.load(moRelaxed)
+template vyukovPush*(q: typed, want: int, multi, rmw: static bool,
+                     pos, idx, seqWord, writeSlot: untyped): int =
+  ## Claim up to `want` free positions (0: full), run `writeSlot` for each (with `pos`/`idx`
+  ## bound) and publish each slot. `seqWord` is the expression of the sequence word of the slot
+  ## of `pos`. `rmw` (channels): claim with a seq_cst CAS that fails once `closedMark` is set,
+  ## and return -1 then. Otherwise a single producer (`multi` false) claims with a plain store.
+  const claimOrder = when rmw: moSequentiallyConsistent else: moRelaxed
+  var pushed = 0
+  var t = q.tail.load(moRelaxed)
   while true:
-    let s = slotAt(r, pos)
-    let dif = cast[int64](s.seq.load(moAcquire) - pos)
-    if dif == 0:
-      if claimOrNot(r.tail, pos, multiProducer):
-        writeMessage(s, msg, len, heapCopy)
-        s.seq.store(pos + 1, moRelease)
-        return true
-    elif dif < 0:
-      return false
+    when rmw:
+      if (t and closedMark) != 0:
+        pushed = -1
+        break
+    var k = 0
+    var stale = false
+    while k < want:
+      let pos = t + uint64(k)
+      let dif = cast[int64](seqWord.load(moAcquire) - pos)
+      if dif != 0:
+        stale = dif > 0 and k == 0    # another sender took position t: look again
+        break
+      inc k
+    if k == 0:
+      if stale:
+        t = q.tail.load(moRelaxed)
+        continue
+      break                            # full
+    when multi or rmw:
+      if not q.tail.compareExchangeWeak(t, t + uint64(k), claimOrder, moRelaxed):
+        continue                       # t now holds the current tail
     else:
-      pos = r.tail.load(moRelaxed)
+      q.tail.store(t + uint64(k), moRelaxed)
+    for j in 0 ..< k:
+      let pos = t + uint64(j)
+      let idx = j
+      writeSlot
+      seqWord.store(pos + 1, moRelease)
+    pushed = k
+    break
+  pushed
 
-proc vyukovNextLen*(r: ptr RingHeader): int {.inline.} =
-  ## Length of the message at the head, or -1 when none is ready. With several receivers the
-  ## answer may be stale by the time the caller pops: `vyukovTryPop` re-checks.
-  let pos = r.head.load(moRelaxed)
-  let s = slotAt(r, pos)
-  if s.seq.load(moAcquire) == pos + 1: peekLen(s) else: -1
-
-proc vyukovTryPop*(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var ReadResult,
-                   multiConsumer: static bool): int {.inline.} =
-  ## 1: popped into `res`; 0: empty; -1: the next message is longer than `maxLen` (not taken).
-  var pos = r.head.load(moRelaxed)
+template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
+                    pos, idx, seqWord, accept, readSlot: untyped): int =
+  ## Claim up to `want` full positions whose message `accept` (a bool expression over
+  ## `pos`/`idx`, evaluated in order from idx 0 on every scan) takes, then run `readSlot` for
+  ## each and free its slot. Returns the count; 0 empty; -1 the first full message was refused.
+  ## `rmw` (channels): the claim is a seq_cst RMW (a CAS, or a fetch-add for one receiver).
+  const claimOrder = when rmw: moSequentiallyConsistent else: moRelaxed
+  var popped = 0
+  var h = q.head.load(moRelaxed)
   while true:
-    let s = slotAt(r, pos)
-    let dif = cast[int64](s.seq.load(moAcquire) - (pos + 1))
-    if dif == 0:
-      # The length is stable while seq says full and nobody has claimed pos (see header).
-      if peekLen(s) > maxLen: return -1
-      if claimOrNot(r.head, pos, multiConsumer):
-        res = readMessage(s, dst, dstCap)
-        s.seq.store(pos + r.capacity, moRelease)
-        return 1
-    elif dif < 0:
-      return 0
+    var k = 0
+    var stop, stale, refused = false
+    while k < want and not stop:
+      let pos = h + uint64(k)
+      let idx = k
+      let dif = cast[int64](seqWord.load(moAcquire) - (pos + 1))
+      if dif != 0:
+        stale = dif > 0 and k == 0    # another receiver took position h: look again
+        stop = true
+      elif not accept:
+        refused = k == 0
+        stop = true
+      else:
+        inc k
+    if k == 0:
+      if stale:
+        h = q.head.load(moRelaxed)
+        continue
+      popped = if refused: -1 else: 0
+      break
+    when multi:
+      if not q.head.compareExchangeWeak(h, h + uint64(k), claimOrder, moRelaxed):
+        continue
+    elif rmw:
+      discard q.head.fetchAdd(uint64(k), moSequentiallyConsistent)
     else:
-      pos = r.head.load(moRelaxed)
+      q.head.store(h + uint64(k), moRelaxed)
+    for j in 0 ..< k:
+      let pos = h + uint64(j)
+      let idx = j
+      readSlot
+      seqWord.store(pos + q.capacity, moRelease)
+    popped = k
+    break
+  popped
+
+# --- the typed queue --------------------------------------------------------------------
+
+type
+  MpmcCell[T] = object
+    seq: Atomic[uint64]
+    val: T
+
+  MpmcQueue*[T] = object
+    ## Bounded MPMC queue of plain values (see the module doc). Lives in place: share it by
+    ## pointer.
+    capacity: uint64                                  ## read-only after init
+    mask: uint64
+    cells: ptr UncheckedArray[MpmcCell[T]]            ## cache-line aligned
+    mem: pointer                                      ## the allocation holding `cells`
+    home: pointer                                     ## set by newMpmcQueue: the allocation
+    tail {.align: queueSpan.}: Atomic[uint64]         ## producers' line (see spsc.queueSpan)
+    head {.align: queueSpan.}: Atomic[uint64]         ## consumers' line
+    pad {.align: queueSpan.}: uint8
+
+proc `=copy`*[T](dst: var MpmcQueue[T], src: MpmcQueue[T]) {.error: "a queue lives in place; share it by pointer".}
+
+proc `=destroy`*[T](q: var MpmcQueue[T]) =
+  if q.mem != nil:
+    deallocShared(q.mem)
+    q.mem = nil
+    q.cells = nil
+
+proc init*[T](q: var MpmcQueue[T], capacity: int) =
+  ## Capacity rounded up to a power of two, at least 2.
+  when not supportsCopyMem(T):
+    {.error: "MpmcQueue holds plain values only (no GC'd fields)".}
+  let cap = nextPow2(max(capacity, 2))
+  q.capacity = uint64(cap)
+  q.mask = uint64(cap - 1)
+  q.mem = allocShared0(cap * sizeof(MpmcCell[T]) + cacheLineSize)
+  q.cells = cast[ptr UncheckedArray[MpmcCell[T]]]((cast[uint](q.mem) + uint(cacheLineSize - 1)) and
+                                                  not uint(cacheLineSize - 1))
+  for i in 0 ..< cap:
+    q.cells[i].seq.store(uint64(i), moRelaxed)
+  q.tail.store(0, moRelaxed)
+  q.head.store(0, moRelease)
+
+proc capacity*[T](q: var MpmcQueue[T]): int {.inline.} = int(q.capacity)
+
+proc newMpmcQueue*[T](capacity: int): ptr MpmcQueue[T] =
+  ## A queue in shared memory, aligned as its layout wants; free it with `freeQueue`.
+  let (mem, at) = alignedHome(sizeof(MpmcQueue[T]))
+  result = cast[ptr MpmcQueue[T]](at)
+  result[].init(capacity)
+  result.home = mem
+
+proc freeQueue*[T](q: ptr MpmcQueue[T]) =
+  let mem = q.home
+  `=destroy`(q[])
+  deallocShared(mem)
+
+template cellOf[T](q: var MpmcQueue[T], pos: uint64): var MpmcCell[T] = q.cells[pos and q.mask]
+
+proc tryPush*[T](q: var MpmcQueue[T], v: T): bool {.inline.} =
+  let n = vyukovPush(q, 1, true, false, pos, idx, q.cellOf(pos).seq):
+    q.cellOf(pos).val = v
+  n == 1
+
+proc tryPop*[T](q: var MpmcQueue[T], v: var T): bool {.inline.} =
+  let n = vyukovPop(q, 1, true, false, pos, idx, q.cellOf(pos).seq, true):
+    v = q.cellOf(pos).val
+  n == 1
+
+proc pushMany*[T](q: var MpmcQueue[T], src: openArray[T]): int {.inline.} =
+  ## Pushes a prefix of `src` (the free slots seen at once); returns its length.
+  if src.len == 0: return 0
+  vyukovPush(q, src.len, true, false, pos, idx, q.cellOf(pos).seq):
+    q.cellOf(pos).val = src[idx]
+
+proc popMany*[T](q: var MpmcQueue[T], dst: var openArray[T]): int {.inline.} =
+  ## Pops up to `dst.len` values into `dst` (the ready ones seen at once); returns how many.
+  if dst.len == 0: return 0
+  let n = vyukovPop(q, dst.len, true, false, pos, idx, q.cellOf(pos).seq, true):
+    dst[idx] = q.cellOf(pos).val
+  max(n, 0)
+
+proc len*[T](q: var MpmcQueue[T]): int =
+  ## A snapshot (claimed positions count).
+  let h = q.head.load(moAcquire)
+  let t = q.tail.load(moAcquire)
+  if t > h: int(t - h) else: 0
