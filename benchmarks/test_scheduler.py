@@ -1,7 +1,8 @@
 """Scheduler benchmarks: spawn+sync overhead in Nim (fibonacci-style, as nim-taskpools and weave
 publish), no Python in the loop; and parallel efficiency of the kernels that run on the pool
-(matmul n=2048, sha256_many over 1M messages) on 1 vs 2 worker threads. ``benchmarks/nim/bench_scheduler.nim`` prints JSON rows that land
-in ``extra_info`` (``overhead_ns_per_task_cpu`` is the goal's number: <= 100 ns).
+(matmul n=2048, sha256_many over 1M messages) on 1 vs 2 worker threads.
+``benchmarks/nim/bench_scheduler.nim`` prints JSON rows that land in ``extra_info``
+(``overhead_ns_per_task_cpu`` is the goal's number: <= 100 ns).
 
     .venv/bin/pytest benchmarks/test_scheduler.py --benchmark-enable --benchmark-only
     .venv/bin/python benchmarks/nim/run.py scheduler -- 30 5      # the same, directly
