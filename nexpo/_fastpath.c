@@ -40,12 +40,15 @@ static nexpo_channel *fp_channel(PyObject *addr)
     return (nexpo_channel *)p;
 }
 
-static int fp_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t want)
+/* The channel of a module function's call (its first argument), once the count is right. */
+static nexpo_channel *fp_call_channel(const char *name, PyObject *const *args, Py_ssize_t nargs,
+                                      Py_ssize_t want)
 {
-    if (nargs == want)
-        return 0;
-    PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
-    return -1;
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
+        return NULL;
+    }
+    return fp_channel(args[0]);
 }
 
 /* A message's bytes: bytes objects directly, anything else through the buffer protocol.
@@ -120,9 +123,7 @@ static PyObject *fp_take_heap(char *heap, size_t len)
 static PyObject *fp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (fp_nargs("send", nargs, 2) < 0)
-        return NULL;
-    nexpo_channel *ch = fp_channel(args[0]);
+    nexpo_channel *ch = fp_call_channel("send", args, nargs, 2);
     if (ch == NULL)
         return NULL;
     Py_buffer view;
@@ -137,9 +138,7 @@ static PyObject *fp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyObject *fp_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (fp_nargs("recv", nargs, 1) < 0)
-        return NULL;
-    nexpo_channel *ch = fp_channel(args[0]);
+    nexpo_channel *ch = fp_call_channel("recv", args, nargs, 1);
     if (ch == NULL)
         return NULL;
     return fp_recv_attempt(ch);
@@ -249,9 +248,7 @@ static PyObject *fp_recv_many_impl(nexpo_channel *ch, Py_ssize_t max_n)
 static PyObject *fp_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (fp_nargs("send_many", nargs, 2) < 0)
-        return NULL;
-    nexpo_channel *ch = fp_channel(args[0]);
+    nexpo_channel *ch = fp_call_channel("send_many", args, nargs, 2);
     if (ch == NULL)
         return NULL;
     if (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1])) {
@@ -269,9 +266,7 @@ static PyObject *fp_send_many(PyObject *self, PyObject *const *args, Py_ssize_t 
 static PyObject *fp_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (fp_nargs("recv_many", nargs, 2) < 0)
-        return NULL;
-    nexpo_channel *ch = fp_channel(args[0]);
+    nexpo_channel *ch = fp_call_channel("recv_many", args, nargs, 2);
     if (ch == NULL)
         return NULL;
     Py_ssize_t max_n = PyLong_AsSsize_t(args[1]);

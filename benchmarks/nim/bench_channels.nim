@@ -126,8 +126,8 @@ proc typedSpscSender(c: ptr TypedCtx) {.thread.} =
     var spins = 0
     while not c.spsc[].tryPush(int64(i)): waitTurn(spins)
 
-proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
-  waitGoT(c)
+proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
+  ## Push 0 ..< c.n in batches of 256 (what each typed *-batch sender does).
   var buf: array[256, int64]
   var i = 0
   while i < c.n:
@@ -135,10 +135,14 @@ proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
     for j in 0 ..< k: buf[j] = int64(i + j)
     var done, spins = 0
     while done < k:
-      let m = c.spsc[].pushMany(buf.toOpenArray(done, k - 1))
+      let m = q[].pushMany(buf.toOpenArray(done, k - 1))
       if m == 0: waitTurn(spins)
       done += m
     i += k
+
+proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
+  waitGoT(c)
+  batchSend(c, c.spsc)
 
 proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -148,17 +152,7 @@ proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
 
 proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
-  var buf: array[256, int64]
-  var i = 0
-  while i < c.n:
-    let k = min(256, c.n - i)
-    for j in 0 ..< k: buf[j] = int64(i + j)
-    var done, spins = 0
-    while done < k:
-      let m = c.mpmc[].pushMany(buf.toOpenArray(done, k - 1))
-      if m == 0: waitTurn(spins)
-      done += m
-    i += k
+  batchSend(c, c.mpmc)
 
 proc typedMpmcReceiver(c: ptr TypedCtx) {.thread.} =
   # Each receiver takes exactly n messages (2 producers x n = 2 receivers x n).
