@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import nexpo
 from nexpo.crypto import sha256_many
@@ -52,7 +54,12 @@ def threads(request: pytest.FixtureRequest) -> Iterator[int]:
     n: int = request.param
     before = nexpo.get_num_threads()
     nexpo.set_num_threads(n)
-    yield n
+    # numpy's OpenBLAS workers (started by earlier benchmarks in this process) spin for a while
+    # after their last call; on 2 cores that spinning takes the second core from our workers.
+    # One BLAS thread, and a pause for the spinning to end, keep the 2-thread run honest.
+    with threadpool_limits(limits=1, user_api="blas"):
+        time.sleep(0.5)
+        yield n
     nexpo.set_num_threads(before)
 
 
