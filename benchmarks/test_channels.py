@@ -227,38 +227,30 @@ def test_asyncio_bridge(benchmark: Any, impl: str) -> None:
 # --- process -> process --------------------------------------------------------------------
 
 
-def _nexpo_producer(name: str, n: int, batch: int, go: Any) -> None:
-    ch = Channel.open_shared(name)
+def _produce(send_one: Callable[[bytes], Any], send_batch: Callable[[list[bytes]], Any], n: int,
+             batch: int, go: Any) -> None:
+    """A producer process's timed part: n messages, one per call or ``batch`` per call."""
     msgs = _payloads(n)
     go.wait()
     if batch == 1:
         for m in msgs:
-            ch.send(m)
+            send_one(m)
     else:
         for i in range(0, n, batch):
-            ch.send_many(msgs[i : i + batch])
+            send_batch(msgs[i : i + batch])
+
+
+def _nexpo_producer(name: str, n: int, batch: int, go: Any) -> None:
+    ch = Channel.open_shared(name)
+    _produce(ch.send, ch.send_many, n, batch, go)
 
 
 def _mpq_producer(q: Any, n: int, batch: int, go: Any) -> None:
-    msgs = _payloads(n)
-    go.wait()
-    if batch == 1:
-        for m in msgs:
-            q.put(m)
-    else:
-        for i in range(0, n, batch):
-            q.put(msgs[i : i + batch])
+    _produce(q.put, q.put, n, batch, go)
 
 
 def _ff_producer(q: Any, n: int, batch: int, go: Any) -> None:
-    msgs = _payloads(n)
-    go.wait()
-    if batch == 1:
-        for m in msgs:
-            q.put(m, timeout=60)
-    else:
-        for i in range(0, n, batch):
-            q.put_many(msgs[i : i + batch], timeout=60)
+    _produce(lambda m: q.put(m, timeout=60), lambda b: q.put_many(b, timeout=60), n, batch, go)
 
 
 class _ProcessCase:

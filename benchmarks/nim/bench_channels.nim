@@ -59,18 +59,22 @@ proc chanSender(c: ptr Ctx) {.thread.} =
     var v = i
     doAssert send(c.ch, addr v, 8, -1) == stOk
 
-proc batchSender(c: ptr Ctx) {.thread.} =
-  waitGo(c)
+proc sendBatches(ch: ptr ByteChannel, count: int) =
+  ## Send 0 ..< count through sendMany, 256 messages per call.
   var data: array[256, int]
   var lens: array[256, int]
   for i in 0 ..< 256: lens[i] = 8
   var i = 0
-  while i < c.n:
-    let k = min(256, c.n - i)
+  while i < count:
+    let k = min(256, count - i)
     for j in 0 ..< k: data[j] = i + j
     var sent = 0
-    doAssert sendMany(c.ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), k, -1, sent) == stOk
+    doAssert sendMany(ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), k, -1, sent) == stOk
     i += k
+
+proc batchSender(c: ptr Ctx) {.thread.} =
+  waitGo(c)
+  sendBatches(c.ch, c.n)
 
 proc ringReceive(c: ptr Ctx): int =
   let r = c.ch.ring
@@ -316,16 +320,7 @@ proc runTypedMpmc(name: string, n: int, batch: bool) =
 
 proc mpmcBatchSender(a: MpmcCtx) {.thread.} =
   waitGo(a.c)
-  var data: array[256, int]
-  var lens: array[256, int]
-  for i in 0 ..< 256: lens[i] = 8
-  var i = 0
-  while i < a.count:
-    let k = min(256, a.count - i)
-    for j in 0 ..< k: data[j] = i + j
-    var sent = 0
-    doAssert sendMany(a.c.ch, addr data[0], cast[ptr UncheckedArray[int]](addr lens[0]), k, -1, sent) == stOk
-    i += k
+  sendBatches(a.c.ch, a.count)
 
 proc mpmcBatchReceiver(a: MpmcCtx) {.thread.} =
   # Receivers stop when the channel is closed and drained (they need not split evenly).
