@@ -70,6 +70,14 @@ static void fp_release(Py_buffer *view)
         PyBuffer_Release(view);
 }
 
+/* Bytes received into a malloc'd block (longer than the scratch buffer), freed here. */
+static PyObject *fp_take_heap(char *heap, size_t len)
+{
+    PyObject *out = PyBytes_FromStringAndSize(heap, (Py_ssize_t)len);
+    nexpo_free(heap);
+    return out;
+}
+
 /* One non-blocking send of a message held by `view`. */
 static int32_t fp_send_one(nexpo_channel *ch, const Py_buffer *view)
 {
@@ -94,9 +102,7 @@ static PyObject *fp_recv_long(nexpo_channel *ch)
     Py_END_ALLOW_THREADS
     if (status != NEXPO_OK)
         return PyLong_FromLong(status);
-    PyObject *out = PyBytes_FromStringAndSize(heap, (Py_ssize_t)len);
-    nexpo_free(heap);
-    return out;
+    return fp_take_heap(heap, len);
 }
 
 /* One non-blocking receive: bytes, or the status as an int (NEXPO_EAGAIN when empty). */
@@ -111,13 +117,6 @@ static PyObject *fp_recv_attempt(nexpo_channel *ch)
     return fp_recv_long(ch);  /* longer than the scratch buffer */
 }
 
-/* Bytes received into a malloc'd block (longer than the scratch buffer), freed here. */
-static PyObject *fp_take_heap(char *heap, size_t len)
-{
-    PyObject *out = PyBytes_FromStringAndSize(heap, (Py_ssize_t)len);
-    nexpo_free(heap);
-    return out;
-}
 
 /* send(addr, msg) -> status: one non-blocking attempt (NEXPO_EAGAIN when full). */
 static PyObject *fp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
