@@ -1,55 +1,133 @@
 /* nexpo._fastpath: the channel calls that must not release the GIL.
  *
  * Compiled into the same shared object as the cffi module nexpo._core (nimble.toml,
- * [python] fastpath), and loaded from that file under its own name by nexpo/_native.py
+ * [python] sources), and loaded from that file under its own name by nexpo/_native.py
  * (PEP 489: one library may export several PyInit_ functions). It calls the same C ABI as the
- * cffi module (capi/runtime.h), so it shares the one Nim runtime.
+ * cffi module (capi/runtime.h), plus the binding-only exports of capi/binding.h, so it shares
+ * the one Nim runtime.
  *
  * Why it exists: cffi releases the GIL around every call. For a call that never blocks (a
  * channel send or receive that finds room or a message) that release is pure cost, and between
  * two Python threads it is ruinous: each release hands the GIL to the other thread, a futex
- * round trip per message. These functions only ever make non-blocking attempts (timeout 0)
- * while holding the GIL, like queue.SimpleQueue's put/get; when an attempt would block they
- * report NEXPO_EAGAIN and the Python layer falls back to the blocking cffi call, which releases
- * the GIL while it waits.
+ * round trip per message. These functions only ever make non-blocking attempts while holding
+ * the GIL, like queue.SimpleQueue's put/get; when an attempt would block they report
+ * NEXPO_EAGAIN and the Python layer waits (nexpo_channel_wait, GIL released) and tries again.
+ *
+ * Lending: a `bytes` object is immutable, so an in-process channel does not copy it. The ring
+ * slot keeps the object (a new reference) and its data pointer; the fast receive hands the same
+ * object back, and the reference with it: no copy and no allocation on either side, as with
+ * queue.Queue. Other bytes-like objects (and every message of a shared ring) are copied. A
+ * receiver that copies instead (cffi receives, select, asyncio; any thread, no GIL) releases a
+ * lent object through fp_defer_release: the reference is parked in a list that the next call
+ * made here with the GIL drains (fp_settle).
  *
  * The Python layer (nexpo/channels.py) owns argument checking; these functions trust the
- * channel address they are given and only check what the C API needs.
+ * channel handle of a ChannelCore and only check what the C API needs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <string.h>
 #include <structmember.h>
 
+#include "binding.h"
 #include "core.h"
 #include "runtime.h"
 
-/* Messages up to this size are received with one copy into a stack buffer; longer ones come
- * back in a malloc'd block. Batches are gathered into a stack buffer of the same size. */
+/* Copies are gathered FP_BATCH messages (and at most FP_SCRATCH bytes) to a native call. */
 #define FP_SCRATCH 16384
 #define FP_BATCH 256
 /* Copies at least this long are made with the GIL released, as hashlib does for long inputs:
  * they take long enough for other threads to matter, and the hand-off is cheap next to them. */
 #define FP_GIL_FREE_COPY (64 * 1024)
+#define FP_FAILED (-1000)           /* a Python exception is set */
+#define FP_MAX_RECV_MANY (1 << 24)
 
-static nexpo_channel *fp_channel(PyObject *addr)
+/* --- lent references released by copying receivers ---------------------------------- */
+
+static pthread_mutex_t fp_pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static PyObject **fp_pending;
+static size_t fp_pending_len;   /* written under the lock; read without it as a hint */
+static size_t fp_pending_cap;
+
+/* nexpo_ref_release_fn: any thread, no GIL. On allocation failure the reference leaks (the
+ * object stays alive), which is the only safe thing to do without the GIL. */
+static void fp_defer_release(void *obj)
 {
-    void *p = PyLong_AsVoidPtr(addr);
-    if (p == NULL && !PyErr_Occurred())
-        PyErr_SetString(PyExc_ValueError, "nexpo._fastpath: NULL channel");
-    return (nexpo_channel *)p;
+    pthread_mutex_lock(&fp_pending_lock);
+    if (fp_pending_len == fp_pending_cap) {
+        size_t cap = fp_pending_cap ? 2 * fp_pending_cap : 256;
+        PyObject **grown = realloc(fp_pending, cap * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&fp_pending_lock);
+            return;
+        }
+        fp_pending = grown;
+        fp_pending_cap = cap;
+    }
+    fp_pending[fp_pending_len] = (PyObject *)obj;
+    __atomic_store_n(&fp_pending_len, fp_pending_len + 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&fp_pending_lock);
 }
 
-/* The channel of a module function's call (its first argument), once the count is right. */
-static nexpo_channel *fp_call_channel(const char *name, PyObject *const *args, Py_ssize_t nargs,
-                                      Py_ssize_t want)
+/* Drop the parked references (GIL held). Chunked so no lock is held while objects die. */
+static void fp_release_pending(void)
+{
+    PyObject *chunk[FP_BATCH];
+    for (int rounds = 0; rounds < 1 << 16; rounds++) {
+        pthread_mutex_lock(&fp_pending_lock);
+        size_t n = fp_pending_len < FP_BATCH ? fp_pending_len : FP_BATCH;
+        size_t rest = fp_pending_len - n;
+        memcpy(chunk, fp_pending + rest, n * sizeof *chunk);
+        __atomic_store_n(&fp_pending_len, rest, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&fp_pending_lock);
+        for (size_t i = 0; i < n; i++)
+            Py_DECREF(chunk[i]);
+        if (rest == 0)
+            return;
+    }
+}
+
+static inline void fp_settle(void)
+{
+    if (__atomic_load_n(&fp_pending_len, __ATOMIC_RELAXED) != 0)
+        fp_release_pending();
+}
+
+/* --- the channel of a call ------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long long addr;  /* the nexpo_channel *, set by Channel._adopt (0: unbound) */
+    char lend;                /* in-process ring: bytes messages are lent, not copied */
+} CoreObject;
+
+static PyTypeObject CoreType;
+
+#define FP_CHANNEL(self) ((nexpo_channel *)(uintptr_t)((CoreObject *)(self))->addr)
+#define FP_LENDS(self) (((CoreObject *)(self))->lend != 0)
+
+/* The ChannelCore of a module function's call (its first argument), once the count is right. */
+static PyObject *fp_call_core(const char *name, PyObject *const *args, Py_ssize_t nargs,
+                              Py_ssize_t want)
 {
     if (nargs != want) {
         PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, want, nargs);
         return NULL;
     }
-    return fp_channel(args[0]);
+    if (!PyObject_TypeCheck(args[0], &CoreType)) {
+        PyErr_Format(PyExc_TypeError, "%s(): the first argument must be a Channel", name);
+        return NULL;
+    }
+    if (FP_CHANNEL(args[0]) == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s(): the channel has no native handle", name);
+        return NULL;
+    }
+    fp_settle();
+    return args[0];
 }
+
+/* --- sending ----------------------------------------------------------------------------- */
 
 /* A message's bytes: bytes objects directly, anything else through the buffer protocol.
  * view->obj is NULL when nothing needs releasing. */
@@ -70,203 +148,300 @@ static void fp_release(Py_buffer *view)
         PyBuffer_Release(view);
 }
 
-/* Bytes received into a malloc'd block (longer than the scratch buffer), freed here. */
-static PyObject *fp_take_heap(char *heap, size_t len)
+/* Lend objs[0..n) (exact bytes) with one claim; *sent counts what went. NEXPO_EUNSUPPORTED:
+ * this channel takes no references (shared by processes, or slots under 16 bytes); the
+ * caller clears its `lend` flag and copies from then on. */
+static int32_t fp_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_t *sent)
 {
-    PyObject *out = PyBytes_FromStringAndSize(heap, (Py_ssize_t)len);
-    nexpo_free(heap);
-    return out;
-}
-
-/* One non-blocking send of a message held by `view`. */
-static int32_t fp_send_one(nexpo_channel *ch, const Py_buffer *view)
-{
-    if (view->len < FP_GIL_FREE_COPY)
-        return nexpo_channel_send(ch, view->buf, (size_t)view->len, 0);
-    int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = nexpo_channel_send(ch, view->buf, (size_t)view->len, 0);
-    Py_END_ALLOW_THREADS
+    const char *datas[FP_BATCH];
+    size_t lens[FP_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        datas[i] = PyBytes_AS_STRING(objs[i]);
+        lens[i] = (size_t)PyBytes_GET_SIZE(objs[i]);
+        Py_INCREF(objs[i]);  /* the ring's reference */
+    }
+    *sent = 0;
+    int32_t status = nexpo_channel_send_refs(ch, (void *const *)objs, datas, lens, n, sent);
+    for (size_t i = *sent; i < n; i++)
+        Py_DECREF(objs[i]);  /* not taken: the caller still holds it */
     return status;
 }
 
-/* One non-blocking receive of a message longer than the scratch buffer, as a bytes object, or
- * the status as an int. */
-static PyObject *fp_recv_long(nexpo_channel *ch)
+/* One non-blocking send of `msg`, or FP_FAILED with a Python error (not bytes-like). */
+static int32_t fp_send_one(PyObject *self, PyObject *msg)
 {
-    size_t len = 0;
-    char none = 0, *heap = NULL;  /* cap 0: any non-empty message comes back in heap */
-    int32_t status;
-    Py_BEGIN_ALLOW_THREADS
-    status = nexpo_channel_recv(ch, &none, 0, &len, &heap, 0);
-    Py_END_ALLOW_THREADS
-    if (status != NEXPO_OK)
-        return PyLong_FromLong(status);
-    return fp_take_heap(heap, len);
-}
-
-/* One non-blocking receive: bytes, or the status as an int (NEXPO_EAGAIN when empty). */
-static PyObject *fp_recv_attempt(nexpo_channel *ch)
-{
-    char buf[FP_SCRATCH];
-    int64_t n = nexpo_channel_recv_into(ch, buf, sizeof buf, 0);
-    if (n >= 0)
-        return PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
-    if (-n != NEXPO_EUNSUPPORTED)
-        return PyLong_FromLongLong(-n);
-    return fp_recv_long(ch);  /* longer than the scratch buffer */
-}
-
-
-/* send(addr, msg) -> status: one non-blocking attempt (NEXPO_EAGAIN when full). */
-static PyObject *fp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)self;
-    nexpo_channel *ch = fp_call_channel("send", args, nargs, 2);
-    if (ch == NULL)
-        return NULL;
+    nexpo_channel *ch = FP_CHANNEL(self);
+    if (FP_LENDS(self) && PyBytes_CheckExact(msg)) {
+        size_t sent;
+        int32_t status = fp_lend(ch, &msg, 1, &sent);
+        if (status != NEXPO_EUNSUPPORTED)
+            return status;
+        ((CoreObject *)self)->lend = 0;  /* this channel copies (see fp_lend) */
+    }
     Py_buffer view;
-    if (fp_message(args[1], &view) < 0)
-        return NULL;
-    int32_t status = fp_send_one(ch, &view);
+    if (fp_message(msg, &view) < 0)
+        return FP_FAILED;
+    int32_t status;
+    if (view.len < FP_GIL_FREE_COPY) {
+        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+        Py_END_ALLOW_THREADS
+    }
     fp_release(&view);
-    return PyLong_FromLong(status);
+    return status;
 }
 
-/* recv(addr) -> bytes | status: one non-blocking attempt (NEXPO_EAGAIN when empty). */
-static PyObject *fp_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* Copy the run of messages from items[*done] on (up to FP_BATCH, FP_SCRATCH bytes, stopping
+ * before a message that would be lent) with one native call; advances *done. */
+static int32_t fp_copy_run(PyObject *self, PyObject **items, Py_ssize_t n, Py_ssize_t *done)
 {
-    (void)self;
-    nexpo_channel *ch = fp_call_channel("recv", args, nargs, 1);
-    if (ch == NULL)
-        return NULL;
-    return fp_recv_attempt(ch);
+    nexpo_channel *ch = FP_CHANNEL(self);
+    int lends = FP_LENDS(self);
+    char buf[FP_SCRATCH];
+    size_t lens[FP_BATCH];
+    size_t used = 0, k = 0;
+    Py_ssize_t first = *done;
+    while (first + (Py_ssize_t)k < n && k < FP_BATCH) {
+        PyObject *item = items[first + k];
+        if (lends && PyBytes_CheckExact(item))
+            break;
+        Py_buffer view;
+        if (fp_message(item, &view) < 0)
+            return FP_FAILED;
+        size_t len = (size_t)view.len;
+        if (len > sizeof buf - used) {
+            fp_release(&view);
+            if (k == 0) {  /* longer than the gather buffer: on its own */
+                int32_t status = fp_send_one(self, item);
+                if (status == NEXPO_OK)
+                    (*done)++;
+                return status;
+            }
+            break;
+        }
+        memcpy(buf + used, view.buf, len);
+        fp_release(&view);
+        lens[k++] = len;
+        used += len;
+    }
+    size_t sent = 0;
+    int32_t status = nexpo_channel_send_many(ch, buf, lens, k, 0, &sent);
+    *done += (Py_ssize_t)sent;
+    return status == NEXPO_ETIMEOUT ? NEXPO_EAGAIN : status;
 }
 
-#define FP_FAILED (-1000)           /* a Python exception is set */
-#define FP_MAX_RECV_MANY (1 << 24)
-
-/* Sends msgs (a list or tuple) in order until one would block (NEXPO_EAGAIN), fails, or all
- * went (NEXPO_OK); *sent counts what went. Small messages are gathered into one native batch
- * call per FP_BATCH. When msgs[i] is not bytes-like: NEXPO_ETYPE with *sent = -1 - i, before
- * anything is sent. */
-static int32_t fp_send_many_impl(nexpo_channel *ch, PyObject *seq, Py_ssize_t *sent_out)
+/* Sends msgs[start:] (a list or tuple) in order until one would block (NEXPO_EAGAIN), fails,
+ * or all went (NEXPO_OK); *sent is the index reached. Runs of bytes are lent (in-process
+ * channels), runs of other messages copied, one native call per run. With start 0 every item
+ * is checked first: when msgs[i] is not bytes-like, NEXPO_ETYPE with *sent = -1 - i and nothing
+ * sent (a later start means an earlier call checked them). */
+static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start,
+                                 Py_ssize_t *sent_out)
 {
     /* The sequence cannot change under us: we hold the GIL and run no Python code. */
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    *sent_out = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    *sent_out = start;
+    for (Py_ssize_t i = start == 0 ? 0 : n; i < n; i++) {
         if (!PyBytes_CheckExact(items[i]) && !PyObject_CheckBuffer(items[i])) {
             *sent_out = -1 - i;
             return NEXPO_ETYPE;
         }
     }
-    char buf[FP_SCRATCH];
-    size_t lens[FP_BATCH];
-    Py_ssize_t done = 0;
+    int lends = FP_LENDS(self);
+    Py_ssize_t done = start;
     int32_t status = NEXPO_OK;
     while (done < n && status == NEXPO_OK) {
-        size_t used = 0, k = 0;
-        Py_buffer view;
-        while (done + (Py_ssize_t)k < n && k < FP_BATCH) {
-            if (fp_message(items[done + k], &view) < 0) {
-                status = FP_FAILED;
-                break;
-            }
-            size_t len = (size_t)view.len;
-            if (len > sizeof buf - used) {
-                if (k == 0) {  /* longer than the gather buffer: on its own */
-                    status = fp_send_one(ch, &view);
-                    if (status == NEXPO_OK)
-                        done++;
-                }
-                fp_release(&view);
-                break;
-            }
-            memcpy(buf + used, view.buf, len);
-            fp_release(&view);
-            lens[k++] = len;
-            used += len;
-        }
-        if (k > 0) {
-            size_t sent = 0;
-            int32_t st = nexpo_channel_send_many(ch, buf, lens, k, 0, &sent);
+        if (lends && PyBytes_CheckExact(items[done])) {
+            size_t k = 0, sent = 0;
+            while (done + (Py_ssize_t)k < n && k < FP_BATCH && PyBytes_CheckExact(items[done + k]))
+                k++;
+            status = fp_lend(FP_CHANNEL(self), items + done, k, &sent);
             done += (Py_ssize_t)sent;
-            if (status == NEXPO_OK)
-                status = st == NEXPO_ETIMEOUT ? NEXPO_EAGAIN : st;
+            if (status == NEXPO_EUNSUPPORTED) {
+                ((CoreObject *)self)->lend = lends = 0;  /* see fp_lend */
+                status = NEXPO_OK;
+            }
+        } else {
+            status = fp_copy_run(self, items, n, &done);
         }
     }
     *sent_out = done;
     return status;
 }
 
+/* --- receiving --------------------------------------------------------------------------- */
+
+/* What a visit collects: new references, or the failure that stopped it. */
+typedef struct {
+    PyObject **out;
+    size_t n;
+    int failed;
+} fp_taken;
+
+/* nexpo_visit_fn: the lent object itself, or a new bytes object copied from the ring. */
+static void fp_take(void *ctx, const char *data, size_t len, void *obj)
+{
+    fp_taken *t = (fp_taken *)ctx;
+    PyObject *msg = (PyObject *)obj;
+    if (t->failed) {  /* after a MemoryError the rest of this claim is dropped */
+        Py_XDECREF(msg);
+        return;
+    }
+    if (msg == NULL) {
+        if (len < FP_GIL_FREE_COPY) {
+            msg = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+        } else if ((msg = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len)) != NULL) {
+            char *dst = PyBytes_AS_STRING(msg);
+            Py_BEGIN_ALLOW_THREADS
+            memcpy(dst, data, len);
+            Py_END_ALLOW_THREADS
+        }
+        if (msg == NULL) {
+            t->failed = 1;
+            return;
+        }
+    }
+    t->out[t->n++] = msg;
+}
+
+/* Up to `want` (<= FP_BATCH) messages ready now into out[]; the status, or FP_FAILED. */
+static int32_t fp_take_ready(nexpo_channel *ch, size_t want, PyObject **out, size_t *count)
+{
+    fp_taken t = {out, 0, 0};
+    size_t got = 0;
+    int32_t status = nexpo_channel_recv_visit(ch, want, fp_take, &t, &got);
+    *count = t.n;
+    if (t.failed) {
+        for (size_t i = 0; i < t.n; i++)
+            Py_DECREF(out[i]);
+        *count = 0;
+        return FP_FAILED;  /* the messages of this claim are lost with the MemoryError */
+    }
+    return status;
+}
+
+/* One non-blocking receive: bytes, or the status as an int (NEXPO_EAGAIN when empty). */
+static PyObject *fp_recv_attempt(nexpo_channel *ch)
+{
+    PyObject *msg;
+    size_t count;
+    int32_t status = fp_take_ready(ch, 1, &msg, &count);
+    if (status == FP_FAILED)
+        return NULL;
+    if (status != NEXPO_OK)
+        return PyLong_FromLong(status);
+    return msg;
+}
+
 /* Up to max_n messages ready now, as a list; when there are none, the status as an int
- * (NEXPO_EAGAIN: empty, NEXPO_ECLOSED: closed and drained). Messages taken before a
- * NEXPO_ECLOSED are returned now, the status on the next call. */
+ * (NEXPO_EAGAIN: empty, NEXPO_ECLOSED: closed and drained). */
 static PyObject *fp_recv_many_impl(nexpo_channel *ch, Py_ssize_t max_n)
 {
-    char buf[FP_SCRATCH];
-    size_t lens[FP_BATCH];
+    PyObject *got[FP_BATCH];
     PyObject *out = NULL;
-    Py_ssize_t got = 0;
+    Py_ssize_t total = 0;
     int32_t status = NEXPO_OK;
-    while (got < max_n) {
-        size_t want = (size_t)(max_n - got) < FP_BATCH ? (size_t)(max_n - got) : FP_BATCH;
+    while (total < max_n) {
+        size_t want = (size_t)(max_n - total) < FP_BATCH ? (size_t)(max_n - total) : FP_BATCH;
         size_t count = 0;
-        char *heap = NULL;
-        status = nexpo_channel_recv_many(ch, buf, sizeof buf, lens, want, 0, &count, &heap);
+        status = fp_take_ready(ch, want, got, &count);
+        if (status == FP_FAILED) {
+            Py_XDECREF(out);
+            return NULL;
+        }
         if (status != NEXPO_OK)
             break;
-        if (out == NULL && (out = PyList_New(0)) == NULL) {
-            if (heap != NULL)
-                nexpo_free(heap);
-            return NULL;  /* the taken messages are lost with the MemoryError */
-        }
-        size_t offset = 0;
-        for (size_t j = 0; j < count; j++) {
-            PyObject *msg = heap != NULL
-                ? fp_take_heap(heap, lens[0])
-                : PyBytes_FromStringAndSize(buf + offset, (Py_ssize_t)lens[j]);
-            if (msg == NULL || PyList_Append(out, msg) < 0) {
-                Py_XDECREF(msg);
-                Py_DECREF(out);
-                return NULL;  /* likewise */
+        if (out == NULL) {
+            if ((out = PyList_New((Py_ssize_t)count)) == NULL) {
+                for (size_t i = 0; i < count; i++)
+                    Py_DECREF(got[i]);
+                return NULL;
             }
-            Py_DECREF(msg);
-            offset += lens[j];
+            for (size_t i = 0; i < count; i++)
+                PyList_SET_ITEM(out, (Py_ssize_t)i, got[i]);
+        } else {
+            for (size_t i = 0; i < count; i++) {
+                int failed = PyList_Append(out, got[i]);
+                Py_DECREF(got[i]);
+                if (failed) {
+                    for (size_t j = i + 1; j < count; j++)
+                        Py_DECREF(got[j]);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+            }
         }
-        got += (Py_ssize_t)count;
+        total += (Py_ssize_t)count;
+        if (count < want)
+            break;  /* took everything that was ready */
     }
     if (out != NULL)
-        return out;
+        return out;  /* a NEXPO_ECLOSED after messages comes with the next call */
     return PyLong_FromLong(status);
 }
 
-/* send_many(addr, msgs: list | tuple) -> (sent, status); see fp_send_many_impl. */
-static PyObject *fp_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* --- module functions: the attempts the Python methods make --------------------------- */
+
+/* send(ch, msg) -> status: one non-blocking attempt (NEXPO_EAGAIN when full). */
+static PyObject *fp_send(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)self;
-    nexpo_channel *ch = fp_call_channel("send_many", args, nargs, 2);
-    if (ch == NULL)
+    (void)mod;
+    PyObject *self = fp_call_core("send", args, nargs, 2);
+    if (self == NULL)
+        return NULL;
+    int32_t status = fp_send_one(self, args[1]);
+    if (status == FP_FAILED)
+        return NULL;
+    return PyLong_FromLong(status);
+}
+
+/* recv(ch) -> bytes | status: one non-blocking attempt (NEXPO_EAGAIN when empty). */
+static PyObject *fp_recv(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    PyObject *self = fp_call_core("recv", args, nargs, 1);
+    if (self == NULL)
+        return NULL;
+    return fp_recv_attempt(FP_CHANNEL(self));
+}
+
+/* send_many(ch, msgs: list | tuple, start=0) -> (index reached, status); see fp_send_many_impl. */
+static PyObject *fp_send_many(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    PyObject *self = fp_call_core("send_many", args, nargs, nargs == 3 ? 3 : 2);
+    if (self == NULL)
         return NULL;
     if (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError, "send_many: msgs must be a list or a tuple");
         return NULL;
     }
+    Py_ssize_t start = 0;
+    if (nargs == 3) {
+        start = PyLong_AsSsize_t(args[2]);
+        if (start == -1 && PyErr_Occurred())
+            return NULL;
+        if (start < 0 || start > PySequence_Fast_GET_SIZE(args[1])) {
+            PyErr_SetString(PyExc_ValueError, "send_many: start out of range");
+            return NULL;
+        }
+    }
     Py_ssize_t sent = 0;
-    int32_t status = fp_send_many_impl(ch, args[1], &sent);
+    int32_t status = fp_send_many_impl(self, args[1], start, &sent);
     if (status == FP_FAILED)
         return NULL;
     return Py_BuildValue("(ni)", sent, (int)status);
 }
 
-/* recv_many(addr, max_n) -> list[bytes] | status; see fp_recv_many_impl. */
-static PyObject *fp_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* recv_many(ch, max_n) -> list[bytes] | status; see fp_recv_many_impl. */
+static PyObject *fp_recv_many(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)self;
-    nexpo_channel *ch = fp_call_channel("recv_many", args, nargs, 2);
-    if (ch == NULL)
+    (void)mod;
+    PyObject *self = fp_call_core("recv_many", args, nargs, 2);
+    if (self == NULL)
         return NULL;
     Py_ssize_t max_n = PyLong_AsSsize_t(args[1]);
     if (max_n == -1 && PyErr_Occurred())
@@ -275,7 +450,24 @@ static PyObject *fp_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_ValueError, "recv_many: max_n out of range");
         return NULL;
     }
-    return fp_recv_many_impl(ch, max_n);
+    return fp_recv_many_impl(FP_CHANNEL(self), max_n);
+}
+
+/* release_pending() -> None: drop the lent objects copying receivers gave back. */
+static PyObject *fp_release_pending_py(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    fp_release_pending();
+    Py_RETURN_NONE;
+}
+
+/* pending_releases() -> int: how many lent objects wait for fp_settle (tests). */
+static PyObject *fp_pending_releases(PyObject *mod, PyObject *unused)
+{
+    (void)mod;
+    (void)unused;
+    return PyLong_FromSize_t(__atomic_load_n(&fp_pending_len, __ATOMIC_RELAXED));
 }
 
 /* --- ChannelCore: the front door of nexpo.Channel ---------------------------------------
@@ -284,11 +476,6 @@ static PyObject *fp_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t 
  * runs here, and only when it would block (or the call passes a timeout, or something is
  * wrong) is the Python method of the same name with a leading underscore called with the same
  * arguments (`_send`, `_recv`, ...), which owns argument checking, blocking and errors. */
-
-typedef struct {
-    PyObject_HEAD
-    unsigned long long addr;  /* the nexpo_channel *, set by Channel._adopt (0: unbound) */
-} CoreObject;
 
 #define FP_MAX_FORWARD 8
 
@@ -323,25 +510,22 @@ static PyObject *s_send, *s_recv, *s_try_send, *s_try_recv, *s_send_many, *s_sen
 
 static PyObject *core_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
-    if (ch != NULL && fp_plain_call(args, nargs, kwnames, 1)) {
-        Py_buffer view;
-        if (fp_message(args[0], &view) == 0) {
-            int32_t status = fp_send_one(ch, &view);
-            fp_release(&view);
-            if (status == NEXPO_OK)
-                Py_RETURN_NONE;
-        } else {
+    if (FP_CHANNEL(self) != NULL && fp_plain_call(args, nargs, kwnames, 1)) {
+        fp_settle();
+        int32_t status = fp_send_one(self, args[0]);
+        if (status == NEXPO_OK)
+            Py_RETURN_NONE;
+        if (status == FP_FAILED)
             PyErr_Clear();  /* _send raises the precise error */
-        }
     }
     return fp_forward(self, s_send, args, nargs, kwnames);
 }
 
 static PyObject *core_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
+    nexpo_channel *ch = FP_CHANNEL(self);
     if (ch != NULL && fp_plain_call(args, nargs, kwnames, 0)) {
+        fp_settle();
         PyObject *got = fp_recv_attempt(ch);
         if (got == NULL || PyBytes_CheckExact(got))
             return got;
@@ -352,27 +536,24 @@ static PyObject *core_recv(PyObject *self, PyObject *const *args, Py_ssize_t nar
 
 static PyObject *core_try_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
-    if (ch != NULL && nargs == 1 && kwnames == NULL) {
-        Py_buffer view;
-        if (fp_message(args[0], &view) == 0) {
-            int32_t status = fp_send_one(ch, &view);
-            fp_release(&view);
-            if (status == NEXPO_OK)
-                Py_RETURN_TRUE;
-            if (status == NEXPO_EAGAIN)
-                Py_RETURN_FALSE;
-        } else {
+    if (FP_CHANNEL(self) != NULL && nargs == 1 && kwnames == NULL) {
+        fp_settle();
+        int32_t status = fp_send_one(self, args[0]);
+        if (status == NEXPO_OK)
+            Py_RETURN_TRUE;
+        if (status == NEXPO_EAGAIN)
+            Py_RETURN_FALSE;
+        if (status == FP_FAILED)
             PyErr_Clear();
-        }
     }
     return fp_forward(self, s_try_send, args, nargs, kwnames);
 }
 
 static PyObject *core_try_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
+    nexpo_channel *ch = FP_CHANNEL(self);
     if (ch != NULL && nargs == 0 && kwnames == NULL) {
+        fp_settle();
         PyObject *got = fp_recv_attempt(ch);
         if (got == NULL || PyBytes_CheckExact(got))
             return got;
@@ -386,12 +567,12 @@ static PyObject *core_try_recv(PyObject *self, PyObject *const *args, Py_ssize_t
 
 static PyObject *core_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
-    if (ch == NULL || !fp_plain_call(args, nargs, kwnames, 1)
+    if (FP_CHANNEL(self) == NULL || !fp_plain_call(args, nargs, kwnames, 1)
             || !(PyList_CheckExact(args[0]) || PyTuple_CheckExact(args[0])))
         return fp_forward(self, s_send_many, args, nargs, kwnames);
+    fp_settle();
     Py_ssize_t sent = 0;
-    int32_t status = fp_send_many_impl(ch, args[0], &sent);
+    int32_t status = fp_send_many_impl(self, args[0], 0, &sent);
     if (status == FP_FAILED)
         return NULL;
     if (status == NEXPO_OK)
@@ -407,10 +588,11 @@ static PyObject *core_send_many(PyObject *self, PyObject *const *args, Py_ssize_
 
 static PyObject *core_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    nexpo_channel *ch = (nexpo_channel *)(uintptr_t)((CoreObject *)self)->addr;
+    nexpo_channel *ch = FP_CHANNEL(self);
     if (ch != NULL && fp_plain_call(args, nargs, kwnames, 1) && PyLong_CheckExact(args[0])) {
         Py_ssize_t max_n = PyLong_AsSsize_t(args[0]);
         if (max_n >= 1 && max_n <= FP_MAX_RECV_MANY) {
+            fp_settle();
             PyObject *got = fp_recv_many_impl(ch, max_n);
             if (got == NULL || PyList_Check(got))
                 return got;
@@ -424,6 +606,8 @@ static PyObject *core_recv_many(PyObject *self, PyObject *const *args, Py_ssize_
 static PyMemberDef core_members[] = {
     {"_addr", T_ULONGLONG, offsetof(CoreObject, addr), 0,
      "address of the native channel handle (owned by the subclass)"},
+    {"_lend", T_BOOL, offsetof(CoreObject, lend), 0,
+     "lend bytes messages instead of copying them (in-process channels)"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -465,13 +649,17 @@ static PyTypeObject CoreType = {
 
 static PyMethodDef fp_methods[] = {
     {"send", (PyCFunction)(void (*)(void))fp_send, METH_FASTCALL,
-     "send(addr, msg) -> status: one non-blocking attempt, holding the GIL."},
+     "send(ch, msg) -> status: one non-blocking attempt, holding the GIL."},
     {"recv", (PyCFunction)(void (*)(void))fp_recv, METH_FASTCALL,
-     "recv(addr) -> bytes | status: one non-blocking attempt, holding the GIL."},
+     "recv(ch) -> bytes | status: one non-blocking attempt, holding the GIL."},
     {"send_many", (PyCFunction)(void (*)(void))fp_send_many, METH_FASTCALL,
-     "send_many(addr, msgs) -> (sent, status): send until one would block."},
+     "send_many(ch, msgs, start=0, /) -> (index, status): send msgs[start:] until one would block."},
     {"recv_many", (PyCFunction)(void (*)(void))fp_recv_many, METH_FASTCALL,
-     "recv_many(addr, max_n) -> list[bytes] | status: what is ready now."},
+     "recv_many(ch, max_n) -> list[bytes] | status: what is ready now."},
+    {"release_pending", fp_release_pending_py, METH_NOARGS,
+     "release_pending() -> None: drop lent messages that copying receivers gave back."},
+    {"pending_releases", fp_pending_releases, METH_NOARGS,
+     "pending_releases() -> int: lent messages given back and not yet dropped."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -508,10 +696,13 @@ PyMODINIT_FUNC PyInit__fastpath(void)
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "SCRATCH", FP_SCRATCH) < 0) {
+    if (PyModule_AddIntConstant(m, "SCRATCH", FP_SCRATCH) < 0
+            || PyModule_AddIntConstant(m, "GIL_FREE_COPY", FP_GIL_FREE_COPY) < 0) {
         Py_DECREF(m);
         return NULL;
     }
+    /* Before any channel can hold a lent object: copying receivers give them back here. */
+    nexpo_channel_set_ref_release(fp_defer_release);
     return m;
 }
 #ifdef __GNUC__

@@ -9,6 +9,11 @@ polling, and a cancelled wait takes nothing from the channel. :func:`select` rec
 whichever channel is ready first. :meth:`Channel.create_shared` puts the ring in POSIX shared
 memory so processes exchange messages without pickling.
 
+Within one process a ``bytes`` message is not copied: the ring holds a reference and the receiver
+gets the very same (immutable) object back, as with ``queue.Queue``. Other bytes-like messages
+(``bytearray``, ``memoryview``, ``bytes`` subclasses) are copied when sent, and every message of a
+shared channel is copied.
+
 Modes: ``"spsc"`` (one sending thread and one receiving thread at a time; a second one at the
 same time gets ValueError), ``"mpsc"``, ``"spmc"``, ``"mpmc"`` (the default).
 
@@ -23,12 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import os
 import threading
+import time
 import weakref
-from array import array
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -47,21 +51,19 @@ MAX_CAPACITY: Final = 1 << 24
 # Long blocking waits are cut into slices so signal handlers (Ctrl-C) run in between.
 _WAIT_SLICE_NS: Final = 500_000_000
 _SCRATCH_SIZE: Final = 1 << 16
-_BATCH_SCRATCH_SIZE: Final = 1 << 20
 
 _OK: Final = lib.NEXPO_OK
 _EAGAIN: Final = lib.NEXPO_EAGAIN
 _ETIMEOUT: Final = lib.NEXPO_ETIMEOUT
 _ECLOSED: Final = lib.NEXPO_ECLOSED
-_EUNSUPPORTED: Final = lib.NEXPO_EUNSUPPORTED
 _INTEREST_RECV: Final = 1
 _INTEREST_SEND: Final = 2
 
-# Non-blocking attempts that keep the GIL (nexpo/_fastpath.c); the blocking cffi calls below
-# release it and run only when an attempt would block. Channel's per-message methods are C
-# methods of its base class, _fastpath.ChannelCore: they make the attempt and call the Python
+# Non-blocking attempts that keep the GIL (nexpo/_fastpath.c). Channel's per-message methods are
+# C methods of its base class, _fastpath.ChannelCore: they make the attempt and call the Python
 # method of the same name with a leading underscore (same arguments) only when it would block,
-# when a timeout is given, or on any error.
+# when a timeout is given, or on any error. Those wait in native code with the GIL released
+# (nexpo_channel_wait) and try again. In-process channels lend bytes messages (no copy).
 _fast_send: Final = fastpath.send
 _fast_recv: Final = fastpath.recv
 _fast_send_many: Final = fastpath.send_many
@@ -76,13 +78,15 @@ class _Scratch(threading.local):
         self.length = ffi.new("size_t *")
         self.heap = ffi.new("char **")
         self.index = ffi.new("size_t *")
-        self.count = ffi.new("size_t *")
-        self.batch: CData | None = None
-        self.lens: CData | None = None
-        self.lens_n = 0
 
 
 _scratch = _Scratch()
+
+
+def _deadline(timeout: float | None) -> int | None:
+    """The time.monotonic_ns() at which a wait of ``timeout`` seconds ends (None: never)."""
+    ns = _timeout_ns(timeout)
+    return None if ns < 0 else time.monotonic_ns() + ns
 
 
 def _timeout_ns(timeout: float | None) -> int:
@@ -183,6 +187,7 @@ if TYPE_CHECKING:
         """The methods nexpo/_fastpath.c implements (documented there and on Channel)."""
 
         _addr: int
+        _lend: bool
 
         def send(self, msg: Message, timeout: float | None = None) -> None: ...
         def recv(self, timeout: float | None = None) -> bytes: ...
@@ -229,6 +234,7 @@ class Channel(_ChannelCore):
     def _adopt(self, handle: CData, name: str | None, *, creator: bool) -> None:
         self._h = ffi.gc(handle, lib.nexpo_channel_release)
         self._addr = int(ffi.cast("uintptr_t", handle))
+        self._lend = name is None  # bytes are lent, not copied, within one process
         self._name = name
         self._shared = name is not None
         self._creator = creator
@@ -318,38 +324,18 @@ class Channel(_ChannelCore):
     # fall back to these.
 
     def _send(self, msg: Message, timeout: float | None = None) -> None:
-        if timeout is not None:
-            _timeout_ns(timeout)  # a bad timeout fails even when there is room
+        deadline = _deadline(timeout)  # a bad timeout fails even when there is room
         status = self._attempt_send(msg)
-        if status == _OK:
-            return
-        if status != _EAGAIN:
-            raise _failure(status, "send")
-        # Full: wait in native code, with the GIL released.
-        data, n = read_buffer(msg, "msg")
-        total = _timeout_ns(timeout)
-        if total < 0 or total > _WAIT_SLICE_NS:
-            status = self._send_sliced(data, n, total)
-        else:
-            status = lib.nexpo_channel_send(self._h, data, n, total)
+        while status == _EAGAIN:
+            if not self._wait_turn(_INTEREST_SEND, deadline):
+                raise _failure(_ETIMEOUT, "send")
+            status = self._attempt_send(msg)
         if status != _OK:
             raise _failure(status, "send")
 
-    def _send_sliced(self, data: Any, n: int, total: int) -> int:
-        left = total
-        while True:
-            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
-            status: int = lib.nexpo_channel_send(self._h, data, n, step)
-            if status != _ETIMEOUT:
-                return status
-            if left >= 0:
-                left -= step
-                if left <= 0:
-                    return status
-
     def _attempt_send(self, msg: object) -> int:
         try:
-            return _fast_send(self._addr, msg)
+            return _fast_send(self, msg)
         except (TypeError, BufferError):
             read_buffer(msg, "msg")  # raises the precise TypeError
             raise
@@ -363,39 +349,18 @@ class Channel(_ChannelCore):
         raise _failure(status, "send")
 
     def _recv(self, timeout: float | None = None) -> bytes:
-        if timeout is not None:
-            _timeout_ns(timeout)  # a bad timeout fails even when a message is ready
-        got = _fast_recv(self._addr)
+        deadline = _deadline(timeout)  # a bad timeout fails even when a message is ready
+        got = _fast_recv(self)
+        while got == _EAGAIN:
+            if not self._wait_turn(_INTEREST_RECV, deadline):
+                raise _failure(_ETIMEOUT, "recv")
+            got = _fast_recv(self)
         if isinstance(got, bytes):
             return got
-        if got != _EAGAIN:
-            raise _failure(got, "recv")
-        # Empty: wait in native code, with the GIL released.
-        s = _scratch
-        if timeout is None:  # one native call, the length as its result
-            buf = s.buf
-            n = lib.nexpo_channel_recv_into(self._h, buf, _SCRATCH_SIZE, _WAIT_SLICE_NS)
-            if n >= 0:
-                out: bytes = ffi.unpack(buf, n)
-                return out
-            if -n not in (_ETIMEOUT, _EUNSUPPORTED):
-                raise _failure(-n, "recv")
-        total = _timeout_ns(timeout)
-        left = total
-        while True:
-            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
-            status = lib.nexpo_channel_recv(self._h, s.buf, _SCRATCH_SIZE, s.length, s.heap, step)
-            if status == _OK:
-                return _take(s.buf, s.length[0], s.heap)
-            if status not in (_ETIMEOUT, _EAGAIN):
-                raise _failure(status, "recv")
-            if left >= 0:
-                left -= step
-                if left <= 0:
-                    raise _failure(_ETIMEOUT, "recv")
+        raise _failure(got, "recv")
 
     def _try_recv(self) -> bytes | None:
-        got = _fast_recv(self._addr)
+        got = _fast_recv(self)
         if isinstance(got, bytes):
             return got
         if got == _EAGAIN:
@@ -403,117 +368,60 @@ class Channel(_ChannelCore):
         raise _failure(got, "recv")
 
     def _send_many(self, msgs: Iterable[Message], timeout: float | None = None) -> int:
-        if timeout is not None:
-            _timeout_ns(timeout)  # a bad timeout fails before anything is sent
+        _deadline(timeout)  # a bad timeout fails before anything is sent
         items = msgs if type(msgs) is list or type(msgs) is tuple else list(msgs)
         return self._send_many_from(items, 0, timeout)
 
     def _send_many_from(self, items: list[Any] | tuple[Any, ...], start: int, timeout: float | None) -> int:
         """Send items[start:] (items[:start] went already); the count of all that went."""
-        # start > 0: the fast path stopped there; the blocking path finds out why.
-        sent, status = (start, _EAGAIN) if start else _fast_send_many(self._addr, items)
+        deadline = _deadline(timeout)
+        # start > 0: the fast path stopped there (having checked every item's type).
+        sent, status = (start, _EAGAIN) if start else _fast_send_many(self, items, 0)
         if sent < 0:
             bad = -1 - sent
             read_buffer(items[bad], f"msgs[{bad}]")  # raises the precise TypeError
             raise TypeError(f"msgs[{bad}] must be a bytes-like object")
-        if status == _OK:
+        while status == _EAGAIN:
+            if not self._wait_turn(_INTEREST_SEND, deadline):
+                status = _ETIMEOUT
+                break
+            sent, status = _fast_send_many(self, items, sent)
+        if status == _OK or (sent > 0 and status in (_ECLOSED, _ETIMEOUT)):
             return sent
-        if status != _EAGAIN:
-            if sent > 0 and status == _ECLOSED:
-                return sent
-            raise _failure(status, "send_many")
-        # Full: send the rest in native code, waiting for room with the GIL released.
-        try:
-            return sent + self._send_many_blocking(items[sent:], timeout)
-        except (TimeoutError, ChannelClosed):
-            if sent:
-                return sent
-            raise
-
-    def _send_many_blocking(self, items: Sequence[Any], timeout: float | None) -> int:
-        try:
-            data = b"".join(items)
-        except TypeError:
-            for i, m in enumerate(items):
-                read_buffer(m, f"msgs[{i}]")  # raises the precise TypeError
-            raise
-        if all(type(m) is bytes for m in items):
-            lens = array("Q", map(len, items))
-        else:
-            lens = array("Q", (memoryview(m).nbytes for m in items))
-        sent = ffi.new("size_t *")
-        total = _timeout_ns(timeout)
-        left = total
-        done = 0
-        view = ffi.from_buffer("char[]", data)
-        lens_c = ffi.from_buffer("size_t[]", lens)
-        offset = 0
-        while True:
-            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
-            status = lib.nexpo_channel_send_many(
-                self._h, view + offset, lens_c + done, len(items) - done, step, sent
-            )
-            k = int(sent[0])
-            if status == _OK:
-                return done + k
-            offset += sum(lens[done : done + k])
-            done += k
-            if status == _ETIMEOUT and (left < 0 or left - step > 0):
-                if left >= 0:
-                    left -= step
-                continue
-            if done > 0 and status in (_ETIMEOUT, _ECLOSED):
-                return done
-            raise _failure(status, "send_many")
+        raise _failure(status, "send_many")
 
     def _recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]:
         _check_int(max_n, "max_n", 1, 1 << 24)
-        if timeout is not None:
-            _timeout_ns(timeout)
-        got = _fast_recv_many(self._addr, max_n)
+        deadline = _deadline(timeout)
+        got = _fast_recv_many(self, max_n)
+        while got == _EAGAIN:
+            if not self._wait_turn(_INTEREST_RECV, deadline):
+                raise _failure(_ETIMEOUT, "recv_many")
+            got = _fast_recv_many(self, max_n)
         if isinstance(got, list):
             return got
-        if got != _EAGAIN:
-            raise _failure(got, "recv_many")
-        # Empty: wait in native code, with the GIL released.
-        s = _scratch
-        if s.batch is None:
-            s.batch = ffi.new("char[]", _BATCH_SCRATCH_SIZE)
-        if s.lens is None or s.lens_n < max_n:
-            s.lens = ffi.new("size_t[]", max_n)
-            s.lens_n = max_n
-        batch: CData = s.batch
-        lens: CData = s.lens
-        total = _timeout_ns(timeout)
-        left = total
-        while True:
-            step = _WAIT_SLICE_NS if left < 0 else min(left, _WAIT_SLICE_NS)
-            status = lib.nexpo_channel_recv_many(
-                self._h, batch, _BATCH_SCRATCH_SIZE, lens, max_n, step, s.count, s.heap
-            )
-            if status == _OK:
-                break
-            if status not in (_ETIMEOUT, _EAGAIN):
-                raise _failure(status, "recv_many")
-            if left >= 0:
-                left -= step
-                if left <= 0:
-                    raise _failure(_ETIMEOUT, "recv_many")
-        count = int(s.count[0])
-        if s.heap[0] != ffi.NULL:
-            return [_take(batch, lens[0], s.heap)]
-        # Two native copies out (lengths, then all bytes at once), then slices of one bytes
-        # object: far cheaper than indexing cdata per message.
-        sizes: list[int] = ffi.unpack(lens, count)
-        ends = list(itertools.accumulate(sizes))
-        data: bytes = ffi.unpack(batch, ends[-1])
-        if count == 1:
-            return [data]
-        return [data[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        raise _failure(got, "recv_many")
+
+    def _wait_turn(self, interest: int, deadline: int | None) -> bool:
+        """Wait in native code, with the GIL released, until the channel may be ready for
+        ``interest`` (or closed), for one slice at most; False once ``deadline`` has passed.
+        The caller then tries again with the GIL held (the attempt that runs last when the
+        deadline passes is the last look)."""
+        if deadline is None:
+            step = _WAIT_SLICE_NS
+        else:
+            step = min(deadline - time.monotonic_ns(), _WAIT_SLICE_NS)
+            if step <= 0:
+                return False
+        status = lib.nexpo_channel_wait(self._h, interest, step)
+        if status not in (_OK, _ETIMEOUT):
+            raise error_for(status)
+        return True
 
     def close(self) -> None:
         """Close the channel for every user (every process, for a shared one). Idempotent."""
         check(lib.nexpo_channel_close(self._h))
+        fastpath.release_pending()
         for watch in list(self._loops.values()):
             watch.wake_all()
 
@@ -560,7 +468,7 @@ class Channel(_ChannelCore):
         if self._shared:
             msg: bytes = await self._shared_wait_then(self.try_recv, _INTEREST_RECV)
             return msg
-        got = _fast_recv(self._addr)
+        got = _fast_recv(self)
         if isinstance(got, bytes):
             return got
         watch = self._watch()
@@ -587,7 +495,7 @@ class Channel(_ChannelCore):
         if self._shared:
             await self._shared_wait_then(lambda: self.try_send(msg) or None, _INTEREST_SEND)
             return
-        if _fast_send(self._addr, msg) == _OK:
+        if _fast_send(self, msg) == _OK:
             return
         watch = self._watch()
         while True:

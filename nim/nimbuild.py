@@ -52,6 +52,7 @@ class Config:
     search_paths: list[Path]
     headers: list[Path]
     python_sources: list[Path]
+    binding_headers: list[Path]
     tests_glob: str
     common_nim: list[str]
     common_c: list[str]
@@ -88,6 +89,7 @@ def load_config() -> Config:
         search_paths=[ROOT / p for p in nim["search_paths"]],
         headers=[ROOT / h for h in nim["headers"]],
         python_sources=[ROOT / p for p in data.get("python", {}).get("sources", [])],
+        binding_headers=[ROOT / p for p in data.get("python", {}).get("headers", [])],
         tests_glob=nim["tests"],
         common_nim=flags["nim"],
         common_c=flags["c"],
@@ -144,7 +146,7 @@ def source_digest(cfg: Config, profile: str) -> str:
     """Hash of everything the generated C depends on: Nim sources, the config, the profile."""
     h = hashlib.sha256(profile.encode())
     h.update(CONFIG_FILE.read_bytes())
-    for path in sorted((ROOT / "nim").rglob("*.nim")):
+    for path in sorted([*(ROOT / "nim").rglob("*.nim"), *(ROOT / "nim").rglob("*.h")]):
         if GENERATED in path.parents:
             continue
         h.update(str(path.relative_to(ROOT)).encode())
@@ -201,7 +203,7 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
         print(f"nexpo: generating C from {cfg.entry.relative_to(ROOT)} ({profile})", file=sys.stderr)
     _nim_to_c(nim, cfg, profile, out)
     shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
-    for header in cfg.headers:
+    for header in [*cfg.headers, *cfg.binding_headers]:
         shutil.copy2(header, out / header.name)
     stamp.write_text(digest + "\n")
     return out

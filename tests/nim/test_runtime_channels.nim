@@ -414,3 +414,148 @@ suite "channels":
       discard openShared(name)
     release(b)
     release(a)
+
+# --- lent references (the binding's kind-2 slots) -------------------------------------------
+# A lent object here is a malloc'd block [seq: int]; the message is its 8 bytes. The release
+# hook counts and frees, as the binding's deferred Py_DECREF would.
+
+var releasedRefs: Atomic[int]
+
+proc countingRelease(obj: pointer) {.cdecl, gcsafe, raises: [].} =
+  discard releasedRefs.fetchAdd(1, moRelaxed)
+  c_free(obj)
+
+proc newLent(seq: int): pointer =
+  result = c_malloc(csize_t(sizeof(int)))
+  cast[ptr int](result)[] = seq
+
+type
+  Taken = object
+    seqs: seq[int]
+    lent: int
+
+proc takeVisit(ctx: pointer, data: pointer, len: int, obj: pointer) {.cdecl, gcsafe, raises: [].} =
+  let t = cast[ptr Taken](ctx)
+  doAssert len == sizeof(int)
+  t.seqs.add cast[ptr int](data)[]
+  if obj != nil:
+    doAssert obj == data   # newLent's block is its own data
+    inc t.lent
+    c_free(obj)            # the visitor owns it
+
+proc lendAll(ch: ptr ByteChannel, first, n: int): int =
+  ## Lend seqs first ..< first+n; returns how many went (the rest are freed here).
+  var objs, datas: array[64, pointer]
+  var lens: array[64, int]
+  for i in 0 ..< n:
+    objs[i] = newLent(first + i)
+    datas[i] = objs[i]
+    lens[i] = sizeof(int)
+  var sent = 0
+  discard sendRefs(ch, cast[ptr UncheckedArray[pointer]](addr objs[0]),
+                   cast[ptr UncheckedArray[pointer]](addr datas[0]),
+                   cast[ptr UncheckedArray[int]](addr lens[0]), n, sent)
+  for i in sent ..< n: c_free(objs[i])
+  sent
+
+type LendCtx = object
+  ch: ptr ByteChannel
+  n: int
+  seen: ptr UncheckedArray[Atomic[int32]]
+  lentBack: Atomic[int]
+
+proc lendProducer(c: ptr LendCtx) {.thread.} =
+  var i = 0
+  while i < c.n:
+    let k = lendAll(c.ch, i, min(1 + i mod 7, c.n - i))
+    if k == 0:
+      doAssert waitReady(c.ch, interestSend, -1) == stOk
+    i += k
+  close(c.ch)
+
+proc lendConsumer(c: ptr LendCtx) {.thread.} =
+  var round = 0
+  var buf: array[8 * 16, byte]
+  var lens: array[16, int]
+  while true:
+    inc round
+    var t: Taken
+    var st: Status
+    if round mod 2 == 0:
+      var count = 0
+      st = recvVisit(c.ch, 5, takeVisit, addr t, count)
+      discard c.lentBack.fetchAdd(t.lent, moRelaxed)
+    else:   # a receiver that copies: the hook releases the lent block
+      var count = 0
+      var heap: pointer
+      st = recvMany(c.ch, addr buf[0], buf.len, cast[ptr UncheckedArray[int]](addr lens[0]),
+                    16, 0, count, heap)
+      for j in 0 ..< count: t.seqs.add cast[ptr int](addr buf[8 * j])[]
+    if st == stClosed: break
+    if st == stAgain:
+      discard waitReady(c.ch, interestRecv, 1_000_000)
+      continue
+    doAssert st == stOk
+    for s in t.seqs: discard c.seen[s].fetchAdd(1, moRelaxed)
+
+suite "lent references":
+  setup:
+    ring.refRelease = countingRelease
+    releasedRefs.store(0)
+
+  test "taken back by a visitor, released by a copying receiver or by the ring's release":
+    let ch = newChannel(cmMpmc, 8, 1024)
+    check lendAll(ch, 10, 4) == 4
+    var t: Taken
+    var count = 0
+    check recvVisit(ch, 2, takeVisit, addr t, count) == stOk
+    check count == 2 and t.seqs == @[10, 11] and t.lent == 2
+    var res: ReadResult
+    var x = 0
+    check recv(ch, addr x, sizeof(x), res, 0) == stOk   # copies, then releases the block
+    check x == 12 and releasedRefs.load == 1
+    release(ch)                                         # one left in the ring
+    check releasedRefs.load == 2
+
+  test "a full ring takes what fits; oversize, shared and tiny-slot rings refuse":
+    let ch = newChannel(cmSpsc, 4, 8)                   # inline room 8 < 16: no references
+    var sent = 0
+    var obj = newLent(1)
+    var data = obj
+    var len = 8
+    check sendRefs(ch, cast[ptr UncheckedArray[pointer]](addr obj),
+                   cast[ptr UncheckedArray[pointer]](addr data),
+                   cast[ptr UncheckedArray[int]](addr len), 1, sent) == stUnsupported
+    check sent == 0
+    c_free(obj)
+    release(ch)
+    let small = newChannel(cmMpsc, 4, 64)
+    check lendAll(small, 0, 6) == 4
+    check lendAll(small, 4, 1) == 0                     # full: stAgain, nothing taken
+    release(small)
+    check releasedRefs.load == 4
+    let name = "nexpo-test-lend-" & $getCurrentProcessId()
+    let shared = createShared(name, cmSpsc, 4, 64)
+    check lendAll(shared, 0, 1) == 0
+    close(shared)
+    release(shared)
+
+  for mode in [cmSpsc, cmMpmc]:
+    test "threads: every lent message arrives once, taken or released (" & $mode & ")":
+      let n = when tsanEnabled or sanitizeEnabled: 5_000 else: 50_000
+      var c = LendCtx(ch: newChannel(mode, 16, 64), n: n)
+      c.seen = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(n * sizeof(Atomic[int32])))
+      var p: Thread[ptr LendCtx]
+      var cs: array[2, Thread[ptr LendCtx]]
+      createThread(p, lendProducer, addr c)
+      let consumers = if mode == cmSpsc: 1 else: 2
+      for i in 0 ..< consumers: createThread(cs[i], lendConsumer, addr c)
+      joinThread(p)
+      for i in 0 ..< consumers: joinThread(cs[i])
+      var once = 0
+      for i in 0 ..< n:
+        if c.seen[i].load == 1: inc once
+      check once == n
+      check c.lentBack.load + releasedRefs.load == n
+      deallocShared(c.seen)
+      release(c.ch)

@@ -7,12 +7,15 @@ falls back to; both must give the same results and the same errors as before.
 from __future__ import annotations
 
 import array
+import asyncio
+import gc
+import os
 import sys
 import threading
 
 import pytest
 
-from nexpo import Channel, ChannelClosed
+from nexpo import Channel, ChannelClosed, select
 from nexpo._native import fastpath, lib
 
 SCRATCH = fastpath.SCRATCH
@@ -22,29 +25,29 @@ def test_loaded_from_the_core_library_and_sharing_its_runtime() -> None:
     assert fastpath.__file__ == sys.modules["nexpo._core"].__file__
     assert isinstance(Channel(2), fastpath.ChannelCore)
     ch = Channel(4)
-    assert fastpath.send(ch._addr, b"via fastpath") == lib.NEXPO_OK
+    assert fastpath.send(ch, b"via fastpath") == lib.NEXPO_OK
     assert len(ch) == 1  # seen by the cffi module: one Nim runtime, one channel
     assert ch.recv() == b"via fastpath"
 
 
 def test_module_functions_report_statuses() -> None:
     ch = Channel(2, mode="spsc")
-    assert fastpath.recv(ch._addr) == lib.NEXPO_EAGAIN
-    assert fastpath.recv_many(ch._addr, 4) == lib.NEXPO_EAGAIN
-    assert fastpath.send_many(ch._addr, [b"a", b"b", b"c"]) == (2, lib.NEXPO_EAGAIN)
-    assert fastpath.send(ch._addr, b"d") == lib.NEXPO_EAGAIN
-    assert fastpath.recv_many(ch._addr, 8) == [b"a", b"b"]
-    assert fastpath.send_many(ch._addr, [b"ok", 3]) == (-2, lib.NEXPO_ETYPE)  # nothing sent
+    assert fastpath.recv(ch) == lib.NEXPO_EAGAIN
+    assert fastpath.recv_many(ch, 4) == lib.NEXPO_EAGAIN
+    assert fastpath.send_many(ch, [b"a", b"b", b"c"]) == (2, lib.NEXPO_EAGAIN)
+    assert fastpath.send(ch, b"d") == lib.NEXPO_EAGAIN
+    assert fastpath.recv_many(ch, 8) == [b"a", b"b"]
+    assert fastpath.send_many(ch, [b"ok", 3]) == (-2, lib.NEXPO_ETYPE)  # nothing sent
     assert len(ch) == 0
     ch.close()
-    assert fastpath.send(ch._addr, b"x") == lib.NEXPO_ECLOSED
-    assert fastpath.recv(ch._addr) == lib.NEXPO_ECLOSED
+    assert fastpath.send(ch, b"x") == lib.NEXPO_ECLOSED
+    assert fastpath.recv(ch) == lib.NEXPO_ECLOSED
     with pytest.raises(TypeError, match="list or a tuple"):
-        fastpath.send_many(ch._addr, iter([b"x"]))
+        fastpath.send_many(ch, iter([b"x"]))
     with pytest.raises(ValueError, match="max_n"):
-        fastpath.recv_many(ch._addr, 0)
+        fastpath.recv_many(ch, 0)
     with pytest.raises(TypeError, match="takes 2 arguments"):
-        fastpath.send(ch._addr)  # type: ignore[call-arg]
+        fastpath.send(ch)  # type: ignore[call-arg]
 
 
 GIL_FREE_COPY = 64 * 1024  # _fastpath.c: copies this long are made with the GIL released
@@ -171,3 +174,156 @@ def test_the_per_message_methods_are_c_methods() -> None:
         assert type(method).__name__ == "method_descriptor", name
         assert method.__doc__, name
     assert str(__import__("inspect").signature(Channel.send)) == "(self, msg, /, timeout=None)"
+
+
+# --- lending: bytes travel by reference within one process --------------------------------
+
+
+def _payload(i: int, size: int = 64) -> bytes:
+    return i.to_bytes(8, "little") * (size // 8)
+
+
+def _settled_refcount(obj: object) -> int:
+    fastpath.release_pending()
+    return sys.getrefcount(obj) - 1  # not counting the argument
+
+
+@pytest.mark.parametrize("mode", ["spsc", "mpsc", "spmc", "mpmc"])
+def test_bytes_are_lent_and_come_back_as_the_same_object(mode: str) -> None:
+    ch = Channel(8, mode=mode)  # type: ignore[arg-type]
+    small, big = _payload(1), _payload(2, 1 << 20)
+    ch.send(small)
+    ch.send(big)
+    assert ch.recv() is small
+    assert ch.recv() is big
+    assert ch.try_send(small)
+    assert ch.try_recv() is small
+    batch = [_payload(i) for i in range(5)]
+    assert ch.send_many(batch) == 5
+    got = ch.recv_many(8)
+    assert all(a is b for a, b in zip(got, batch, strict=True))
+
+
+def test_other_bytes_like_messages_are_copied() -> None:
+    class Sub(bytes):
+        pass
+
+    ch = Channel(8)
+    buf = bytearray(b"mutable")
+    sub = Sub(b"subclass")
+    assert ch.send_many([buf, memoryview(b"view"), sub, b"lent"]) == 4
+    buf[:] = b"changed"  # the channel holds a copy
+    got = ch.recv_many(4)
+    assert got == [b"mutable", b"view", b"subclass", b"lent"]
+    assert all(type(m) is bytes for m in got)
+    assert got[2] is not sub
+
+
+def test_shared_and_tiny_slot_channels_copy() -> None:
+    msg = _payload(7, 8)
+    tiny = Channel(4, max_message_size=8)  # slots under 16 bytes hold no reference
+    tiny.send(msg)
+    tiny.send_many([msg, msg])
+    assert tiny.recv_many(3) == [msg] * 3
+    assert not tiny._lend, "the channel told the fast path to copy"
+    name = f"nexpo-test-lend-{os.getpid()}"
+    shared = Channel.create_shared(name, 4)
+    try:
+        big = _payload(9, 1024)
+        shared.send(big)
+        got = shared.recv()
+        assert got == big and got is not big
+    finally:
+        shared.close()
+
+
+def test_the_ring_holds_one_reference_per_lent_message() -> None:
+    msg = _payload(3)
+    base = _settled_refcount(msg)
+    ch = Channel(8)
+    ch.send(msg)
+    ch.send_many([msg, msg])
+    assert _settled_refcount(msg) == base + 3
+    assert ch.recv() is msg
+    assert _settled_refcount(msg) == base + 2
+    del ch  # two messages left in the ring: dropped with it
+    gc.collect()
+    assert _settled_refcount(msg) == base
+
+
+def test_receivers_that_copy_give_lent_messages_back() -> None:
+    """select, asyncio waits and every cffi receive copy the bytes out (any thread, no GIL)
+    and park the reference; the next fast-path call drops it."""
+    msg = _payload(4)
+    base = _settled_refcount(msg)
+    ch = Channel(8)
+    ch.send_many([msg, msg])
+    _, first = select([ch])
+    assert first == msg and first is not msg
+    assert fastpath.pending_releases() == 1
+    assert ch.recv() is msg  # a fast-path call: settles first
+    assert fastpath.pending_releases() == 0
+    assert _settled_refcount(msg) == base
+
+    async def woken_later() -> bytes:
+        threading.Timer(0.05, ch.send, (msg,)).start()
+        return await ch.arecv()  # empty: waits on the event fd, then receives by copy
+
+    got = asyncio.run(woken_later())
+    assert got == msg and got is not msg
+    assert _settled_refcount(msg) == base
+
+
+def test_a_full_ring_rejects_a_batch_without_leaking_references() -> None:
+    msgs = [_payload(i) for i in range(6)]
+    bases = [_settled_refcount(m) for m in msgs]
+    ch = Channel(4, mode="spsc")
+    assert fastpath.send_many(ch, msgs) == (4, lib.NEXPO_EAGAIN)
+    assert [_settled_refcount(m) for m in msgs] == [b + 1 for b in bases[:4]] + bases[4:]
+    with pytest.raises(TimeoutError):
+        ch.send(msgs[5], timeout=0)
+    assert _settled_refcount(msgs[5]) == bases[5]
+    assert ch.recv_many(8) == msgs[:4]
+    assert [_settled_refcount(m) for m in msgs] == bases
+
+
+@pytest.mark.parametrize("mode", ["spsc", "mpmc"])
+def test_lent_messages_between_threads_with_every_receive(mode: str) -> None:
+    """Producer lends; the consumer mixes fast receives (same objects back) with receives
+    that copy (select, timed waits): each message arrives once, in order, and no reference
+    is left behind."""
+    n = 20_000
+    msgs = [_payload(i) for i in range(n)]
+    bases = [_settled_refcount(m) for m in msgs[:50]]
+    ch = Channel(64, mode=mode)  # type: ignore[arg-type]
+
+    def produce() -> None:
+        i = 0
+        while i < n:
+            if i % 3:
+                ch.send(msgs[i])
+                i += 1
+            else:
+                i += ch.send_many(msgs[i : i + 17])
+        ch.close()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    got: list[bytes] = []
+    k = 0
+    while True:
+        k += 1
+        try:
+            if k % 4 == 0:
+                got.append(select([ch], timeout=10)[1])
+            elif k % 4 == 1:
+                got.extend(ch.recv_many(32, timeout=10))
+            else:
+                got.append(ch.recv(timeout=10))
+        except ChannelClosed:
+            break
+    t.join(10)
+    assert got == msgs
+    del got
+    fastpath.release_pending()
+    assert [_settled_refcount(m) for m in msgs[:50]] == bases

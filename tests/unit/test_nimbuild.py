@@ -47,8 +47,19 @@ def _exports() -> set[str]:
 
 
 def _declarations() -> set[str]:
-    text = nimbuild.cdef_text(nimbuild.load_config())
+    """The cffi interface's headers and the C-only binding headers ([python] headers)."""
+    cfg = nimbuild.load_config()
+    text = nimbuild.cdef_text(cfg) + "".join(h.read_text() for h in cfg.binding_headers)
     return set(re.findall(r"\b(nexpo_\w+)\s*\(", text))
+
+
+def test_binding_exports_stay_out_of_the_cffi_interface() -> None:
+    """Lending object references is for C that owns them: cffi code must not reach it."""
+    cfg = nimbuild.load_config()
+    assert cfg.binding_headers, "nimble.toml [python] headers"
+    cdef = nimbuild.cdef_text(cfg)
+    for name in re.findall(r"\b(nexpo_\w+)\s*\(", "".join(h.read_text() for h in cfg.binding_headers)):
+        assert name not in cdef, name
 
 
 def test_every_export_is_declared_once_in_a_header_and_vice_versa() -> None:

@@ -177,3 +177,22 @@ proc nexpo_channel_wait*(ch: ptr ByteChannel, interest: int32, timeoutNs: int64)
   if interest != 1 and interest != 2:
     return setError(stInvalid, "interest: 1 (readable) or 2 (writable)")
   statusOf(waitReady(ch, uint32(interest), timeoutNs))
+
+# --- lent references: for C bindings only (declared in binding.h, not in the cffi interface) --
+
+proc nexpo_channel_set_ref_release*(fn: RefRelease) {.exportc, cdecl.} =
+  ring.refRelease = fn
+
+proc nexpo_channel_send_refs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
+                              lens: ptr UncheckedArray[int], n: int, sent: ptr int): int32 {.exportc, cdecl.} =
+  var count = 0
+  let st = sendRefs(ch, objs, datas, lens, n, count)
+  sent[] = count
+  statusOf(st)
+
+proc nexpo_channel_recv_visit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
+                               count: ptr int): int32 {.exportc, cdecl.} =
+  var got = 0
+  let st = recvVisit(ch, maxN, visit, ctx, got)
+  count[] = got
+  statusOf(st)

@@ -62,8 +62,17 @@
 ## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data;
 ## after a close, receivers then cannot tell the ring is drained and wait out their timeouts.
 ##
+## Lent references (in-process rings only): a binding that holds its messages in immutable
+## objects (CPython `bytes`) may lend them instead of copying (`sendRefs`: the slot keeps the
+## object's address and its data pointer, ring.nim's kind 2) and take them back the same way
+## (`recvVisit` hands the visitor the reference). A receiver that copies (every other receive)
+## copies the bytes out and releases the reference through `ring.refRelease`. Both calls are
+## non-blocking: the binding makes them while it holds its own lock (the GIL) and waits with
+## the copying calls, or `waitReady`, when they would block.
+##
 ## Properties:
-## - messages are copied in and out (bytes semantics); at most `maxMessage` bytes, empty allowed
+## - messages are copied in and out (bytes semantics), or lent as immutable objects by a
+##   binding; at most `maxMessage` bytes, empty allowed
 ## - in-process rings keep messages up to `inlineMax` bytes in the slot; longer ones go to a
 ##   malloc'd block referenced by the slot (shared rings: every message is inline)
 ## - the handle is never copied (`=copy` is an error) and is freed by `release`
@@ -609,6 +618,57 @@ proc recvMany*(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr Uncheck
   if count > 0: notifySenders(ch, count)
   st
 
+# --- lent references (see the module doc) --------------------------------------------------
+
+proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
+               lens: ptr UncheckedArray[int], n: int, sent: var int): Status =
+  ## Non-blocking: lend up to `n` messages (`lens[i]` bytes at `datas[i]`, kept alive by
+  ## `objs[i]`) with one claim; `sent` says how many went, in order (the caller still owns the
+  ## rest). stOk when at least one went; stAgain (full), stClosed, stInvalid (the first message
+  ## is over max_message_size), stUnsupported (a shared ring, or slots too small to hold a
+  ## reference: copy instead).
+  let r = ch.ring
+  sent = 0
+  if n <= 0: return stOk
+  if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
+    # Shared: an address means nothing in another process. Tiny slots (max_message_size
+    # under 16 bytes) have no room for [obj | data], and copying them costs no more.
+    setLastMessage("channel: this channel does not take lent references")
+    return stUnsupported
+  var run = 0
+  while run < n and run < int(r.capacity) and uint64(lens[run]) <= r.maxMessage:
+    inc run
+  if run == 0: return tooLong(r, lens[0])
+  var got = 0
+  let st = guarded(r, sendGuard, "sender"):
+    got = ringPush(r, run, pos, idx):
+      writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
+    if got > 0: stOk
+    elif got < 0: stClosed
+    else: stAgain
+  if got > 0:
+    sent = got
+    notifyReceivers(ch, got)
+  st
+
+proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
+                count: var int): Status =
+  ## Non-blocking: take up to `maxN` ready messages with one claim and hand each, in order and
+  ## in place, to `visit` (ring.nim's `RefVisit`). stOk (count > 0), stAgain (empty), stClosed
+  ## (closed and drained).
+  let r = ch.ring
+  count = 0
+  var got = 0
+  let st = guarded(r, recvGuard, "receiver"):
+    got = ringPop(r, maxN, pos, idx, true):
+      visitMessage(slotAt(r, pos), visit, ctx)
+    if got > 0: stOk
+    else: emptyStatus(r)
+  if got > 0:
+    count = got
+    notifySenders(ch, got)
+  st
+
 # --- asyncio support --------------------------------------------------------------------
 
 proc tryRecvArm*(ch: ptr ByteChannel, id: int, dst: pointer, dstCap: int, res: var ReadResult): Status =
@@ -627,23 +687,43 @@ proc trySendArm*(ch: ptr ByteChannel, id: int, msg: pointer, len: int): Status =
     st = send(ch, msg, len, 0)
   st
 
+proc messageReady(r: ptr RingHeader): bool {.inline.} =
+  ## The message at the head is published (not merely claimed by a sender).
+  let h = r.head.load(moAcquire)
+  if r.ringMode == cmSpsc: r.tail.load(moAcquire) > h
+  else: slotAt(r, h).seq.load(moAcquire) == h + 1
+
+proc roomReady(r: ptr RingHeader): bool {.inline.} =
+  ## The slot at the tail is free (its last message was taken, not merely claimed).
+  let t = r.claimedEnd(moAcquire)
+  if r.ringMode == cmSpsc: t - r.head.load(moAcquire) < r.capacity
+  else: slotAt(r, t).seq.load(moAcquire) == t
+
 proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
-  if ch.isClosed: return stOk
-  let n = channel.len(ch)
-  if (interest and interestRecv) != 0 and n > 0: return stOk
-  if (interest and interestSend) != 0 and n < int(ch.ring.capacity): return stOk
+  ## Ready means the attempt that follows can succeed: a published message or a free slot, not
+  ## one a peer has claimed and not finished (the wait's in-flight check covers those), so a
+  ## caller that waits and then tries does not spin on a peer mid-copy. Closed: senders are
+  ## ready at once (to fail); receivers when a message is published or the ring is drained.
+  let r = ch.ring
+  if (interest and interestRecv) != 0 and (messageReady(r) or closedAndDrained(r)): return stOk
+  if (interest and interestSend) != 0 and (ch.isClosed or roomReady(r)): return stOk
   stAgain
 
 proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64): Status =
   ## Block until the channel may be received from (interest 1) / sent to (2), or is closed,
-  ## without taking or putting anything (asyncio on shared rings waits with this in a helper
-  ## thread). A wake it consumed is passed on, so a blocked receiver/sender never misses one.
+  ## without taking or putting anything: the Python layer's blocking calls wait with this (GIL
+  ## released), then try again holding the GIL; asyncio on shared rings waits with it in a
+  ## helper thread. A wake it consumed is passed on, so a blocked receiver/sender never misses one.
+  ## SPSC: the wait holds its side's guard, as a blocked send/recv does, so a second thread
+  ## using that side meanwhile is told (stInvalid) rather than silently tolerated.
   let r = ch.ring
   result =
     if (interest and interestRecv) != 0:
-      waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest), recvInFlight(r))
+      guarded(r, recvGuard, "receiver"):
+        waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest), recvInFlight(r))
     else:
-      waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest), sendInFlight(r))
+      guarded(r, sendGuard, "sender"):
+        waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest), sendInFlight(r))
   if result == stOk:
     fence(moSequentiallyConsistent)   # notify* expect a seq_cst RMW before them; none here
     if (interest and interestRecv) != 0: notifyReceivers(ch)

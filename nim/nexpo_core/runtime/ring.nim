@@ -16,8 +16,13 @@
 ##
 ## - `seq` is the per-slot sequence number of Vyukov's queue (unused by the SPSC ring).
 ## - `kind` 0: the message is inline in the payload; kind 1 (one process only): the payload
-##   holds a pointer to a malloc'd copy (messages longer than the inline room). Shared rings
-##   never use kind 1: their messages must fit the inline room (`maxMessage == inlineMax`).
+##   holds a pointer to a malloc'd copy (messages longer than the inline room); kind 2 (one
+##   process only): the payload holds an object reference `[obj | data]` lent by a binding
+##   (`nexpo/_fastpath.c` stores CPython `bytes` this way): the message is the `len` bytes at
+##   `data`, kept alive by `obj`. A receiver that can take the reference takes it as it is (no
+##   copy); any other receiver copies the bytes out and gives `obj` to `refRelease` (see
+##   below). Shared rings use kind 0 only: their messages must fit the inline room
+##   (`maxMessage == inlineMax`).
 ## - `stride` is a multiple of 8, and of 64 once it reaches 64 (slots of big messages start on
 ##   their own cache line); small slots pack densely so an int64 ring stays cache friendly.
 ##
@@ -45,6 +50,7 @@ const
   slotHeaderSize* = 16
   kindInline* = 0'u32
   kindHeap* = 1'u32
+  kindRef* = 2'u32
   closedMark* = 1'u64 shl 63   ## set in `tail` by close: no position can be claimed any more
 
 type
@@ -82,6 +88,13 @@ type
     seq*: Atomic[uint64]
     len*: Atomic[uint32]   ## atomic: receivers of Vyukov's queue peek it before claiming
     kind*: uint32
+
+  RefRelease* = proc (obj: pointer) {.cdecl, gcsafe, raises: [].}
+    ## Drops an object reference of a kind-2 slot. Called from any thread, with whatever locks
+    ## the caller holds (a binding defers the real release, e.g. until it holds the GIL).
+
+var refRelease*: RefRelease
+  ## Set once by the binding before it sends a reference (`nexpo_channel_set_ref_release`).
 
 proc c_malloc*(size: csize_t): pointer {.importc: "malloc", header: "<stdlib.h>".}
 proc c_free*(p: pointer) {.importc: "free", header: "<stdlib.h>".}
@@ -172,20 +185,38 @@ proc writeMessage*(s: ptr SlotHead, msg: pointer, len: int, heapCopy: pointer) {
     s.kind = kindHeap
     cast[ptr pointer](payload(s))[] = heapCopy
 
+proc writeRef*(s: ptr SlotHead, obj, data: pointer, len: int) {.inline.} =
+  ## Fill a claimed slot with a lent reference (kind 2): the message is `len` bytes at `data`.
+  s.len.store(uint32(len), moRelaxed)
+  s.kind = kindRef
+  let p = cast[ptr array[2, pointer]](payload(s))
+  p[0] = obj
+  p[1] = data
+
+proc refOf*(s: ptr SlotHead): tuple[obj, data: pointer] {.inline.} =
+  let p = cast[ptr array[2, pointer]](payload(s))
+  (p[0], p[1])
+
 type ReadResult* = object
   len*: int
   heap*: pointer   ## non-nil: the message was not copied; the receiver owns this malloc'd block
 
 proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inline.} =
   ## Take the message out of a claimed slot: copied into `dst` when it fits, otherwise handed
-  ## over as a malloc'd block (copied from the slot if inline).
+  ## over as a malloc'd block (copied from the slot if inline or lent). A lent reference is
+  ## released once copied.
   result.len = int(s.len.load(moRelaxed))
-  if s.kind == kindInline:
+  if s.kind != kindHeap:
+    var obj: pointer = nil
+    var src = payload(s)
+    if s.kind == kindRef:
+      (obj, src) = refOf(s)
     if result.len <= dstCap:
-      copyBytes(dst, payload(s), result.len)
+      copyBytes(dst, src, result.len)
     else:
       result.heap = c_malloc(csize_t(max(result.len, 1)))
-      copyMem(result.heap, payload(s), result.len)
+      copyMem(result.heap, src, result.len)
+    if obj != nil: refRelease(obj)
   else:
     let blk = cast[ptr pointer](payload(s))[]
     if result.len <= dstCap:
@@ -194,9 +225,28 @@ proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inli
     else:
       result.heap = blk
 
+type RefVisit* = proc (ctx: pointer, data: pointer, len: int, obj: pointer) {.cdecl, gcsafe, raises: [].}
+  ## Receives one message in place: `len` bytes at `data`, valid during the call only; `obj` is
+  ## the lent reference of a kind-2 slot (the visitor owns it from then on), else nil.
+
+proc visitMessage*(s: ptr SlotHead, visit: RefVisit, ctx: pointer) {.inline.} =
+  ## Hand a claimed slot's message to `visit` without copying it first.
+  let len = int(s.len.load(moRelaxed))
+  if s.kind == kindInline:
+    visit(ctx, payload(s), len, nil)
+  elif s.kind == kindHeap:
+    let blk = cast[ptr pointer](payload(s))[]
+    visit(ctx, blk, len, nil)
+    c_free(blk)
+  else:
+    let (obj, data) = refOf(s)
+    visit(ctx, data, len, obj)
+
 proc discardMessage*(s: ptr SlotHead) {.inline.} =
   ## Drop a claimed slot's message (when the ring is destroyed with messages left in it).
   if s.kind == kindHeap:
     c_free(cast[ptr pointer](payload(s))[])
+  elif s.kind == kindRef:
+    refRelease(refOf(s).obj)
 
 proc peekLen*(s: ptr SlotHead): int {.inline.} = int(s.len.load(moRelaxed))

@@ -1,0 +1,28 @@
+/* nexpo exports for C bindings that lend object references to channels (nexpo/_fastpath.c):
+ * declared here, implemented in runtime.nim beside this file. Not part of the cffi interface:
+ * an object reference can only be lent by code that owns it (holds the GIL for CPython).
+ *
+ * A lent message is `len` bytes at `data`, kept alive by `obj`, for in-process channels only.
+ * Receivers that copy (every cffi receive, select, asyncio) copy the bytes and pass `obj` to
+ * the release function, from whatever thread they run on, without any lock of the binding. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nexpo_channel nexpo_channel;
+typedef void (*nexpo_ref_release_fn)(void *obj);
+/* Receives one message in place (data is valid during the call only); obj is the lent
+ * reference when the message is one (the visitor owns it from then on), else NULL. */
+typedef void (*nexpo_visit_fn)(void *ctx, const char *data, size_t len, void *obj);
+
+/* Set once, before the first nexpo_channel_send_refs. */
+void nexpo_channel_set_ref_release(nexpo_ref_release_fn fn);
+/* Non-blocking: lend up to n messages with one claim; *sent = how many went (the caller keeps
+ * the rest). NEXPO_OK when at least one went; NEXPO_EAGAIN full; NEXPO_ECLOSED; NEXPO_EINVAL the
+ * first is over max_message; NEXPO_EUNSUPPORTED the channel is shared by processes. */
+int32_t nexpo_channel_send_refs(nexpo_channel *ch, void *const *objs, const char *const *datas,
+                                const size_t *lens, size_t n, size_t *sent);
+/* Non-blocking: take up to max_n ready messages with one claim, each handed to visit in order.
+ * NEXPO_OK (*count > 0), NEXPO_EAGAIN empty, NEXPO_ECLOSED closed and drained. */
+int32_t nexpo_channel_recv_visit(nexpo_channel *ch, size_t max_n, nexpo_visit_fn visit, void *ctx,
+                                 size_t *count);
