@@ -229,9 +229,12 @@ def test_asyncio_bridge(benchmark: Any, impl: str) -> None:
 
 def _produce(send_one: Callable[[bytes], Any], send_batch: Callable[[list[bytes]], Any], n: int,
              batch: int, go: Any) -> None:
-    """A producer process's timed part: n messages, one per call or ``batch`` per call."""
+    """A producer process's timed part: n messages, one per call or ``batch`` per call.
+    ``go`` is (ready, start): the messages are built before the clock starts."""
     msgs = _payloads(n)
-    go.wait()
+    ready, start = go
+    ready.set()
+    start.wait()
     if batch == 1:
         for m in msgs:
             send_one(m)
@@ -258,7 +261,7 @@ class _ProcessCase:
 
     def __init__(self, impl: str, n: int, batch: int) -> None:
         self.impl, self.n, self.batch = impl, n, batch
-        self.go = FORK.Event()
+        self.ready, self.go = FORK.Event(), FORK.Event()
         self.name = f"nexpo-bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         if impl == "nexpo":
             self.ch = Channel.create_shared(self.name, 4096, mode="spsc", max_message_size=MSG)
@@ -269,8 +272,11 @@ class _ProcessCase:
         else:
             self.q = FasterFifo(max_size_bytes=64 * 1024 * 1024)
             target, arg = _ff_producer, self.q
-        self.proc = FORK.Process(target=target, args=(arg, n, batch, self.go))
+        self.proc = FORK.Process(target=target, args=(arg, n, batch, (self.ready, self.go)))
         self.proc.start()
+        # Set-up, not timed: the producer has built its messages and waits for go.
+        if not self.ready.wait(120):
+            raise RuntimeError(f"{impl} producer did not start")
 
     def receive_all(self) -> list[bytes]:
         self.go.set()
