@@ -37,6 +37,17 @@ def test_nim_fib_spawn_sync(benchmark: Any) -> None:
     benchmark.extra_info["correct"] = len(rows) == 3
 
 
+def test_nim_fma_two_cpus(benchmark: Any) -> None:
+    """What a second CPU gives, per CPU-second of each thread (robust to other processes):
+    register-only AVX-512 FMA, the clock next to an AVX-512 neighbour, GEMM's micro-kernel and
+    half-matrix GEMM slabs (benchmarks/nim/bench_fma.nim; ``ratio`` 2.0 = perfect scaling)."""
+    benchmark.group = "scheduler: 2-CPU scaling, Nim level (see extra_info)"
+    args = ("reps=5", "discards=10", "only=fma-zmm-f32,clock-vs-fma-zmm,uk-avx512,gemm-slab-avx512")
+    rows = benchmark.pedantic(lambda: nim_bench.run_bench("fma", *args), rounds=1, iterations=1)
+    benchmark.extra_info["rows"] = rows
+    benchmark.extra_info["correct"] = len(rows) == 4
+
+
 def test_python_stats_roundtrip(benchmark: Any) -> None:
     """The cost of reading the scheduler counters (what the Prometheus exporter will do)."""
     benchmark.group = "scheduler: stats()"
