@@ -78,8 +78,10 @@ static void fp_release_pending(void)
         pthread_mutex_lock(&fp_pending_lock);
         size_t n = fp_pending_len < FP_BATCH ? fp_pending_len : FP_BATCH;
         size_t rest = fp_pending_len - n;
-        memcpy(chunk, fp_pending + rest, n * sizeof *chunk);
-        __atomic_store_n(&fp_pending_len, rest, __ATOMIC_RELAXED);
+        if (n > 0) {
+            memcpy(chunk, fp_pending + rest, n * sizeof *chunk);
+            __atomic_store_n(&fp_pending_len, rest, __ATOMIC_RELAXED);
+        }
         pthread_mutex_unlock(&fp_pending_lock);
         for (size_t i = 0; i < n; i++)
             Py_DECREF(chunk[i]);
