@@ -90,6 +90,12 @@ static void fp_release_pending(void)
     }
 }
 
+/* A fork while another thread held the lock must not leave the child's lock taken for good. */
+static void fp_pending_after_fork(void)
+{
+    pthread_mutex_init(&fp_pending_lock, NULL);
+}
+
 static inline void fp_settle(void)
 {
     if (__atomic_load_n(&fp_pending_len, __ATOMIC_RELAXED) != 0)
@@ -704,6 +710,11 @@ PyMODINIT_FUNC PyInit__fastpath(void)
         return NULL;
     }
     /* Before any channel can hold a lent object: copying receivers give them back here. */
+    if (pthread_atfork(NULL, NULL, fp_pending_after_fork) != 0) {
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_OSError, "nexpo._fastpath: pthread_atfork failed");
+        return NULL;
+    }
     nexpo_channel_set_ref_release(fp_defer_release);
     return m;
 }
