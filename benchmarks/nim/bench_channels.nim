@@ -13,8 +13,9 @@
 ## - spsc-batch / mpmc-batch: sendMany/recvMany, 256 messages per call (mpmc: 2 x 2 threads)
 ## - typed-spsc / typed-mpmc: the typed queues `SpscQueue[int64]` / `MpmcQueue[int64]` (same
 ##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
-##   newSpscQueue/newMpmcQueue), one value per tryPush/tryPop; when full/empty the caller
-##   PAUSEs, and yields after 64 tries; message_bytes 8 = the int64 itself, no slot header
+##   newSpscQueue/newMpmcQueue), one value per call: typed-mpmc calls the blocking push/pop,
+##   typed-spsc retries tryPush/tryPop under the same waiting policy (backoff.nim: 3 PAUSEs,
+##   then sched_yield); message_bytes 8 = the int64 itself, no slot header
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
 ##
 ## Arguments: [messages (10M)] [repetitions (3)] [only cases whose name contains this]. The
@@ -23,7 +24,7 @@
 
 import std/[atomics, monotimes, os, posix, strutils, times]
 import nexpo_core/errors
-import nexpo_core/runtime/[channel, ring, spsc, vyukov]
+import nexpo_core/runtime/[backoff, channel, ring, spsc, vyukov]
 
 const capacity = 1024
 
@@ -104,15 +105,9 @@ proc batchReceive(c: ptr Ctx): int =
     got += count
 
 # --- typed queues ---------------------------------------------------------------------
-# The typed queues never block: the caller waits. Here: PAUSE a little, then sched_yield (with
-# 4 threads on 2 cores a thread spinning on its peer's time slice would stall both).
-
-template waitTurn(spins: var int) =
-  inc spins
-  if spins < 64: cpuRelax()
-  else:
-    discard sched_yield()
-    spins = 0
+# Where a case retries try/batch calls itself, it waits as the blocking push/pop do: with a
+# `Backoff` (a few PAUSEs, then sched_yield; with 4 threads on 2 cores the peer a waiter needs
+# is usually not running).
 
 type TypedCtx = object
   spsc: ptr SpscQueue[int64]   # newSpscQueue/newMpmcQueue: aligned as the layouts want
@@ -127,8 +122,8 @@ proc waitGoT(c: ptr TypedCtx) =
 proc typedSpscSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   for i in 0 ..< c.n:
-    var spins = 0
-    while not c.spsc[].tryPush(int64(i)): waitTurn(spins)
+    var b: Backoff
+    while not c.spsc[].tryPush(int64(i)): b.wait()
 
 proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
   ## Push 0 ..< c.n in batches of 256 (what each typed *-batch sender does).
@@ -137,10 +132,11 @@ proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
   while i < c.n:
     let k = min(256, c.n - i)
     for j in 0 ..< k: buf[j] = int64(i + j)
-    var done, spins = 0
+    var done = 0
+    var b: Backoff
     while done < k:
       let m = q[].pushMany(buf.toOpenArray(done, k - 1))
-      if m == 0: waitTurn(spins)
+      if m == 0: b.wait()
       done += m
     i += k
 
@@ -151,8 +147,7 @@ proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
 proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   for i in 0 ..< c.n:
-    var spins = 0
-    while not c.mpmc[].tryPush(int64(i)): waitTurn(spins)
+    c.mpmc[].push(int64(i))
 
 proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -161,21 +156,20 @@ proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
 proc typedMpmcReceiver(c: ptr TypedCtx) {.thread.} =
   # Each receiver takes exactly n messages (2 producers x n = 2 receivers x n).
   waitGoT(c)
-  var s, v: int64
+  var s: int64
   for i in 0 ..< c.n:
-    var spins = 0
-    while not c.mpmc[].tryPop(v): waitTurn(spins)
-    s += v
+    s += c.mpmc[].pop()
   discard c.sum.fetchAdd(s)
 
 proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   var s: int64
   var buf: array[256, int64]
-  var got, spins = 0
+  var got = 0
+  var b: Backoff
   while got < c.n:
     let m = c.mpmc[].popMany(buf.toOpenArray(0, min(256, c.n - got) - 1))
-    if m == 0: waitTurn(spins)
+    if m == 0: b.wait()
     for j in 0 ..< m: s += buf[j]
     got += m
   discard c.sum.fetchAdd(s)
@@ -279,17 +273,18 @@ proc runTypedSpsc(name: string, n: int, batch: bool) =
   c.go.store(true, moRelease)
   if batch:
     var buf: array[256, int64]
-    var got, spins = 0
+    var got = 0
+    var b: Backoff
     while got < n:
       let m = c.spsc[].popMany(buf)
-      if m == 0: waitTurn(spins)
+      if m == 0: b.wait()
       for j in 0 ..< m: total += buf[j]
       got += m
   else:
     var v: int64
     for i in 0 ..< n:
-      var spins = 0
-      while not c.spsc[].tryPop(v): waitTurn(spins)
+      var b: Backoff
+      while not c.spsc[].tryPop(v): b.wait()
       total += v
   let ns = (getMonoTime() - t0).inNanoseconds.float
   joinThread(t)
