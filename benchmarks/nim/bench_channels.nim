@@ -13,9 +13,10 @@
 ## - spsc-batch / mpmc-batch: sendMany/recvMany, 256 messages per call (mpmc: 2 x 2 threads)
 ## - typed-spsc / typed-mpmc: the typed queues `SpscQueue[int64]` / `MpmcQueue[int64]` (same
 ##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
-##   newSpscQueue/newMpmcQueue), one value per call: typed-mpmc calls the blocking push/pop,
-##   typed-spsc retries tryPush/tryPop under the same waiting policy (backoff.nim: 3 PAUSEs,
-##   then sched_yield); message_bytes 8 = the int64 itself, no slot header
+##   newSpscQueue/newMpmcQueue), one value per call: typed-mpmc calls the blocking push/pop
+##   (fetch-add claims, see vyukov.nim), typed-spsc retries tryPush/tryPop under the same
+##   waiting policy (backoff.nim: PAUSE, yield, nap); message_bytes 8 = the int64 itself, no
+##   slot header
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
 ##
 ## Arguments: [messages (10M)] [repetitions (3)] [only cases whose name contains this]. The
@@ -106,8 +107,8 @@ proc batchReceive(c: ptr Ctx): int =
 
 # --- typed queues ---------------------------------------------------------------------
 # Where a case retries try/batch calls itself, it waits as the blocking push/pop do: with a
-# `Backoff` (a few PAUSEs, then sched_yield; with 4 threads on 2 cores the peer a waiter needs
-# is usually not running).
+# `Backoff` (a few PAUSEs, then sched_yield, then a nap; with 4 threads on 2 cores the peer a
+# waiter needs is usually not running).
 
 type TypedCtx = object
   spsc: ptr SpscQueue[int64]   # newSpscQueue/newMpmcQueue: aligned as the layouts want
@@ -136,7 +137,7 @@ proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
     var b: Backoff
     while done < k:
       let m = q[].pushMany(buf.toOpenArray(done, k - 1))
-      if m == 0: b.wait()
+      if m == 0: b.wait() else: b.reset()
       done += m
     i += k
 
@@ -169,7 +170,7 @@ proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =
   var b: Backoff
   while got < c.n:
     let m = c.mpmc[].popMany(buf.toOpenArray(0, min(256, c.n - got) - 1))
-    if m == 0: b.wait()
+    if m == 0: b.wait() else: b.reset()
     for j in 0 ..< m: s += buf[j]
     got += m
   discard c.sum.fetchAdd(s)
@@ -277,7 +278,7 @@ proc runTypedSpsc(name: string, n: int, batch: bool) =
     var b: Backoff
     while got < n:
       let m = c.spsc[].popMany(buf)
-      if m == 0: b.wait()
+      if m == 0: b.wait() else: b.reset()
       for j in 0 ..< m: total += buf[j]
       got += m
   else:

@@ -68,6 +68,8 @@ type
     received: ptr UncheckedArray[Atomic[int32]]
     orderErrors: Atomic[int]
     done: Atomic[int]        # values taken so far, all consumers
+    share: int               # shareConsumer: values each consumer takes
+    popOnly: bool            # shareConsumer: blocking pops only
   Arg = tuple[c: ptr MpmcCtx, id: int]
 
 proc encode(producer, seq: int): int64 = int64(producer shl 32 or seq)
@@ -123,24 +125,44 @@ proc mpmcConsumer(a: Arg) {.thread.} =
       last[p] = s
     discard c.done.fetchAdd(m)
 
-proc blockingConsumer(a: Arg) {.thread.} =
-  # Blocking pops only: each consumer takes its share (`done` holds the share here).
+type StressMode = enum
+  anyCall        ## producers mix every call; consumers try/batch until all are taken
+  blockingOnly   ## push/pop only
+  mixedShares    ## producers mix every call; each consumer takes an equal share mixing pop,
+                 ## tryPop and popMany (a share, so a blocking pop always gets a value)
+
+proc shareConsumer(a: Arg) {.thread.} =
   let c = a.c
+  let share = c.share
   var last = newSeq[int](c.producers)
   for x in last.mitems: x = -1
-  for i in 0 ..< c.done.load(moRelaxed):
-    let v = c.q[].pop()
-    let p = int(v shr 32)
-    let s = int(v and 0xffff_ffff)
-    discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
-    if s <= last[p]: discard c.orderErrors.fetchAdd(1)
-    last[p] = s
+  var buf: array[7, int64]
+  var got, round, spins = 0
+  while got < share:
+    inc round
+    var m = 0
+    if c.popOnly or round mod 3 == 0:
+      buf[0] = c.q[].pop()
+      m = 1
+    elif round mod 3 == 1:
+      if c.q[].tryPop(buf[0]): m = 1
+    else:
+      m = c.q[].popMany(buf.toOpenArray(0, min(buf.len, share - got) - 1))
+    if m == 0:
+      backoff(spins)
+      continue
+    for j in 0 ..< m:
+      let p = int(buf[j] shr 32)
+      let s = int(buf[j] and 0xffff_ffff)
+      discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
+      if s <= last[p]: discard c.orderErrors.fetchAdd(1)
+      last[p] = s
+    got += m
 
 proc blockingProducer(a: Arg) {.thread.} =
   for s in 0 ..< perProducer: a.c.q[].push(encode(a.id, s))
 
-proc mpmcStress(producers, consumers, capacity: int, blocking = false): bool =
-  ## `blocking`: only push/pop (each consumer pops an equal share), else every kind of call.
+proc mpmcStress(producers, consumers, capacity: int, mode = anyCall): bool =
   let c = cast[ptr MpmcCtx](allocShared0(sizeof(MpmcCtx)))
   c.q = newMpmcQueue[int64](capacity)
   c.producers = producers
@@ -148,13 +170,14 @@ proc mpmcStress(producers, consumers, capacity: int, blocking = false): bool =
   c.received = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(total * sizeof(int32)))
   var ps = newSeq[Thread[Arg]](producers)
   var cs = newSeq[Thread[Arg]](consumers)
-  if blocking:
+  if mode != anyCall:
     doAssert total mod consumers == 0
-    c.done.store(total div consumers)
+    c.share = total div consumers
+  c.popOnly = mode == blockingOnly
   for i in 0 ..< consumers:
-    createThread(cs[i], (if blocking: blockingConsumer else: mpmcConsumer), (c, i))
+    createThread(cs[i], (if mode == anyCall: mpmcConsumer else: shareConsumer), (c, i))
   for i in 0 ..< producers:
-    createThread(ps[i], (if blocking: blockingProducer else: mpmcProducer), (c, i))
+    createThread(ps[i], (if mode == blockingOnly: blockingProducer else: mpmcProducer), (c, i))
   joinThreads(ps)
   joinThreads(cs)
   result = c.orderErrors.load == 0 and c.q[].len == 0
@@ -260,6 +283,11 @@ suite "typed queues":
     check not q.tryPop(v)
 
   test "MpmcQueue blocking push/pop 4 producers x 4 consumers: exactly once, per-producer FIFO":
-    check mpmcStress(4, 4, 1024, blocking = true)
-    check mpmcStress(4, 4, 2, blocking = true)
-    check mpmcStress(2, 2, 1024, blocking = true)
+    check mpmcStress(4, 4, 1024, blockingOnly)
+    check mpmcStress(4, 4, 2, blockingOnly)
+    check mpmcStress(2, 2, 1024, blockingOnly)
+
+  test "MpmcQueue blocking, try and batch calls mixed on both sides, 4 x 4":
+    check mpmcStress(4, 4, 1024, mixedShares)
+    check mpmcStress(4, 4, 4, mixedShares)
+    check mpmcStress(2, 4, 2, mixedShares)

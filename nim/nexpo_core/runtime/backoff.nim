@@ -1,51 +1,64 @@
-## Waiting for a peer thread of a lock-free structure: a few PAUSEs, then give the core away.
+## Waiting for a peer thread of a lock-free structure: a few PAUSEs, a few yields, a nap.
 ##
 ## ::
 ##
-##   attempt fails --> wait(): round 1 .. spinLimit-1   PAUSE (cpuRelax)
-##                             round spinLimit          sched_yield(), rounds start over
+##   wait() round:  1 .. 3     PAUSE (cpuRelax)
+##                  4 .. 11    sched_yield()
+##                  12         nanosleep(1 us; the kernel's timer slack makes it ~50-60 us),
+##                             then the rounds start over
 ##
-## The typed queues never block by themselves (`tryPush`/`tryPop`); their blocking `push`/`pop`
-## retry with this policy. Why so short a spin: a queue that is full (empty) waits for a
-## consumer (producer) to run. With more threads than cores that peer is usually NOT running,
-## and only `sched_yield` lets it; every PAUSE before the yield is time the peer could have
-## used. With the peer running on another core, yielding early costs one syscall (~0.2 us here,
-## returning at once when nothing else is runnable) and lets a few messages pile up, so the
-## next calls stream through cache lines instead of trading one line per message.
+## The typed queues' blocking `push`/`pop` wait with this policy. Why so little spinning: a
+## queue that is full (empty) waits for a consumer (producer) to run. With more threads than
+## cores that peer is usually NOT running, and only giving the core away lets it; every PAUSE
+## is time the peer could have used. Why the nap: while every thread of a core spins or yields,
+## the core never goes idle, so the kernel does not pull a waiting peer over from the other
+## core's run queue; a waiter that waits on one particular peer (a fetch-add claim, see
+## vyukov.nim's `push`/`pop`) can then burn its whole time slice. A nap idles the core.
 ##
-## Measured (typed-mpmc of benchmarks/nim/bench_channels.nim: MpmcQueue[int64], capacity
-## 1024, 2 producers x 2 consumers on 2 cores, one value per call, medians of >= 5 runs):
-## 64 PAUSEs (~1 us here) before yielding ~21-27M msgs/s; 0-4 PAUSEs ~30M on a loaded
-## machine, ~44M on an idle one. 8 and more lose again.
+## Measured on 2 cores (typed-mpmc of benchmarks/nim/bench_channels.nim: MpmcQueue[int64],
+## capacity 1024, 2 producers x 2 consumers, one value per call, medians of 5-12 runs, the
+## machine shared with other work): fetch-add push/pop waiting with 64 PAUSEs then yields
+## 10-23M msgs/s; 3 PAUSEs then yields 26-35M, single runs down to 15M; the nap after 1-2
+## yields ~23M, after 4-8 yields ~41-44M, after 12-16 ~35-42M; a nap once the wait has lasted
+## 2/20/100 us (clock-based) 22/26/28M. Retried CAS (tryPush/tryPop): ~30M, with or without
+## the nap. PAUSE costs ~15 ns and sched_yield ~0.2 us on that machine.
 ##
 ## Sources:
-## - the spin-then-yield policy of T. E. Anderson, "The Performance of Spin Lock Alternatives
-##   for Shared-Memory Multiprocessors", IEEE TPDS 1990, and of M. Herlihy, N. Shavit, "The Art
-##   of Multiprocessor Programming", ch. 7 (backoff)
-## - sched_yield(2): the caller goes to the end of its core's queue of runnable threads
+## - spin-then-yield: T. E. Anderson, "The Performance of Spin Lock Alternatives for
+##   Shared-Memory Multiprocessors", IEEE TPDS 1990; M. Herlihy, N. Shavit, "The Art of
+##   Multiprocessor Programming", ch. 7 (backoff)
+## - sched_yield(2), nanosleep(2) and the timer slack (prctl(2) PR_SET_TIMERSLACK)
 ##
 ## Properties:
-## - never sleeps: a waiter whose peer stays away keeps yielding (for waits that may last, use
-##   the channels, which park on a futex)
+## - never blocks on anything: a waiter whose peer stays away keeps cycling, one nap per 12
+##   rounds (for waits that may last, use the channels, which park on a futex and are woken)
 ## - no shared state: a `Backoff` is a counter on the waiter's stack; copying one is harmless
 ## - `reset` after progress, so the next wait starts with the short spin again
 
 import std/posix
 
-const spinLimit* = 4
-  ## wait() rounds per sched_yield: 3 PAUSEs then a yield (see the module doc for the numbers)
+const
+  spinRounds* = 3     ## PAUSEs first
+  yieldRounds* = 8    ## then sched_yield()s, then one nap
 
 type Backoff* = object
   rounds: int
 
+proc nap() {.noinline.} =
+  var ts = Timespec(tv_sec: posix.Time(0), tv_nsec: 1000)
+  discard nanosleep(ts, ts)
+
 proc wait*(b: var Backoff) {.inline.} =
-  ## One round of waiting: PAUSE, or every `spinLimit`-th round sched_yield.
+  ## One round of waiting (see the module doc).
   inc b.rounds
-  if b.rounds < spinLimit:
+  if b.rounds <= spinRounds:
     cpuRelax()
-  else:
+  elif b.rounds <= spinRounds + yieldRounds:
     discard sched_yield()
+  else:
+    nap()
     b.rounds = 0
 
 proc reset*(b: var Backoff) {.inline.} =
+  ## After progress: the next wait starts with the spin again.
   b.rounds = 0

@@ -30,11 +30,16 @@
 ##   barrier of the channel's wake-up protocol (see channel.nim).
 ## - the typed queue `MpmcQueue[T]` (relaxed CAS, as in the original).
 ##
+## The typed queue also has blocking `push`/`pop`: ``pos = fetch-add(tail, 1)``, wait until
+## ``seq == pos``, write, ``seq = pos + 1`` (and the mirror for `pop`): the same slot states, so
+## all calls work on one queue.
+##
 ## Sources:
 ## - D. Vyukov, "Bounded MPMC queue", 1024cores.net,
 ##   https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue
 ## - batch claims: the ticket idea of E. Rigtorp's MPMCQueue (github.com/rigtorp/MPMCQueue), here
-##   without per-slot waiting
+##   without per-slot waiting; the typed queue's blocking `push`/`pop` are its push/pop
+##   (fetch-add ticket, wait on the slot's turn)
 ##
 ## Properties:
 ## - lock-free on the contended side(s) (one CAS per batch), wait-free on a single side
@@ -45,14 +50,17 @@
 ##   process) blocks receivers at that position: timed waits still expire
 ## - typed queue: `T` must be a plain (copyMem-able) type; the queue is never copied
 ##   (`=copy` is an error), its cells are freed by `=destroy`
-## - typed queue, blocking `push`/`pop`: `tryPush`/`tryPop` retried under backoff.nim's
-##   spin-then-yield policy. Not the fetch-add claims of rigtorp's blocking push/pop: a
-##   fetch-add commits the caller to one position, so with more threads than cores a waiter
-##   spins on the one peer (descheduled) that owns its slot's previous lap. Measured with 2 x 2
-##   threads on 2 cores (typed-mpmc, medians of 5): fetch-add 10-35M msgs/s with single runs
-##   down to 6M, retried CAS ~30M with a range of a few M. Padding cells to 64 bytes or
-##   spreading consecutive positions across lines did not help (streaming 16-byte cells moves
-##   one line per 4 messages).
+## - typed queue, blocking `push`/`pop` (E. Rigtorp's): claim with a fetch-add, which never
+##   fails, then wait for that one slot (backoff.nim: PAUSE, yield, nap). Blocking, not
+##   lock-free: a waiter needs the one thread that owns its slot's previous lap (`push`) or its
+##   position (`pop`). They mix with the try and batch calls: a CAS claim only takes positions
+##   it saw ready, and a fetch-add that ran ahead of the other side only makes those look
+##   full (empty). Measured (typed-mpmc, int64, capacity 1024, 2 x 2 threads on 2 cores, a
+##   loaded machine, medians of 5-12): tryPush/tryPop retried ~30M msgs/s; fetch-add claims
+##   ~41-44M with backoff.nim's nap, 10-35M and single runs down to 6M without it (a waiter
+##   yielding in vain while the one peer it needs sits in the other core's run queue).
+##   Padding cells to 64 bytes or spreading consecutive positions across lines did not help
+##   (streaming 16-byte cells moves one line per 4 messages).
 
 import std/[atomics, typetraits]
 import ../config
@@ -217,16 +225,25 @@ proc tryPop*[T](q: var MpmcQueue[T], v: var T): bool {.inline.} =
   n == 1
 
 proc push*[T](q: var MpmcQueue[T], v: T) {.inline.} =
-  ## Pushes `v`, waiting while the queue is full: a few PAUSEs, then sched_yield (backoff.nim;
-  ## never sleeps). Each retry is a `tryPush`, so a waiter holds no position and depends on no
-  ## particular consumer: any pop lets it in.
+  ## Pushes `v`, waiting while its slot is taken. Rigtorp's blocking push: a fetch-add claims
+  ## the next position outright (it never fails, unlike the CAS of `tryPush`), then the caller
+  ## waits, by backoff.nim's policy, until that slot's previous lap has been popped.
+  let pos = q.tail.fetchAdd(1, moRelaxed)
+  let c = addr q.cellOf(pos)
   var b: Backoff
-  while not q.tryPush(v): b.wait()
+  while c.seq.load(moAcquire) != pos: b.wait()
+  c.val = v
+  c.seq.store(pos + 1, moRelease)
 
 proc pop*[T](q: var MpmcQueue[T]): T {.inline.} =
-  ## Pops a value, waiting while the queue is empty (as `push` waits).
+  ## Pops the value of the next position, claimed with a fetch-add, waiting until its push
+  ## has published it (see `push`).
+  let pos = q.head.fetchAdd(1, moRelaxed)
+  let c = addr q.cellOf(pos)
   var b: Backoff
-  while not q.tryPop(result): b.wait()
+  while c.seq.load(moAcquire) != pos + 1: b.wait()
+  result = c.val
+  c.seq.store(pos + q.capacity, moRelease)
 
 proc pushMany*[T](q: var MpmcQueue[T], src: openArray[T]): int {.inline.} =
   ## Pushes a prefix of `src` (the free slots seen at once); returns its length.
@@ -242,7 +259,8 @@ proc popMany*[T](q: var MpmcQueue[T], dst: var openArray[T]): int {.inline.} =
   max(n, 0)
 
 proc len*[T](q: var MpmcQueue[T]): int =
-  ## A snapshot (claimed positions count).
+  ## A snapshot: claimed positions, clamped to 0 .. capacity (blocked `push`/`pop` callers
+  ## hold positions ahead of the other side).
   let h = q.head.load(moAcquire)
   let t = q.tail.load(moAcquire)
-  if t > h: int(t - h) else: 0
+  if t > h: int(min(t - h, q.capacity)) else: 0
