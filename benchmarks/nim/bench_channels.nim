@@ -13,10 +13,11 @@
 ## - spsc-batch / mpmc-batch: sendMany/recvMany, 256 messages per call (mpmc: 2 x 2 threads)
 ## - typed-spsc / typed-mpmc: the typed queues `SpscQueue[int64]` / `MpmcQueue[int64]` (same
 ##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
-##   newSpscQueue/newMpmcQueue), one value per call: typed-mpmc calls the blocking push/pop
-##   (fetch-add claims, see vyukov.nim), typed-spsc retries tryPush/tryPop under the same
-##   waiting policy (backoff.nim: PAUSE, yield, nap); message_bytes 8 = the int64 itself, no
-##   slot header
+##   newSpscQueue/newMpmcQueue), one value per call; message_bytes 8 = the int64 itself, no
+##   slot header. typed-mpmc calls the queue's blocking push/pop (fetch-add claims, waiting by
+##   backoff.nim's policy: 3 PAUSEs, 8 yields, a nap). typed-spsc calls tryPush/tryPop and,
+##   when full/empty, PAUSEs and yields after 64 tries (`waitTurn`; SpscQueue has no blocking
+##   calls, and backoff.nim's policy, tuned for more threads than cores, halves this 1 x 1 row)
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
 ##
 ## Arguments: [messages (10M)] [repetitions (3)] [only cases whose name contains this]. The
@@ -25,7 +26,7 @@
 
 import std/[atomics, monotimes, os, posix, strutils, times]
 import nexpo_core/errors
-import nexpo_core/runtime/[backoff, channel, ring, spsc, vyukov]
+import nexpo_core/runtime/[channel, ring, spsc, vyukov]
 
 const capacity = 1024
 
@@ -106,9 +107,16 @@ proc batchReceive(c: ptr Ctx): int =
     got += count
 
 # --- typed queues ---------------------------------------------------------------------
-# Where a case retries try/batch calls itself, it waits as the blocking push/pop do: with a
-# `Backoff` (a few PAUSEs, then sched_yield, then a nap; with 4 threads on 2 cores the peer a
-# waiter needs is usually not running).
+# The try and batch calls never block: the caller waits. Here: PAUSE a little, then sched_yield
+# (with 4 threads on 2 cores a thread spinning on its peer's time slice would stall both).
+# typed-mpmc uses the queue's own blocking push/pop instead.
+
+template waitTurn(spins: var int) =
+  inc spins
+  if spins < 64: cpuRelax()
+  else:
+    discard sched_yield()
+    spins = 0
 
 type TypedCtx = object
   spsc: ptr SpscQueue[int64]   # newSpscQueue/newMpmcQueue: aligned as the layouts want
@@ -123,8 +131,8 @@ proc waitGoT(c: ptr TypedCtx) =
 proc typedSpscSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   for i in 0 ..< c.n:
-    var b: Backoff
-    while not c.spsc[].tryPush(int64(i)): b.wait()
+    var spins = 0
+    while not c.spsc[].tryPush(int64(i)): waitTurn(spins)
 
 proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
   ## Push 0 ..< c.n in batches of 256 (what each typed *-batch sender does).
@@ -133,11 +141,10 @@ proc batchSend[Q](c: ptr TypedCtx, q: ptr Q) =
   while i < c.n:
     let k = min(256, c.n - i)
     for j in 0 ..< k: buf[j] = int64(i + j)
-    var done = 0
-    var b: Backoff
+    var done, spins = 0
     while done < k:
       let m = q[].pushMany(buf.toOpenArray(done, k - 1))
-      if m == 0: b.wait() else: b.reset()
+      if m == 0: waitTurn(spins)
       done += m
     i += k
 
@@ -166,11 +173,10 @@ proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
   var s: int64
   var buf: array[256, int64]
-  var got = 0
-  var b: Backoff
+  var got, spins = 0
   while got < c.n:
     let m = c.mpmc[].popMany(buf.toOpenArray(0, min(256, c.n - got) - 1))
-    if m == 0: b.wait() else: b.reset()
+    if m == 0: waitTurn(spins)
     for j in 0 ..< m: s += buf[j]
     got += m
   discard c.sum.fetchAdd(s)
@@ -274,18 +280,17 @@ proc runTypedSpsc(name: string, n: int, batch: bool) =
   c.go.store(true, moRelease)
   if batch:
     var buf: array[256, int64]
-    var got = 0
-    var b: Backoff
+    var got, spins = 0
     while got < n:
       let m = c.spsc[].popMany(buf)
-      if m == 0: b.wait() else: b.reset()
+      if m == 0: waitTurn(spins)
       for j in 0 ..< m: total += buf[j]
       got += m
   else:
     var v: int64
     for i in 0 ..< n:
-      var b: Backoff
-      while not c.spsc[].tryPop(v): b.wait()
+      var spins = 0
+      while not c.spsc[].tryPop(v): waitTurn(spins)
       total += v
   let ns = (getMonoTime() - t0).inNanoseconds.float
   joinThread(t)
