@@ -15,7 +15,7 @@
 ##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
 ##   newSpscQueue/newMpmcQueue), one value per call; message_bytes 8 = the int64 itself, no
 ##   slot header. typed-mpmc calls the queue's blocking push/pop (fetch-add claims, waiting by
-##   backoff.nim's policy: 3 PAUSEs, 8 yields, a nap). typed-spsc calls tryPush/tryPop and,
+##   backoff.nim's policy: 15 PAUSEs, 8 yields, a nap). typed-spsc calls tryPush/tryPop and,
 ##   when full/empty, PAUSEs and yields after 64 tries (`waitTurn`; SpscQueue has no blocking
 ##   calls, and backoff.nim's policy, tuned for more threads than cores, halves this 1 x 1 row)
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
@@ -154,8 +154,9 @@ proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
 
 proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
+  let q = c.mpmc
   for i in 0 ..< c.n:
-    c.mpmc[].push(int64(i))
+    q[].push(int64(i))
 
 proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -164,9 +165,10 @@ proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
 proc typedMpmcReceiver(c: ptr TypedCtx) {.thread.} =
   # Each receiver takes exactly n messages (2 producers x n = 2 receivers x n).
   waitGoT(c)
+  let q = c.mpmc
   var s: int64
   for i in 0 ..< c.n:
-    s += c.mpmc[].pop()
+    s += q[].pop()
   discard c.sum.fetchAdd(s)
 
 proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =

@@ -2,18 +2,20 @@
 ##
 ## ::
 ##
-##   wait() round:  1 .. 3     PAUSE (cpuRelax)
-##                  4 .. 11    sched_yield()
-##                  12         nanosleep(1 us; the kernel's timer slack makes it ~50-60 us),
+##   wait() round:  1 .. 15    PAUSE (cpuRelax), ~0.25 us in all here
+##                  16 .. 23   sched_yield()
+##                  24         nanosleep(1 us; the kernel's timer slack makes it ~50-60 us),
 ##                             then the rounds start over
 ##
 ## The typed queues' blocking `push`/`pop` wait with this policy. Why so little spinning: a
 ## queue that is full (empty) waits for a consumer (producer) to run. With more threads than
-## cores that peer is usually NOT running, and only giving the core away lets it; every PAUSE
-## is time the peer could have used. Why the nap: while every thread of a core spins or yields,
-## the core never goes idle, so the kernel does not pull a waiting peer over from the other
-## core's run queue; a waiter that waits on one particular peer (a fetch-add claim, see
-## vyukov.nim's `push`/`pop`) can then burn its whole time slice. A nap idles the core.
+## cores that peer is often NOT running, and only giving the core away lets it; every PAUSE
+## is time the peer could have used. Why spin at all: when the peer runs on the other core the
+## wait is short, and a yield per message costs more than the message. Why the nap: while
+## every thread of a core spins or yields, the core never goes idle, so the kernel does not
+## pull a waiting peer over from the other core's run queue; a waiter that waits on one
+## particular peer (a fetch-add claim, see vyukov.nim's `push`/`pop`) can then burn its whole
+## time slice. A nap idles the core.
 ##
 ## Measured on 2 cores (typed-mpmc of benchmarks/nim/bench_channels.nim: MpmcQueue[int64],
 ## capacity 1024, 2 producers x 2 consumers, one value per call, medians of 5-12 runs, the
@@ -21,9 +23,10 @@
 ## 10-23M msgs/s; 3 PAUSEs then yields 26-35M, single runs down to 15M; the nap after 1-2
 ## yields ~23M, after 4-8 yields ~41-44M, after 12-16 ~35-42M; a nap once the wait has lasted
 ## 2/20/100 us (clock-based) 22/26/28M. Retried CAS (tryPush/tryPop): ~30M, with or without
-## the nap. PAUSE costs ~15 ns and sched_yield ~0.2 us on that machine. The numbers move with
-## the machine's state: at other times (an idle VM) every 2 x 2 variant ran at 15-20M, this
-## policy still ahead of 64 PAUSEs and far ahead of yields without the nap (~6M).
+## the nap. PAUSE costs ~15 ns and sched_yield ~0.2 us on that machine. Those runs used 3
+## PAUSEs. The machine's state moves the numbers: idle, 3 PAUSEs ran either ~15M or ~45M
+## (median 15M of 10, the old 64-PAUSE loop 16.5M), 15 PAUSEs 32-44M (median 38M); with one
+## core busy with a spinning process 15 PAUSEs 42M, 3 PAUSEs 43M, the old loop 24M.
 ##
 ## Sources:
 ## - spin-then-yield: T. E. Anderson, "The Performance of Spin Lock Alternatives for
@@ -32,7 +35,7 @@
 ## - sched_yield(2), nanosleep(2) and the timer slack (prctl(2) PR_SET_TIMERSLACK)
 ##
 ## Properties:
-## - never blocks on anything: a waiter whose peer stays away keeps cycling, one nap per 12
+## - never blocks on anything: a waiter whose peer stays away keeps cycling, one nap per 24
 ##   rounds (for waits that may last, use the channels, which park on a futex and are woken)
 ## - no shared state: a `Backoff` is a counter on the waiter's stack; copying one is harmless
 ## - `reset` after progress, so the next wait starts with the short spin again
@@ -40,7 +43,7 @@
 import std/posix
 
 const
-  spinRounds* = 3     ## PAUSEs first
+  spinRounds* = 15    ## PAUSEs first
   yieldRounds* = 8    ## then sched_yield()s, then one nap
 
 type Backoff* = object
