@@ -13,8 +13,11 @@
 ## - spsc-batch / mpmc-batch: sendMany/recvMany, 256 messages per call (mpmc: 2 x 2 threads)
 ## - typed-spsc / typed-mpmc: the typed queues `SpscQueue[int64]` / `MpmcQueue[int64]` (same
 ##   algorithms as the byte rings, see spsc.nim / vyukov.nim; allocated aligned with
-##   newSpscQueue/newMpmcQueue), one value per tryPush/tryPop; when full/empty the caller
-##   PAUSEs, and yields after 64 tries; message_bytes 8 = the int64 itself, no slot header
+##   newSpscQueue/newMpmcQueue), one value per call; message_bytes 8 = the int64 itself, no
+##   slot header. typed-mpmc calls the queue's blocking push/pop (fetch-add claims, waiting by
+##   backoff.nim's policy: 15 PAUSEs, 8 yields, a nap). typed-spsc calls tryPush/tryPop and,
+##   when full/empty, PAUSEs and yields after 64 tries (`waitTurn`; SpscQueue has no blocking
+##   calls, and backoff.nim's policy, tuned for more threads than cores, halves this 1 x 1 row)
 ## - typed-spsc-batch / typed-mpmc-batch: pushMany/popMany of up to 256 values
 ##
 ## Arguments: [messages (10M)] [repetitions (3)] [only cases whose name contains this]. The
@@ -104,8 +107,9 @@ proc batchReceive(c: ptr Ctx): int =
     got += count
 
 # --- typed queues ---------------------------------------------------------------------
-# The typed queues never block: the caller waits. Here: PAUSE a little, then sched_yield (with
-# 4 threads on 2 cores a thread spinning on its peer's time slice would stall both).
+# The try and batch calls never block: the caller waits. Here: PAUSE a little, then sched_yield
+# (with 4 threads on 2 cores a thread spinning on its peer's time slice would stall both).
+# typed-mpmc uses the queue's own blocking push/pop instead.
 
 template waitTurn(spins: var int) =
   inc spins
@@ -150,9 +154,9 @@ proc typedSpscBatchSender(c: ptr TypedCtx) {.thread.} =
 
 proc typedMpmcSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
+  let q = c.mpmc
   for i in 0 ..< c.n:
-    var spins = 0
-    while not c.mpmc[].tryPush(int64(i)): waitTurn(spins)
+    q[].push(int64(i))
 
 proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
   waitGoT(c)
@@ -161,11 +165,10 @@ proc typedMpmcBatchSender(c: ptr TypedCtx) {.thread.} =
 proc typedMpmcReceiver(c: ptr TypedCtx) {.thread.} =
   # Each receiver takes exactly n messages (2 producers x n = 2 receivers x n).
   waitGoT(c)
-  var s, v: int64
+  let q = c.mpmc
+  var s: int64
   for i in 0 ..< c.n:
-    var spins = 0
-    while not c.mpmc[].tryPop(v): waitTurn(spins)
-    s += v
+    s += q[].pop()
   discard c.sum.fetchAdd(s)
 
 proc typedMpmcBatchReceiver(c: ptr TypedCtx) {.thread.} =

@@ -1,5 +1,5 @@
-## Typed queues (SpscQueue[T], MpmcQueue[T]): full/empty edges, batches, and across threads
-## exactly once with per-producer FIFO. Sized to stay quick under ASan and TSan.
+## Typed queues (SpscQueue[T], MpmcQueue[T]): full/empty edges, batches, blocking push/pop,
+## and across threads exactly once with per-producer FIFO. Sized to stay quick under ASan and TSan.
 
 import std/[atomics, posix, unittest]
 import nexpo_core/config
@@ -68,16 +68,22 @@ type
     received: ptr UncheckedArray[Atomic[int32]]
     orderErrors: Atomic[int]
     done: Atomic[int]        # values taken so far, all consumers
+    share: int               # shareConsumer: values each consumer takes
+    popOnly: bool            # shareConsumer: blocking pops only
   Arg = tuple[c: ptr MpmcCtx, id: int]
 
 proc encode(producer, seq: int): int64 = int64(producer shl 32 or seq)
 
 proc mpmcProducer(a: Arg) {.thread.} =
+  # Rounds of a batch, a tryPush and a blocking push.
   var s = 0
   var buf: array[13, int64]
   var spins = 0
   while s < perProducer:
-    if (s + a.id) mod 2 == 0:
+    if (s + a.id) mod 3 == 2:
+      a.c.q[].push(encode(a.id, s))
+      inc s
+    elif (s + a.id) mod 3 == 0:
       let k = min(13, perProducer - s)
       for j in 0 ..< k: buf[j] = encode(a.id, s + j)
       var done = 0
@@ -119,7 +125,44 @@ proc mpmcConsumer(a: Arg) {.thread.} =
       last[p] = s
     discard c.done.fetchAdd(m)
 
-proc mpmcStress(producers, consumers, capacity: int): bool =
+type StressMode = enum
+  anyCall        ## producers mix every call; consumers try/batch until all are taken
+  blockingOnly   ## push/pop only
+  mixedShares    ## producers mix every call; each consumer takes an equal share mixing pop,
+                 ## tryPop and popMany (a share, so a blocking pop always gets a value)
+
+proc shareConsumer(a: Arg) {.thread.} =
+  let c = a.c
+  let share = c.share
+  var last = newSeq[int](c.producers)
+  for x in last.mitems: x = -1
+  var buf: array[7, int64]
+  var got, round, spins = 0
+  while got < share:
+    inc round
+    var m = 0
+    if c.popOnly or round mod 3 == 0:
+      buf[0] = c.q[].pop()
+      m = 1
+    elif round mod 3 == 1:
+      if c.q[].tryPop(buf[0]): m = 1
+    else:
+      m = c.q[].popMany(buf.toOpenArray(0, min(buf.len, share - got) - 1))
+    if m == 0:
+      backoff(spins)
+      continue
+    for j in 0 ..< m:
+      let p = int(buf[j] shr 32)
+      let s = int(buf[j] and 0xffff_ffff)
+      discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
+      if s <= last[p]: discard c.orderErrors.fetchAdd(1)
+      last[p] = s
+    got += m
+
+proc blockingProducer(a: Arg) {.thread.} =
+  for s in 0 ..< perProducer: a.c.q[].push(encode(a.id, s))
+
+proc mpmcStress(producers, consumers, capacity: int, mode = anyCall): bool =
   let c = cast[ptr MpmcCtx](allocShared0(sizeof(MpmcCtx)))
   c.q = newMpmcQueue[int64](capacity)
   c.producers = producers
@@ -127,8 +170,14 @@ proc mpmcStress(producers, consumers, capacity: int): bool =
   c.received = cast[ptr UncheckedArray[Atomic[int32]]](allocShared0(total * sizeof(int32)))
   var ps = newSeq[Thread[Arg]](producers)
   var cs = newSeq[Thread[Arg]](consumers)
-  for i in 0 ..< consumers: createThread(cs[i], mpmcConsumer, (c, i))
-  for i in 0 ..< producers: createThread(ps[i], mpmcProducer, (c, i))
+  if mode != anyCall:
+    doAssert total mod consumers == 0
+    c.share = total div consumers
+  c.popOnly = mode == blockingOnly
+  for i in 0 ..< consumers:
+    createThread(cs[i], (if mode == anyCall: mpmcConsumer else: shareConsumer), (c, i))
+  for i in 0 ..< producers:
+    createThread(ps[i], (if mode == blockingOnly: blockingProducer else: mpmcProducer), (c, i))
   joinThreads(ps)
   joinThreads(cs)
   result = c.orderErrors.load == 0 and c.q[].len == 0
@@ -220,3 +269,25 @@ suite "typed queues":
     check mpmcStress(2, 2, 2)
     check mpmcStress(3, 1, 4)
     check mpmcStress(1, 3, 4)
+
+  test "MpmcQueue blocking push/pop: in order on one thread, mixed with try calls":
+    var q: MpmcQueue[int64]
+    q.init(4)
+    for i in 0 ..< 4: q.push(int64(i))
+    check not q.tryPush(4)
+    check q.pop() == 0
+    check q.tryPush(4)
+    var v: int64
+    check q.tryPop(v) and v == 1
+    for i in 2 .. 4: check q.pop() == int64(i)
+    check not q.tryPop(v)
+
+  test "MpmcQueue blocking push/pop 4 producers x 4 consumers: exactly once, per-producer FIFO":
+    check mpmcStress(4, 4, 1024, blockingOnly)
+    check mpmcStress(4, 4, 2, blockingOnly)
+    check mpmcStress(2, 2, 1024, blockingOnly)
+
+  test "MpmcQueue blocking, try and batch calls mixed on both sides, 4 x 4":
+    check mpmcStress(4, 4, 1024, mixedShares)
+    check mpmcStress(4, 4, 4, mixedShares)
+    check mpmcStress(2, 4, 2, mixedShares)
