@@ -383,9 +383,16 @@ for i in 1 .. paramCount():
 windowNs = int64(secs * 1e9)
 
 proc wanted(name: string): bool =
+  ## A case is selected by an `only` entry that is a prefix of its name.
   if only.len == 0: return true
   for p in only:
     if name.startsWith(p): return true
+
+proc wantedGroup(prefix: string): bool =
+  ## A group of cases (sharing set-up) runs when any of its cases may be selected.
+  if only.len == 0: return true
+  for p in only:
+    if prefix.startsWith(p) or p.startsWith(prefix): return true
 
 proc scaling(name, unit: string, b: Body, scale: float) =
   ## One body alone on CPU 0, then on CPU 0 and 1 at once; `scale` converts work/s to `unit`.
@@ -450,7 +457,7 @@ probe("clock-vs-fma-zmm", "GFLOPS", fmaZmm, 1e-9)
 probe("clock-vs-fma-ymm", "GFLOPS", fmaYmm, 1e-9)
 probe("clock-vs-fma-sd", "GFLOPS", fmaSd, 1e-9)
 
-if wanted("read-"):
+if wantedGroup("read-"):
   proc setRead(bytes: int) =
     for tid in 0 .. 1:
       if readBufs[tid].p != nil: deallocShared(readBufs[tid].p)
@@ -467,7 +474,7 @@ if wanted("read-"):
     deallocShared(readBufs[tid].p)
     readBufs[tid].p = nil
 
-if wanted("uk-"):
+if wantedGroup("uk-"):
   for tid in 0 .. 1:
     let a = cast[ptr float32](allocShared0(14 * 256 * 4))
     let b = cast[ptr float32](allocShared0(256 * 1024 * 4))
@@ -478,7 +485,7 @@ if wanted("uk-"):
   scaling("uk-avx512-l2", "GFLOPS", ukAvx512, 1e-9)
   scaling("uk-avx2-l2", "GFLOPS", ukAvx2, 1e-9)
 
-if wanted("gemm-slab"):
+if wantedGroup("gemm-slab"):
   let n = gemmN
   let a = cast[ptr float32](allocShared0(n * n * 4))
   let b = cast[ptr float32](allocShared0(n * n * 4))
