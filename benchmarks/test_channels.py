@@ -40,6 +40,9 @@ _DEFAULT_SCALE = "0.1" if os.environ.get("NEXPO_BENCH_MODE", "full") == "quick" 
 SCALE = float(os.environ.get("NEXPO_BENCH_SCALE", _DEFAULT_SCALE))
 MSG = 64
 BATCH = 256
+# Two Python threads take turns holding the GIL; each hand-off costs tens of microseconds on a
+# VM and varies from one to the next. A round is milliseconds: take more of them.
+THREAD_ROUNDS = 7
 FORK = mp.get_context("fork")
 
 
@@ -106,7 +109,7 @@ def test_thread_per_item(benchmark: Any, impl: str) -> None:
 
         return _thread_run(produce, consume)
 
-    got = benchmark.pedantic(transfer, rounds=3, iterations=1)
+    got = benchmark.pedantic(transfer, rounds=THREAD_ROUNDS, iterations=1)
     benchmark.extra_info["correct"] = _in_order(got, n)
 
 
@@ -160,7 +163,7 @@ def test_thread_batched(benchmark: Any, impl: str) -> None:
 
         return _thread_run(produce, consume)
 
-    got = benchmark.pedantic(transfer, rounds=3, iterations=1)
+    got = benchmark.pedantic(transfer, rounds=THREAD_ROUNDS, iterations=1)
     benchmark.extra_info["correct"] = _in_order(got, n)
 
 
