@@ -27,19 +27,10 @@
 import std/[atomics, monotimes, os, posix, strutils, times]
 import nexpo_core/errors
 import nexpo_core/runtime/[channel, ring, spsc, vyukov]
+import ./cputime
 
 const capacity = 1024
 
-type Timespec {.importc: "struct timespec", header: "<time.h>".} = object
-  tv_sec, tv_nsec: clong
-proc clock_gettime(clk: cint, t: ptr Timespec): cint {.importc, header: "<time.h>".}
-var CLOCK_THREAD_CPUTIME_ID {.importc, header: "<time.h>".}: cint
-
-proc threadCpuNs(): float =
-  ## CPU time of this thread: robust when other processes share the cores.
-  var ts: Timespec
-  discard clock_gettime(CLOCK_THREAD_CPUTIME_ID, addr ts)
-  ts.tv_sec.float * 1e9 + ts.tv_nsec.float
 
 type Ctx = object
   ch: ptr ByteChannel

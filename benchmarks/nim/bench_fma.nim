@@ -44,6 +44,7 @@ import std/[algorithm, math, atomics, locks, monotimes, os, strutils, times]
 import nexpo_core/targets
 import nexpo_core/runtime/scheduler
 import nexpo_core/kernels/[common, simd, gemm, gemm_avx2, gemm_avx512]
+import ./cputime
 
 var   # the arguments
   reps = 7
@@ -208,15 +209,6 @@ type Slot = object
                     # the guest kernel gives to other processes does not count
   cpuShare: float   # this thread's CPU time / its wall time (< 1: preempted by another process)
 
-type Timespec {.importc: "struct timespec", header: "<time.h>".} = object
-  tv_sec, tv_nsec: clong
-proc clock_gettime(clk: cint, t: ptr Timespec): cint {.importc, header: "<time.h>".}
-var CLOCK_THREAD_CPUTIME_ID {.importc, header: "<time.h>".}: cint
-
-proc threadCpuNs(): float =
-  var ts: Timespec
-  discard clock_gettime(CLOCK_THREAD_CPUTIME_ID, addr ts)
-  ts.tv_sec.float * 1e9 + ts.tv_nsec.float
 
 var
   slots: array[2, Slot]

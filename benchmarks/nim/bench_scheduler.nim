@@ -8,6 +8,7 @@
 
 import std/[monotimes, os, strutils, times]
 import nexpo_core/runtime/scheduler
+import ./cputime
 
 proc fibSerial(n: int): int =
   if n < 2: n else: fibSerial(n - 1) + fibSerial(n - 2)
@@ -34,15 +35,6 @@ proc spawns(n: int): int =
   ## Calls of fibTask with n >= 2 spawn once each.
   if n < 2: 0 else: 1 + spawns(n - 1) + spawns(n - 2)
 
-type Timespec {.importc: "struct timespec", header: "<time.h>".} = object
-  tv_sec, tv_nsec: clong
-proc clock_gettime(clk: cint, t: ptr Timespec): cint {.importc, header: "<time.h>".}
-var CLOCK_THREAD_CPUTIME_ID {.importc, header: "<time.h>".}: cint
-
-proc threadCpuNs(): float =
-  var ts: Timespec
-  discard clock_gettime(CLOCK_THREAD_CPUTIME_ID, addr ts)
-  ts.tv_sec.float * 1e9 + ts.tv_nsec.float
 
 proc best(reps: int, body: proc (): int): (float, int, float) =
   ## (best wall ns, result, best thread-CPU ns)

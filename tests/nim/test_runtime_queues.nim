@@ -96,6 +96,15 @@ proc mpmcProducer(a: Arg) {.thread.} =
       while not a.c.q[].tryPush(encode(a.id, s)): backoff(spins)
       inc s
 
+proc record(c: ptr MpmcCtx, got: openArray[int64], last: var seq[int]) =
+  ## Count each value received and check it follows the last one from its producer.
+  for v in got:
+    let p = int(v shr 32)
+    let s = int(v and 0xffff_ffff)
+    discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
+    if s <= last[p]: discard c.orderErrors.fetchAdd(1)
+    last[p] = s
+
 proc mpmcConsumer(a: Arg) {.thread.} =
   let c = a.c
   let total = c.producers * perProducer
@@ -117,12 +126,7 @@ proc mpmcConsumer(a: Arg) {.thread.} =
     if m == 0:
       backoff(spins)
       continue
-    for j in 0 ..< m:
-      let p = int(buf[j] shr 32)
-      let s = int(buf[j] and 0xffff_ffff)
-      discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
-      if s <= last[p]: discard c.orderErrors.fetchAdd(1)
-      last[p] = s
+    record(c, buf.toOpenArray(0, m - 1), last)
     discard c.done.fetchAdd(m)
 
 type StressMode = enum
@@ -151,12 +155,7 @@ proc shareConsumer(a: Arg) {.thread.} =
     if m == 0:
       backoff(spins)
       continue
-    for j in 0 ..< m:
-      let p = int(buf[j] shr 32)
-      let s = int(buf[j] and 0xffff_ffff)
-      discard c.received[p * perProducer + s].fetchAdd(1, moRelaxed)
-      if s <= last[p]: discard c.orderErrors.fetchAdd(1)
-      last[p] = s
+    record(c, buf.toOpenArray(0, m - 1), last)
     got += m
 
 proc blockingProducer(a: Arg) {.thread.} =
