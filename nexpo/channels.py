@@ -58,6 +58,7 @@ _ETIMEOUT: Final = lib.NEXPO_ETIMEOUT
 _ECLOSED: Final = lib.NEXPO_ECLOSED
 _INTEREST_RECV: Final = 1
 _INTEREST_SEND: Final = 2
+_ON_BEHALF: Final = 4  # a helper thread's wait: does not hold an SPSC side (see runtime.h)
 
 # Non-blocking attempts that keep the GIL (nexpo/_fastpath.c). Channel's per-message methods are
 # C methods of its base class, _fastpath.ChannelCore: they make the attempt and call the Python
@@ -520,7 +521,9 @@ class Channel(_ChannelCore):
             result = attempt()
             if result is not None:
                 return result
-            await loop.run_in_executor(None, lib.nexpo_channel_wait, self._h, interest, _WAIT_SLICE_NS)
+            await loop.run_in_executor(
+                None, lib.nexpo_channel_wait, self._h, interest | _ON_BEHALF, _WAIT_SLICE_NS
+            )
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._aiter()
@@ -676,4 +679,6 @@ async def _aselect_shared(order: list[Channel], deadline: float | None) -> tuple
             raise TimeoutError("select timed out")
         # Wait (taking nothing) on the first channel for at most 1 ms, then re-scan: a native
         # wait cannot span rings of several processes, so this one case re-checks periodically.
-        await loop.run_in_executor(None, lib.nexpo_channel_wait, order[0]._h, _INTEREST_RECV, 1_000_000)
+        await loop.run_in_executor(
+            None, lib.nexpo_channel_wait, order[0]._h, _INTEREST_RECV | _ON_BEHALF, 1_000_000
+        )

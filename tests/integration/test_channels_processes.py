@@ -161,3 +161,21 @@ async def test_async_receive_from_another_process(name: str) -> None:
     await asyncio.to_thread(proc.join, 30)
     assert [struct.unpack_from("<Q", m)[0] for m in got] == list(range(200))
     ch.close()
+
+
+async def test_cancelled_async_wait_on_a_shared_spsc_leaves_the_side_free(name: str) -> None:
+    """asyncio waits on a shared ring in a helper thread; cancelling it must not leave that
+    thread holding the SPSC receiving side (the next receive would be refused as a second
+    receiver)."""
+    ch = Channel.create_shared(name, 4, mode="spsc", max_message_size=64)
+    task = asyncio.ensure_future(ch.arecv())
+    await asyncio.sleep(0.05)  # the helper thread is waiting now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The helper thread may still be waiting out its slice: the side must be free meanwhile.
+    with pytest.raises(TimeoutError):
+        ch.recv(timeout=0.05)  # not ValueError("... two receivers at once ...")
+    ch.send(b"after")
+    assert ch.recv(timeout=1) == b"after"
+    ch.close()

@@ -51,6 +51,8 @@ int32_t nexpo_channel_try_recv_arm(nexpo_channel *ch, int32_t id, char *buf, siz
                                    size_t *len, char **heap);
 int32_t nexpo_channel_try_send_arm(nexpo_channel *ch, int32_t id, const char *msg, size_t len);
 /* Block until the channel is readable (interest 1) / writable (2) or closed, taking nothing:
- * NEXPO_OK, or NEXPO_ETIMEOUT. */
+ * NEXPO_OK, or NEXPO_ETIMEOUT. An SPSC wait holds its side (a second thread using that side
+ * meanwhile gets NEXPO_EINVAL); add 4 to the interest for a helper thread waiting on another's
+ * behalf, which does not. */
 int32_t nexpo_channel_wait(nexpo_channel *ch, int32_t interest, int64_t timeout_ns);
 void nexpo_free(void *p);

@@ -174,9 +174,10 @@ proc nexpo_free*(p: pointer) {.exportc, cdecl.} =
   c_free(p)
 
 proc nexpo_channel_wait*(ch: ptr ByteChannel, interest: int32, timeoutNs: int64): int32 {.exportc, cdecl.} =
-  if interest != 1 and interest != 2:
-    return setError(stInvalid, "interest: 1 (readable) or 2 (writable)")
-  statusOf(waitReady(ch, uint32(interest), timeoutNs))
+  let side = interest and not 4'i32   # 4: wait on another thread's behalf (see runtime.h)
+  if side != 1 and side != 2:
+    return setError(stInvalid, "interest: 1 (readable) or 2 (writable), plus 4 to not claim the side")
+  statusOf(waitReady(ch, uint32(side), timeoutNs, claimSide = (interest and 4) == 0))
 
 # --- lent references: for C bindings only (declared in binding.h, not in the cffi interface) --
 

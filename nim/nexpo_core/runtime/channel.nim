@@ -709,21 +709,27 @@ proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
   if (interest and interestSend) != 0 and (ch.isClosed or roomReady(r)): return stOk
   stAgain
 
-proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64): Status =
+proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64, claimSide = true): Status =
   ## Block until the channel may be received from (interest 1) / sent to (2), or is closed,
   ## without taking or putting anything: the Python layer's blocking calls wait with this (GIL
   ## released), then try again holding the GIL; asyncio on shared rings waits with it in a
   ## helper thread. A wake it consumed is passed on, so a blocked receiver/sender never misses one.
-  ## SPSC: the wait holds its side's guard, as a blocked send/recv does, so a second thread
-  ## using that side meanwhile is told (stInvalid) rather than silently tolerated.
+  ## SPSC: a wait that `claimSide`s holds its side's guard, as a blocked send/recv does, so a
+  ## second thread using that side meanwhile is told (stInvalid) rather than silently
+  ## tolerated. A helper thread that waits on behalf of another (asyncio on a shared ring, which
+  ## may abandon the wait when cancelled) does not claim it.
   let r = ch.ring
+  template waitSide(guard: untyped, side: string, word, waiters, inFlight: untyped): Status =
+    if claimSide:
+      guarded(r, guard, side):
+        waitLoop(ch, timeoutNs, word, waiters, readyFor(ch, interest), inFlight)
+    else:
+      waitLoop(ch, timeoutNs, word, waiters, readyFor(ch, interest), inFlight)
   result =
     if (interest and interestRecv) != 0:
-      guarded(r, recvGuard, "receiver"):
-        waitLoop(ch, timeoutNs, notEmpty, recvWaiters, readyFor(ch, interest), recvInFlight(r))
+      waitSide(recvGuard, "receiver", notEmpty, recvWaiters, recvInFlight(r))
     else:
-      guarded(r, sendGuard, "sender"):
-        waitLoop(ch, timeoutNs, notFull, sendWaiters, readyFor(ch, interest), sendInFlight(r))
+      waitSide(sendGuard, "sender", notFull, sendWaiters, sendInFlight(r))
   if result == stOk:
     fence(moSequentiallyConsistent)   # notify* expect a seq_cst RMW before them; none here
     if (interest and interestRecv) != 0: notifyReceivers(ch)
