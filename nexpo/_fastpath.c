@@ -16,7 +16,8 @@
  * Lending: a `bytes` object is immutable, so an in-process channel does not copy it. The ring
  * slot keeps the object (a new reference) and its data pointer; the fast receive hands the same
  * object back, and the reference with it: no copy and no allocation on either side, as with
- * queue.Queue. Other bytes-like objects (and every message of a shared ring) are copied. A
+ * queue.Queue. Other bytes-like objects are copied once, into a new bytes object that is lent
+ * (the receiver would have built that object anyway). Shared rings copy every message. A
  * receiver that copies instead (cffi receives, select, asyncio; any thread, no GIL) releases a
  * lent object through fp_defer_release: the reference is parked in a list that the next call
  * made here with the GIL drains (fp_settle).
@@ -175,13 +176,37 @@ static int32_t fp_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_
     return status;
 }
 
+/* A new bytes object with the contents of a bytes-like `msg` (a copy made at send time, so
+ * the sender may reuse its buffer), to lend in its place; long copies release the GIL. */
+static PyObject *fp_bytes_copy(PyObject *msg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(msg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out;
+    if (view.len < FP_GIL_FREE_COPY) {
+        out = PyBytes_FromStringAndSize(view.buf, view.len);
+    } else if ((out = PyBytes_FromStringAndSize(NULL, view.len)) != NULL) {
+        char *dst = PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(dst, view.buf, (size_t)view.len);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
 /* One non-blocking send of `msg`, or FP_FAILED with a Python error (not bytes-like). */
 static int32_t fp_send_one(PyObject *self, PyObject *msg)
 {
     nexpo_channel *ch = FP_CHANNEL(self);
-    if (FP_LENDS(self) && PyBytes_CheckExact(msg)) {
+    if (FP_LENDS(self)) {
+        PyObject *lent = PyBytes_CheckExact(msg) ? Py_NewRef(msg) : fp_bytes_copy(msg);
+        if (lent == NULL)
+            return FP_FAILED;
         size_t sent;
-        int32_t status = fp_lend(ch, &msg, 1, &sent);
+        int32_t status = fp_lend(ch, &lent, 1, &sent);
+        Py_DECREF(lent);
         if (status != NEXPO_EUNSUPPORTED)
             return status;
         ((CoreObject *)self)->lend = 0;  /* this channel copies (see fp_lend) */
@@ -201,20 +226,17 @@ static int32_t fp_send_one(PyObject *self, PyObject *msg)
     return status;
 }
 
-/* Copy the run of messages from items[*done] on (up to FP_BATCH, FP_SCRATCH bytes, stopping
- * before a message that would be lent) with one native call; advances *done. */
+/* Copy the run of messages from items[*done] on (up to FP_BATCH, FP_SCRATCH bytes) with one
+ * native call, for channels that take no references; advances *done. */
 static int32_t fp_copy_run(PyObject *self, PyObject **items, Py_ssize_t n, Py_ssize_t *done)
 {
     nexpo_channel *ch = FP_CHANNEL(self);
-    int lends = FP_LENDS(self);
     char buf[FP_SCRATCH];
     size_t lens[FP_BATCH];
     size_t used = 0, k = 0;
     Py_ssize_t first = *done;
     while (first + (Py_ssize_t)k < n && k < FP_BATCH) {
         PyObject *item = items[first + k];
-        if (lends && PyBytes_CheckExact(item))
-            break;
         Py_buffer view;
         if (fp_message(item, &view) < 0)
             return FP_FAILED;
@@ -262,11 +284,22 @@ static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start
     Py_ssize_t done = start;
     int32_t status = NEXPO_OK;
     while (done < n && status == NEXPO_OK) {
-        if (lends && PyBytes_CheckExact(items[done])) {
+        if (lends) {
+            /* bytes as they are; other bytes-like messages as bytes copies made here */
+            PyObject *run[FP_BATCH];
             size_t k = 0, sent = 0;
-            while (done + (Py_ssize_t)k < n && k < FP_BATCH && PyBytes_CheckExact(items[done + k]))
+            while (done + (Py_ssize_t)k < n && k < FP_BATCH) {
+                PyObject *item = items[done + k];
+                if ((run[k] = PyBytes_CheckExact(item) ? Py_NewRef(item) : fp_bytes_copy(item)) == NULL)
+                    break;
                 k++;
-            status = fp_lend(FP_CHANNEL(self), items + done, k, &sent);
+            }
+            if (k == 0)
+                return FP_FAILED;  /* the copy of the first failed: its error is set */
+            PyErr_Clear();  /* a later copy failed: what came before goes, the next call reports it */
+            status = fp_lend(FP_CHANNEL(self), run, k, &sent);
+            for (size_t i = 0; i < k; i++)
+                Py_DECREF(run[i]);
             done += (Py_ssize_t)sent;
             if (status == NEXPO_EUNSUPPORTED) {
                 ((CoreObject *)self)->lend = lends = 0;  /* see fp_lend */
