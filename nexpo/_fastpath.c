@@ -196,12 +196,19 @@ static PyObject *fp_bytes_copy(PyObject *msg)
     return out;
 }
 
+/* What a lending channel holds for `msg`: msg itself when it is bytes, else a bytes copy (a new
+ * reference either way; NULL with a Python error when msg is not bytes-like). */
+static PyObject *fp_lendable(PyObject *msg)
+{
+    return PyBytes_CheckExact(msg) ? Py_NewRef(msg) : fp_bytes_copy(msg);
+}
+
 /* One non-blocking send of `msg`, or FP_FAILED with a Python error (not bytes-like). */
 static int32_t fp_send_one(PyObject *self, PyObject *msg)
 {
     nexpo_channel *ch = FP_CHANNEL(self);
     if (FP_LENDS(self)) {
-        PyObject *lent = PyBytes_CheckExact(msg) ? Py_NewRef(msg) : fp_bytes_copy(msg);
+        PyObject *lent = fp_lendable(msg);
         if (lent == NULL)
             return FP_FAILED;
         size_t sent;
@@ -263,8 +270,8 @@ static int32_t fp_copy_run(PyObject *self, PyObject **items, Py_ssize_t n, Py_ss
 }
 
 /* Sends msgs[start:] (a list or tuple) in order until one would block (NEXPO_EAGAIN), fails,
- * or all went (NEXPO_OK); *sent is the index reached. Runs of bytes are lent (in-process
- * channels), runs of other messages copied, one native call per run. With start 0 every item
+ * or all went (NEXPO_OK); *sent is the index reached. Lending channels lend runs of up to
+ * FP_BATCH messages (fp_lendable); others copy runs, one native call per run. With start 0 every item
  * is checked first: when msgs[i] is not bytes-like, NEXPO_ETYPE with *sent = -1 - i and nothing
  * sent (a later start means an earlier call checked them). */
 static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start,
@@ -285,17 +292,15 @@ static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start
     int32_t status = NEXPO_OK;
     while (done < n && status == NEXPO_OK) {
         if (lends) {
-            /* bytes as they are; other bytes-like messages as bytes copies made here */
             PyObject *run[FP_BATCH];
             size_t k = 0, sent = 0;
-            while (done + (Py_ssize_t)k < n && k < FP_BATCH) {
-                PyObject *item = items[done + k];
-                if ((run[k] = PyBytes_CheckExact(item) ? Py_NewRef(item) : fp_bytes_copy(item)) == NULL)
-                    break;
+            while (done + (Py_ssize_t)k < n && k < FP_BATCH
+                    && (run[k] = fp_lendable(items[done + k])) != NULL)
                 k++;
+            if (k == 0) {
+                status = FP_FAILED;  /* the copy of the first failed: its error is set */
+                break;
             }
-            if (k == 0)
-                return FP_FAILED;  /* the copy of the first failed: its error is set */
             PyErr_Clear();  /* a later copy failed: what came before goes, the next call reports it */
             status = fp_lend(FP_CHANNEL(self), run, k, &sent);
             for (size_t i = 0; i < k; i++)

@@ -62,8 +62,9 @@ class FastPath(Protocol):
     ``ch`` is a ``nexpo.Channel``. Statuses are NEXPO_* codes (NEXPO_EAGAIN: would block).
     ``send_many`` sends ``msgs[start:]`` and returns ``(index reached, status)``, or
     ``(-1 - i, NEXPO_ETYPE)`` when ``msgs[i]`` is not bytes-like (checked when start is 0).
-    In-process channels lend ``bytes`` messages instead of copying them; receivers that copy give
-    them back, and ``release_pending`` drops those (every call here does it too).
+    In-process channels lend messages (``bytes`` as they are, other bytes-like ones as a
+    ``bytes`` copy); receivers that copy give them back, and ``release_pending`` drops those
+    (every call here does it too).
     """
 
     SCRATCH: int
