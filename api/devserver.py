@@ -34,8 +34,9 @@ class GatewayProcess:
         command: Sequence[str] = ("-m", "api"),  # "{port}" in an argument becomes the chosen port
         log_path: Path | None = None,
         ready_timeout_s: float = 90.0,
+        port: int | None = None,  # default: a free one
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "NEXPO_HOST": "127.0.0.1", "NEXPO_PORT": str(self.port), **(env or {})}
         self._command = [sys.executable, *(part.format(port=self.port) for part in command)]

@@ -24,10 +24,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.bodies import JsonBudget, JsonLimits
 from api.problems import PROBLEM_MEDIA_TYPE, send_problem, validation_problem_body
 from api.state import Gateway
 
 Operation = Callable[[Gateway, bytes, dict[str, str]], Awaitable[bytes]]
+Budget = Callable[[Gateway, dict[str, str]], JsonLimits]  # what a body may hold, checked as it arrives
 _JSON_HEADERS = (b"content-type", b"application/json")
 
 
@@ -37,6 +39,7 @@ class HotRoute:
     template: str  # e.g. "/v1/models/{name}/infer"
     operation: Operation
     reads_body: bool = True
+    budget: Budget | None = None
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,21 @@ class _Compiled:
     pattern: re.Pattern[str]
     operation: Operation
     reads_body: bool
+    budget: Budget | None
     api_route: APIRoute  # set as scope["route"], as routing would, for metrics and tracing
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body, or None when the client went away."""
+async def _read_body(receive: Receive, budget: JsonBudget | None) -> bytes | None:
+    """The whole body, or None when the client went away; 422 once it exceeds ``budget``."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        if budget is not None:
+            budget.feed(chunk)
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -73,7 +80,9 @@ class HotPathMiddleware:
             if api_route is None:
                 raise ValueError(f"no documented route {route.method} {route.template}")
             pattern, _, _ = compile_path(route.template)
-            self.routes.append(_Compiled(route.method, pattern, route.operation, route.reads_body, api_route))
+            self.routes.append(
+                _Compiled(route.method, pattern, route.operation, route.reads_body, route.budget, api_route)
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -92,7 +101,8 @@ class HotPathMiddleware:
         try:
             body = b""
             if route.reads_body:
-                received = await _read_body(receive)
+                budget = route.budget(self.gateway, params).budget() if route.budget is not None else None
+                received = await _read_body(receive, budget)
                 if received is None:
                     return
                 body = received

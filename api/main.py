@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from api import workers
 from api.deps import BODY_MODELS
 from api.fastpath import HotPathMiddleware, HotRoute
 from api.inference import MicroBatcher, ModelRegistry
@@ -38,6 +39,7 @@ from api.middleware.auth import resolve_keys
 from api.problems import Problem, install_handlers
 from api.routers import hash, health, hmac, matmul, merkle, models, transit
 from api.routers.matmul import MatmulRequest
+from api.safe_files import describe_os_error
 from api.settings import Settings
 from api.state import Gateway
 from api.telemetry import tracing_middleware
@@ -52,7 +54,12 @@ async def _ping(_: Gateway, __: bytes, ___: dict[str, str]) -> bytes:
 
 # Answered by pure-ASGI code calling the routes' own functions (see api/fastpath.py).
 HOT_ROUTES = (
-    HotRoute("POST", "/v1/models/{name}/infer", lambda g, body, p: models.infer_json(g, body, p["name"])),
+    HotRoute(
+        "POST",
+        "/v1/models/{name}/infer",
+        lambda g, body, p: models.infer_json(g, body, p["name"]),
+        budget=lambda g, p: models.infer_limits(g, p["name"]),  # 404/422 before the body is all in
+    ),
     HotRoute("POST", "/v1/hash", lambda g, body, _: hash.hash_json(g, body)),
     HotRoute("GET", "/v1/ping", _ping, reads_body=False),
 )
@@ -77,16 +84,19 @@ def _warm(gateway: Gateway) -> None:
 
 
 def _open_keyring(gateway: Gateway) -> None:
+    """An unusable keys file is logged by ``KeyringFile`` and answered with 503 until it is fixed."""
     settings = gateway.settings
     try:
         path = settings.transit_keys_file or ensure_default_keys_file(settings.state_dir)
-        gateway.keyring = KeyringFile(path)
-        log.info(
-            "transit keys from %s: %s", path, ", ".join(sorted(gateway.keyring.current().keys)) or "none"
-        )
-    except (OSError, ValueError) as exc:
-        gateway.keyring_error = str(exc)
+    except (OSError, ValueError) as exc:  # the state directory cannot hold a generated keys file
+        detail = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        gateway.keyring_error = f"cannot create the default keys file: {detail}"  # no path: it is sent
         log.error("transit keys unavailable (%s); /v1/transit answers 503", exc)
+        return
+    gateway.keyring = KeyringFile(path)
+    if gateway.keyring.loaded:
+        names = ", ".join(sorted(gateway.keyring.current().keys)) or "none"
+        log.info("transit keys from %s: %s", path, names)
 
 
 @asynccontextmanager
@@ -117,6 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway.batchers.clear()
         if gateway.tracer_provider is not None:  # export the spans still buffered
             await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
+        workers.retire()  # several workers: this one's live gauges leave the shared metrics
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -153,6 +164,7 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     import nexpo
 
     settings = settings or Settings()
+    workers.watch_supervisor()  # a uvicorn worker stops when its supervisor dies
     source = resolve_keys(settings.configured_keys, settings.auth_disabled, settings.state_dir)
     keys = ApiKeys(source.keys) if source is not None else None
     if source is not None:

@@ -13,12 +13,12 @@ import logging
 import logging.config
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from api.http_limits import PROTOCOL_PATH, connection_limit_env
 from api.settings import Settings
+from api.workers import prepare_supervisor, wait_until_bindable
 
 log = logging.getLogger("api")
 
@@ -57,18 +57,14 @@ def serve(settings: Settings) -> None:
             "NEXPO_HOST": settings.host,
             "NEXPO_PORT": str(settings.port),
             "NEXPO_WORKERS": str(settings.workers),
+            # read back by each worker's connection protocol (api/http_limits.py)
+            **connection_limit_env(settings),
         }
     )
     logging.config.dictConfig(_log_config(settings.log_level))
     _announce_keys(settings)
-    own_metrics_dir = None
-    given_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if given_dir:  # prometheus-client's rule: start from an empty directory
-        for stale in Path(given_dir).glob("*.db"):
-            stale.unlink(missing_ok=True)
-    elif settings.workers > 1:
-        own_metrics_dir = tempfile.mkdtemp(prefix="nexpo-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+    wait_until_bindable(settings.host, settings.port)  # orphans of a killed supervisor: api/workers.py
+    own_metrics_dir = prepare_supervisor(settings.workers)
     try:
         uvicorn.run(
             "api.main:create_app",
@@ -77,7 +73,7 @@ def serve(settings: Settings) -> None:
             port=settings.port,
             workers=settings.workers,
             loop="uvloop",
-            http="httptools",
+            http=PROTOCOL_PATH,  # httptools with connection limits
             lifespan="on",
             access_log=settings.access_log,
             log_config=_log_config(settings.log_level),

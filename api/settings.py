@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     log_level: str = "info"
     graceful_shutdown_s: float = Field(default=20.0, gt=0, description="SIGTERM drain grace period")
 
+    # --- connections (api/http_limits.py: enforced before any request reaches the app)
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line + headers limit (431 and close beyond)"
+    )
+    head_timeout_s: float = Field(
+        default=10.0, gt=0, description="time from a request's first byte to its last header (408 beyond)"
+    )
+    idle_timeout_s: float = Field(
+        default=5.0, gt=0, description="a connection with no request in progress is closed after this"
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="open connections per worker; beyond, 503 and close at once"
+    )
+
     # --- auth
     api_keys: str | None = Field(default=None, description="comma-separated API keys", repr=False)
     api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
@@ -66,6 +80,9 @@ class Settings(BaseSettings):
     # --- processing
     max_hash_items: int = Field(default=100_000, ge=1)
     max_matmul_elements: int = Field(default=4_000_000, ge=1, description="per operand and result")
+    max_json_matmul_elements: int = Field(
+        default=65_536, ge=1, description="per operand and result of a JSON matmul (.npy beyond)"
+    )
     transit_keys_file: Path | None = Field(default=None, description="JSON file of named transit keys")
 
     # --- observability
@@ -89,6 +106,8 @@ class Settings(BaseSettings):
         if self.api_keys:
             keys += [k.strip() for k in self.api_keys.split(",") if k.strip()]
         if self.api_keys_file is not None:
-            text = self.api_keys_file.read_text(encoding="utf-8")
+            from api.safe_files import read_text_file  # regular files only, bounded: never a FIFO
+
+            text = read_text_file(self.api_keys_file, MiB, what="NEXPO_API_KEYS_FILE")
             keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
         return tuple(keys)

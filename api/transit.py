@@ -10,7 +10,11 @@ Keys file (JSON, mode 0600)::
 
 Token body = nonce (12 random bytes) ‖ ciphertext ‖ tag (16). The associated data binds the key
 name and version (and the caller's optional context), so a token cannot be replayed under another
-key or version. Manage keys offline: ``python -m api.transit {create,rotate,list} --file F NAME``.
+key or version. Manage keys offline: ``python -m api.transit --file F {create,rotate,list} NAME``.
+
+Concurrent ``create``/``rotate`` runs serialise on a lock file beside the keys file and replace it
+atomically, so no version is ever lost. The server reads the file as hostile input (bounded size,
+regular files only) and, when a rewrite is unusable, keeps the keys it has and logs why.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -31,12 +35,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.problems import ProblemError
+from api.safe_files import describe_os_error, locked, parse_json, read_regular_file
+from api.safe_files import write_atomically as _write_atomically
+
+log = logging.getLogger("api")
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
-KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-TOKEN = re.compile(r"^nexpo:v([1-9][0-9]{0,8}):([A-Za-z0-9+/=_-]+)$")
+MAX_KEYS_FILE_BYTES = 4 * 1024 * 1024  # ~60 bytes a version: room for tens of thousands
+# Matched with fullmatch: ``$`` would also accept a trailing newline.
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+TOKEN = re.compile(r"nexpo:v([1-9][0-9]{0,8}):([A-Za-z0-9+/=_-]+)")
 
 
 class TransitError(ProblemError):
@@ -84,7 +94,7 @@ class Keyring:
         from nexpo.errors import AuthenticationError
 
         key = self.key(name)
-        match = TOKEN.match(token)
+        match = TOKEN.fullmatch(token)
         if match is None:
             raise TransitError(400, "malformed token: expected 'nexpo:v<N>:<base64>'")
         version = int(match.group(1))
@@ -117,7 +127,7 @@ def parse_keys(data: object) -> dict[str, TransitKey]:
         raise ValueError("transit keys file must be a JSON object with a 'keys' object")
     keys: dict[str, TransitKey] = {}
     for name, entry in data["keys"].items():
-        if not KEY_NAME.match(name):
+        if not isinstance(name, str) or not KEY_NAME.fullmatch(name):
             raise ValueError(f"transit key name {name!r} must match {KEY_NAME.pattern}")
         if (
             not isinstance(entry, dict)
@@ -158,40 +168,37 @@ def dump_keys(keys: dict[str, TransitKey]) -> dict[str, object]:
 
 
 def read_keys(path: Path) -> dict[str, TransitKey]:
-    return parse_keys(json.loads(path.read_text(encoding="utf-8")))
+    """The keys in ``path``; ``ValueError`` (never a path in the message) when it is unusable."""
+    return parse_keys(parse_json(read_regular_file(path, MAX_KEYS_FILE_BYTES)))
 
 
 def write_keys(path: Path, keys: dict[str, TransitKey]) -> None:
     """Atomic replace, mode 0600 from the start (key material never hits a readable file)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(dump_keys(keys), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    _write_atomically(path, (json.dumps(dump_keys(keys), indent=2) + "\n").encode(), 0o600)
 
 
 def create_key(path: Path, name: str) -> TransitKey:
-    keys = read_keys(path) if path.exists() else {}
-    if name in keys:
-        raise ValueError(f"transit key {name!r} already exists")
-    if not KEY_NAME.match(name):
+    if not KEY_NAME.fullmatch(name):
         raise ValueError(f"transit key name {name!r} must match {KEY_NAME.pattern}")
-    keys[name] = TransitKey(name, {1: secrets.token_bytes(KEY_BYTES)})
-    write_keys(path, keys)
+    with locked(path):
+        keys = read_keys(path) if path.exists() else {}
+        if name in keys:
+            raise ValueError(f"transit key {name!r} already exists")
+        keys[name] = TransitKey(name, {1: secrets.token_bytes(KEY_BYTES)})
+        write_keys(path, keys)
     return keys[name]
 
 
 def rotate_key(path: Path, name: str) -> TransitKey:
-    keys = read_keys(path)
-    if name not in keys:
-        raise ValueError(f"no transit key named {name!r}")
-    old = keys[name]
-    keys[name] = TransitKey(
-        name, {**old.versions, old.latest + 1: secrets.token_bytes(KEY_BYTES)}, old.min_decryption_version
-    )
-    write_keys(path, keys)
+    with locked(path):  # read-modify-write: without the lock concurrent rotations lose versions
+        keys = read_keys(path)
+        if name not in keys:
+            raise ValueError(f"no transit key named {name!r}")
+        old = keys[name]
+        keys[name] = TransitKey(
+            name, {**old.versions, old.latest + 1: secrets.token_bytes(KEY_BYTES)}, old.min_decryption_version
+        )
+        write_keys(path, keys)
     return keys[name]
 
 
@@ -199,36 +206,68 @@ def ensure_default_keys_file(state_dir: Path) -> Path:
     """``state_dir/transit-keys.json`` with a key named ``default``, created on first start."""
     path = state_dir / "transit-keys.json"
     if not path.exists():
-        with contextlib.suppress(ValueError):  # a concurrent worker created it first
-            create_key(path, "default")
+        with locked(path):  # workers starting together: the first creates it
+            if not path.exists():
+                write_keys(path, {"default": TransitKey("default", {1: secrets.token_bytes(KEY_BYTES)})})
     return path
 
 
 class KeyringFile:
     """The keyring of a keys file, re-read (at most once a second) when the file changes, so an
-    offline ``rotate`` takes effect without a restart. A broken rewrite keeps the last good ring."""
+    offline ``rotate`` takes effect without a restart.
+
+    An unusable file (bad JSON, too deep, too big, a FIFO, a device, gone) keeps the last good
+    ring and logs one error line per change of the file; with no good ring yet, ``current()``
+    answers 503."""
 
     def __init__(self, path: Path, check_every_s: float = 1.0) -> None:
         self.path = path
+        self.error: str | None = None
         self._check_every = check_every_s
         self._lock = threading.Lock()
-        self._mtime = path.stat().st_mtime_ns
-        self._ring = Keyring(read_keys(path))
+        self._ring: Keyring | None = None
+        self._seen: tuple[int, ...] | None = None  # identity of the file last read, good or bad
+        self._reload()
         self._checked = time.monotonic()
+
+    def _reload(self) -> None:
+        problem: str | None = None
+        try:
+            st = os.stat(self.path)
+            seen: tuple[int, ...] = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError as exc:
+            seen, problem = (-1, exc.errno or 0), f"cannot stat: {describe_os_error(exc)}"
+        if seen == self._seen:
+            return
+        self._seen = seen
+        if problem is None:
+            try:
+                ring = Keyring(read_keys(self.path))
+            except ValueError as exc:  # UnsafeFileError included
+                problem = str(exc)
+            else:
+                if self._ring is not None:
+                    log.info("transit keys reloaded from %s: %s", self.path, ", ".join(sorted(ring.keys)))
+                self._ring, self.error = ring, None
+                return
+        self.error = problem
+        outcome = "keeping the keys loaded before" if self._ring is not None else "/v1/transit answers 503"
+        log.error("transit keys file %s is unusable (%s): %s", self.path, problem, outcome)
+
+    @property
+    def loaded(self) -> bool:
+        return self._ring is not None
 
     def current(self) -> Keyring:
         now = time.monotonic()
         if now - self._checked >= self._check_every:
             with self._lock:
                 self._checked = now
-                try:
-                    mtime = self.path.stat().st_mtime_ns
-                    if mtime != self._mtime:
-                        self._ring = Keyring(read_keys(self.path))
-                        self._mtime = mtime
-                except (OSError, ValueError):
-                    pass
-        return self._ring
+                self._reload()
+        ring = self._ring
+        if ring is None:
+            raise TransitError(503, f"transit keys are unavailable: {self.error}")
+        return ring
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("action", choices=["create", "rotate", "list"])
     parser.add_argument("name", nargs="?", help="key name (create, rotate)")
     parser.add_argument("--file", type=Path, required=True, help="transit keys file (JSON)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # 'rotate --file F NAME' as well as 'rotate NAME --file F'
     try:
         if args.action == "list":
             for key in read_keys(args.file).values():
@@ -249,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = (
             create_key(args.file, args.name) if args.action == "create" else rotate_key(args.file, args.name)
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # TimeoutError (the lock) is an OSError
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{key.name}: latest version v{key.latest}")

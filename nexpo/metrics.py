@@ -29,10 +29,15 @@ and returns the bytes with the content type it gets back. Multiprocess mode (sev
 processes, e.g. gunicorn/uvicorn workers): set ``PROMETHEUS_MULTIPROC_DIR`` to an empty,
 writable directory *before* anything imports prometheus_client (the process manager's
 environment or the container spec), wipe it when the server starts, and call
-``mark_process_dead(pid)`` from the process manager's child-exit hook. ``exposition()`` then
-aggregates every worker's files (counters and histograms summed, mailbox depth summed over live
-workers, circuit state the worst among live workers, process gauges one series per pid); the
-native scheduler and kernel counters are those of the process that serves the scrape.
+``mark_process_dead(pid)`` from the process manager's child-exit hook (``exposition()`` also drops
+the live gauges of pids that no longer exist, for workers killed without a hook). ``exposition()``
+then aggregates every worker's files (counters and histograms summed, mailbox depth summed over
+live workers, circuit state the worst among live workers, process gauges one series per pid).
+The native scheduler and kernel counters are then real multiprocess counters too: ``flush()``
+adds what the Nim core counted since the last flush, so their sums over workers only grow
+(reading them at scrape time would show the scraped process's counts, a different one per scrape);
+``nexpo_scheduler_workers`` becomes one series per pid, like the process gauges. Workers that do
+not serve the scrape are as fresh as their last flush (the gateway's flush every second).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Final
 
 import prometheus_client
@@ -58,6 +64,7 @@ __all__ = [
     "flush",
     "mark_process_dead",
     "multiprocess_mode",
+    "prune_dead_processes",
 ]
 
 # prometheus-client's default registry: an application exposing it (its own metrics and
@@ -167,12 +174,58 @@ class NativeCollector(Collector):
         return [workers, *per_worker.values(), calls, nbytes]
 
 
-REGISTRY.register(NativeCollector())
-
-
 def multiprocess_mode() -> bool:
     """True when prometheus-client writes to ``PROMETHEUS_MULTIPROC_DIR`` (several workers)."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class _NativeCounters:
+    """The Nim core's counters as multiprocess counters (and the pool size as a per-pid gauge);
+    ``push()`` adds the growth since the last push."""
+
+    def __init__(self) -> None:
+        self.workers = Gauge(
+            "nexpo_scheduler_workers", "Worker threads of the native scheduler.",
+            registry=REGISTRY, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self.per_worker = {
+            key: Counter(f"nexpo_scheduler_{name}", help_text, ["worker"], registry=REGISTRY)
+            for key, name, help_text in (
+                ("spawned", "tasks_spawned", "Tasks spawned on a native scheduler worker."),
+                ("executed", "tasks_executed", "Tasks a native scheduler worker ran."),
+                ("stolen", "tasks_stolen", "Tasks a native scheduler worker stole from another."),
+                ("parks", "parks", "Times a native scheduler worker went to sleep for lack of work."),
+            )
+        }
+        self.calls = Counter("nexpo_kernel_calls", "Calls of a native kernel.", ["kernel"], registry=REGISTRY)
+        self.nbytes = Counter(
+            "nexpo_kernel_bytes", "Input bytes a native kernel processed.", ["kernel"], registry=REGISTRY
+        )
+        self._pushed: dict[tuple[str, str], int] = {}
+
+    def _add(self, counter: Counter, key: str, label: str, now: int) -> None:
+        before = self._pushed.get((key, label), 0)
+        # A smaller value means the native counter restarted (a resized pool): all of it is new.
+        counter.labels(label).inc(now - before if now >= before else now)
+        self._pushed[(key, label)] = now
+
+    def push(self) -> None:
+        sched = scheduler.stats()
+        self.workers.set(sched["workers"])
+        for key, counter in self.per_worker.items():
+            values: list[int] = sched[key]  # type: ignore[literal-required]
+            for worker, value in enumerate(values):
+                self._add(counter, key, str(worker), value)
+        for kernel, counts in sorted(_info.kernel_stats().items()):
+            self._add(self.calls, "calls", kernel, counts["calls"])
+            self._add(self.nbytes, "bytes", kernel, counts["bytes"])
+
+
+# One process: read the native counters when scraped. Several: publish them into the shared files
+# (decided at import, like prometheus-client's own choice of file-backed values).
+_native_counters: Final = _NativeCounters() if multiprocess_mode() else None
+if _native_counters is None:
+    REGISTRY.register(NativeCollector())
 
 
 # -- pushing the hot paths' plain counters into the collectors ----------------------------------
@@ -273,6 +326,8 @@ def flush() -> None:
         _flush_actors()
         _flush_resilience()
         _flush_process()
+        if _native_counters is not None:
+            _native_counters.push()
 
 
 def exposition(accept: str | None = None) -> tuple[bytes, str]:
@@ -284,9 +339,11 @@ def exposition(accept: str | None = None) -> tuple[bytes, str]:
     ``PROMETHEUS_MULTIPROC_DIR``, plus this process's native counters."""
     flush()
     if multiprocess_mode():
+        prune_dead_processes()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(NativeCollector())
+        if _native_counters is None:  # the directory was set after import: this process's counts
+            registry.register(NativeCollector())
     else:
         registry = REGISTRY
     encoder, content_type = choose_encoder(accept or "")
@@ -294,6 +351,34 @@ def exposition(accept: str | None = None) -> tuple[bytes, str]:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (call from the process manager's child-exit hook)."""
+    """Drop a dead worker's live gauges (call from the process manager's child-exit hook).
+
+    Its counters stay: the sums over workers must never go down."""
     if multiprocess_mode():
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def prune_dead_processes() -> list[int]:
+    """Drop the live gauges of every pid in ``PROMETHEUS_MULTIPROC_DIR`` that no longer exists
+    (a worker killed with SIGKILL never runs its exit hook); returns those pids."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return []
+    dead: set[int] = set()
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        digits = path.stem.rpartition("_")[2]
+        if digits.isdigit() and 0 < int(digits) != os.getpid() and not _pid_exists(int(digits)):
+            dead.add(int(digits))
+    for pid in sorted(dead):
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+    return sorted(dead)

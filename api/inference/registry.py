@@ -29,11 +29,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from api.safe_files import UnsafeFileError, describe_os_error, read_regular_file
+
 log = logging.getLogger("api.inference")
 
 FORMAT = "nexpo-mlp/1"
 ACTIVATIONS = (None, "relu", "gelu", "tanh", "sigmoid", "softmax")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # fullmatch: ``$`` would accept a trailing newline
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 F32 = npt.NDArray[np.float32]
@@ -157,17 +159,18 @@ def model_from_tensors(
 
 
 def load_model(path: Path) -> MlpModel:
-    """Read and validate one model file; ``ModelError``/``OSError`` say what is wrong."""
+    """Read and validate one model file; ``ModelError`` says what is wrong (never with a path: the
+    message reaches ``/v1/info``)."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
     name = path.name.removesuffix(".safetensors")
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ModelError(f"model name {name!r} must match {NAME.pattern}")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ModelError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
-    raw = path.read_bytes()
+    try:  # a FIFO, a device or a huge file is refused before anything is read
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except UnsafeFileError as exc:
+        raise ModelError(str(exc)) from None
     try:
         tensors = load(raw)
         meta = _read_metadata(raw)
@@ -181,7 +184,12 @@ def _read_metadata(raw: bytes) -> dict[str, str]:
     if len(raw) < 8:
         raise ValueError("file too short")
     n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
+    try:
+        header = json.loads(raw[8 : 8 + n])
+    except RecursionError:
+        raise ValueError("header nested too deeply") from None
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict):
         raise ValueError("__metadata__ is not an object")
@@ -224,15 +232,16 @@ class ModelRegistry:
     @classmethod
     def scan(cls, directory: Path) -> ModelRegistry:
         registry = cls()
-        if not directory.is_dir():
-            registry.errors[str(directory)] = "models directory does not exist"
+        if not directory.is_dir():  # keyed without the path: /v1/info shows these errors
+            registry.errors["<models directory>"] = "models directory does not exist"
             log.error("models directory %s does not exist: serving no models", directory)
             return registry
         for path in sorted(directory.glob("*.safetensors")):
             try:
                 model = load_model(path)
             except Exception as exc:  # any broken file is reported and skipped, never fatal
-                registry.errors[path.name] = str(exc) or type(exc).__name__
+                detail = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+                registry.errors[path.name] = detail or type(exc).__name__
                 log.error("skipping model file %s: %s", path.name, exc)
                 continue
             registry.models[model.name] = model

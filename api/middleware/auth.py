@@ -78,7 +78,9 @@ def ensure_generated_key(state_dir: Path) -> Path:
 
 
 def read_key_file(path: Path) -> tuple[str, ...]:
-    text = path.read_text(encoding="utf-8")
+    from api.safe_files import read_text_file  # regular files only, bounded: never a FIFO
+
+    text = read_text_file(path, 1024 * 1024, what="API key file")
     return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 

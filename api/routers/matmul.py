@@ -2,21 +2,23 @@
 
 ``application/x-npy`` request: the body is A's ``.npy`` bytes immediately followed by B's; the
 response is C's ``.npy``. Headers are parsed and sized before any array is built, so a header that
-lies about its shape gets a 400/422 rather than a huge allocation.
+lies about its shape gets a 400/422 rather than a huge allocation. JSON is for small matrices: at
+most NEXPO_MAX_JSON_MATMUL_ELEMENTS per operand and result, JSON numbers only.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
 from api.deps import GatewayDep
 from api.problems import V1_ERRORS, ProblemError, problem_responses
 
@@ -25,11 +27,12 @@ router = APIRouter(prefix="/v1/matmul", tags=["processing"], responses=V1_ERRORS
 NPY = "application/x-npy"
 INLINE_FLOPS = 200_000  # smaller products run on the event loop: cheaper than a thread hop
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-Matrix = Annotated[list[Annotated[list[FiniteFloat], Field(min_length=1)]], Field(min_length=1)]
+Matrix = Annotated[list[Annotated[list[JsonNumber], Field(min_length=1)]], Field(min_length=1)]
 
 
 class MatmulRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     a: Matrix = Field(description="m × k matrix, as a list of rows", examples=[[[1.0, 2.0], [3.0, 4.0]]])
     b: Matrix = Field(description="k × n matrix, as a list of rows", examples=[[[5.0], [6.0]]])
     dtype: Literal["float32", "float64"] = "float64"
@@ -64,13 +67,16 @@ def _read_npy(buffer: bytes, offset: int, name: str, max_elements: int) -> tuple
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, EOFError, OSError) as exc:
+    except Exception as exc:  # numpy's header parser lets tokenizer and eval errors through, too
         raise ProblemError(400, f"{name}: not a readable .npy array ({exc})") from None
     if dtype.kind != "f" or dtype.itemsize not in (4, 8):
         raise ProblemError(422, f"{name}: dtype must be float32 or float64, got {dtype}")
     if len(shape) != 2:
         raise ProblemError(422, f"{name}: must be 2-D, got shape {shape}")
-    count = int(shape[0]) * int(shape[1])
+    # numpy's header reader takes any ints: negative, bool, or past what an array can index.
+    if any(type(dim) is not int or not 0 <= dim <= max_elements for dim in shape):
+        raise ProblemError(422, f"{name}: shape {shape} must be two integers from 0 to {max_elements}")
+    count = shape[0] * shape[1]
     if count > max_elements:
         raise ProblemError(422, f"{name}: {count} elements exceed the limit of {max_elements}")
     start = stream.tell()
@@ -82,6 +88,24 @@ def _read_npy(buffer: bytes, offset: int, name: str, max_elements: int) -> tuple
     if not dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
     return array, end
+
+
+@functools.lru_cache(maxsize=8)
+def _json_limits(limit: int) -> JsonLimits:
+    # a and b of `limit` elements each, their rows, and a few values of structure
+    most = 4 * limit + 16
+    return JsonLimits(most, f"a JSON matmul body holds more than {most} JSON values; send {NPY} for more")
+
+
+def _json_operands(body: bytes, limit: int) -> tuple[MatmulRequest, np.ndarray, np.ndarray]:
+    """a and b of a JSON body, its size in JSON values bounded before it is parsed."""
+    parsed = parse_bounded(MatmulRequest, body, _json_limits(limit))
+    dtype = np.float32 if parsed.dtype == "float32" else np.float64
+    a, b = _matrix(parsed.a, dtype, "a"), _matrix(parsed.b, dtype, "b")
+    for name, m in (("a", a), ("b", b)):
+        if m.size > limit:
+            raise ProblemError(422, f"{name}: {m.size} elements exceed the JSON limit of {limit}; send {NPY}")
+    return parsed, a, b
 
 
 def _check_product(a: np.ndarray, b: np.ndarray, max_elements: int) -> None:
@@ -99,12 +123,28 @@ def _check_product(a: np.ndarray, b: np.ndarray, max_elements: int) -> None:
         )
 
 
-async def _multiply(gateway: GatewayDep, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+async def _multiply(
+    gateway: GatewayDep, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     from nexpo.kernels import matmul
 
     if a.shape[0] * a.shape[1] * b.shape[1] <= INLINE_FLOPS:
-        return matmul(a, b)
-    return await gateway.run_cpu(matmul, a, b)
+        return matmul(a, b, out=out)
+    return await gateway.run_cpu(functools.partial(matmul, out=out), a, b)
+
+
+def _npy_response_buffer(dtype: np.dtype[Any], shape: tuple[int, int]) -> tuple[memoryview, np.ndarray]:
+    """A whole ``.npy`` response and the C-ordered array inside it that the product is written to:
+    the result is held once, not once more per copy into a file object and out of it."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    )
+    start = header.tell()
+    buffer = bytearray(start + shape[0] * shape[1] * dtype.itemsize)
+    buffer[:start] = header.getvalue()
+    array = np.frombuffer(buffer, dtype=dtype, offset=start).reshape(shape)
+    return memoryview(buffer), array
 
 
 @router.post(
@@ -128,29 +168,26 @@ async def _multiply(gateway: GatewayDep, a: np.ndarray, b: np.ndarray) -> np.nda
 )
 async def matmul_endpoint(request: Request, gateway: GatewayDep) -> Response:
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    body = await request.body()
     limit = gateway.settings.max_matmul_elements
     if content_type == NPY:
+        body = await request.body()
         a, offset = _read_npy(body, 0, "a", limit)
         b, offset = _read_npy(body, offset, "b", limit)
         if offset != len(body):
             raise ProblemError(400, f"{len(body) - offset} unexpected bytes after the second array")
         _check_product(a, b, limit)
-        c = await _multiply(gateway, a, b)
-        out = io.BytesIO()
-        np.lib.format.write_array(out, c, allow_pickle=False)
-        return Response(out.getvalue(), media_type=NPY)
+        npy_body, c = _npy_response_buffer(a.dtype, (a.shape[0], b.shape[1]))
+        await _multiply(gateway, a, b, out=c)
+        return Response(npy_body, media_type=NPY)
     if content_type not in ("application/json", ""):
         raise ProblemError(415, f"send application/json or {NPY}, not {content_type!r}")
-    try:
-        parsed = MatmulRequest.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False, include_url=False)) from None
-    dtype = np.float32 if parsed.dtype == "float32" else np.float64
-    a, b = _matrix(parsed.a, dtype, "a"), _matrix(parsed.b, dtype, "b")
-    for name, m in (("a", a), ("b", b)):
-        if m.size > limit:
-            raise ProblemError(422, f"{name}: {m.size} elements exceed the limit of {limit}")
+    limit = min(limit, gateway.settings.max_json_matmul_elements)
+    # counted as it arrives: a body over budget is answered before it is read to its end
+    body = await read_json_body(request, _json_limits(limit))
+    if len(body) > INLINE_BYTES:
+        parsed, a, b = await gateway.run_cpu(_json_operands, body, limit)
+    else:
+        parsed, a, b = _json_operands(body, limit)
     _check_product(a, b, limit)
     c = await _multiply(gateway, a, b)
     if not np.isfinite(c).all():

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import GatewayDep, ModelDep, find_model, json_request_body, parse_json
+from api.bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
+from api.deps import GatewayDep, ModelDep, find_model, json_request_body
+from api.inference import MlpModel
 from api.inference.batcher import BatcherClosed
 from api.problems import V1_ERRORS, ProblemError, problem_responses
 from api.state import Gateway
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=V1_ERRORS)
-
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class LayerInfo(BaseModel):
@@ -41,9 +42,12 @@ class ModelList(BaseModel):
 
 
 class InferRequest(BaseModel):
-    inputs: list[list[FiniteFloat]] = Field(
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[list[JsonNumber]] = Field(
         min_length=1,
-        description="a batch of rows, each `input_width` finite numbers (at most NEXPO_MAX_INFER_ROWS rows)",
+        description="a batch of rows, each `input_width` finite JSON numbers "
+        "(at most NEXPO_MAX_INFER_ROWS rows)",
         examples=[[[0.0] * 64]],
     )
 
@@ -75,17 +79,46 @@ async def get_model(model: ModelDep) -> dict[str, Any]:
     openapi_extra=json_request_body(InferRequest),
 )
 async def infer(request: Request, name: Annotated[str, Path(description="model name")]) -> Response:
-    payload = await infer_json(request.app.state.gateway, await request.body(), name)
-    return Response(payload, media_type="application/json")
+    gateway = request.app.state.gateway
+    body = await read_json_body(request, infer_limits(gateway, name))
+    return Response(await infer_json(gateway, body, name), media_type="application/json")
+
+
+def infer_limits(gateway: Gateway, name: str) -> JsonLimits:
+    """What an infer body for model ``name`` may hold (404 before its body is read)."""
+    return _infer_limits(find_model(gateway, name).input_width, gateway.settings.max_infer_rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _infer_limits(width: int, limit: int) -> JsonLimits:
+    return JsonLimits(
+        # `limit` rows of `width` numbers, the rows' and the batch's brackets, one key
+        max_values=limit * (width + 1) + 3,
+        too_many=f"inputs: more than {limit} rows of {width} numbers (the limit)",
+        max_arrays=limit + 1,
+        too_many_arrays=f"inputs: a batch of more than {limit} rows exceeds the limit of {limit}",
+    )
 
 
 async def infer_json(gateway: Gateway, body: bytes, name: str) -> bytes:
     """The infer operation on a raw body (shared with the pure-ASGI hot path)."""
     model = find_model(gateway, name)
-    rows = parse_json(InferRequest, body).inputs
-    limit = gateway.settings.max_infer_rows
-    if len(rows) > limit:
-        raise ProblemError(422, f"batch of {len(rows)} rows exceeds the limit of {limit}")
+    limits = _infer_limits(model.input_width, gateway.settings.max_infer_rows)
+    if len(body) > INLINE_BYTES:
+        x = await gateway.run_cpu(infer_input, model, body, limits)
+    else:
+        x = infer_input(model, body, limits)
+    try:
+        probabilities = await gateway.infer(model, x)
+    except BatcherClosed as exc:
+        raise ProblemError(503, str(exc)) from None
+    payload = {"model": model.name, "labels": model.label_of(probabilities), "probabilities": probabilities}
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def infer_input(model: MlpModel, body: bytes, limits: JsonLimits) -> np.ndarray:
+    """The float32 batch in an infer body, counted within ``limits`` before it is parsed."""
+    rows = parse_bounded(InferRequest, body, limits).inputs
     width = model.input_width
     for i, row in enumerate(rows):
         if len(row) != width:
@@ -95,9 +128,4 @@ async def infer_json(gateway: Gateway, body: bytes, name: str) -> bytes:
         x = np.array(rows, dtype=np.float32)
     if not np.isfinite(x).all():
         raise ProblemError(422, "inputs must be finite float32 values (some overflow float32)")
-    try:
-        probabilities = await gateway.infer(model, x)
-    except BatcherClosed as exc:
-        raise ProblemError(503, str(exc)) from None
-    payload = {"model": model.name, "labels": model.label_of(probabilities), "probabilities": probabilities}
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    return x

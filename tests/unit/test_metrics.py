@@ -141,7 +141,7 @@ async def test_metric_updates_stay_off_the_hot_path() -> None:
 _WORKER = textwrap.dedent(
     """
     import asyncio, os, sys
-    from nexpo import _stats, metrics
+    from nexpo import _stats, crypto, metrics
     from nexpo.actors import Actor, ActorSystem
 
     class MultiprocessActor(Actor):
@@ -154,6 +154,8 @@ _WORKER = textwrap.dedent(
             for i in range(count):
                 ref.tell(i)
             await ref.ask("done")
+        for _ in range(count):
+            crypto.sha256(b"x")
         metrics.flush()
 
     asyncio.run(main(int(sys.argv[1])))
@@ -196,12 +198,16 @@ def test_multiprocess_mode_aggregates_every_worker(tmp_path: Path) -> None:
     assert _sample(body, 'nexpo_actor_processing_seconds_count{actor_class="MultiprocessActor"}') == [
         'nexpo_actor_processing_seconds_count{actor_class="MultiprocessActor"} 32.0'
     ]
+    # the native counters are multiprocess counters too: both workers' calls, summed (not the
+    # scraping process's own counts, which made the series jump between scrapes)
+    sha_calls = _sample(body, 'nexpo_kernel_calls_total{kernel="sha256"}')
+    assert len(sha_calls) == 1 and float(sha_calls[0].rsplit(" ", 1)[1]) >= 30
+    # the workers have exited: their live gauges (one series per pid) are pruned at the scrape,
+    # without anyone calling mark_process_dead; the scraper's own series remain
     memory = _sample(body, "nexpo_process_resident_memory_bytes{")
-    assert {line.split('pid="')[1].split('"')[0] for line in memory} >= set(pids)  # one series per pid
-    assert _sample(body, "nexpo_kernel_calls_total{")  # the scraping process's native counters
-    after = _run(_SCRAPER, *pids, env=env)
-    remaining = _sample(after, "nexpo_process_resident_memory_bytes{")
-    assert not any(f'pid="{pid}"' in line for pid in pids for line in remaining)
+    assert len(memory) == 1
+    assert not any(f'pid="{pid}"' in line for pid in pids for line in memory)
+    assert metrics.prune_dead_processes() == []  # not in multiprocess mode here
 
 
 def test_histogram_bulk_add_falls_back_to_observe() -> None:

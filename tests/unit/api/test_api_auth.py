@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
 from pathlib import Path
 
@@ -86,3 +87,15 @@ def test_keys_are_never_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         c.get("/v1/ping", headers={"X-API-Key": "attempted-secret"})
     assert API_KEY not in caplog.text
     assert "attempted-secret" not in caplog.text
+
+
+@pytest.mark.timeout(60)  # reading a FIFO blocked the startup forever
+def test_an_api_keys_file_that_is_a_fifo_or_a_device_fails_fast(tmp_path: Path) -> None:
+    fifo = tmp_path / "keys.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"NEXPO_API_KEYS_FILE .*a FIFO"):
+        _ = make_settings(tmp_path, api_keys=None, api_keys_file=fifo).configured_keys
+    with pytest.raises(ValueError, match=r"NEXPO_API_KEYS_FILE .*character device"):
+        _ = make_settings(tmp_path, api_keys=None, api_keys_file=Path("/dev/zero")).configured_keys
+    with pytest.raises(ValueError, match=r"API key file .*a FIFO"):
+        read_key_file(fifo)

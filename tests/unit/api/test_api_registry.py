@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,39 @@ def test_missing_models_dir_serves_no_models(tmp_path: Path) -> None:
     registry = ModelRegistry.scan(tmp_path / "absent")
     assert registry.models == {}
     assert "does not exist" in json.dumps(registry.errors)
+
+
+@pytest.mark.timeout(60)  # a FIFO hung the scan (and the startup); /dev/zero grew memory without bound
+def test_fifos_devices_directories_and_deep_headers_are_skipped_without_paths(tmp_path: Path) -> None:
+    (tmp_path / "good.safetensors").write_bytes(DIGITS.read_bytes())
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    (tmp_path / "zero.safetensors").symlink_to("/dev/zero")
+    (tmp_path / "dir.safetensors").mkdir()
+    header = b"[" * 100_000 + b"]" * 100_000
+    (tmp_path / "deep.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    registry = ModelRegistry.scan(tmp_path)
+    assert list(registry.models) == ["good"]
+    assert "a FIFO" in registry.errors["fifo.safetensors"]
+    assert "character device" in registry.errors["zero.safetensors"]
+    assert "a directory" in registry.errors["dir.safetensors"]
+    assert "deep.safetensors" in registry.errors
+    with pytest.raises(ModelError, match="must match"):  # ``$`` accepted a trailing newline
+        load_model(tmp_path / "digits\n.safetensors")
+    with TestClient(create_app(make_settings(tmp_path, models_dir=tmp_path))) as c:
+        info = c.get("/v1/info", headers=AUTH)
+        assert set(info.json()["skipped_model_files"]) == {
+            "fifo.safetensors",
+            "zero.safetensors",
+            "dir.safetensors",
+            "deep.safetensors",
+        }
+        assert str(tmp_path) not in info.text
+
+
+def test_a_missing_models_dir_is_reported_without_its_path(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path, models_dir=tmp_path / "absent"))) as c:
+        info = c.get("/v1/info", headers=AUTH)
+        assert info.json()["skipped_model_files"] == {"<models directory>": "models directory does not exist"}
+        assert str(tmp_path) not in info.text
+        not_found = c.post("/v1/models/digits/infer", headers=AUTH, json={"inputs": [[0.0]]})
+        assert not_found.status_code == 404 and str(tmp_path) not in not_found.text

@@ -81,3 +81,26 @@ def test_serve_subcommand_is_registered(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "--workers" in out
     assert "--port" in out
+
+
+def test_no_filesystem_path_in_any_answer(tmp_path: Path) -> None:
+    """A broken setup is explained in the log with paths, and over HTTP without them."""
+    keys = tmp_path / "keys.json"
+    keys.write_text("[" * 100_000)
+    settings = make_settings(tmp_path, models_dir=tmp_path / "absent", transit_keys_file=keys)
+    with TestClient(create_app(settings)) as c:
+        for method, url, body in (
+            ("GET", "/v1/info", None),
+            ("GET", "/readyz", None),
+            ("GET", "/metrics", None),
+            ("GET", "/openapi.json", None),
+            ("GET", "/v1/models", None),
+            ("GET", "/v1/models/digits", None),
+            ("POST", "/v1/models/digits/infer", {"inputs": [[0.0]]}),
+            ("POST", "/v1/transit/orders/encrypt", {"plaintext": ""}),
+            ("POST", "/v1/transit/orders/decrypt", {"ciphertext": "nexpo:v1:AAAA"}),
+        ):
+            answer = c.request(method, url, headers=AUTH, json=body)
+            assert answer.status_code < 500 or answer.status_code == 503, (url, answer.text)
+            for path in (str(tmp_path), str(DEFAULT_MODELS_DIR.parent)):
+                assert path not in answer.text, (url, answer.text)

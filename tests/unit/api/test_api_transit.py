@@ -1,19 +1,26 @@
-"""api/transit.py and /v1/transit: key file format, rotation, tokens, tampering."""
+"""api/transit.py and /v1/transit: key file format, rotation, tokens, tampering, and the keys file
+as hostile input (concurrent rotations, FIFOs, devices, absurd nesting, broken rewrites)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
 import stat
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
 
+from api import transit as transit_module
 from api.main import create_app
-from api.transit import create_key, main, parse_keys, read_keys, rotate_key
+from api.transit import Keyring, TransitError, create_key, main, parse_keys, read_keys, rotate_key
 
 
 def b64(data: bytes) -> str:
@@ -147,3 +154,119 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--file", str(path)]) == 0
     assert "latest=v2" in capsys.readouterr().out
     assert main(["rotate", "missing", "--file", str(path)]) == 1
+    assert main(["rotate", "--file", str(path), "app"]) == 0  # the order k8s/README.md shows
+    assert read_keys(path)["app"].latest == 3
+
+
+def test_a_token_with_a_trailing_newline_is_rejected(transit: TestClient) -> None:
+    token = str(_encrypt(transit, "orders", b"exact")["ciphertext"])
+    assert _decrypt(transit, "orders", token).status_code == 200
+    for suffix in ("\n", "\r\n", " ", "\x00"):  # ``$`` accepted the newline
+        assert "malformed" in is_problem(_decrypt(transit, "orders", token + suffix), 400)["detail"]
+    with pytest.raises(TransitError, match="malformed"):
+        Keyring(read_keys(transit.app.state.gateway.keyring.path)).decrypt("orders", token + "\n")  # type: ignore[attr-defined]
+    material = b64(bytes(32))
+    with pytest.raises(ValueError, match="must match"):
+        parse_keys({"keys": {"orders\n": {"versions": {"1": material}}}})
+
+
+def test_concurrent_rotations_lose_no_version(keys_file: Path) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        rotated = list(pool.map(lambda _: rotate_key(keys_file, "orders"), range(40)))
+    final = read_keys(keys_file)["orders"]
+    assert sorted(final.versions) == list(range(1, 42))  # read-modify-write without a lock lost some
+    assert sorted(key.latest for key in rotated) == list(range(2, 42))
+    for key in rotated:  # the material each rotation created is the material kept
+        assert final.versions[key.latest] == key.versions[key.latest]
+    assert sorted(p.name for p in keys_file.parent.iterdir()) == [".transit.json.lock", "transit.json"]
+
+
+@contextmanager
+def _transit_errors() -> Iterator[list[str]]:
+    """The error lines the gateway logs about transit keys."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR and "transit keys" in record.getMessage():
+                lines.append(record.getMessage())
+
+    handler = Collect()
+    logger = logging.getLogger("api")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+
+
+def _unusable(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "keys.json"
+    if kind == "nested":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "too-big":
+        path.write_bytes(b" " * (transit_module.MAX_KEYS_FILE_BYTES + 1))
+    return path
+
+
+@pytest.mark.timeout(60)  # the FIFO hung the startup, /dev/zero grew memory without bound
+@pytest.mark.parametrize("kind", ["nested", "fifo", "dev-zero", "directory", "too-big"])
+def test_an_unusable_keys_file_at_start_is_503_and_one_log_line(tmp_path: Path, kind: str) -> None:
+    path = _unusable(tmp_path, kind)
+    app = create_app(make_settings(tmp_path, transit_keys_file=path))
+    with _transit_errors() as errors, TestClient(app) as c:
+        assert c.get("/readyz").status_code == 200  # the rest of the service starts
+        for _ in range(2):
+            c.app.state.gateway.keyring._checked = time.monotonic() - 10  # type: ignore[attr-defined]
+            answer = c.post("/v1/transit/orders/encrypt", headers=AUTH, json={"plaintext": ""})
+            body = is_problem(answer, 503)
+            assert "transit keys are unavailable" in body["detail"]
+            assert str(tmp_path) not in answer.text
+    assert len(errors) == 1, errors
+    assert "/v1/transit answers 503" in errors[0]
+
+
+def test_a_broken_rewrite_keeps_the_last_good_keys_and_says_so(tmp_path: Path, keys_file: Path) -> None:
+    good = keys_file.read_text()
+    settings = make_settings(tmp_path, transit_keys_file=keys_file)
+    with _transit_errors() as errors, TestClient(create_app(settings)) as c:
+        keyring = c.app.state.gateway.keyring  # type: ignore[attr-defined]
+        token = str(_encrypt(c, "orders", b"kept")["ciphertext"])
+        for broken in ('{"keys": {"orders": ', "[" * 100_000):  # e.g. a revocation cut short
+            keys_file.write_text(broken)
+            for _ in range(3):  # one log line per change of the file, not one per check
+                keyring._checked = time.monotonic() - 10
+                assert _decrypt(c, "orders", token).status_code == 200
+        assert len(errors) == 2, errors
+        assert all("keeping the keys loaded before" in line for line in errors)
+        keys_file.write_text(good)
+        keyring._checked = time.monotonic() - 10
+        assert _decrypt(c, "orders", token).status_code == 200
+        assert keyring.error is None
+
+
+def test_keys_fixed_after_a_bad_start_are_picked_up(tmp_path: Path) -> None:
+    path = _unusable(tmp_path, "nested")
+    with TestClient(create_app(make_settings(tmp_path, transit_keys_file=path))) as c:
+        is_problem(c.post("/v1/transit/orders/encrypt", headers=AUTH, json={"plaintext": ""}), 503)
+        path.unlink()
+        create_key(path, "orders")
+        c.app.state.gateway.keyring._checked = time.monotonic() - 10  # type: ignore[attr-defined]
+        assert c.post("/v1/transit/orders/encrypt", headers=AUTH, json={"plaintext": ""}).status_code == 200
+
+
+def test_an_unwritable_state_dir_is_503_without_the_path(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("a file where the state directory should be")
+    with TestClient(create_app(make_settings(tmp_path, api_keys="k" * 20, state_dir=state))) as c:
+        answer = c.post(
+            "/v1/transit/default/encrypt", headers={"X-API-Key": "k" * 20}, json={"plaintext": ""}
+        )
+        assert "transit keys are unavailable" in is_problem(answer, 503)["detail"]
+        assert str(tmp_path) not in answer.text
