@@ -15,9 +15,10 @@ letters (``system.dead_letters``). See ``nexpo.supervision`` for supervision tre
 from __future__ import annotations
 
 from nexpo._actors.actor import Actor
-from nexpo._actors.cell import ActorRef, Timer
 from nexpo._actors.messages import DeadLetter, Terminated
+from nexpo._actors.ref import ActorRef
 from nexpo._actors.system import ActorSystem
+from nexpo._actors.timers import Timer
 from nexpo.errors import ActorDeadlock, ActorStopped, MailboxFull, PendingLimitExceeded
 
 __all__ = [

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from nexpo._actors.cell import Cell, Timer
+from nexpo._actors.cell import Cell
 from nexpo._actors.policy import Restart
+from nexpo._actors.timeouts import check_seconds
+from nexpo._actors.timers import Timer
 
 if TYPE_CHECKING:
-    from nexpo._actors.cell import ActorRef
+    from nexpo._actors.ref import ActorRef
     from nexpo._actors.system import ActorSystem
 
 
@@ -80,13 +82,13 @@ class Actor:
 
     def schedule_every(self, interval: float, message: Any, *, initial_delay: float | None = None) -> Timer:
         """Tell ``message`` to this actor every ``interval`` seconds while this instance runs."""
-        if not interval > 0:
-            raise ValueError(f"interval must be > 0 seconds, got {interval!r}")
+        interval = check_seconds(interval, "interval", allow_zero=False)
+        if initial_delay is not None:
+            initial_delay = check_seconds(initial_delay, "initial_delay")
         return self._schedule(interval if initial_delay is None else initial_delay, message, interval)
 
     def _schedule(self, delay: float, message: Any, interval: float | None) -> Timer:
-        if not delay >= 0:
-            raise ValueError(f"delay must be >= 0 seconds, got {delay!r}")
+        delay = check_seconds(delay, "delay")
         cell = self._cell
         if cell.actor is not self:
             raise RuntimeError("timers can only be scheduled by the running actor instance")

@@ -1,4 +1,4 @@
-"""The mailbox, message loop and lifecycle of one actor, and ``ActorRef``, the handle to it.
+"""The mailbox, message loop and lifecycle of one actor (users hold its ``ActorRef``, ref.py).
 
 A ``Cell`` outlives the actor instances it runs: a restart replaces the instance (a new
 "incarnation") but keeps the ref, the name and the queued messages, as in Akka.
@@ -17,13 +17,16 @@ Properties:
 - A failure in ``receive`` for a tell ends the incarnation (logged, counted, then handed to the
   parent supervisor or the system's top-level policy). A failure for an ask goes to the asker and
   is counted; the actor keeps running.
+- No ask outlives its actor: the ask being handled (``in_flight``) fails with ActorStopped when
+  the task ends otherwise (cancelled after a stop overran its grace period, KeyboardInterrupt...)
+  or is abandoned because it swallowed its cancellation; queued asks fail with ActorStopped when
+  the actor stops for good (``close``) and are kept for the next incarnation across a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable
 from time import perf_counter_ns
@@ -32,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 from nexpo import _stats
 from nexpo._actors.messages import STOP, Ask, ChildExit, DeadLetter, Terminated
 from nexpo._actors.policy import Intensity, Restart
-from nexpo.errors import ActorDeadlock, ActorStopped, MailboxFull, PendingLimitExceeded
+from nexpo._actors.ref import ActorRef
+from nexpo._actors.timers import Timer
+from nexpo.errors import ActorDeadlock, ActorStopped
 
 if TYPE_CHECKING:
     from nexpo._actors.actor import Actor
@@ -42,40 +47,11 @@ log = logging.getLogger("nexpo.actors")
 
 UNBOUNDED = 1 << 62
 _COMMIT_EVERY = 256
-
-
-class Timer:
-    """A scheduled self-message; cancelled automatically when the actor instance stops."""
-
-    __slots__ = ("_cell", "_handle", "_interval", "_message")
-
-    def __init__(self, cell: Cell, message: Any, interval: float | None) -> None:
-        self._cell = cell
-        self._message = message
-        self._interval = interval
-        self._handle: asyncio.TimerHandle | None = None
-
-    def _arm(self, delay: float) -> None:
-        self._handle = self._cell.loop.call_later(delay, self._fire)
-
-    def _fire(self) -> None:
-        cell = self._cell
-        if self._interval is None:
-            cell.timers.discard(self)
-            self._handle = None
-        else:
-            self._arm(self._interval)
-        cell.deliver(self._message, "timer: mailbox full")
-
-    @property
-    def active(self) -> bool:
-        return self._handle is not None
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._cell.timers.discard(self)
+# After cancelling a stop that overran its grace period, wait at least this long (else the grace
+# period again) for the task to end before abandoning it: a well-behaved task ends at its next step.
+_CANCEL_FLOOR = 0.1
+# Raised by `receive`, these end the actor's task instead of counting as its failure.
+_ENDS_THE_TASK = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class Cell:
@@ -90,6 +66,7 @@ class Cell:
         "directed",
         "exit_reason",
         "factory",
+        "in_flight",
         "incarnation",
         "intensity",
         "last_state",
@@ -146,6 +123,7 @@ class Cell:
         self.started: asyncio.Future[BaseException | None] | None = None
         self.incarnation = 0
         self.pending_asks = 0
+        self.in_flight: asyncio.Future[Any] | None = None  # reply future of the ask being handled
         self.limit = capacity  # capacity while open, -1 once closed: one compare on the tell path
         self.directed = False
         self.closed = False
@@ -218,7 +196,8 @@ class Cell:
     async def stop_instance(self, grace: float | None = None, *, drain: bool = False) -> None:
         """Stop the running incarnation (after its current message) and wait for on_stop. Nobody is
         notified: the caller decides what happens next. A stop that overruns ``grace`` seconds is
-        cancelled, like OTP's brutal kill."""
+        cancelled, like OTP's brutal kill; a task still running ``grace`` seconds (at least
+        _CANCEL_FLOOR) after that swallowed its cancellation and is abandoned (``_abandon``)."""
         task = self.task
         if task is None or task.done():
             return
@@ -230,13 +209,41 @@ class Cell:
         else:
             self.queue.appendleft(STOP)
         self.wake()
-        try:
-            async with asyncio.timeout(grace):
-                await asyncio.shield(task)
-        except TimeoutError:
-            log.warning("actor %s did not stop within %ss: cancelled", self.name, grace)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        # asyncio.wait neither raises what the task raised nor cancels it when the caller is.
+        done, _ = await asyncio.wait((task,), timeout=grace)
+        if done:
+            return
+        assert grace is not None
+        log.warning("actor %s did not stop within %ss: cancelled", self.name, grace)
+        task.cancel()
+        done, _ = await asyncio.wait((task,), timeout=max(grace, _CANCEL_FLOOR))
+        if not done:
+            self._abandon(grace)
+
+    def _abandon(self, grace: float) -> None:
+        """The actor swallowed its cancellation: stop waiting for it. Its asker and queued asks
+        fail, it is closed for good (never restarted: a second loop on the same mailbox would
+        race the first), and if ``receive`` ever returns, the orphaned loop meets STOP and ends."""
+        log.error(
+            "actor %s ignored its cancellation for %ss: abandoned (its task keeps running)",
+            self.name, max(grace, _CANCEL_FLOOR),
+        )  # fmt: skip
+        why = "ignored its cancellation and was abandoned"
+        reason = ActorStopped(f"actor {self.name!r} {why}")
+        self.fail_in_flight(None, why)
+        if self.started is not None and not self.started.done():  # stuck in on_start
+            self.started.set_result(reason)
+        self.close(reason)
+        self.queue.append(STOP)
+
+    def fail_in_flight(self, cause: BaseException | None, why: str = "stopped") -> None:
+        """Fail the ask being handled, if any, with ActorStopped: its handler will never reply."""
+        future = self.in_flight
+        self.in_flight = None
+        if future is not None and not future.done():
+            error = ActorStopped(f"actor {self.name!r} {why} while handling this ask")
+            error.__cause__ = cause
+            future.set_exception(error)
 
     def request_stop(self) -> None:
         """A normal exit after the current message (supervisors apply the child's restart type)."""
@@ -269,7 +276,8 @@ class Cell:
                     await self._stop_hooks(self.actor)
                 self._exited(exc, incarnation)
                 return
-            started.set_result(None)
+            if not started.done():  # (done: abandoned while starting, see _abandon)
+                started.set_result(None)
             if self.system.timing:
                 reason = await self._loop_timed(actor)
             else:
@@ -281,9 +289,20 @@ class Cell:
                 self.last_state = None
             await self._stop_hooks(actor)
             self._exited(reason, incarnation)
+        except BaseException as exc:
+            # Cancelled (a stop that overran its grace period, or a cancellation from outside, e.g.
+            # the event loop being torn down), or KeyboardInterrupt / SystemExit / GeneratorExit:
+            # the ask being handled fails now, not at its deadline (it may have none).
+            self.fail_in_flight(exc)
+            if not self.directed:
+                # Nobody here asked for it, so nobody will decide what comes next: stop for good
+                # (queued asks fail, watchers are told) rather than restart on a loop going away.
+                self.close(exc)
+            raise
         finally:
             # Also when cancelled (a stop that overran its grace period): no timer outlives the
             # instance, and nobody waits forever for a start that will never finish.
+            self.in_flight = None
             for timer in list(self.timers):
                 timer.cancel()
             self.actor = None
@@ -301,12 +320,13 @@ class Cell:
             self.stats.failures += 1
 
     def _failed(self, exc: BaseException) -> bool:
-        """Whether ``exc`` raised by ``receive`` is the actor's failure. A CancelledError is one,
-        unless this task really is being cancelled (then it must propagate)."""
+        """Whether ``exc`` raised by ``receive`` is the actor's failure, handled like any exception
+        (an ask's asker gets it; a tell ends the incarnation). Not when it must end the task: this
+        task's own cancellation, KeyboardInterrupt, SystemExit, GeneratorExit."""
         if isinstance(exc, asyncio.CancelledError):
             task = self.task
             return task is None or not task.cancelling()
-        return True
+        return not isinstance(exc, _ENDS_THE_TASK)
 
     def _exited(self, reason: BaseException | None, incarnation: int) -> None:
         if self.directed:
@@ -366,6 +386,7 @@ class Cell:
                     stats.processed += processed
                     stats.nanos += last - run_start
                     processed = 0
+                    self.in_flight = None  # (not per message: keeps no reply alive while idle)
                     waiter = self.waiter = create_future()
                     await waiter
                     run_start = last = clock()
@@ -377,9 +398,10 @@ class Cell:
                     future = message.future
                     if future.done():
                         continue
+                    self.in_flight = future
                     try:
                         result = await receive(message.message)
-                    except (Exception, asyncio.CancelledError) as exc:
+                    except BaseException as exc:
                         if not self._failed(exc):
                             raise
                         stats.failures += 1
@@ -395,7 +417,7 @@ class Cell:
                 else:
                     try:
                         await receive(message)
-                    except (Exception, asyncio.CancelledError) as exc:
+                    except BaseException as exc:
                         if not self._failed(exc):
                             raise
                         stats.failures += 1
@@ -429,6 +451,7 @@ class Cell:
                 if not queue:
                     stats.processed += processed
                     processed = 0
+                    self.in_flight = None  # (not per message: keeps no reply alive while idle)
                     waiter = self.waiter = create_future()
                     await waiter
                     continue
@@ -439,9 +462,10 @@ class Cell:
                     future = message.future
                     if future.done():
                         continue
+                    self.in_flight = future
                     try:
                         result = await receive(message.message)
-                    except (Exception, asyncio.CancelledError) as exc:
+                    except BaseException as exc:
                         if not self._failed(exc):
                             raise
                         stats.failures += 1
@@ -455,7 +479,7 @@ class Cell:
                 else:
                     try:
                         await receive(message)
-                    except (Exception, asyncio.CancelledError) as exc:
+                    except BaseException as exc:
                         if not self._failed(exc):
                             raise
                         stats.failures += 1
@@ -467,131 +491,3 @@ class Cell:
                     processed = 0
         finally:
             stats.processed += processed
-
-
-class ActorRef:
-    """The address of an actor: the only way to talk to it. Valid across restarts."""
-
-    __slots__ = ("_cell",)
-
-    def __init__(self, cell: Cell) -> None:
-        self._cell = cell
-
-    @property
-    def name(self) -> str:
-        return self._cell.name
-
-    @property
-    def alive(self) -> bool:
-        """False once the actor stopped for good (restarts keep it alive)."""
-        return not self._cell.closed
-
-    @property
-    def mailbox_size(self) -> int:
-        return len(self._cell.queue)
-
-    def __repr__(self) -> str:
-        state = "alive" if not self._cell.closed else "stopped"
-        return f"<ActorRef {self._cell.name} {state}>"
-
-    async def started(self) -> None:
-        """Wait until the actor's ``on_start`` returned (for a Supervisor: until its children
-        started). Waits through restarts; raises ActorStopped (caused by the last failure) once
-        it stopped for good, e.g. because ``on_start`` kept failing."""
-        cell = self._cell
-        while True:
-            started = cell.started
-            if cell.closed:
-                raise ActorStopped(f"actor {cell.name!r} is stopped") from cell.exit_reason
-            if started is None:
-                raise ActorStopped(f"actor {cell.name!r} was never started")
-            error = await asyncio.shield(started)
-            if cell.started is started:
-                if error is not None:
-                    raise error
-                return
-            # restarted meanwhile: wait for the new incarnation
-
-    def tell(self, message: Any) -> None:
-        """Queue ``message`` and return at once. Raises MailboxFull when the mailbox is full;
-        a message to a stopped actor becomes a dead letter."""
-        cell = self._cell
-        queue = cell.queue
-        if len(queue) >= cell.limit:
-            if cell.closed:
-                cell.dead_letter(message, "stopped")
-                return
-            raise MailboxFull(f"mailbox of {cell.name!r} is full ({cell.capacity} messages)")
-        queue.append(message)
-        waiter = cell.waiter
-        if waiter is not None:
-            cell.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def send(self, message: Any) -> None:
-        """Queue ``message``, waiting while the mailbox is full (backpressure)."""
-        cell = self._cell
-        while not cell.closed and len(cell.queue) >= cell.capacity:
-            room = cell.loop.create_future()
-            cell.senders.append(room)
-            try:
-                await room
-            except BaseException:
-                if room.done() and not room.cancelled():
-                    cell._wake_sender()  # pass the room we were given on to the next sender
-                raise
-        self.tell(message)
-
-    async def ask(self, message: Any, timeout: float | None = 5.0) -> Any:  # noqa: ASYNC109 (the API)
-        """Send ``message`` and wait for what ``receive`` returns (or raises).
-
-        TimeoutError after ``timeout`` seconds (None waits forever); ActorStopped when the actor
-        stops first; ActorDeadlock when an actor asks itself; PendingLimitExceeded when the actor
-        already has ``max_pending_asks`` unanswered asks; MailboxFull when its mailbox is full.
-        """
-        cell = self._cell
-        if cell.closed:
-            cell.dead_letter(message, "stopped")
-            raise ActorStopped(f"actor {cell.name!r} is stopped")
-        task = cell.task
-        if task is not None and asyncio.current_task() is task:
-            raise ActorDeadlock(f"actor {cell.name!r} asked itself: it cannot reply while it waits")
-        if cell.pending_asks >= cell.max_pending:
-            raise PendingLimitExceeded(f"actor {cell.name!r} has {cell.pending_asks} unanswered asks")
-        queue = cell.queue
-        if len(queue) >= cell.capacity:
-            raise MailboxFull(f"mailbox of {cell.name!r} is full ({cell.capacity} messages)")
-        future: asyncio.Future[Any] = cell.loop.create_future()
-        queue.append(Ask(message, future))
-        waiter = cell.waiter
-        if waiter is not None:
-            cell.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if timeout is not None:
-            cell.deadlines.add(future, timeout, cell.name)
-        cell.pending_asks += 1
-        try:
-            return await future
-        finally:
-            cell.pending_asks -= 1
-
-    def tell_threadsafe(self, message: Any) -> None:
-        """``tell`` from any thread. It cannot raise MailboxFull to a caller that has moved on, so a
-        full mailbox (or a closed event loop) turns the message into a dead letter."""
-        cell = self._cell
-        if threading.get_ident() == cell.system.loop_thread:
-            cell.deliver(message, "mailbox full")
-            return
-        try:
-            cell.loop.call_soon_threadsafe(cell.deliver, message, "mailbox full")
-        except RuntimeError:  # the loop is closed
-            cell.stats.dead_letters += 1
-            cell.system.record_dead_letter(DeadLetter(cell.name, message, "event loop closed"))
-
-    def stop(self) -> None:
-        """Ask the actor to stop after its current message. A supervised PERMANENT child is then
-        restarted (as in OTP); use ``await system.stop(ref)`` to remove an actor for good."""
-        if not self._cell.closed:
-            self._cell.request_stop()

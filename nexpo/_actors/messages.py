@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nexpo._actors.cell import ActorRef, Cell
+    from nexpo._actors.cell import Cell
+    from nexpo._actors.ref import ActorRef
 
 
 @dataclass(frozen=True, slots=True)

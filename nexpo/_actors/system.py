@@ -12,10 +12,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from nexpo import _stats
-from nexpo._actors.cell import UNBOUNDED, ActorRef, Cell
+from nexpo._actors.cell import UNBOUNDED, Cell
 from nexpo._actors.deadlines import Deadlines
 from nexpo._actors.messages import DeadLetter, Terminated
 from nexpo._actors.policy import Intensity, Restart
+from nexpo._actors.ref import ActorRef
+from nexpo._actors.timeouts import check_optional_seconds, check_seconds
 
 if TYPE_CHECKING:
     from nexpo._actors.actor import Actor
@@ -40,6 +42,10 @@ class ActorSystem:
     ``timing=True`` also reads the clock once per message (~0.15 µs) for the
     ``nexpo_actor_processing_seconds`` histogram. ``metrics_interval``: seconds between pushes
     to Prometheus (None: only when ``nexpo.metrics`` is scraped or flushed).
+
+    ``shutdown_timeout``: seconds a stop (``stop``, ``shutdown``) may take per actor before the
+    actor is cancelled; one that still has not ended that long after (at least 0.1 s) swallowed
+    its cancellation and is abandoned with an error log, so a stop always returns.
     """
 
     def __init__(
@@ -54,10 +60,10 @@ class ActorSystem:
     ) -> None:
         Intensity(max_restarts, period, lambda: 0.0)  # validates both
         self.timing = bool(timing)
-        self.metrics_interval = metrics_interval
+        self.metrics_interval = check_optional_seconds(metrics_interval, "metrics_interval", allow_zero=False)
         self.max_restarts = max_restarts
         self.period = period
-        self.shutdown_timeout = shutdown_timeout
+        self.shutdown_timeout = check_seconds(shutdown_timeout, "shutdown_timeout")
         self.dead_letter_count = 0
         buffer = _check_positive_int(dead_letter_buffer, "dead_letter_buffer")
         self._dead_letters: deque[DeadLetter] = deque(maxlen=buffer)
@@ -238,26 +244,34 @@ class ActorSystem:
 
     async def stop(self, ref: ActorRef, *, drain: bool = False, grace: float | None = None) -> None:
         """Stop ``ref`` for good (no restart) and wait until it has. ``drain``: process what is
-        already queued first; otherwise it is dead-lettered. A stop that takes longer than
-        ``grace`` seconds (default ``shutdown_timeout``) is cancelled."""
+        already queued first; otherwise it is dead-lettered and queued asks fail with
+        ActorStopped. A stop that takes longer than ``grace`` seconds (default
+        ``shutdown_timeout``) is cancelled (the ask being handled fails with ActorStopped); an
+        actor that swallows the cancellation is abandoned after another ``grace``."""
+        grace = self.shutdown_timeout if grace is None else check_seconds(grace, "grace")
+        if not isinstance(ref, ActorRef):
+            raise TypeError(f"ref must be an ActorRef, not {type(ref).__name__}")
         cell = ref._cell
         if cell.closed:
             return
-        await cell.stop_instance(self.shutdown_timeout if grace is None else grace, drain=drain)
+        await cell.stop_instance(grace, drain=drain)
         cell.close(None)
 
-    async def shutdown(self, *, drain: bool = False) -> None:
+    async def shutdown(self, *, drain: bool = False, grace: float | None = None) -> None:
         """Stop every actor (newest top-level first; supervisors stop their children in reverse
         start order), dead-letter or (``drain``) process what is queued, and cancel leftovers, so
-        no task of this system survives."""
+        no task of this system survives (except actors abandoned for swallowing their
+        cancellation, see ``shutdown_timeout``). Every ask still waiting fails with
+        ActorStopped. ``grace``: per actor, as in ``stop`` (default ``shutdown_timeout``)."""
+        grace = self.shutdown_timeout if grace is None else check_seconds(grace, "grace")
         if self._closed:
             return
         self._closing = True
         try:
             for cell in reversed(list(self._top)):
-                await self.stop(cell.ref, drain=drain)
+                await self.stop(cell.ref, drain=drain, grace=grace)
             for cell in reversed(list(self._names.values())):  # orphans, if any
-                await self.stop(cell.ref, drain=drain)
+                await self.stop(cell.ref, drain=drain, grace=grace)
         finally:
             if self._flusher is not None:
                 self._flusher.cancel()
@@ -265,7 +279,7 @@ class ActorSystem:
                 self._flusher = None
             self._closed = True
             if self._loop is not None:
-                self.deadlines.cancel()
+                self.deadlines.close()
         if self.metrics_interval is not None:
             from nexpo.metrics import flush
 

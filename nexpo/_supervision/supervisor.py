@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexpo._actors.actor import Actor
-from nexpo._actors.cell import ActorRef, Cell
+from nexpo._actors.cell import Cell
 from nexpo._actors.messages import ChildExit
 from nexpo._actors.policy import Backoff, Intensity, Restart
+from nexpo._actors.ref import ActorRef
+from nexpo._actors.timeouts import check_optional_seconds
 from nexpo.errors import RestartIntensityExceeded
 
 log = logging.getLogger("nexpo.supervision")
@@ -43,7 +45,7 @@ class Strategy(enum.Enum):
 class ChildSpec:
     """How to start (and restart) one child: ``factory(*args, **kwargs)`` must return an Actor
     (a Supervisor for a nested tree). ``shutdown``: seconds a stop may take before the child is
-    cancelled."""
+    cancelled (None: wait as long as it takes, e.g. for a nested supervisor)."""
 
     factory: Callable[..., Actor]
     name: str
@@ -61,6 +63,7 @@ class ChildSpec:
             raise ValueError(f"name must be a non-empty str, got {self.name!r}")
         if not isinstance(self.restart, Restart):
             raise TypeError(f"restart must be PERMANENT, TRANSIENT or TEMPORARY, got {self.restart!r}")
+        object.__setattr__(self, "shutdown", check_optional_seconds(self.shutdown, "shutdown"))
 
 
 class _WhichChildren:
