@@ -1,4 +1,4 @@
-"""``python -m api [--host H] [--port P] [--workers N]``: same as ``nexpo serve``."""
+"""``python -m api [options]`` (``--help`` lists them): same as ``nexpo serve``."""
 
 import sys
 

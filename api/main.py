@@ -2,7 +2,7 @@
 
 Middleware, outermost first (all pure ASGI)::
 
-    [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit
+    [root path] → [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit
         → hot path (infer, hash, ping: api/fastpath.py) → FastAPI routes
 
 so metrics count every answer (401/413/429/504 too) and the deadline covers everything after it.
@@ -44,6 +44,8 @@ from api.settings import Settings
 from api.state import Gateway
 from api.telemetry import tracing_middleware
 from api.transit import KeyringFile, ensure_default_keys_file
+
+from .middleware.root_path import RootPathMiddleware
 
 log = logging.getLogger("api")
 
@@ -214,4 +216,6 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])
         app.state.gateway.tracer_provider = tracing[1]["tracer_provider"]
+    if settings.root_path:  # outermost: everything inside sees the app's own paths
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,15 +30,33 @@ def usable_cores() -> int:
 class Settings(BaseSettings):
     """The gateway's configuration; defaults start a secure service with the bundled model."""
 
-    model_config = SettingsConfigDict(env_prefix="NEXPO_", extra="ignore", frozen=True)
+    # inf/nan would pass ``gt=0`` checks and then break timers and rounding
+    model_config = SettingsConfigDict(env_prefix="NEXPO_", extra="ignore", frozen=True, allow_inf_nan=False)
 
     # --- server
     host: str = Field(default="127.0.0.1", description="interface to bind")
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535, description="port to bind (0 picks a free one)")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     access_log: bool = Field(default=False, description="uvicorn access log (off: it costs throughput)")
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        default="info", description="lowest level logged"
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="text", description="json: one object per line (time, level, logger, message, trace_id)"
+    )
     graceful_shutdown_s: float = Field(default=20.0, gt=0, description="SIGTERM drain grace period")
+    root_path: str = Field(
+        default="",
+        pattern=r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*$",
+        description="path prefix the gateway is served under behind a proxy (/docs links use it)",
+        json_schema_extra={"expected": "a path prefix such as /nexpo (segments of URL path characters)"},
+    )
+    proxy_headers: bool = Field(
+        default=False, description="client IPs from X-Forwarded-For, trusted from forwarded_allow_ips only"
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="comma-separated proxy IPs or networks trusted for forwarded headers"
+    )
 
     # --- connections (api/http_limits.py: enforced before any request reaches the app)
     max_header_bytes: int = Field(
@@ -54,7 +73,9 @@ class Settings(BaseSettings):
     )
 
     # --- auth
-    api_keys: str | None = Field(default=None, description="comma-separated API keys", repr=False)
+    api_keys: str | None = Field(
+        default=None, description="comma-separated API keys (a flag shows in ps: prefer the file)", repr=False
+    )
     api_keys_file: Path | None = Field(default=None, description="file with one API key per line")
     auth_disabled: bool = Field(default=False, description="serve /v1/* without API keys (explicit opt-out)")
     state_dir: Path = Field(default_factory=default_state_dir, description="where a generated key is kept")
@@ -76,9 +97,14 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=128, ge=1, le=65536, description="rows per merged batch")
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
     max_infer_rows: int = Field(default=1024, ge=1, description="rows one request may send")
+    allow_no_models: bool = Field(
+        default=False, description="ready (/readyz 200) with no model loaded; a gateway for processing only"
+    )
 
     # --- processing
-    max_hash_items: int = Field(default=100_000, ge=1)
+    max_hash_items: int = Field(
+        default=100_000, ge=1, description="items per /v1/hash, /v1/hmac or /v1/merkle request"
+    )
     max_matmul_elements: int = Field(default=4_000_000, ge=1, description="per operand and result")
     max_json_matmul_elements: int = Field(
         default=65_536, ge=1, description="per operand and result of a JSON matmul (.npy beyond)"
@@ -89,15 +115,17 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP endpoint: switches OpenTelemetry on"
     )
-    service_name: str = "nexpo-gateway"
+    service_name: str = Field(default="nexpo-gateway", description="service.name of exported traces")
 
-    @field_validator("log_level")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
-    def _known_level(cls, value: str) -> str:
-        value = value.lower()
-        if value not in {"critical", "error", "warning", "info", "debug", "trace"}:
-            raise ValueError(f"unknown log level {value!r}")
-        return value
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("root_path", mode="before")
+    @classmethod
+    def _no_trailing_slash(cls, value: object) -> object:
+        return value.rstrip("/") if isinstance(value, str) else value  # "/" is no prefix
 
     @cached_property
     def configured_keys(self) -> tuple[str, ...]:

@@ -89,18 +89,23 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Call
     return _cmd_bench
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from api.server import run_from_args
+        from api.server import main as serve_main
     except ImportError as exc:  # the gateway's dependencies are an optional extra
         print(f"nexpo serve needs the gateway: pip install 'nexpo[api]' ({exc})", file=sys.stderr)
         return 2
-    return run_from_args(args)
+    return serve_main(args.options, prog="nexpo serve")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
-    parser = sub.add_parser("serve", help="run the HTTP gateway (uvicorn; needs the 'api' extra)")
-    parser.add_argument("--host", help="interface to bind (NEXPO_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (NEXPO_PORT, default 8000)")
-    parser.add_argument("--workers", type=int, help="worker processes (NEXPO_WORKERS, default 1)")
+    # The gateway parses its own options (generated from its settings; `nexpo serve --help` lists
+    # them), so they are built only when serving: no prefix characters pass every word through.
+    parser = sub.add_parser(
+        "serve",
+        help="run the HTTP gateway (uvicorn; needs the 'api' extra)",
+        add_help=False,
+        prefix_chars="\0",
+    )
+    parser.add_argument("options", nargs=argparse.REMAINDER)
     return _cmd_serve
 
 

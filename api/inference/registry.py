@@ -222,6 +222,9 @@ def save_model(
     save_file(tensors, str(path), metadata=meta)
 
 
+MODELS_DIRECTORY = "<models directory>"  # the key of a missing directory in ``ModelRegistry.errors``
+
+
 @dataclass
 class ModelRegistry:
     """Models by name, plus the files that were skipped and why."""
@@ -233,7 +236,7 @@ class ModelRegistry:
     def scan(cls, directory: Path) -> ModelRegistry:
         registry = cls()
         if not directory.is_dir():  # keyed without the path: /v1/info shows these errors
-            registry.errors["<models directory>"] = "models directory does not exist"
+            registry.errors[MODELS_DIRECTORY] = "models directory does not exist"
             log.error("models directory %s does not exist: serving no models", directory)
             return registry
         for path in sorted(directory.glob("*.safetensors")):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import re
 import signal
 import socket
@@ -237,3 +238,39 @@ def test_metrics_aggregate_across_workers(tmp_path: Path) -> None:
         assert server.process is not None
         children = psutil.Process(server.process.pid).children()
         assert len(children) >= 2
+
+
+def test_operator_options_json_logs_root_path_and_forwarded_ips(tmp_path: Path) -> None:
+    """`nexpo serve`'s flags reach every worker: JSON log lines with trace ids, a path prefix,
+    client addresses from a trusted proxy's X-Forwarded-For."""
+    log_path = tmp_path / "json.log"
+    flags = (
+        "--workers",
+        "2",
+        "--log-format",
+        "json",
+        "--access-log",
+        "--proxy-headers",
+        "--root-path",
+        "/gw",
+    )
+    with GatewayProcess(
+        _env(tmp_path), command=("-m", "nexpo.cli", "serve", *flags), log_path=log_path
+    ) as server:
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        headers = {
+            **AUTH,
+            "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+            "X-Forwarded-For": "203.0.113.9",
+        }
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            assert client.get("/gw/v1/ping", headers=headers).status_code == 200
+            assert "'/gw/openapi.json'" in client.get("/gw/docs").text
+            assert client.get("/gw/v1/ping").status_code == 401
+        assert server.stop() == 0
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert {"uvicorn.error", "uvicorn.access", "api"} <= {line["logger"] for line in lines}
+    access = [line for line in lines if line.get("trace_id") == trace_id]
+    assert len(access) == 1 and access[0]["logger"] == "uvicorn.access"
+    assert access[0]["client"].startswith("203.0.113.9:") and access[0]["status"] == 200

@@ -299,6 +299,27 @@ def test_settings_match_the_container(objs: list[Obj]) -> None:
     assert env.get("NEXPO_AUTH_DISABLED", "false").lower() in {"false", "0"}
 
 
+def test_settings_are_valid_for_the_gateway(objs: list[Obj], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every NEXPO_* variable of the ConfigMap is a setting the gateway accepts (a typo would be
+    ignored silently) or one of the native core's; logs are JSON; forwarded headers are trusted
+    from named proxies only (the pods accept connections from anywhere the Service reaches)."""
+    from api.serve_options import env_name, load_settings
+    from api.settings import Settings
+
+    env = settings(objs)
+    gateway_names = {env_name(field) for field in Settings.model_fields}
+    core_names = {"NEXPO_NUM_THREADS", "NEXPO_ISA"}
+    assert {k for k in env if k.startswith("NEXPO_")} <= gateway_names | core_names
+    for name in [k for k in os.environ if k.startswith("NEXPO_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name in gateway_names and not name.endswith("_FILE"):  # secrets are not here to read
+            monkeypatch.setenv(name, value)
+    loaded = load_settings({})  # a bad value raises ConfigError naming the variable
+    assert loaded.log_format == "json"
+    assert "*" not in loaded.forwarded_allow_ips
+
+
 def test_grace_period_outlasts_prestop_and_drain(objs: list[Obj]) -> None:
     pod, c = pod_spec(objs), container(objs)
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]

@@ -47,3 +47,17 @@ def test_missing_subcommand_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as excinfo:
         cli.main([])
     assert excinfo.value.code == 2
+
+
+def test_serve_hands_its_options_to_the_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("fastapi")  # the gateway is the optional 'api' extra
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["serve", "--help"])
+    assert excinfo.value.code == 0
+    assert "--max-header-bytes N" in capsys.readouterr().out  # generated from the gateway's settings
+    assert cli.main(["serve", "--workers", "0"]) == 2  # checked before anything starts
+    assert capsys.readouterr().err == "nexpo serve: --workers must be an integer from 1 to 64 (got '0')\n"
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["serve", "--no-such-option"])
+    assert excinfo.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from gateway_helpers import AUTH, make_settings
+from gateway_helpers import AUTH, is_problem, make_settings
 from safetensors.numpy import save_file
 
 from api.inference.registry import ModelError, ModelRegistry, load_model, save_model
@@ -103,7 +103,9 @@ def test_malformed_files_are_reported_by_name_and_skipped(tmp_path: Path) -> Non
     assert "float32" in registry.errors["f64.safetensors"]
 
     with TestClient(create_app(make_settings(tmp_path, models_dir=tmp_path))) as c:
-        assert c.get("/readyz").status_code == 200
+        body = is_problem(c.get("/readyz"), 503)  # a model the operator shipped is missing
+        assert "5 model file(s) failed to load" in body["detail"]
+        assert "garbage" not in body["detail"] and str(tmp_path) not in body["detail"]
         info = c.get("/v1/info", headers=AUTH).json()
         assert [m["name"] for m in info["models"]] == ["good"]
         assert "garbage.safetensors" in info["skipped_model_files"]
