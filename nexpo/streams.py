@@ -15,7 +15,8 @@ the cancellation propagates. A consumer that stops early should close the flow
 
 from __future__ import annotations
 
-from nexpo._streams.flow import Flow, merge
+from nexpo._streams.flow import Flow
+from nexpo._streams.merge import merge
 from nexpo._streams.stream import BLOCK, DROP_NEWEST, DROP_OLDEST, Policy, Stream
 from nexpo.errors import StreamClosed
 

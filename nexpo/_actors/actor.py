@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from nexpo._actors.cell import Cell
 from nexpo._actors.policy import Restart
 from nexpo._actors.timeouts import check_seconds
 from nexpo._actors.timers import Timer
 
 if TYPE_CHECKING:
+    from nexpo._actors.cell import Cell
     from nexpo._actors.ref import ActorRef
     from nexpo._actors.system import ActorSystem
 
@@ -66,7 +66,8 @@ class Actor:
 
     @property
     def system(self) -> ActorSystem:
-        return self._cell.system
+        # A cell sees its host only as a CellHost; the one host there is, is the ActorSystem.
+        return cast("ActorSystem", self._cell.host)
 
     @property
     def name(self) -> str:
@@ -87,12 +88,16 @@ class Actor:
             initial_delay = check_seconds(initial_delay, "initial_delay")
         return self._schedule(interval if initial_delay is None else initial_delay, message, interval)
 
-    def _schedule(self, delay: float, message: Any, interval: float | None) -> Timer:
+    def _schedule(
+        self, delay: float, message: Any, interval: float | None, *, runtime: bool = False
+    ) -> Timer:
+        """(``runtime``: the message bypasses the mailbox capacity, see ``Timer``; for actors the
+        runtime itself provides, like ``Supervisor``.)"""
         delay = check_seconds(delay, "delay")
         cell = self._cell
         if cell.actor is not self:
             raise RuntimeError("timers can only be scheduled by the running actor instance")
-        timer = Timer(cell, message, interval)
+        timer = Timer(cell, message, interval, runtime=runtime)
         cell.timers.add(timer)
         timer._arm(delay)
         return timer

@@ -15,8 +15,11 @@ Properties:
   the loop skips, so late replies never raise.
 - ``processed`` counts messages handled without an exception; ``failures`` the others.
 - A failure in ``receive`` for a tell ends the incarnation (logged, counted, then handed to the
-  parent supervisor or the system's top-level policy). A failure for an ask goes to the asker and
-  is counted; the actor keeps running.
+  cell's ``on_exit`` hook: the system's top-level policy, or a ``ChildHandle`` that tells the
+  parent supervisor). A failure for an ask goes to the asker and is counted; the actor keeps
+  running.
+- The cell knows its host only through ``CellHost`` (host.py): loop, deadlines, timing, dead
+  letters, unregistering.
 - No ask outlives its actor: the ask being handled (``in_flight``) fails with ActorStopped when
   the task ends otherwise (cancelled after a stop overran its grace period, KeyboardInterrupt...)
   or is abandoned because it swallowed its cancellation; queued asks fail with ActorStopped when
@@ -33,15 +36,14 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from nexpo import _stats
-from nexpo._actors.messages import STOP, Ask, ChildExit, DeadLetter, Terminated
-from nexpo._actors.policy import Intensity, Restart
+from nexpo._actors.messages import STOP, Ask, DeadLetter, Terminated
 from nexpo._actors.ref import ActorRef
 from nexpo._actors.timers import Timer
 from nexpo.errors import ActorDeadlock, ActorStopped
 
 if TYPE_CHECKING:
     from nexpo._actors.actor import Actor
-    from nexpo._actors.system import ActorSystem
+    from nexpo._actors.host import CellHost, ExitHook
 
 log = logging.getLogger("nexpo.actors")
 
@@ -52,6 +54,11 @@ _COMMIT_EVERY = 256
 _CANCEL_FLOOR = 0.1
 # Raised by `receive`, these end the actor's task instead of counting as its failure.
 _ENDS_THE_TASK = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def stop_for_good(cell: Cell, incarnation: int, reason: BaseException | None) -> None:
+    """The default ``ExitHook``: nobody decides what comes next, so the actor stays stopped."""
+    cell.close(reason)
 
 
 class Cell:
@@ -66,23 +73,21 @@ class Cell:
         "directed",
         "exit_reason",
         "factory",
+        "host",
         "in_flight",
         "incarnation",
-        "intensity",
         "last_state",
         "limit",
         "loop",
         "max_pending",
         "name",
-        "parent",
+        "on_exit",
         "pending_asks",
         "queue",
         "ref",
-        "restart",
         "senders",
         "started",
         "stats",
-        "system",
         "task",
         "timers",
         "waiter",
@@ -91,28 +96,24 @@ class Cell:
 
     def __init__(
         self,
-        system: ActorSystem,
+        host: CellHost,
         factory: Callable[[], Actor],
         name: str,
         stats: _stats.ActorClassStats,
         *,
         capacity: int,
         max_pending: int,
-        parent: Cell | None,
-        restart: Restart,
-        intensity: Intensity | None,
     ) -> None:
-        self.system = system
-        self.loop = system.loop
-        self.deadlines = system.deadlines
+        self.host = host
+        self.loop = host.loop
+        self.deadlines = host.deadlines
         self.factory = factory
         self.name = name
         self.stats = stats
         self.capacity = capacity
         self.max_pending = max_pending
-        self.parent = parent
-        self.restart = restart
-        self.intensity = intensity
+        # What happens when an incarnation ends on its own; set by whoever created the cell.
+        self.on_exit: ExitHook = stop_for_good
         self.queue: deque[Any] = deque()
         self.senders: deque[asyncio.Future[None]] = deque()
         self.waiter: asyncio.Future[None] | None = None
@@ -168,7 +169,7 @@ class Cell:
                 message.future.set_exception(ActorStopped(f"actor {self.name!r} stopped before replying"))
             message = message.message
         self.stats.dead_letters += 1
-        self.system.record_dead_letter(DeadLetter(self.name, message, reason))
+        self.host.record_dead_letter(DeadLetter(self.name, message, reason))
 
     def _wake_sender(self) -> None:
         senders = self.senders
@@ -278,10 +279,7 @@ class Cell:
                 return
             if not started.done():  # (done: abandoned while starting, see _abandon)
                 started.set_result(None)
-            if self.system.timing:
-                reason = await self._loop_timed(actor)
-            else:
-                reason = await self._loop_plain(actor)
+            reason = await self._run(actor, self.host.timing)
             try:
                 self.last_state = actor.snapshot()
             except Exception as exc:
@@ -329,14 +327,8 @@ class Cell:
         return not isinstance(exc, _ENDS_THE_TASK)
 
     def _exited(self, reason: BaseException | None, incarnation: int) -> None:
-        if self.directed:
-            return
-        if self.parent is None:
-            self.system.top_level_exited(self, reason)
-        elif self.parent.closed:
-            self.close(reason)
-        else:
-            self.parent.post(ChildExit(self, incarnation, reason))
+        if not self.directed:  # (a directed stop: the caller decides what comes next)
+            self.on_exit(self, incarnation, reason)
 
     def close(self, reason: BaseException | None) -> None:
         """Final stop: dead-letter the mailbox, fail pending asks, tell watchers. Idempotent."""
@@ -345,7 +337,7 @@ class Cell:
         self.closed = True
         self.limit = -1
         self.exit_reason = reason
-        self.system.unregister(self)
+        self.host.unregister(self)
         self.stats.live.discard(self)
         queue = self.queue
         while queue:
@@ -359,15 +351,16 @@ class Cell:
             watcher._cell.post(Terminated(self.ref, reason))
         self.watchers.clear()
 
-    # -- the message loops: one with processing-time metrics, one without --------------------
+    # -- the message loop ----------------------------------------------------------------------
     # Counts are kept in locals and committed to the class stats when the mailbox runs dry, every
     # _COMMIT_EVERY messages and on exit: attribute writes on a shared object cost more than the
-    # loop's own work. The timed loop reads the clock once per message: a message's processing
-    # time is the time since the previous one finished (or since the loop woke up).
+    # loop's own work. Timing is decided once per incarnation (``timed``, a local): with it the
+    # loop reads the clock once per message, and a message's processing time is the time since
+    # the previous one finished (or since the loop woke up), so the times of a run of back-to-back
+    # messages sum to ``last - run_start``, added once per commit. Without it, ``last`` and
+    # ``run_start`` stay 0 and nothing is timed: one local test per message is all it costs.
 
-    async def _loop_timed(self, actor: Actor) -> BaseException | None:
-        # Processing times chain: each message's time is `now - last`, so their sum over a run
-        # of back-to-back messages is `last - run_start`, added once per commit, not per message.
+    async def _run(self, actor: Actor, timed: bool) -> BaseException | None:
         queue = self.queue
         popleft = queue.popleft
         senders = self.senders
@@ -379,7 +372,7 @@ class Cell:
         stop = STOP
         clock = perf_counter_ns
         processed = 0
-        run_start = last = clock()
+        run_start = last = clock() if timed else 0
         try:
             while True:
                 if not queue:
@@ -389,7 +382,8 @@ class Cell:
                     self.in_flight = None  # (not per message: keeps no reply alive while idle)
                     waiter = self.waiter = create_future()
                     await waiter
-                    run_start = last = clock()
+                    if timed:
+                        run_start = last = clock()
                     continue
                 message = popleft()
                 if senders:
@@ -407,8 +401,9 @@ class Cell:
                         stats.failures += 1
                         if not future.done():
                             future.set_exception(exc)
-                        stats.nanos += last - run_start  # a failed ask is not timed
-                        run_start = last = clock()
+                        if timed:  # a failed ask is not timed
+                            stats.nanos += last - run_start
+                            run_start = last = clock()
                         continue
                     if not future.done():
                         future.set_result(result)
@@ -423,9 +418,10 @@ class Cell:
                         stats.failures += 1
                         log.error("actor %s failed on %.200r", self.name, message, exc_info=exc)
                         return exc
-                now = clock()
-                slots[(now - last - 1).bit_length()] += 1
-                last = now
+                if timed:
+                    now = clock()
+                    slots[(now - last - 1).bit_length()] += 1
+                    last = now
                 processed += 1
                 if processed >= _COMMIT_EVERY:
                     stats.processed += processed
@@ -435,59 +431,3 @@ class Cell:
         finally:
             stats.processed += processed
             stats.nanos += last - run_start
-
-    async def _loop_plain(self, actor: Actor) -> BaseException | None:
-        queue = self.queue
-        popleft = queue.popleft
-        senders = self.senders
-        receive = actor.receive
-        stats = self.stats
-        create_future = self.loop.create_future
-        ask_type = Ask
-        stop = STOP
-        processed = 0
-        try:
-            while True:
-                if not queue:
-                    stats.processed += processed
-                    processed = 0
-                    self.in_flight = None  # (not per message: keeps no reply alive while idle)
-                    waiter = self.waiter = create_future()
-                    await waiter
-                    continue
-                message = popleft()
-                if senders:
-                    self._wake_sender()
-                if type(message) is ask_type:
-                    future = message.future
-                    if future.done():
-                        continue
-                    self.in_flight = future
-                    try:
-                        result = await receive(message.message)
-                    except BaseException as exc:
-                        if not self._failed(exc):
-                            raise
-                        stats.failures += 1
-                        if not future.done():
-                            future.set_exception(exc)
-                        continue
-                    if not future.done():
-                        future.set_result(result)
-                elif message is stop:
-                    return None
-                else:
-                    try:
-                        await receive(message)
-                    except BaseException as exc:
-                        if not self._failed(exc):
-                            raise
-                        stats.failures += 1
-                        log.error("actor %s failed on %.200r", self.name, message, exc_info=exc)
-                        return exc
-                processed += 1
-                if processed >= _COMMIT_EVERY:
-                    stats.processed += processed
-                    processed = 0
-        finally:
-            stats.processed += processed

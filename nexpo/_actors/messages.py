@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nexpo._actors.cell import Cell
     from nexpo._actors.ref import ActorRef
 
 
@@ -26,15 +25,6 @@ class DeadLetter:
     recipient: str
     message: Any
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChildExit:
-    """Posted to a supervisor when one incarnation of its child ended on its own."""
-
-    cell: Cell
-    incarnation: int
-    reason: BaseException | None
 
 
 class Ask:

@@ -138,14 +138,14 @@ class ActorRef:
         """``tell`` from any thread. It cannot raise MailboxFull to a caller that has moved on, so a
         full mailbox (or a closed event loop) turns the message into a dead letter."""
         cell = self._cell
-        if threading.get_ident() == cell.system.loop_thread:
+        if threading.get_ident() == cell.host.loop_thread:
             cell.deliver(message, "mailbox full")
             return
         try:
             cell.loop.call_soon_threadsafe(cell.deliver, message, "mailbox full")
         except RuntimeError:  # the loop is closed
             cell.stats.dead_letters += 1
-            cell.system.record_dead_letter(DeadLetter(cell.name, message, "event loop closed"))
+            cell.host.record_dead_letter(DeadLetter(cell.name, message, "event loop closed"))
 
     def stop(self) -> None:
         """Ask the actor to stop after its current message. A supervised PERMANENT child is then

@@ -12,12 +12,15 @@ if TYPE_CHECKING:
 class Timer:
     """A scheduled self-message; cancelled automatically when the actor instance stops."""
 
-    __slots__ = ("_cell", "_handle", "_interval", "_message")
+    __slots__ = ("_cell", "_handle", "_interval", "_message", "_runtime")
 
-    def __init__(self, cell: Cell, message: Any, interval: float | None) -> None:
+    def __init__(self, cell: Cell, message: Any, interval: float | None, *, runtime: bool = False) -> None:
         self._cell = cell
         self._message = message
         self._interval = interval
+        # A runtime message (a supervisor's restart retry) must not be lost to a full mailbox:
+        # it is posted like a ChildExit; a user's message becomes a dead letter instead.
+        self._runtime = runtime
         self._handle: asyncio.TimerHandle | None = None
 
     def _arm(self, delay: float) -> None:
@@ -30,7 +33,10 @@ class Timer:
             self._handle = None
         else:
             self._arm(self._interval)
-        cell.deliver(self._message, "timer: mailbox full")
+        if self._runtime:
+            cell.post(self._message)
+        else:
+            cell.deliver(self._message, "timer: mailbox full")
 
     @property
     def active(self) -> bool:

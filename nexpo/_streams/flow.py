@@ -1,4 +1,5 @@
-"""``Flow``: a lazy, pull-based pipeline over any async iterable, and its combinators."""
+"""``Flow``: a lazy, pull-based pipeline over any async iterable, and its combinators
+(``merge``, which needs a ``Stream`` as its buffer, is in merge.py)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,12 @@ import asyncio
 import inspect
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, overload
+
+from nexpo._streams.iterators import END, aclose, next_or_end
 
 T = TypeVar("T")
 U = TypeVar("U")
-
-_END: Any = object()
-
-
-async def _aclose(iterator: AsyncIterator[Any]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _next_or_end(iterator: AsyncIterator[T]) -> T:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return cast(T, _END)
 
 
 def _check_count(value: object, name: str) -> int:
@@ -81,7 +69,7 @@ async def _map_serial(source: AsyncIterable[T], fn: Callable[[T], Any]) -> Async
                 result = await result
             yield result
     finally:
-        await _aclose(iterator)
+        await aclose(iterator)
 
 
 async def _call(fn: Callable[[T], Any], item: T) -> Any:
@@ -110,11 +98,11 @@ async def _map_concurrent(source: AsyncIterable[T], fn: Callable[[T], Any], limi
     try:
         while True:
             if fetch is None and not exhausted and len(window) < limit:
-                fetch = asyncio.ensure_future(_next_or_end(iterator))
+                fetch = asyncio.ensure_future(next_or_end(iterator))
             if fetch is not None and fetch.done():
                 item = fetch.result()
                 fetch = None
-                if item is _END:
+                if item is END:
                     exhausted = True
                 else:
                     task = asyncio.ensure_future(_call(fn, item))
@@ -140,7 +128,7 @@ async def _map_concurrent(source: AsyncIterable[T], fn: Callable[[T], Any], limi
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        await _aclose(iterator)
+        await aclose(iterator)
 
 
 async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> AsyncIterator[T]:
@@ -153,7 +141,7 @@ async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> As
             if keep:
                 yield item
     finally:
-        await _aclose(iterator)
+        await aclose(iterator)
 
 
 async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> AsyncIterator[list[T]]:
@@ -169,7 +157,7 @@ async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> A
             if items:
                 yield items
         finally:
-            await _aclose(iterator)
+            await aclose(iterator)
         return
     # With a timeout the next item is fetched in a task we can stop waiting for without
     # cancelling it: cancelling an async generator's __anext__ would finish the generator.
@@ -181,7 +169,7 @@ async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> A
             deadline = 0.0
             while len(items) < size:
                 if pending is None:
-                    pending = asyncio.ensure_future(_next_or_end(iterator))
+                    pending = asyncio.ensure_future(next_or_end(iterator))
                 if items and not pending.done():
                     remaining = deadline - loop.time()
                     if remaining <= 0:
@@ -191,7 +179,7 @@ async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> A
                         break
                 item = await pending
                 pending = None
-                if item is _END:
+                if item is END:
                     if items:
                         yield items
                     return
@@ -203,49 +191,4 @@ async def _batch(source: AsyncIterable[T], size: int, window: float | None) -> A
         if pending is not None:
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
-        await _aclose(iterator)
-
-
-def merge(*sources: AsyncIterable[T]) -> Flow[T]:
-    """Items of all ``sources`` as they arrive; ends when all ended. The first failure cancels
-    the other sources (an ``asyncio.TaskGroup`` runs one pump per source) and is raised."""
-    for source in sources:
-        if not hasattr(source, "__aiter__"):
-            raise TypeError(f"merge takes async iterables, not {type(source).__name__}")
-    return Flow(lambda: _merge(sources))
-
-
-async def _merge(sources: tuple[AsyncIterable[T], ...]) -> AsyncIterator[T]:
-    from nexpo._streams.stream import Stream
-
-    buffer: Stream[T] = Stream(maxsize=max(len(sources), 1), name=None)
-
-    async def pump(source: AsyncIterable[T]) -> None:
-        iterator = aiter(source)
-        try:
-            async for item in iterator:
-                await buffer.put(item)
-        finally:
-            await _aclose(iterator)
-
-    async def pump_all() -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                for source in sources:
-                    group.create_task(pump(source))
-        finally:
-            buffer.close()
-
-    runner = asyncio.ensure_future(pump_all())
-    try:
-        async for item in buffer:
-            yield item
-        try:
-            await runner
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
+        await aclose(iterator)

@@ -10,12 +10,19 @@ Ordering, as in Erlang/OTP's ``supervisor``:
   REST_FOR_ONE are not restarted either);
 - more than ``max_restarts`` restarts within ``period`` seconds: the supervisor stops all its
   children (reverse start order) and fails with RestartIntensityExceeded, which its own parent
-  handles like any child failure. That is how failures escalate up a tree.
+  handles like any child failure. That is how failures escalate up a tree;
+- a restart delayed by ``backoff`` never blocks the supervisor: it posts itself a ``_Retry``
+  for when the delay is over (like OTP's supervisor casting a retry to itself), so it keeps
+  answering asks and handling other children's exits meanwhile. A retry whose child was
+  restarted (by a sibling's ONE_FOR_ALL / REST_FOR_ONE round) or removed meanwhile is dropped.
+
+Children are managed through ``ChildHandle`` (start, stop, restart, remove, ref): the
+supervisor decides, the handle carries it out; neither cells nor the system's internals are
+touched here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import random
@@ -25,8 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexpo._actors.actor import Actor
-from nexpo._actors.cell import Cell
-from nexpo._actors.messages import ChildExit
+from nexpo._actors.child import ChildExit, ChildHandle
 from nexpo._actors.policy import Backoff, Intensity, Restart
 from nexpo._actors.ref import ActorRef
 from nexpo._actors.timeouts import check_optional_seconds
@@ -78,18 +84,33 @@ WHICH_CHILDREN = _WhichChildren()
 
 
 class _Child:
-    __slots__ = ("cell", "spec")
+    __slots__ = ("handle", "spec")
 
-    def __init__(self, spec: ChildSpec, cell: Cell) -> None:
+    def __init__(self, spec: ChildSpec, handle: ChildHandle) -> None:
         self.spec = spec
-        self.cell = cell
+        self.handle = handle
+
+
+class _Retry:
+    """Posted by a supervisor to itself when a restart's backoff is over."""
+
+    __slots__ = ("child", "incarnation", "reason")
+
+    def __init__(self, child: ChildHandle, incarnation: int, reason: BaseException | None) -> None:
+        self.child = child
+        self.incarnation = incarnation  # the one that exited: the retry is stale once it changed
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<retry {self.child.name}>"
 
 
 class Supervisor(Actor):
     """Spawn it like any actor: ``system.spawn(Supervisor, [ChildSpec(...), ...], strategy=...)``.
 
     ``backoff``: wait ``backoff.delay(n)`` before the n-th restart within the window (None:
-    restart at once, as OTP does). ``clock``: seconds for the intensity window (tests pass a fake).
+    restart at once, as OTP does); the supervisor keeps handling messages while it waits.
+    ``clock``: seconds for the intensity window (tests pass a fake).
     """
 
     # A top-level supervisor that gave up is not restarted by the system: its failure is final.
@@ -128,12 +149,12 @@ class Supervisor(Actor):
 
     async def on_start(self) -> None:
         for spec in self.specs:
-            cell = self.system.create_cell(
-                spec.factory, spec.args, dict(spec.kwargs), name=spec.name, mailbox=spec.mailbox,
-                max_pending_asks=spec.max_pending_asks, parent=self._cell, restart=spec.restart,
+            handle = self.system.create_child(
+                self.ref, spec.factory, spec.args, dict(spec.kwargs), name=spec.name, mailbox=spec.mailbox,
+                max_pending_asks=spec.max_pending_asks,
             )  # fmt: skip
-            self.children.append(_Child(spec, cell))
-            error = await cell.start_instance(None)
+            self.children.append(_Child(spec, handle))
+            error = await handle.start()
             if error is not None:
                 # OTP: a child that cannot start makes its supervisor fail to start.
                 await self._terminate_all()
@@ -146,29 +167,41 @@ class Supervisor(Actor):
         if isinstance(message, ChildExit):
             await self._child_exited(message)
             return None
+        if isinstance(message, _Retry):
+            await self._retry(message)
+            return None
         if message is WHICH_CHILDREN:
-            return [(child.spec.name, child.cell.ref) for child in self.children]
+            self._forget_removed()
+            return [(child.spec.name, child.handle.ref) for child in self.children]
         # Anything else (a Terminated from a watch, a stray tell) must not take the tree down.
         log.warning("supervisor %s ignored an unexpected message: %.200r", self.name, message)
         return None
 
     # -- deciding -------------------------------------------------------------------------------
 
-    def _index_of(self, cell: Cell) -> int | None:
+    def _index_of(self, handle: ChildHandle) -> int | None:
         for index, child in enumerate(self.children):
-            if child.cell is cell:
+            if child.handle is handle:
                 return index
         return None
 
+    def _forget_removed(self) -> None:
+        """Drop children removed behind our back (``system.stop`` on a child's ref)."""
+        if any(child.handle.removed for child in self.children):
+            self.children = [child for child in self.children if not child.handle.removed]
+
     async def _child_exited(self, event: ChildExit) -> None:
-        index = self._index_of(event.cell)
-        cell = event.cell
-        if index is None or cell.closed or event.incarnation != cell.incarnation:
+        handle = event.child
+        if handle.removed:
+            self._forget_removed()
+            return
+        index = self._index_of(handle)
+        if index is None or not handle.is_current(event.incarnation):
             return  # stale: the child was restarted or removed since it posted this
         child = self.children[index]
         if not child.spec.restart.wants_restart(event.reason):
             self.children.pop(index)
-            cell.close(event.reason)
+            handle.remove(event.reason)
             return
         if not self.intensity.allow():
             log.error(
@@ -183,7 +216,22 @@ class Supervisor(Actor):
         if self.backoff is not None:
             delay = self.backoff.delay(self.intensity.recent, self.rng)
             if delay > 0:
-                await asyncio.sleep(delay)
+                # A runtime timer: posted whatever the mailbox holds, cancelled if we stop first.
+                self._schedule(delay, _Retry(handle, event.incarnation, event.reason), None, runtime=True)
+                return
+        await self._restart(index, event.reason)
+
+    async def _retry(self, retry: _Retry) -> None:
+        if retry.child.removed:  # by `system.stop` while it waited
+            self._forget_removed()
+            return
+        index = self._index_of(retry.child)
+        if index is not None and retry.child.is_current(retry.incarnation):
+            await self._restart(index, retry.reason)  # (else restarted by a sibling's round)
+
+    async def _restart(self, index: int, reason: BaseException | None) -> None:
+        """Restart the child at ``index`` and, per the strategy, its siblings."""
+        child = self.children[index]
         if self.strategy is Strategy.ONE_FOR_ONE:
             group = [child]
         elif self.strategy is Strategy.ONE_FOR_ALL:
@@ -192,26 +240,25 @@ class Supervisor(Actor):
             group = self.children[index:]
         siblings = [member for member in group if member is not child]
         for member in reversed(siblings):
-            await member.cell.stop_instance(member.spec.shutdown)
+            await member.handle.stop(member.spec.shutdown)
         for member in group:
-            if member.cell.closed:  # removed by `system.stop` meanwhile
+            if member.handle.removed:  # by `system.stop` meanwhile
                 self.children.remove(member)
                 continue
             if member is not child and member.spec.restart is Restart.TEMPORARY:
                 self.children.remove(member)
-                member.cell.close(None)
+                member.handle.remove(None)
                 continue
-            member.cell.stats.restarts += 1
             # A start failure posts its own ChildExit, handled (and counted) after this round.
-            await member.cell.start_instance(event.reason)
+            await member.handle.restart(reason)
 
     async def _terminate_all(self) -> None:
         """Stop every child for good, in reverse start order."""
         while self.children:
             child = self.children.pop()
-            await child.cell.stop_instance(child.spec.shutdown)
-            child.cell.close(None)
+            await child.handle.stop(child.spec.shutdown)
+            child.handle.remove(None)
 
     @property
     def child_refs(self) -> list[ActorRef]:
-        return [child.cell.ref for child in self.children]
+        return [child.handle.ref for child in self.children if not child.handle.removed]

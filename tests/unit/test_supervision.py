@@ -228,6 +228,73 @@ async def test_supervisor_with_backoff_restarts_after_the_delay() -> None:
         assert recorder.events[-1] == ("start", "w")
 
 
+async def test_a_supervisor_keeps_answering_while_a_child_backs_off() -> None:
+    # The restart waits 30 s; the supervisor must answer, and handle other exits, meanwhile (it
+    # used to sleep inside `receive`: this ask timed out). Shutdown does not wait for the retry.
+    recorder = Recorder()
+    specs = [*_specs(recorder, "w"), *_specs(recorder, "t", restart=TEMPORARY)]
+    slow = Backoff(initial=30.0, cap=30.0, jitter=0.0)
+    async with ActorSystem(metrics_interval=None) as system:
+        sup = system.spawn(Supervisor, specs, backoff=slow)
+        await recorder.wait_for(2)
+        w = _child(system, "w")
+        w.tell("crash")
+        await recorder.wait_for(3)
+        children = await sup.ask(WHICH_CHILDREN, timeout=5)
+        assert [name for name, _ in children] == ["w", "t"]
+        _child(system, "t").tell("crash")  # another child's exit, handled at once
+        await recorder.wait_for(4)
+        assert [name for name, _ in await sup.ask(WHICH_CHILDREN, timeout=5)] == ["w"]
+        assert recorder.events == [("start", "w"), ("start", "t"), ("stop", "w"), ("stop", "t")]
+        assert w.alive  # still supervised, waiting for its restart
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert not w.alive and len(recorder.events) == 4
+
+
+class _FirstRestartWaits(Backoff):
+    """The first restart of the window waits 0.05 s, the others none."""
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        return 0.05 if attempt == 1 else 0.0
+
+
+async def test_a_retry_overtaken_by_a_siblings_restart_is_dropped() -> None:
+    recorder = Recorder()
+    async with ActorSystem(metrics_interval=None) as system:
+        sup = system.spawn(
+            Supervisor, _specs(recorder, "a", "b", "c"), strategy=ONE_FOR_ALL, backoff=_FirstRestartWaits()
+        )
+        await recorder.wait_for(3)
+        _child(system, "a").tell("crash")  # restart delayed by 0.05 s
+        await recorder.wait_for(4)
+        await sup.ask(WHICH_CHILDREN)  # its exit was handled: the retry is scheduled
+        _child(system, "b").tell("crash")  # restarted at once, with everyone (a included)
+        stops = [("stop", "a"), ("stop", "b"), ("stop", "c")]
+        assert (await recorder.wait_for(9))[3:] == [*stops, ("start", "a"), ("start", "b"), ("start", "c")]
+        await asyncio.sleep(0.1)  # the retry fires (posted before the ask below) and is stale
+        assert [name for name, _ in await sup.ask(WHICH_CHILDREN)] == ["a", "b", "c"]
+        assert len(recorder.events) == 9  # nobody restarted twice
+
+
+@pytest.mark.parametrize("exit_handled", [False, True])
+async def test_a_child_stopped_while_it_backs_off_is_not_restarted_nor_listed(exit_handled: bool) -> None:
+    # (A child removed by `system.stop` used to stay in WHICH_CHILDREN when its last exit
+    # reached the supervisor after the stop.)
+    recorder = Recorder()
+    async with ActorSystem(metrics_interval=None) as system:
+        sup = system.spawn(Supervisor, _specs(recorder, "w", "x"), backoff=Backoff(initial=0.05, jitter=0.0))
+        await recorder.wait_for(2)
+        w = _child(system, "w")
+        w.tell("crash")
+        await recorder.wait_for(3)
+        if exit_handled:
+            await sup.ask(WHICH_CHILDREN)  # the retry is scheduled; else the exit is still queued
+        await system.stop(w)
+        await asyncio.sleep(0.1)  # the retry (if any) fires and finds the child gone
+        assert [name for name, _ in await sup.ask(WHICH_CHILDREN)] == ["x"]
+        assert recorder.events == [("start", "w"), ("start", "x"), ("stop", "w")]
+
+
 async def test_nested_tree_starts_depth_first_and_stops_in_reverse() -> None:
     recorder = Recorder()
     inner = ChildSpec(Supervisor, "inner", args=(_specs(recorder, "b", "c"),))
