@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import PROBLEM_MEDIA_TYPE, send_problem, validation_problem_body
-from api.state import Gateway
+from .problems import PROBLEM_MEDIA_TYPE, send_problem, validation_problem_body
+from .state import Gateway
 
 Operation = Callable[[Gateway, bytes, dict[str, str]], Awaitable[bytes]]
 _JSON_HEADERS = (b"content-type", b"application/json")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from api.settings import Settings
+from .settings import Settings
 
 log = logging.getLogger("api")
 
@@ -38,7 +38,7 @@ def _log_config(level: str) -> dict[str, Any]:
 
 
 def _announce_keys(settings: Settings) -> None:
-    from api.middleware.auth import resolve_keys
+    from .middleware.auth import resolve_keys
 
     source = resolve_keys(settings.configured_keys, settings.auth_disabled, settings.state_dir)
     if source is not None and not settings.configured_keys:
@@ -71,7 +71,7 @@ def serve(settings: Settings) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
     try:
         uvicorn.run(
-            "api.main:create_app",
+            f"{__package__}.main:create_app",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -96,6 +96,6 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api", description="run the nexpo gateway")
+    parser = argparse.ArgumentParser(prog="python -m nexpo.api", description="run the nexpo gateway")
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))

@@ -10,7 +10,7 @@ Keys file (JSON, mode 0600)::
 
 Token body = nonce (12 random bytes) ‖ ciphertext ‖ tag (16). The associated data binds the key
 name and version (and the caller's optional context), so a token cannot be replayed under another
-key or version. Manage keys offline: ``python -m api.transit {create,rotate,list} --file F NAME``.
+key or version. Manage keys offline: ``python -m nexpo.api.transit {create,rotate,list} --file F NAME``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.problems import ProblemError
+from .problems import ProblemError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -232,7 +232,7 @@ class KeyringFile:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.transit", description="manage transit keys")
+    parser = argparse.ArgumentParser(prog="python -m nexpo.api.transit", description="manage transit keys")
     parser.add_argument("action", choices=["create", "rotate", "list"])
     parser.add_argument("name", nargs="?", help="key name (create, rotate)")
     parser.add_argument("--file", type=Path, required=True, help="transit keys file (JSON)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import send_problem
+from ..problems import send_problem
 
 log = logging.getLogger("api.auth")
 

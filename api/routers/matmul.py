@@ -17,8 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api.deps import GatewayDep
-from api.problems import V1_ERRORS, ProblemError, problem_responses
+from ..deps import GatewayDep
+from ..problems import V1_ERRORS, ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/matmul", tags=["processing"], responses=V1_ERRORS)
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.deps import GatewayDep, ModelDep, find_model, json_request_body, parse_json
-from api.inference.batcher import BatcherClosed
-from api.problems import V1_ERRORS, ProblemError, problem_responses
-from api.state import Gateway
+from ..deps import GatewayDep, ModelDep, find_model, json_request_body, parse_json
+from ..inference.batcher import BatcherClosed
+from ..problems import V1_ERRORS, ProblemError, problem_responses
+from ..state import Gateway
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=V1_ERRORS)
 

@@ -47,10 +47,19 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sdist_carries_generated_c_and_no_binaries(sdist: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = tar.getnames()
-    assert any("nim/_generated/release/" in n and n.endswith(".c") for n in names)
-    assert any(n.endswith("nim/_generated/release/nimbase.h") for n in names)
+    for cpu in ("amd64", "arm64"):  # setup.py picks the build machine's
+        assert any(f"nim/_generated/release-{cpu}/" in n and n.endswith(".c") for n in names), cpu
+        assert any(n.endswith(f"nim/_generated/release-{cpu}/nimbase.h") for n in names), cpu
+        assert any(n.endswith(f"nim/_generated/release-{cpu}/STAMP") for n in names), cpu
     assert not any(n.endswith((".so", ".o")) for n in names)
-    assert not any("/_generated/sanitize/" in n for n in names)
+    assert not any("/_generated/sanitize" in n for n in names)
+
+
+def test_sdist_carries_the_model_the_tests_and_the_license(sdist: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    assert {"LICENSE", "api/models/digits.safetensors", "tests/conftest.py", "tests/unit/test_cli.py"} <= names
+    assert any(n.startswith("tests/vectors/") for n in names)
 
 
 @pytest.mark.slow

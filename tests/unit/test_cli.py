@@ -47,3 +47,44 @@ def test_missing_subcommand_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as excinfo:
         cli.main([])
     assert excinfo.value.code == 2
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import nexpo
+
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["--version"])
+    assert excinfo.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nexpo {nexpo.__version__}"
+
+
+def test_python_dash_m_nexpo_is_the_command() -> None:
+    proc = subprocess.run([sys.executable, "-m", "nexpo", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("nexpo ")
+
+
+def test_core_never_imports_the_gateway() -> None:
+    # the import graph points one way: nexpo.api -> nexpo, never back (serve is an entry point)
+    code = "import sys, nexpo, nexpo.cli; print(sorted(m for m in sys.modules if m.startswith('nexpo.api')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_serve_without_the_api_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "nexpo.api.server", None)  # as if fastapi & co were missing
+    assert cli.main(["serve", "--port", "1"]) == 2
+    assert "pip install 'nexpo[api]'" in capsys.readouterr().err
+
+
+def test_the_gateway_folder_is_not_a_top_level_package(tmp_path: os.PathLike[str]) -> None:
+    # even with the repository root on sys.path, `import api` refuses (one import name: nexpo)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", "import api"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "the gateway is the package nexpo.api" in proc.stderr

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api.main import create_app
-from api.transit import create_key, main, parse_keys, read_keys, rotate_key
+from nexpo.api.main import create_app
+from nexpo.api.transit import create_key, main, parse_keys, read_keys, rotate_key
 
 
 def b64(data: bytes) -> str:
