@@ -464,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     cross = sub.add_parser("cross")
     cross.add_argument("--cpu", default="arm64")
     cross.add_argument("--cc", default="aarch64-linux-gnu-gcc")
+    sub.add_parser("cpu", help="print the target CPU ($NEXPO_TARGET_CPU, else this machine's)")
     flags = sub.add_parser("cflags")
     flags.add_argument("--profile", default="release", choices=PROFILES)
     args = parser.parse_args(argv)
@@ -482,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         STUB_FILE.write_text(text)
     elif args.cmd == "cross":
         return cross_check(args.cpu, args.cc)
+    elif args.cmd == "cpu":
+        print(target_cpu())
     elif args.cmd == "cflags":
         cfg = load_config()
         print(" ".join(cfg.c_flags(args.profile)))
