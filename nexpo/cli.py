@@ -106,8 +106,12 @@ def _entry_point_commands() -> dict[str, AddCommand]:
 
     found: dict[str, AddCommand] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in COMMANDS and ep.name not in found:
+        if ep.name in COMMANDS or ep.name in found:
+            continue
+        try:
             found[ep.name] = ep.load()
+        except Exception as exc:  # a broken plugin must not take `nexpo info` down with it
+            print(f"nexpo: skipping the {ep.name!r} command ({ep.value}): {exc}", file=sys.stderr)
     return found
 
 

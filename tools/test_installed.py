@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,13 +46,17 @@ def fresh_venv(version: str, wheel: Path) -> Path:
     return venv
 
 
-def check_layout(venv: Path, tmp: Path) -> None:
+def check_layout(wheel: Path, venv: Path, tmp: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        top = {name.split("/", 1)[0] for name in archive.namelist()}
+        assert any(n.endswith("nexpo/api/models/digits.safetensors") for n in archive.namelist())
+    assert {t for t in top if not t.endswith(".dist-info")} == {"nexpo"}, top
     py = str(venv / "bin" / "python")
     code = "import nexpo, nexpo.api, sys; print(nexpo.__file__)"
     where = run([py, "-c", code], cwd=tmp, capture_output=True).stdout.strip()
     assert "site-packages" in where, where
-    top = subprocess.run([py, "-c", "import api"], cwd=tmp, capture_output=True, text=True)
-    assert top.returncode != 0, "a top-level `api` package is installed"
+    api = subprocess.run([py, "-c", "import api"], cwd=tmp, capture_output=True, text=True)
+    assert api.returncode != 0, "a top-level `api` package is installed"
 
 
 def free_port() -> int:
@@ -108,11 +113,13 @@ def quickstart(nexpo: list[str], tmp: Path, env: dict[str, str] | None = None) -
         log.close()
 
 
-def unit_tests(venv: Path) -> None:
-    # bin/pytest (not python -m pytest) keeps the checkout off sys.path: nexpo comes from the venv
+def unit_tests(venv: Path, tmp: Path) -> None:
+    # bin/pytest (not python -m pytest), run from outside the checkout, keeps the checkout off
+    # sys.path, also in the tests' subprocesses (python -m ...): nexpo comes from the venv
     env = {**os.environ, "NEXPO_TEST_INSTALLED": "1"}
     run([str(venv / "bin" / "pytest"), "-q", "-x", "-p", "no:cacheprovider", "-m", "not slow",
-         "tests/unit"], cwd=ROOT, env=env)
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), str(ROOT / "tests" / "unit")],
+        cwd=tmp, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp = ROOT / "build" / f"installed-{args.python}-run"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    check_layout(venv, tmp)
+    check_layout(wheel, venv, tmp)
     if args.quickstart:
         quickstart([str(venv / "bin" / "nexpo")], tmp)
     if args.unit:
-        unit_tests(venv)
+        unit_tests(venv, tmp)
     print(f"installed wheel {wheel.name} on Python {args.python}: ok ({time.monotonic() - started:.0f} s)")
     return 0
 

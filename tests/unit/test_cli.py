@@ -88,3 +88,14 @@ def test_the_gateway_folder_is_not_a_top_level_package(tmp_path: os.PathLike[str
     proc = subprocess.run([sys.executable, "-c", "import api"], cwd=root, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "the gateway is the package nexpo.api" in proc.stderr
+
+
+def test_a_broken_command_entry_point_is_skipped_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.metadata
+
+    broken = importlib.metadata.EntryPoint("broken", "nexpo_no_such_module:add", cli.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
+    assert cli.main(["info", "--json"]) == 0
+    assert "skipping the 'broken' command" in capsys.readouterr().err
