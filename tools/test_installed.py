@@ -57,6 +57,23 @@ def check_layout(wheel: Path, venv: Path, tmp: Path) -> None:
     assert "site-packages" in where, where
     api = subprocess.run([py, "-c", "import api"], cwd=tmp, capture_output=True, text=True)
     assert api.returncode != 0, "a top-level `api` package is installed"
+    # the wheel's compiler must not blind the run-time CPU dispatch (e.g. a stubbed
+    # __builtin_cpu_supports): it picks the widest path this CPU and its kernel support
+    code = "import nexpo; print(nexpo.info()['isa_best'])"
+    best = run([py, "-c", code], cwd=tmp, capture_output=True).stdout.strip()
+    assert best == expected_isa(), f"the wheel detects {best!r} on a CPU with {expected_isa()!r}"
+
+
+def expected_isa() -> str:
+    """The widest nexpo path the kernel reports for this CPU (/proc/cpuinfo flags)."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                      if line.startswith("flags")), []))
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"} <= flags:
+        return "avx512"
+    if {"avx2", "fma"} <= flags:
+        return "avx2"
+    return "portable"
 
 
 def free_port() -> int:
