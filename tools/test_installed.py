@@ -42,7 +42,9 @@ def fresh_venv(version: str, wheel: Path) -> Path:
     run([str(wheels.find_python(version)), "-m", "venv", str(venv)])
     # no compiler: a source build anywhere in this install fails instead of compiling
     env = {**os.environ, "CC": "false", "CXX": "false", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    run([str(venv / "bin" / "pip"), "install", "-q", "--only-binary", ":all:", f"{wheel}[api,test]"], env=env)
+    # --no-compile: byte-compiling scipy & co. up front is most of an install's time; imports do it
+    run([str(venv / "bin" / "pip"), "install", "-q", "--no-compile", "--only-binary", ":all:",
+         f"{wheel}[api,test]"], env=env)
     return venv
 
 
