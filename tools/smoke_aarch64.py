@@ -65,6 +65,13 @@ def ensure_sysroot() -> Path:
         return python
     debs = ROOT / "build" / "arm64-debs"
     debs.mkdir(parents=True, exist_ok=True)
+    foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True)
+    if "arm64" not in foreign.stdout.split():
+        if os.geteuid() != 0:
+            raise SystemExit("error: apt cannot fetch arm64 packages: run `sudo dpkg --add-architecture "
+                             "arm64 && sudo apt-get update` (this lets apt download them; installs none)")
+        subprocess.run(["dpkg", "--add-architecture", "arm64"], check=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
     # apt-get download fetches the .deb only: nothing is installed or replaced
     subprocess.run(["apt-get", "download", *(f"{name}:arm64" for name in DEBS)], cwd=debs, check=True,
                    stdout=subprocess.DEVNULL)
