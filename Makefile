@@ -8,13 +8,15 @@ INSTALLED := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
-        test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check
+        test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
+        wheels test-installed check-dist test-aarch64-wheel
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
 	$(BIN)/nexpo serve
 
-test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64
+test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64 \
+      test-installed check-dist test-aarch64-wheel
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -44,7 +46,7 @@ build: nim-toolchain $(INSTALLED)
 # --- checks ---------------------------------------------------------------------------------
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check nexpo $(wildcard api) tests benchmarks nim setup.py
+	$(BIN)/ruff check nexpo $(wildcard api) tests benchmarks nim tools setup.py
 	$(BIN)/python nim/nimbuild.py stub --check
 
 typecheck: build
@@ -102,6 +104,35 @@ bench: build
 
 sdist: $(INSTALLED)
 	$(BIN)/python -m build --sdist --no-isolation --outdir dist
+
+# --- packaging: binary wheels, and tests of what users install ------------------------------
+# (tools/wheels.py: zig cc against glibc 2.28 for each CPython and CPU, then auditwheel; no Docker)
+PYTHON_VERSIONS := 3.11 3.12 3.13
+
+# Six wheels into dist/: CPython 3.11-3.13 x (x86_64, aarch64), manylinux_2_28 or older, stripped.
+wheels: $(INSTALLED) nim-toolchain
+	$(BIN)/python tools/wheels.py --out dist
+
+# Each Python: this machine's wheel in a fresh venv (binary-only install, no compiler reachable),
+# README's quickstart against it (nexpo serve + curl on the digits model), then the unit tests.
+test-installed: $(INSTALLED) nim-toolchain
+	@for v in $(PYTHON_VERSIONS); do \
+	  $(BIN)/python tools/test_installed.py --python $$v --quickstart --unit || exit 1; done
+
+# What an index would get: twine's metadata check, check-wheel-contents (one top-level package).
+check-dist: $(INSTALLED) nim-toolchain
+	@rm -rf build/dist-check
+	$(BIN)/python -m build --sdist --no-isolation --outdir build/dist-check > build/dist-check.log 2>&1 \
+	  || { cat build/dist-check.log; exit 1; }
+	$(BIN)/python tools/wheels.py --python 3.11 --cpu $$($(BIN)/python nim/nimbuild.py cpu) --out build/dist-check
+	$(BIN)/twine check --strict build/dist-check/*
+	$(BIN)/check-wheel-contents build/dist-check/*.whl
+
+# The aarch64 cp311 wheel, imported and served under qemu-user with Debian's arm64 CPython.
+test-aarch64-wheel: $(INSTALLED) nim-toolchain
+	$(BIN)/python tools/wheels.py --python 3.11 --cpu arm64 --out build/dist-aarch64
+	$(BIN)/python tools/smoke_aarch64.py --quickstart \
+	  --wheel "$$(ls build/dist-aarch64/nexpo-*-cp311-*aarch64.whl)"
 
 clean:
 	rm -rf build dist nim/_generated nexpo/_core*.so *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,9 @@
 """Builds the extension ``nexpo._core``: Nim -> C (nim/nimbuild.py), then cffi -> one module.
 
-``NEXPO_BUILD_PROFILE`` picks a profile from nimble.toml (release by default).
-Everything declarative lives in pyproject.toml and nimble.toml.
+``NEXPO_BUILD_PROFILE`` picks a profile from nimble.toml (release by default);
+``NEXPO_TARGET_CPU`` (amd64, arm64) cross-builds with the compiler in ``CC``/``LDSHARED`` (`make wheels`).
+Everything declarative lives in pyproject.toml and nimble.toml, except the package list: the
+repository's ``api/`` folder installs as ``nexpo.api``, so ``nexpo`` is the one top-level name.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import concurrent.futures
 import importlib.util
 import os
+import shlex
+import shutil
 import sys
+import sysconfig
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.sdist import sdist
 
@@ -57,7 +62,17 @@ class BuildNimExt(build_ext):
         ext.extra_link_args = [*cfg.ld_flags(PROFILE), "-lm", "-pthread"]
         super().run()
 
+    def get_ext_filename(self, fullname: str) -> str:
+        # A cross build names the module for the target (cpython-312-aarch64-linux-gnu.so).
+        name = super().get_ext_filename(fullname)
+        host, target = nimbuild.TARGET_CPUS.get(nimbuild.host_cpu()), nimbuild.TARGET_CPUS.get(
+            nimbuild.target_cpu())
+        if host and target and host != target:
+            name = name.replace(f"-{host}-", f"-{target}-")
+        return name
+
     def build_extension(self, ext: Extension) -> None:
+        _require_compiler(self.compiler.compiler_so)
         # One extension made of many C files: compile them on every core, then let setuptools link.
         original = self.compiler.compile
 
@@ -74,15 +89,35 @@ class BuildNimExt(build_ext):
             self.compiler.compile = original
 
 
+def _require_compiler(command: list[str]) -> None:
+    """One clear line instead of setuptools' ``[Errno 2] No such file or directory: 'gcc'``."""
+    if command and shutil.which(command[0]) is None:
+        configured = sysconfig.get_config_var("CC") or "cc"
+        raise nimbuild.BuildError(
+            f"no C compiler found ({shlex.join(command[:1])}; CC={os.environ.get('CC', configured)}): "
+            "install one (Debian/Ubuntu: `apt-get install -y gcc`), or install a binary wheel "
+            "(`pip install --only-binary nexpo nexpo`)"
+        )
+
+
 class SdistWithC(sdist):
-    """An sdist carries the generated C, so installing it needs only a C compiler."""
+    """An sdist carries the generated C for every supported CPU, so installing it needs only a C
+    compiler; setup.py picks the C of the machine it builds on."""
 
     def run(self) -> None:
-        nimbuild.generate("release")
+        for cpu in nimbuild.TARGET_CPUS:
+            nimbuild.generate("release", cpu=cpu)
         super().run()
 
 
+def _packages() -> list[str]:
+    core = find_packages(include=["nexpo", "nexpo.*"])
+    gateway = ["nexpo." + name for name in find_packages(include=["api", "api.*"])]
+    return core + gateway
+
+
 setup(
+    packages=_packages(),
     ext_modules=[Extension("nexpo._core", sources=["nim/nexpo_core/capi.nim"])],
     cmdclass={"build_ext": BuildNimExt, "sdist": SdistWithC},
 )

@@ -1,7 +1,7 @@
-"""``python -m api [options]`` (``--help`` lists them): same as ``nexpo serve``."""
+"""``python -m nexpo.api [options]`` (``--help`` lists them): same as ``nexpo serve``."""
 
 import sys
 
-from api.server import main
+from .server import main
 
 sys.exit(main())

@@ -19,8 +19,8 @@ from typing import Annotated, TypeVar
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-from api.deps import parse_json
-from api.problems import ProblemError
+from .deps import parse_json
+from .problems import ProblemError
 
 # A JSON number and nothing else: not "1", true or null (pydantic's lax float takes all three).
 JsonNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from api.problems import ProblemError
+from .problems import ProblemError
 
 INLINE_BYTES = 64 * 1024  # below this, hashing on the event loop is cheaper than a thread hop
 

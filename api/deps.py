@@ -12,11 +12,11 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from api.inference import MlpModel
-from api.problems import ProblemError
-from api.settings import Settings
-from api.state import Gateway
-from api.transit import Keyring
+from .inference import MlpModel
+from .problems import ProblemError
+from .settings import Settings
+from .state import Gateway
+from .transit import Keyring
 
 
 async def get_gateway(request: Request) -> Gateway:

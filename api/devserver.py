@@ -31,7 +31,7 @@ class GatewayProcess:
         self,
         env: Mapping[str, str] | None = None,
         *,
-        command: Sequence[str] = ("-m", "api"),  # "{port}" in an argument becomes the chosen port
+        command: Sequence[str] = ("-m", "nexpo.api"),  # "{port}" in an argument becomes the chosen port
         log_path: Path | None = None,
         ready_timeout_s: float = 90.0,
         port: int | None = None,  # default: a free one

@@ -24,9 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.bodies import JsonBudget, JsonLimits
-from api.problems import PROBLEM_MEDIA_TYPE, send_problem, validation_problem_body
-from api.state import Gateway
+from .bodies import JsonBudget, JsonLimits
+from .problems import PROBLEM_MEDIA_TYPE, send_problem, validation_problem_body
+from .state import Gateway
 
 Operation = Callable[[Gateway, bytes, dict[str, str]], Awaitable[bytes]]
 Budget = Callable[[Gateway, dict[str, str]], JsonLimits]  # what a body may hold, checked as it arrives

@@ -25,10 +25,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from api.problems import PROBLEM_MEDIA_TYPE, problem_body
-from api.settings import Settings
+from .problems import PROBLEM_MEDIA_TYPE, problem_body
+from .settings import Settings
 
-PROTOCOL_PATH = "api.http_limits:LimitedHttpToolsProtocol"
+PROTOCOL_PATH = f"{__name__}:LimitedHttpToolsProtocol"
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from api import workers
-from api.deps import BODY_MODELS
-from api.fastpath import HotPathMiddleware, HotRoute
-from api.inference import MicroBatcher, ModelRegistry
-from api.middleware import (
+from . import workers
+from .deps import BODY_MODELS
+from .fastpath import HotPathMiddleware, HotRoute
+from .inference import MicroBatcher, ModelRegistry
+from .middleware import (
     ApiKeys,
     AuthMiddleware,
     BodyLimitMiddleware,
@@ -35,17 +35,16 @@ from api.middleware import (
     TimeoutMiddleware,
     TraceparentMiddleware,
 )
-from api.middleware.auth import resolve_keys
-from api.problems import Problem, install_handlers
-from api.routers import hash, health, hmac, matmul, merkle, models, transit
-from api.routers.matmul import MatmulRequest
-from api.safe_files import describe_os_error
-from api.settings import Settings
-from api.state import Gateway
-from api.telemetry import tracing_middleware
-from api.transit import KeyringFile, ensure_default_keys_file
-
+from .middleware.auth import resolve_keys
 from .middleware.root_path import RootPathMiddleware
+from .problems import Problem, install_handlers
+from .routers import hash, health, hmac, matmul, merkle, models, transit
+from .routers.matmul import MatmulRequest
+from .safe_files import describe_os_error
+from .settings import Settings
+from .state import Gateway
+from .telemetry import tracing_middleware
+from .transit import KeyringFile, ensure_default_keys_file
 
 log = logging.getLogger("api")
 

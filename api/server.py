@@ -16,10 +16,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from api.http_limits import PROTOCOL_PATH, connection_limit_env
-from api.settings import Settings
-from api.workers import prepare_supervisor, wait_until_bindable
-
+from .http_limits import PROTOCOL_PATH, connection_limit_env
 from .logs import log_config
 from .safe_files import describe_os_error
 from .serve_options import (
@@ -30,6 +27,8 @@ from .serve_options import (
     name_sources,
     overrides_from_args,
 )
+from .settings import Settings
+from .workers import prepare_supervisor, wait_until_bindable
 
 log = logging.getLogger("api")
 
@@ -37,7 +36,7 @@ __all__ = ["ConfigError", "add_arguments", "main", "run_from_args", "serve"]
 
 
 def _announce_keys(settings: Settings) -> None:
-    from api.middleware.auth import resolve_keys
+    from .middleware.auth import resolve_keys
 
     try:
         source = resolve_keys(settings.configured_keys, settings.auth_disabled, settings.state_dir)
@@ -74,7 +73,7 @@ def serve(settings: Settings) -> None:
     own_metrics_dir = prepare_supervisor(settings.workers)
     try:
         uvicorn.run(
-            "api.main:create_app",
+            f"{__package__}.main:create_app",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -96,7 +95,7 @@ def serve(settings: Settings) -> None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
-def run_from_args(args: argparse.Namespace, prog: str = "python -m api") -> int:
+def run_from_args(args: argparse.Namespace, prog: str = "python -m nexpo.api") -> int:
     """Serve; a bad setting is one line on stderr and exit status 2."""
     overrides = overrides_from_args(args)
     try:
@@ -109,7 +108,7 @@ def run_from_args(args: argparse.Namespace, prog: str = "python -m api") -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m api") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m nexpo.api") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         usage="%(prog)s [options]",

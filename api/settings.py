@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         if self.api_keys:
             keys += [k.strip() for k in self.api_keys.split(",") if k.strip()]
         if self.api_keys_file is not None:
-            from api.safe_files import read_text_file  # regular files only, bounded: never a FIFO
+            from .safe_files import read_text_file  # regular files only, bounded: never a FIFO
 
             text = read_text_file(self.api_keys_file, MiB, what="NEXPO_API_KEYS_FILE")
             keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from api.inference import MicroBatcher, MlpModel, ModelRegistry
-from api.inference.registry import F32
-from api.settings import Settings
-from api.transit import KeyringFile
+from .inference import MicroBatcher, MlpModel, ModelRegistry
+from .inference.registry import F32
+from .settings import Settings
+from .transit import KeyringFile
 
 log = logging.getLogger("api")
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any
 
-from api.settings import Settings
+from .settings import Settings
 
 log = logging.getLogger("api")
 

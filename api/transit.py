@@ -10,7 +10,7 @@ Keys file (JSON, mode 0600)::
 
 Token body = nonce (12 random bytes) ‖ ciphertext ‖ tag (16). The associated data binds the key
 name and version (and the caller's optional context), so a token cannot be replayed under another
-key or version. Manage keys offline: ``python -m api.transit --file F {create,rotate,list} NAME``.
+key or version. Manage keys offline: ``python -m nexpo.api.transit --file F {create,rotate,list} NAME``.
 
 Concurrent ``create``/``rotate`` runs serialise on a lock file beside the keys file and replace it
 atomically, so no version is ever lost. The server reads the file as hostile input (bounded size,
@@ -34,9 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.problems import ProblemError
-from api.safe_files import describe_os_error, locked, parse_json, read_regular_file
-from api.safe_files import write_atomically as _write_atomically
+from .problems import ProblemError
+from .safe_files import describe_os_error, locked, parse_json, read_regular_file
+from .safe_files import write_atomically as _write_atomically
 
 log = logging.getLogger("api")
 
@@ -271,7 +271,7 @@ class KeyringFile:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.transit", description="manage transit keys")
+    parser = argparse.ArgumentParser(prog="python -m nexpo.api.transit", description="manage transit keys")
     parser.add_argument("action", choices=["create", "rotate", "list"])
     parser.add_argument("name", nargs="?", help="key name (create, rotate)")
     parser.add_argument("--file", type=Path, required=True, help="transit keys file (JSON)")

@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from api.devserver import GatewayProcess
+from nexpo.api.devserver import GatewayProcess
 
 CLIENTS = 64
 SECONDS = float(os.environ.get("NEXPO_GATEWAY_BENCH_SECONDS", "3"))
@@ -149,7 +148,7 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
 
 
 def _digit_row() -> bytes:
-    from api.models.train_digits import held_out_split
+    from nexpo.api.models.train_digits import held_out_split
 
     images, _ = held_out_split()
     return json.dumps({"inputs": [images[0].tolist()]}).encode()

@@ -1,4 +1,5 @@
-"""The ``nexpo`` command: ``nexpo info`` (more subcommands register in ``COMMANDS``)."""
+"""The ``nexpo`` command: ``nexpo info``, ``nexpo bench`` (in ``COMMANDS``), and subcommands that
+other packages register under the ``nexpo.commands`` entry point group (``nexpo serve``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -87,40 +89,39 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Call
     parser.add_argument("--compare", metavar="OLD.json", help="exit 1 when a nexpo benchmark regressed")
     parser.add_argument("--threshold", type=float, default=0.10, help="regression threshold (0.10 = 10%%)")
     return _cmd_bench
-def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from api.server import main as serve_main
-    except ImportError as exc:  # the gateway's dependencies are an optional extra
-        print(f"nexpo serve needs the gateway: pip install 'nexpo[api]' ({exc})", file=sys.stderr)
-        return 2
-    return serve_main(args.options, prog="nexpo serve")
-
-
-def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Callable[..., int]:
-    # The gateway parses its own options (generated from its settings; `nexpo serve --help` lists
-    # them), so they are built only when serving: no prefix characters pass every word through.
-    parser = sub.add_parser(
-        "serve",
-        help="run the HTTP gateway (uvicorn; needs the 'api' extra)",
-        add_help=False,
-        prefix_chars="\0",
-    )
-    parser.add_argument("options", nargs=argparse.REMAINDER)
-    return _cmd_serve
-
+AddCommand: TypeAlias = "Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]"
 
 # name -> function that adds the subparser and returns the handler
-COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]] = {
+COMMANDS: dict[str, AddCommand] = {
     "info": _add_info,
     "bench": _add_bench,
-    "serve": _add_serve,
 }
+# More subcommands come from installed entry points (the gateway's `serve` is nexpo.api.cli), so the
+# core never imports its gateway and works without the gateway's dependencies.
+ENTRY_POINT_GROUP = "nexpo.commands"
+
+
+def _entry_point_commands() -> dict[str, AddCommand]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, AddCommand] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in COMMANDS or ep.name in found:
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken plugin must not take `nexpo info` down with it
+            print(f"nexpo: skipping the {ep.name!r} command ({ep.value}): {exc}", file=sys.stderr)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from nexpo import __version__
+
     parser = argparse.ArgumentParser(prog="nexpo", description="nexpo: a Nim core for Python")
+    parser.add_argument("--version", action="version", version=f"nexpo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    handlers = {name: add(sub) for name, add in COMMANDS.items()}
+    handlers = {name: add(sub) for name, add in {**COMMANDS, **_entry_point_commands()}.items()}
     args = parser.parse_args(argv)
     return handlers[args.command](args)
 

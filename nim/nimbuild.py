@@ -3,7 +3,7 @@
 Used by ``setup.py`` (to generate C and to describe the cffi extension), by the Makefile, and
 directly::
 
-    python nim/nimbuild.py generate [--profile release]   # Nim -> C into nim/_generated/<profile>
+    python nim/nimbuild.py generate [--profile release] [--cpu arm64]  # -> nim/_generated/<profile>-<cpu>
     python nim/nimbuild.py test [--profile sanitize] [PATTERN...]  # compile + run tests/nim
     python nim/nimbuild.py stub [--check]                   # write (or check) nexpo/_core.pyi
     python nim/nimbuild.py cflags --profile release         # the C flags setup.py will use
@@ -35,6 +35,10 @@ GENERATED = ROOT / "nim" / "_generated"
 STUB_FILE = ROOT / "nexpo" / "_core.pyi"
 PROFILES = ("release", "debug", "sanitize", "tsan")
 INSTALL_HINT = "install it with `apt-get install -y nim` (Debian/Ubuntu)"
+# Nim's name of each CPU whose C an sdist carries -> the machine name (platform.machine(), nimble.toml).
+TARGET_CPUS = {"amd64": "x86_64", "arm64": "aarch64"}
+# The target CPU of a cross build (`make wheels`); the build machine's CPU otherwise.
+TARGET_ENV = "NEXPO_TARGET_CPU"
 
 
 class BuildError(SystemExit):
@@ -56,14 +60,15 @@ class Config:
     tests_glob: str
     common_nim: list[str]
     common_c: list[str]
-    arch_c: list[str]
+    arch_c: dict[str, list[str]]  # by machine name (x86_64, aarch64)
     profiles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def nim_flags(self, profile: str) -> list[str]:
         return [*self.common_nim, *self._profile(profile).get("nim", [])]
 
-    def c_flags(self, profile: str) -> list[str]:
-        return [*self.common_c, *self.arch_c, *self._profile(profile).get("c", [])]
+    def c_flags(self, profile: str, cpu: str | None = None) -> list[str]:
+        machine = TARGET_CPUS.get(cpu or target_cpu(), "")
+        return [*self.common_c, *self.arch_c.get(machine, []), *self._profile(profile).get("c", [])]
 
     def ld_flags(self, profile: str) -> list[str]:
         return list(self._profile(profile).get("ld", []))
@@ -74,9 +79,19 @@ class Config:
         return self.profiles[profile]
 
 
-def _arch_key() -> str:
+def target_cpu() -> str:
+    """Nim's name of the CPU to build for: $NEXPO_TARGET_CPU, else this machine's."""
+    wanted = os.environ.get(TARGET_ENV)
+    if wanted:
+        if wanted not in TARGET_CPUS:
+            raise BuildError(f"{TARGET_ENV}={wanted!r}: expected one of {sorted(TARGET_CPUS)}")
+        return wanted
+    return host_cpu()
+
+
+def host_cpu() -> str:
     machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 def load_config() -> Config:
@@ -93,7 +108,7 @@ def load_config() -> Config:
         tests_glob=nim["tests"],
         common_nim=flags["nim"],
         common_c=flags["c"],
-        arch_c=flags.get(f"c_{_arch_key()}", []),
+        arch_c={m: flags.get(f"c_{m}", []) for m in TARGET_CPUS.values()},
         profiles=data["profile"],
     )
 
@@ -142,9 +157,9 @@ def require_nim(cfg: Config) -> str:
 # --- Nim -> C ------------------------------------------------------------------------------
 
 
-def source_digest(cfg: Config, profile: str) -> str:
-    """Hash of everything the generated C depends on: Nim sources, the config, the profile."""
-    h = hashlib.sha256(profile.encode())
+def source_digest(cfg: Config, profile: str, cpu: str) -> str:
+    """Hash of everything the generated C depends on: Nim sources, the config, the profile, the CPU."""
+    h = hashlib.sha256(f"{profile}-{cpu}".encode())
     h.update(CONFIG_FILE.read_bytes())
     for path in sorted([*(ROOT / "nim").rglob("*.nim"), *(ROOT / "nim").rglob("*.h")]):
         if GENERATED in path.parents:
@@ -154,8 +169,8 @@ def source_digest(cfg: Config, profile: str) -> str:
     return h.hexdigest()
 
 
-def generated_dir(profile: str) -> Path:
-    return GENERATED / profile
+def generated_dir(profile: str, cpu: str | None = None) -> Path:
+    return GENERATED / f"{profile}-{cpu or target_cpu()}"
 
 
 @contextlib.contextmanager
@@ -171,21 +186,23 @@ def build_lock(name: str = "build"):  # -> Iterator[None]
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def generate(profile: str = "release", *, force: bool = False, quiet: bool = False) -> Path:
+def generate(
+    profile: str = "release", *, cpu: str | None = None, force: bool = False, quiet: bool = False
+) -> Path:
     with build_lock("generate"):
-        return _generate(profile, force=force, quiet=quiet)
+        return _generate(profile, cpu or target_cpu(), force=force, quiet=quiet)
 
 
-def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
-    """Make sure ``nim/_generated/<profile>`` holds C for the current sources.
+def _generate(profile: str, cpu: str, *, force: bool, quiet: bool) -> Path:
+    """Make sure ``nim/_generated/<profile>-<cpu>`` holds C for the current sources.
 
     With Nim on PATH the C is regenerated when the sources changed. Without Nim (an sdist on a
     machine with only a C compiler), C generated earlier is used when it matches the sources.
     """
     cfg = load_config()
-    out = generated_dir(profile)
+    out = generated_dir(profile, cpu)
     stamp = out / "STAMP"
-    digest = source_digest(cfg, profile)
+    digest = source_digest(cfg, profile, cpu)
     fresh = stamp.is_file() and stamp.read_text().strip() == digest
     nim = find_nim()
     if nim is None:
@@ -195,13 +212,18 @@ def _generate(profile: str, *, force: bool, quiet: bool) -> Path:
             raise BuildError(
                 f"the C generated from the Nim core is out of date and Nim is not on PATH; {INSTALL_HINT}"
             )
+        if cpu not in TARGET_CPUS:
+            raise BuildError(
+                f"no pre-generated C for this CPU ({cpu}; the sdist has {', '.join(TARGET_CPUS)}) and "
+                f"Nim is not on PATH; {INSTALL_HINT}"
+            )
         raise BuildError(f"the Nim compiler is not on PATH; {INSTALL_HINT}")
     if fresh and not force:
         return out
     nim = require_nim(cfg)
     if not quiet:
-        print(f"nexpo: generating C from {cfg.entry.relative_to(ROOT)} ({profile})", file=sys.stderr)
-    _nim_to_c(nim, cfg, profile, out)
+        print(f"nexpo: generating C from {cfg.entry.relative_to(ROOT)} ({profile}, {cpu})", file=sys.stderr)
+    _nim_to_c(nim, cfg, profile, out, f"--cpu:{cpu}", "--os:linux")
     shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
     for header in [*cfg.headers, *cfg.binding_headers]:
         shutil.copy2(header, out / header.name)
@@ -386,20 +408,22 @@ def cross_check(cpu: str, cc: str, profile: str = "release") -> int:
     Proves the core builds where the x86 paths do not exist (e.g. aarch64); nothing runs.
     """
     cfg = load_config()
-    nim = require_nim(cfg)
+    require_nim(cfg)
     if shutil.which(cc) is None:
         raise BuildError(
             f"cross compiler {cc} not found; install it with `apt-get install -y gcc-aarch64-linux-gnu`"
         )
+    gen = generate(profile, cpu=cpu)
     out = ROOT / "build" / f"cross-{cpu}"
-    _nim_to_c(nim, cfg, profile, out, f"--cpu:{cpu}", "--os:linux")
-    shutil.copy2(nim_lib_dir(nim) / "nimbase.h", out / "nimbase.h")
-    c_flags = [*cfg.common_c, *cfg._profile(profile).get("c", [])]  # no x86 -march here
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    c_flags = cfg.c_flags(profile, cpu)
     objects = []
-    for src in c_sources(out):
-        obj = src.with_suffix(".o")
+    for src in c_sources(gen):
+        obj = out / src.with_suffix(".o").name
         proc = subprocess.run(
-            [cc, *c_flags, f"-I{out}", "-c", str(src), "-o", str(obj)], capture_output=True, text=True
+            [cc, *c_flags, f"-I{gen}", "-c", str(src), "-o", str(obj)], capture_output=True, text=True
         )
         if proc.returncode != 0:
             sys.stderr.write(f"{src.name}:\n{proc.stderr}")
@@ -429,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     gen = sub.add_parser("generate")
     gen.add_argument("--profile", default="release", choices=PROFILES)
+    gen.add_argument("--cpu", choices=sorted(TARGET_CPUS), help="target CPU (default: this machine's)")
     gen.add_argument("--force", action="store_true")
     test = sub.add_parser("test")
     test.add_argument("--profile", default="release", choices=PROFILES)
@@ -439,12 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     cross = sub.add_parser("cross")
     cross.add_argument("--cpu", default="arm64")
     cross.add_argument("--cc", default="aarch64-linux-gnu-gcc")
+    sub.add_parser("cpu", help="print the target CPU ($NEXPO_TARGET_CPU, else this machine's)")
     flags = sub.add_parser("cflags")
     flags.add_argument("--profile", default="release", choices=PROFILES)
     args = parser.parse_args(argv)
 
     if args.cmd == "generate":
-        print(generate(args.profile, force=args.force))
+        print(generate(args.profile, cpu=args.cpu, force=args.force))
     elif args.cmd == "test":
         return run_tests(args.profile, args.patterns, args.jobs)
     elif args.cmd == "stub":
@@ -457,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         STUB_FILE.write_text(text)
     elif args.cmd == "cross":
         return cross_check(args.cpu, args.cc)
+    elif args.cmd == "cpu":
+        print(target_cpu())
     elif args.cmd == "cflags":
         cfg = load_config()
         print(" ".join(cfg.c_flags(args.profile)))

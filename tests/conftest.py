@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+import nexpo
 from nexpo import _native
+
+# tools/test_installed.py runs these tests against an installed wheel: make sure that is what runs
+if os.environ.get("NEXPO_TEST_INSTALLED") and "site-packages" not in nexpo.__file__:
+    raise pytest.UsageError(f"NEXPO_TEST_INSTALLED is set but nexpo comes from {nexpo.__file__}")
 
 ISAS = _native.isa_available()
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import Histogram
 
-from api.inference.registry import F32, MlpModel
 from nexpo.metrics import REGISTRY
+
+from .registry import F32, MlpModel
 
 BATCH_ROWS = Histogram(
     "nexpo_inference_batch_rows",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from api.safe_files import UnsafeFileError, describe_os_error, read_regular_file
+from ..safe_files import UnsafeFileError, describe_os_error, read_regular_file
 
 log = logging.getLogger("api.inference")
 

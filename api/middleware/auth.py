@@ -19,7 +19,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import send_problem
+from ..problems import send_problem
 
 log = logging.getLogger("api.auth")
 
@@ -78,7 +78,7 @@ def ensure_generated_key(state_dir: Path) -> Path:
 
 
 def read_key_file(path: Path) -> tuple[str, ...]:
-    from api.safe_files import read_text_file  # regular files only, bounded: never a FIFO
+    from ..safe_files import read_text_file  # regular files only, bounded: never a FIFO
 
     text = read_text_file(path, 1024 * 1024, what="API key file")
     return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import ProblemError, send_problem
+from ..problems import ProblemError, send_problem
 
 
 class BodyTooLarge(ProblemError):

@@ -8,8 +8,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.middleware.auth import KEY_ID_SCOPE
-from api.problems import send_problem
+from ..problems import send_problem
+from .auth import KEY_ID_SCOPE
 
 _MAX_BUCKETS = 100_000  # identities remembered; full buckets are forgotten first
 

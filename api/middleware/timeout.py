@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import send_problem
+from ..problems import send_problem
 
 log = logging.getLogger("api")
 

@@ -1,1 +1,1 @@
-"""Bundled models: ``digits.safetensors`` (built by ``python -m api.models.train_digits``)."""
+"""Bundled models: ``digits.safetensors`` (built by ``python -m nexpo.api.models.train_digits``)."""

@@ -5,7 +5,7 @@ Inputs are the raw pixel intensities 0..16 (64 per image, row-major); the 1/16 i
 training is folded into the first layer's weights, so clients send the data as scikit-learn gives
 it. ``held_out_split()`` is the evaluation split the accuracy test sends through the HTTP API.
 
-    python -m api.models.train_digits            # retrain and overwrite the committed file
+    python -m nexpo.api.models.train_digits            # retrain and overwrite the committed file
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from api.inference.registry import save_model
+from ..inference.registry import save_model
 
 OUT = Path(__file__).resolve().parent / "digits.safetensors"
 HIDDEN = (128, 64)
@@ -76,7 +76,7 @@ def train(out: Path = OUT) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.models.train_digits", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m nexpo.api.models.train_digits", description=__doc__)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     accuracy = train(args.out)

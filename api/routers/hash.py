@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from api.codec import INLINE_BYTES, b64decode
-from api.deps import GatewayDep, json_request_body, parse_json
-from api.problems import V1_ERRORS, ProblemError
-from api.state import Gateway
+from ..codec import INLINE_BYTES, b64decode
+from ..deps import GatewayDep, json_request_body, parse_json
+from ..problems import V1_ERRORS, ProblemError
+from ..state import Gateway
 
 router = APIRouter(prefix="/v1/hash", tags=["processing"], responses=V1_ERRORS)
 

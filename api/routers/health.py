@@ -11,10 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from pydantic import BaseModel, Field
 
-from api.deps import GatewayDep
-from api.problems import V1_ERRORS, problem_response, problem_responses
-
+from ..deps import GatewayDep
 from ..inference.registry import MODELS_DIRECTORY
+from ..problems import V1_ERRORS, problem_response, problem_responses
 from ..state import Gateway
 
 router = APIRouter(tags=["service"])

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
-from api.codec import INLINE_BYTES, b64decode
-from api.deps import GatewayDep
-from api.problems import V1_ERRORS, ProblemError
-from api.state import Gateway
+from ..codec import INLINE_BYTES, b64decode
+from ..deps import GatewayDep
+from ..problems import V1_ERRORS, ProblemError
+from ..state import Gateway
 
 router = APIRouter(prefix="/v1/hmac", tags=["processing"], responses=V1_ERRORS)
 

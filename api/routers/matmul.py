@@ -18,9 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
-from api.deps import GatewayDep
-from api.problems import V1_ERRORS, ProblemError, problem_responses
+from ..bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
+from ..deps import GatewayDep
+from ..problems import V1_ERRORS, ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/matmul", tags=["processing"], responses=V1_ERRORS)
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.codec import INLINE_BYTES, b64decode
-from api.deps import GatewayDep
-from api.problems import V1_ERRORS, ProblemError
+from ..codec import INLINE_BYTES, b64decode
+from ..deps import GatewayDep
+from ..problems import V1_ERRORS, ProblemError
 
 router = APIRouter(prefix="/v1/merkle", tags=["processing"], responses=V1_ERRORS)
 

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
-from api.deps import GatewayDep, ModelDep, find_model, json_request_body
-from api.inference import MlpModel
-from api.inference.batcher import BatcherClosed
-from api.problems import V1_ERRORS, ProblemError, problem_responses
-from api.state import Gateway
+from ..bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
+from ..deps import GatewayDep, ModelDep, find_model, json_request_body
+from ..inference import MlpModel
+from ..inference.batcher import BatcherClosed
+from ..problems import V1_ERRORS, ProblemError, problem_responses
+from ..state import Gateway
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=V1_ERRORS)
 

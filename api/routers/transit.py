@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from api.codec import INLINE_BYTES, b64decode, b64encode
-from api.deps import GatewayDep, KeyringDep
-from api.problems import V1_ERRORS, problem_responses
+from ..codec import INLINE_BYTES, b64decode, b64encode
+from ..deps import GatewayDep, KeyringDep
+from ..problems import V1_ERRORS, problem_responses
 
 router = APIRouter(
     prefix="/v1/transit", tags=["transit"], responses={**V1_ERRORS, **problem_responses(400, 404, 503)}

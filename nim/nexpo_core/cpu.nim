@@ -7,7 +7,7 @@
 ## lower path so tests exercise every path this CPU has.
 ##
 ## Properties:
-## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 through GCC builtins
+## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 (the OS's saved state)
 ## - `activeIsa` is one relaxed atomic load: cheap enough to read on every kernel call
 ## - SHA-NI is used only when present and the active path is not forced down to `isaPortable`
 
@@ -25,16 +25,28 @@ type
 const isaNames*: array[Isa, string] = ["portable", "avx2", "avx512"]
 
 when x86SimdEnabled:
+  # cpuid and XCR0 read directly, not through __builtin_cpu_supports: that builtin needs the
+  # compiler runtime's __cpu_model, which zig's (the release wheels' compiler) leaves all zero.
   {.emit: """/*INCLUDESECTION*/
 #include <cpuid.h>
+static unsigned long long nexpo_xcr0(void) {
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((unsigned long long)hi << 32) | lo;
+}
 static int nexpo_cpu_flags(void) {
-  unsigned a, b, c, d, flags = 0;
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) flags |= 1;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) flags |= 2;
-  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) &&
-      __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3")) flags |= 4;
+  unsigned a, b, c1, d, c, b7 = 0, flags = 0;
+  if (!__get_cpuid(1, &a, &b, &c1, &d)) return 0;
+  /* the OS saves the wide registers: XMM+YMM for AVX2, plus opmask and ZMM for AVX-512 */
+  unsigned long long xcr0 = ((c1 >> 27) & 1) ? nexpo_xcr0() : 0;
+  int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0;
+  if (!__get_cpuid_count(7, 0, &a, &b7, &c, &d)) b7 = 0;
+  int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, ssse3 = (c1 >> 9) & 1, sse41 = (c1 >> 19) & 1;
+  int avx2 = (b7 >> 5) & 1, sha = (b7 >> 29) & 1;
+  int avx512 = ((b7 >> 16) & 1) && ((b7 >> 17) & 1) && ((b7 >> 30) & 1) && ((b7 >> 31) & 1); /* F DQ BW VL */
+  if (ymm && avx && avx2 && fma) flags |= 1;
+  if (zmm && avx512) flags |= 2;
+  if (sha && ssse3 && sse41) flags |= 4;
   return (int)flags;
 }
 """.}

@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
-from api.devserver import GatewayProcess
+from nexpo.api.devserver import GatewayProcess
 
 KEY = "hostile-key"
 AUTH = {"X-API-Key": KEY}

@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nexpo.api.devserver import GatewayProcess
 from schemathesis.checks import (
     content_type_conformance,
     ignored_auth,
@@ -19,8 +20,6 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-from api.devserver import GatewayProcess
 
 KEY = "schemathesis-key"
 EXISTING = {"name": "digits", "key": "default"}

@@ -19,9 +19,8 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-
-from api.devserver import GatewayProcess
-from api.models.train_digits import held_out_split
+from nexpo.api.devserver import GatewayProcess
+from nexpo.api.models.train_digits import held_out_split
 
 KEY = "integration-key-42"
 LIMITED_KEY = "integration-limited-key"

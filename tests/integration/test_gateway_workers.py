@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
-from api.devserver import GatewayProcess
+from nexpo.api.devserver import GatewayProcess
 
 KEY = "workers-key-0123456789"
 AUTH = {"X-API-Key": KEY}

@@ -303,8 +303,8 @@ def test_settings_are_valid_for_the_gateway(objs: list[Obj], monkeypatch: pytest
     """Every NEXPO_* variable of the ConfigMap is a setting the gateway accepts (a typo would be
     ignored silently) or one of the native core's; logs are JSON; forwarded headers are trusted
     from named proxies only (the pods accept connections from anywhere the Service reaches)."""
-    from api.serve_options import env_name, load_settings
-    from api.settings import Settings
+    from nexpo.api.serve_options import env_name, load_settings
+    from nexpo.api.settings import Settings
 
     env = settings(objs)
     gateway_names = {env_name(field) for field in Settings.model_fields}

@@ -4,10 +4,12 @@ build without Nim stops with one clear line."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -47,10 +49,20 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sdist_carries_generated_c_and_no_binaries(sdist: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = tar.getnames()
-    assert any("nim/_generated/release/" in n and n.endswith(".c") for n in names)
-    assert any(n.endswith("nim/_generated/release/nimbase.h") for n in names)
+    for cpu in ("amd64", "arm64"):  # setup.py picks the build machine's
+        assert any(f"nim/_generated/release-{cpu}/" in n and n.endswith(".c") for n in names), cpu
+        assert any(n.endswith(f"nim/_generated/release-{cpu}/nimbase.h") for n in names), cpu
+        assert any(n.endswith(f"nim/_generated/release-{cpu}/STAMP") for n in names), cpu
     assert not any(n.endswith((".so", ".o")) for n in names)
-    assert not any("/_generated/sanitize/" in n for n in names)
+    assert not any("/_generated/sanitize" in n for n in names)
+
+
+def test_sdist_carries_the_model_the_tests_and_the_license(sdist: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    shipped = {"LICENSE", "api/models/digits.safetensors", "tests/conftest.py", "tests/unit/test_cli.py"}
+    assert shipped <= names
+    assert any(n.startswith("tests/vectors/") for n in names)
 
 
 @pytest.mark.slow
@@ -87,3 +99,30 @@ def test_source_build_without_nim_stops_with_one_clear_line(tmp_path: Path) -> N
         "install it with `apt-get install -y nim` (Debian/Ubuntu)"
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_source_build_without_a_c_compiler_stops_with_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "CC": str(tmp_path / "no-such-cc"), "LDSHARED": str(tmp_path / "no-such-cc")}
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "tmp")],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: nexpo: no C compiler found"), proc.stderr[-2000:]
+    assert "apt-get install -y gcc" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_readme_links_work_away_from_the_repository() -> None:
+    """PyPI shows README.md without the repository: every link is absolute, into project.urls."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    home = project["urls"]["Source"]
+    raw = home.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert links
+    for link in links:
+        assert link.startswith(("https://", "http://", "#")), link
+        if "nexpo" in link and "github" in link:
+            assert link.startswith((home + "/", raw)), link

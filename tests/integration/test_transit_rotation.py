@@ -1,4 +1,4 @@
-"""Concurrent ``python -m api.transit rotate`` processes on one keys file: no version is lost, and a
+"""Concurrent ``python -m nexpo.api.transit rotate`` processes on one keys file: no version is lost, and a
 token sealed with each new version still opens afterwards (before the lock, 80 concurrent rotations
 kept about half of their versions)."""
 
@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from nexpo.api.transit import Keyring, create_key, read_keys
 
-import api
-from api.transit import Keyring, create_key, read_keys
+import nexpo
 
-ROOT = Path(api.__file__).resolve().parents[1]  # the subprocesses run the same code
+ROOT = Path(nexpo.__file__).resolve().parents[1]  # the subprocesses run the same code
 ROTATIONS = 40
 
 # Rotate like the CLI does, then seal a token with the version this process created.
@@ -23,7 +23,7 @@ _ROTATE_AND_SEAL = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from api.transit import Keyring, main, read_keys, rotate_key
+    from nexpo.api.transit import Keyring, main, read_keys, rotate_key
     path = Path(sys.argv[1])
     if sys.argv[2] == "cli":
         sys.exit(main(["--file", str(path), "rotate", "orders"]))

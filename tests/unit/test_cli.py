@@ -61,3 +61,55 @@ def test_serve_hands_its_options_to_the_gateway(capsys: pytest.CaptureFixture[st
         cli.main(["serve", "--no-such-option"])
     assert excinfo.value.code == 2
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import nexpo
+
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["--version"])
+    assert excinfo.value.code == 0
+    assert capsys.readouterr().out.strip() == f"nexpo {nexpo.__version__}"
+
+
+def test_python_dash_m_nexpo_is_the_command() -> None:
+    proc = subprocess.run([sys.executable, "-m", "nexpo", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("nexpo ")
+
+
+def test_core_never_imports_the_gateway() -> None:
+    # the import graph points one way: nexpo.api -> nexpo, never back (serve is an entry point)
+    code = "import sys, nexpo, nexpo.cli; print(sorted(m for m in sys.modules if m.startswith('nexpo.api')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_serve_without_the_api_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "nexpo.api.server", None)  # as if fastapi & co were missing
+    assert cli.main(["serve", "--port", "1"]) == 2
+    assert "pip install 'nexpo[api]'" in capsys.readouterr().err
+
+
+def test_the_gateway_folder_is_not_a_top_level_package(tmp_path: os.PathLike[str]) -> None:
+    # even with the repository root on sys.path, `import api` refuses (one import name: nexpo)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", "import api"], cwd=root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "the gateway is the package nexpo.api" in proc.stderr
+
+
+def test_a_broken_command_entry_point_is_skipped_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.metadata
+
+    broken = importlib.metadata.EntryPoint("broken", "nexpo_no_such_module:add", cli.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
+    assert cli.main(["info", "--json"]) == 0
+    assert "skipping the 'broken' command" in capsys.readouterr().err

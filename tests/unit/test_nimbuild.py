@@ -39,6 +39,20 @@ def test_unknown_profile_is_a_clear_error() -> None:
         nimbuild.load_config().nim_flags("fast")
 
 
+def test_generated_c_is_per_target_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the freshness stamp and the folder both name the CPU: arm64 C is never taken for amd64's
+    cfg = nimbuild.load_config()
+    assert nimbuild.source_digest(cfg, "release", "amd64") != nimbuild.source_digest(cfg, "release", "arm64")
+    assert nimbuild.generated_dir("release", "arm64").name == "release-arm64"
+    monkeypatch.setenv(nimbuild.TARGET_ENV, "arm64")
+    assert nimbuild.target_cpu() == "arm64"
+    assert "-march=x86-64-v2" not in cfg.c_flags("release")
+    assert "-march=x86-64-v2" in cfg.c_flags("release", "amd64")
+    monkeypatch.setenv(nimbuild.TARGET_ENV, "sparc")
+    with pytest.raises(SystemExit, match="NEXPO_TARGET_CPU='sparc': expected one of"):
+        nimbuild.target_cpu()
+
+
 def _exports() -> set[str]:
     names: set[str] = set()
     for path in (ROOT / "nim" / "nexpo_core" / "capi").glob("*.nim"):

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import make_settings
-
-from api.main import create_app
-from api.settings import Settings
+from nexpo.api.main import create_app
+from nexpo.api.settings import Settings
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from api.problems import PROBLEM_MEDIA_TYPE
-from api.settings import Settings
+from nexpo.api.problems import PROBLEM_MEDIA_TYPE
+from nexpo.api.settings import Settings
 
 API_KEY = "test-key-0123456789"
 AUTH = {"X-API-Key": API_KEY}

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import API_KEY, AUTH, make_settings
-
-from api.main import create_app
-from api.middleware.auth import ApiKeys, ensure_generated_key, read_key_file, resolve_keys
+from nexpo.api.main import create_app
+from nexpo.api.middleware.auth import ApiKeys, ensure_generated_key, read_key_file, resolve_keys
 
 
 def test_api_keys_match_returns_a_fingerprint_not_the_key() -> None:

@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-
-from api.inference.batcher import BatcherClosed, MicroBatcher
-from api.inference.registry import F32, Layer, MlpModel
+from nexpo.api.inference.batcher import BatcherClosed, MicroBatcher
+from nexpo.api.inference.registry import F32, Layer, MlpModel
 
 
 def _model() -> MlpModel:

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api import bodies
-from api.bodies import JsonLimits
-from api.fastpath import _read_body
-from api.main import create_app
-from api.problems import ProblemError
+from nexpo.api import bodies
+from nexpo.api.bodies import JsonLimits
+from nexpo.api.fastpath import _read_body
+from nexpo.api.main import create_app
+from nexpo.api.problems import ProblemError
 
 INFER = "/v1/models/digits/infer"
 NPY = {**AUTH, "content-type": "application/x-npy"}

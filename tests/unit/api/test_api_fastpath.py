@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, make_settings
-
-from api.main import create_app
+from nexpo.api.main import create_app
 
 ROW = [float(i % 17) for i in range(64)]
 CASES: list[tuple[str, str, bytes | None]] = [

@@ -9,11 +9,10 @@ import dataclasses
 from typing import Any
 
 import pytest
+from nexpo.api.http_limits import ConnectionLimits, LimitedHttpToolsProtocol, connection_limit_env
+from nexpo.api.settings import Settings
 from uvicorn.config import Config
 from uvicorn.server import ServerState
-
-from api.http_limits import ConnectionLimits, LimitedHttpToolsProtocol, connection_limit_env
-from api.settings import Settings
 
 LIMITS = ConnectionLimits(max_header_bytes=4096, head_timeout_s=0.2, idle_timeout_s=0.2, max_connections=2)
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api.main import create_app
-from api.middleware.rate_limit import TokenBuckets
+from nexpo.api.main import create_app
+from nexpo.api.middleware.rate_limit import TokenBuckets
 
 
 def test_declared_oversized_body_is_413_before_reading(tmp_path: Path) -> None:

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api.inference.registry import load_model
-from api.main import create_app
-from api.models.train_digits import OUT as DIGITS
-from api.models.train_digits import held_out_split
+from nexpo.api.inference.registry import load_model
+from nexpo.api.main import create_app
+from nexpo.api.models.train_digits import OUT as DIGITS
+from nexpo.api.models.train_digits import held_out_split
 
 
 def _reference(x: np.ndarray) -> np.ndarray:

@@ -6,8 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH
-
-from api.middleware.traceparent import parse_traceparent
+from nexpo.api.middleware.traceparent import parse_traceparent
 
 INCOMING = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 HEADER = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")

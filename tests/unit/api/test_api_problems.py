@@ -6,9 +6,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api.main import create_app
-from api.problems import ProblemError
+from nexpo.api.main import create_app
+from nexpo.api.problems import ProblemError
 
 
 def test_unknown_route_is_a_404_problem(client: TestClient) -> None:

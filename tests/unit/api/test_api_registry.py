@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
+from nexpo.api.inference.registry import ModelError, ModelRegistry, load_model, save_model
+from nexpo.api.main import create_app
+from nexpo.api.models.train_digits import OUT as DIGITS
 from safetensors.numpy import save_file
-
-from api.inference.registry import ModelError, ModelRegistry, load_model, save_model
-from api.main import create_app
-from api.models.train_digits import OUT as DIGITS
 
 
 def _write_tiny(path: Path, **meta_overrides: str) -> None:

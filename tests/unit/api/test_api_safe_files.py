@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from api.safe_files import (
+from nexpo.api.safe_files import (
     UnsafeFileError,
     describe_os_error,
     locked,

@@ -19,11 +19,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-from starlette.types import Message, Receive, Scope, Send
-
-from api.logs import JsonFormatter, TextFormatter, TraceIdFilter, log_config
-from api.main import create_app
-from api.serve_options import (
+from nexpo.api.logs import JsonFormatter, TextFormatter, TraceIdFilter, log_config
+from nexpo.api.main import create_app
+from nexpo.api.serve_options import (
     ConfigError,
     add_arguments,
     env_name,
@@ -33,7 +31,9 @@ from api.serve_options import (
     name_sources,
     overrides_from_args,
 )
-from api.settings import Settings
+from nexpo.api.settings import Settings
+from starlette.types import Message, Receive, Scope, Send
+
 from nexpo import cli
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

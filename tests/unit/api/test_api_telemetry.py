@@ -12,9 +12,8 @@ from typing import ClassVar
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, make_settings
+from nexpo.api.main import create_app
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-from api.main import create_app
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
-
-from api import transit as transit_module
-from api.main import create_app
-from api.transit import Keyring, TransitError, create_key, main, parse_keys, read_keys, rotate_key
+from nexpo.api import transit as transit_module
+from nexpo.api.main import create_app
+from nexpo.api.transit import Keyring, TransitError, create_key, main, parse_keys, read_keys, rotate_key
 
 
 def b64(data: bytes) -> str:

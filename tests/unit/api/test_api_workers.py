@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from nexpo.api import workers
 
-import api
-from api import workers
+import nexpo
 
 # A stand-in for uvicorn's supervisor: starts one worker that watches it, prints the worker's pid.
 _SUPERVISOR = textwrap.dedent(
@@ -32,7 +32,7 @@ _SUPERVISOR = textwrap.dedent(
 _WORKER = textwrap.dedent(
     """
     import signal, sys, time
-    from api import workers
+    from nexpo.api import workers
     if sys.argv[1] == "ignore-sigterm":  # a worker whose drain never ends
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     assert workers.watch_supervisor()
@@ -51,7 +51,7 @@ def _gone(pid: int) -> bool:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", ["default", "ignore-sigterm"])
 def test_a_worker_exits_within_5_s_of_its_supervisors_sigkill(mode: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(api.__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(nexpo.__file__).resolve().parents[1])}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     supervisor = subprocess.Popen(
         [sys.executable, "-c", _SUPERVISOR, _WORKER, mode], env=env, stdout=subprocess.PIPE, text=True
