@@ -172,11 +172,12 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
                 # The exports hold the memory; their byte lengths vouch for the shapes read
                 # above (another thread may have reassigned a.shape or a.dtype since).
                 pa, pb = ffi.from_buffer(a), ffi.from_buffer(b)
-                size = dtype.itemsize
+                f32 = dtype is _F32
+                size = 4 if f32 else 8
                 if len(pa) == m * k * size and len(pb) == k * n * size:
                     c = np.empty((m, n), dtype)
                     status = lib.nexpo_matmul(
-                        lib.NEXPO_F32 if dtype is _F32 else lib.NEXPO_F64, m, n, k,
+                        lib.NEXPO_F32 if f32 else lib.NEXPO_F64, m, n, k,
                         pa, k, 1, pb, n, 1, ffi.from_buffer(c), n,
                     )
                     if status:
