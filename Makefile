@@ -90,7 +90,7 @@ check-aarch64: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py cross --cpu arm64 --cc aarch64-linux-gnu-gcc
 
 # Hostile arguments for every native-backed function (tests/fuzz/native_args.py), in worker
-# processes with a kill timeout; test-python runs 3000 cases of it. FUZZ_SEED replays a run.
+# processes with a kill timeout; test-python runs 8000 cases of it. FUZZ_SEED replays a run.
 # Under the sanitizer build: the NEXPO_CORE_OVERRIDE and LD_PRELOAD of test-sanitize.
 FUZZ_RUNS ?= 20000
 fuzz-native: build

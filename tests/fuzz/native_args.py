@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=int(os.environ.get("FUZZ_RUNS", "2000")))
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per batch")
     parser.add_argument("--case", type=int, default=None, help="replay one case in this process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -14,7 +14,7 @@ from native_args import run
 
 def test_native_arguments_survive_hostile_values() -> None:
     seed = int(os.environ.get("NEXPO_SEED", random.randrange(2**32)))
-    runs = int(os.environ.get("NEXPO_FUZZ_RUNS", "3000"))
+    runs = int(os.environ.get("NEXPO_FUZZ_RUNS", "8000"))
     print(f"NEXPO_SEED={seed}")
-    report = run(seed, runs, batch=1000, timeout=120)
+    report = run(seed, runs, batch=1000, timeout=60)
     assert not report.failures, report.summary()
