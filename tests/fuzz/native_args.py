@@ -113,10 +113,11 @@ def run(seed: int, runs: int, batch: int = 100, timeout: float = 120.0) -> Repor
             start += count
             continue
         what = "hung (killed after the batch timeout)" if code is None else f"died with exit code {code}"
+        said = "\n    ".join(line for line in out.split("\n") if not line.startswith("case "))[-2000:]
         if not started:  # it never got to a case: retrying case by case would only repeat that
-            report.failures.append(f"seed {seed}: a worker {what} before its first case\n    {out[-2000:]}")
+            report.failures.append(f"seed {seed}: a worker {what} before its first case\n    {said}")
             break
-        report.failures.append(f"seed {seed} case {started[-1]}: the worker {what}\n    {out[-2000:]}")
+        report.failures.append(f"seed {seed} case {started[-1]}: the worker {what}\n    {said}")
         start = started[-1] + 1
     report.runs = runs
     report.seconds = time.monotonic() - began
