@@ -8,6 +8,7 @@ scheduler's worker threads; SHA-256 uses the CPU's SHA extensions when it has th
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterable
 from typing import Any, Final, cast, overload
@@ -74,6 +75,7 @@ _scratch = _Scratch()
 def _check_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    value = operator.index(value)  # a plain int: a subclass's comparisons could lie
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nexpo import crypto
+from nexpo import crypto, scheduler
 from nexpo._native import ffi
 
 # Defines lying(arr, **lies): a view of arr whose Python-level attributes say what lies says.
@@ -257,12 +257,31 @@ def test_strided_buffers_are_value_errors(call: Any) -> None:
             call(strided)
 
 
+class LyingInt(int):
+    """Compares as whatever makes a range check pass."""
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+
+def test_int_subclass_comparisons_are_not_believed() -> None:
+    leaves = [b"a", b"b", b"c"]
+    assert crypto.merkle_proof(leaves, LyingInt(1)) == crypto.merkle_proof(leaves, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        crypto.merkle_proof(leaves, LyingInt(7))
+    with pytest.raises(ValueError, match="between 1 and 1024, got 5000"):
+        scheduler.set_num_threads(LyingInt(5000))
+
+
 def test_merkle_of_more_empty_leaves_than_memory_holds() -> None:
     # An (n, 0) array is n leaves in no memory: the native tree scratch (32 n bytes) was a
     # malloc whose failure Nim's -d:useMalloc allocator did not check, so 2**40 leaves crashed.
     out = isolated("""
         import nexpo
-        from nexpo import crypto
+        from nexpo import crypto, scheduler
         from nexpo._native import ffi, lib, error_for
         for call in (crypto.merkle_root, lambda a: crypto.merkle_proof(a, 0), crypto.sha256_many):
             try:
