@@ -66,7 +66,10 @@ def _private_view(obj: object, name: str, what: str = "a numpy.ndarray") -> Floa
 
 
 def _float_array(obj: object, name: str) -> FloatArray:
-    arr = _private_view(obj, name, "a numpy.ndarray of float32 or float64")
+    if type(obj) is np.ndarray:  # _private_view's common case, without the call
+        arr: FloatArray = obj.view()
+    else:
+        arr = _private_view(obj, name, "a numpy.ndarray of float32 or float64")
     if arr.dtype.char not in _DTYPE_CODES or arr.dtype.byteorder == ">":
         raise TypeError(f"{name} must have dtype float32 or float64, not {arr.dtype} (nexpo never casts)")
     return arr
