@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
-        wheels test-installed check-dist test-aarch64-wheel
+        wheels test-installed check-dist test-aarch64-wheel fuzz-native
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
@@ -90,6 +90,13 @@ check-aarch64: $(INSTALLED)
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null); \
 	  else echo "nexpo: install gcc-aarch64-linux-gnu to check the aarch64 build"; exit 1; fi; }
 	$(BIN)/python nim/nimbuild.py cross --cpu arm64 --cc aarch64-linux-gnu-gcc
+
+# Hostile arguments for every native-backed function (tests/fuzz/native_args.py), in worker
+# processes with a kill timeout; test-python runs 8000 cases of it. FUZZ_SEED replays a run.
+# Under the sanitizer build: the NEXPO_CORE_OVERRIDE and LD_PRELOAD of test-sanitize.
+FUZZ_RUNS ?= 20000
+fuzz-native: build
+	$(BIN)/python tests/fuzz/native_args.py --runs $(FUZZ_RUNS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 # --- deployment: Dockerfile and k8s/ -------------------------------------------------------
 # Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra

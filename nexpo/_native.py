@@ -133,8 +133,9 @@ def read_buffer(obj: object, name: str) -> tuple[CData | bytes, int]:
     """A read-only bytes-like argument for a ``const char *`` parameter, without copying.
 
     ``bytes`` pass straight through (cffi hands C a pointer to their storage); any other
-    bytes-like object gets a ``char[]`` view that keeps its buffer exported during the call.
-    ``str`` is refused with a hint.
+    bytes-like object gets a ``char[]`` view that keeps its buffer exported (so it cannot be
+    resized or freed) while the caller holds it. The length is the exported buffer's, never
+    ``len(obj)`` (a subclass may override ``__len__``). ``str`` is refused with a hint.
     """
     if type(obj) is bytes:
         return obj, len(obj)
@@ -144,6 +145,8 @@ def read_buffer(obj: object, name: str) -> tuple[CData | bytes, int]:
         buf = ffi.from_buffer("char[]", obj)
     except TypeError:
         raise TypeError(f"{name} must be a bytes-like object, not {_type_name(obj)}") from None
+    except (BufferError, ValueError) as exc:  # a strided view: C reads one contiguous run
+        raise ValueError(f"{name} must be C-contiguous ({exc}); pass bytes({name}) instead") from None
     return buf, len(buf)
 
 

@@ -8,6 +8,7 @@ scheduler's worker threads; SHA-256 uses the CPU's SHA extensions when it has th
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Iterable
 from typing import Any, Final, cast, overload
@@ -56,14 +57,13 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.buf: CData = _new_uncleared("uint8_t[]", 4096)
-        self.size = 4096
 
     def get(self, n: int) -> CData:
-        if n > self.size:
+        size = len(self.buf)  # the allocation's own length: C writes n bytes into it
+        if n > size:
             if n > _SCRATCH_MAX:
                 return _new_uncleared("uint8_t[]", n)
-            self.size = max(n, 2 * self.size)
-            self.buf = _new_uncleared("uint8_t[]", self.size)
+            self.buf = _new_uncleared("uint8_t[]", max(n, 2 * size))
         return self.buf
 
 
@@ -75,9 +75,23 @@ _scratch = _Scratch()
 def _check_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    value = operator.index(value)  # a plain int: a subclass's comparisons could lie
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value
+
+
+_ONLY_BYTES: Final = frozenset({bytes})
+_MAX_EMPTY_ROWS: Final = 1 << 24  # an (n, 0) array is n messages in no memory at all
+
+
+def _join(items: tuple[Any, ...], name: str) -> bytes:
+    try:
+        return b"".join(items)
+    except (TypeError, BufferError, ValueError):
+        for i, item in enumerate(items):
+            _in(item, f"{name}[{i}]")  # raises the error that names the bad item
+        raise
 
 
 class _Batch:
@@ -85,38 +99,43 @@ class _Batch:
 
     A list of bytes-likes is joined into one buffer (one C-level pass); ``lengths`` is NULL
     when every message has the same length, so the native side computes the offsets itself.
+    The native call runs without the GIL on this private snapshot: the caller's list and its
+    items may change meanwhile without effect. Lengths come from the joined buffers, never
+    from an overridable ``__len__``.
     """
 
-    __slots__ = ("data", "keep", "length", "lengths", "n")
+    __slots__ = ("data", "from_array", "keep", "length", "lengths", "n")
 
     def __init__(self, messages: object, name: str) -> None:
-        if isinstance(messages, np.ndarray):
-            self._from_array(messages, name)
+        self.from_array = True
+        if issubclass(type(messages), np.ndarray):
+            # A private plain view (see kernels._private_view): its shape is numpy's, and no
+            # other thread can reassign it between the checks and the call.
+            plain = messages.view() if type(messages) is np.ndarray else np.asarray(messages)
+            self._from_array(plain, name)
             return
         if isinstance(messages, str | bytes | bytearray | memoryview):
             raise TypeError(
                 f"{name} must be a list of bytes-like objects (or a 2-D uint8 array), "
                 f"not a single {type(messages).__name__}"
             )
-        if isinstance(messages, list | tuple):
-            items = messages
-        else:
-            try:
-                items = list(messages)  # type: ignore[call-overload]
-            except TypeError:
-                raise TypeError(
-                    f"{name} must be a list of bytes-like objects, not {type(messages).__name__}"
-                ) from None
+        self.from_array = False
         try:
-            joined = b"".join(items)
+            items: tuple[Any, ...] = tuple(messages)  # type: ignore[arg-type]
         except TypeError:
-            for i, item in enumerate(items):
-                _in(item, f"{name}[{i}]")
-            raise
+            raise TypeError(
+                f"{name} must be a list of bytes-like objects, not {type(messages).__name__}"
+            ) from None
+        if set(map(type, items)) <= _ONLY_BYTES:  # immutable, and len() is their size
+            joined = _join(items, name)
+            sizes = list(map(len, items))
+        else:  # exported views pin each item's size (and memory) from the join to the sizes
+            views = tuple(_view(item, f"{name}[{i}]") for i, item in enumerate(items))
+            joined = _join(views, name)
+            sizes = [view.nbytes for view in views]
+            for view in views:
+                view.release()
         n = len(items)
-        sizes = list(map(len, items))
-        if sum(sizes) != len(joined):  # some item's len() counts elements wider than a byte
-            sizes = [memoryview(item).nbytes for item in items]
         self.keep: object = joined
         self.data, self.length = _in(joined, name)
         self.n = n
@@ -131,11 +150,24 @@ class _Batch:
                 f"{name}: an array must be 2-D uint8 (one message per row), "
                 f"got {array.ndim}-D {array.dtype}"
             )
+        if array.shape[1] == 0 and array.shape[0] > _MAX_EMPTY_ROWS:
+            raise ValueError(
+                f"{name}: {array.shape[0]} empty rows is more than {_MAX_EMPTY_ROWS} "
+                "(every one hashes alike)"
+            )
         contiguous = np.ascontiguousarray(array)
         self.keep = contiguous
         self.data, self.length = _in(contiguous, name)
         self.n = int(array.shape[0])
         self.lengths = ffi.NULL
+
+
+def _view(item: object, name: str) -> memoryview:
+    try:
+        return memoryview(item)  # type: ignore[arg-type]
+    except TypeError:
+        _in(item, name)  # raises the TypeError with the hint for str
+        raise
 
 
 def _digest_list(out: npt.NDArray[np.uint8]) -> list[bytes]:
@@ -158,39 +190,44 @@ def sha256(data: object) -> bytes:
 class Sha256:
     """Streaming SHA-256 shaped like ``hashlib.sha256()``: update, digest, hexdigest, copy.
 
-    The hash state lives in a small buffer owned by this object (passed to Nim by pointer),
-    so ``copy()`` is a small buffer copy and the two objects are independent. Like hashlib's
-    objects, one object may be shared between threads: a lock serialises its updates (the
-    native call runs without the GIL).
+    The hash state lives in a small native buffer owned by this object (passed to Nim by
+    pointer), so ``copy()`` is a small buffer copy and the two objects are independent. Like
+    hashlib's objects, one object may be shared between threads: a lock serialises its updates
+    (the native call runs without the GIL).
+
+    The buffer and its lock sit in a read-only attribute (assigning it raises AttributeError):
+    whatever reaches the native call is this object's own allocation of the state's size.
     """
 
     name: Final = "sha256"
     digest_size: Final = DIGEST_SIZE
     block_size: Final = BLOCK_SIZE
 
-    __slots__ = ("_lock", "_ptr", "_state")
+    __slots__ = ("_native",)
+    _native: tuple[CData, threading.Lock]  # (uint8_t[_STATE_SIZE], its lock)
 
     def __init__(self, data: object = b"") -> None:
-        self._state = bytearray(_STATE_SIZE)
-        self._ptr = ffi.from_buffer("uint8_t[]", self._state)
-        self._lock = threading.Lock()
-        check(lib.nexpo_sha256_init(self._ptr, _STATE_SIZE))
+        state = ffi.new("uint8_t[]", _STATE_SIZE)
+        check(lib.nexpo_sha256_init(state, _STATE_SIZE))
+        _native_slot.__set__(self, (state, threading.Lock()))
         if not (isinstance(data, bytes) and not data):
             self.update(data)
 
     def update(self, data: object) -> Sha256:
         """Absorb more data; returns self so calls can be chained."""
         buf, n = _in(data, "data")
-        with self._lock:
-            status = lib.nexpo_sha256_update(self._ptr, _STATE_SIZE, buf, n)
+        state, lock = self._native
+        with lock:
+            status = lib.nexpo_sha256_update(state, _STATE_SIZE, buf, n)
         check(status)
         return self
 
     def digest(self) -> bytes:
         """The digest of everything absorbed so far; the object can keep absorbing."""
         out = ffi.new("uint8_t[32]")
-        with self._lock:
-            status = lib.nexpo_sha256_final(self._ptr, _STATE_SIZE, out, 32)
+        state, lock = self._native
+        with lock:
+            status = lib.nexpo_sha256_final(state, _STATE_SIZE, out, 32)
         check(status)
         return cast(bytes, ffi.buffer(out)[:])
 
@@ -200,14 +237,34 @@ class Sha256:
     def copy(self) -> Sha256:
         """An independent copy: updating one does not affect the other."""
         clone = Sha256.__new__(Sha256)
-        with self._lock:
-            clone._state = bytearray(self._state)
-        clone._ptr = ffi.from_buffer("uint8_t[]", clone._state)
-        clone._lock = threading.Lock()
+        state = ffi.new("uint8_t[]", _STATE_SIZE)
+        own_state, lock = self._native
+        with lock:
+            ffi.memmove(state, own_state, _STATE_SIZE)
+        _native_slot.__set__(clone, (state, threading.Lock()))
         return clone
+
+    def __copy__(self) -> Sha256:
+        return self.copy()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle a nexpo.crypto.Sha256 object (its state is native)")
 
     def __repr__(self) -> str:
         return f"<nexpo.crypto.Sha256 object @ {id(self):#x}>"
+
+
+def _read_only_slot(cls: type, name: str) -> Any:
+    """Swap a slot's descriptor for a getter-only property; return the descriptor, which
+    stays module-private (the class's own methods set the slot through it)."""
+    slot = cls.__dict__[name]
+    getter = property(slot.__get__, doc=f"read-only: {name} reaches native code")
+    getter.__set_name__(cls, name)  # type: ignore[attr-defined]  # named in the AttributeError
+    setattr(cls, name, getter)
+    return slot
+
+
+_native_slot: Final = _read_only_slot(Sha256, "_native")
 
 
 @overload
@@ -224,7 +281,7 @@ def sha256_many(messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
     out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)
     out_buf, out_len = _native.write_buffer(out, "out")
     check(lib.nexpo_sha256_many(batch.data, batch.length, batch.lengths, batch.n, out_buf, out_len))
-    return out if isinstance(messages, np.ndarray) else _digest_list(out)
+    return out if batch.from_array else _digest_list(out)
 
 
 # --- HMAC-SHA-256 ---------------------------------------------------------------------------
@@ -256,7 +313,7 @@ def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArr
             key_buf, key_len, batch.data, batch.length, batch.lengths, batch.n, out_buf, out_len
         )
     )
-    return out if isinstance(messages, np.ndarray) else _digest_list(out)
+    return out if batch.from_array else _digest_list(out)
 
 
 def hmac_sha256_verify(key: object, data: object, tag: object) -> bool:

@@ -5,6 +5,12 @@ Fortran) without copying them: the Nim kernel packs straight from their memory. 
 C-contiguous. Integer, complex, object, float16 and mixed dtypes raise ``TypeError``: nothing is
 ever cast silently.
 
+The kernel runs without the GIL and trusts the shapes and strides it is given, so they come
+from a private plain-ndarray view of each argument, taken in one C call: neither an ndarray
+subclass (whose ``shape``, ``strides``, ``dtype`` or ``flags`` may be overriding properties) nor
+another thread reassigning ``a.shape`` or ``a.dtype`` mid-call can make them disagree with the
+memory the kernel reads.
+
 ``linear`` computes ``activation(x @ weight + bias)`` in one pass: the bias and the activation
 are applied to each tile of the result while it is still in cache. Activations:
 
@@ -17,7 +23,7 @@ are applied to each tile of the result while it is still in cache. Activations:
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -43,12 +49,30 @@ _ACTIVATION_CODES: Final = {
 ACTIVATIONS: Final = ("relu", "gelu", "tanh", "sigmoid", "softmax")
 
 
+def _private_view(obj: object, name: str, what: str = "a numpy.ndarray") -> FloatArray:
+    """A new plain ``numpy.ndarray`` over ``obj``'s memory that no other code holds.
+
+    Its shape, strides and dtype are copied from numpy's C struct in one call, so they stay
+    consistent however the caller's object changes meanwhile. ``type()`` rather than
+    ``isinstance`` (which a ``__class__`` property can fool), and ``np.asarray`` for a subclass
+    rather than its ``.view()`` (which it can override): no Python code of the subclass runs.
+    """
+    cls = type(obj)
+    if cls is np.ndarray:
+        return cast(FloatArray, obj).view()
+    if not issubclass(cls, np.ndarray):
+        raise TypeError(f"{name} must be {what}, not {cls.__name__}")
+    return np.asarray(obj)
+
+
 def _float_array(obj: object, name: str) -> FloatArray:
-    if not isinstance(obj, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, not {type(obj).__name__}")
-    if obj.dtype.char not in _DTYPE_CODES or obj.dtype.byteorder == ">":
-        raise TypeError(f"{name} must have dtype float32 or float64, not {obj.dtype} (nexpo never casts)")
-    return obj
+    if type(obj) is np.ndarray:  # _private_view's common case, without the call
+        arr: FloatArray = obj.view()
+    else:
+        arr = _private_view(obj, name, "a numpy.ndarray of float32 or float64")
+    if arr.dtype.char not in _DTYPE_CODES or arr.dtype.byteorder == ">":
+        raise TypeError(f"{name} must have dtype float32 or float64, not {arr.dtype} (nexpo never casts)")
+    return arr
 
 
 def _same_dtype(names: str, *arrays: FloatArray) -> None:
@@ -66,9 +90,11 @@ def _two_d(arr: FloatArray, name: str) -> None:
 def _operand(arr: FloatArray) -> tuple[CData, int, int]:
     """(pointer to element [0, 0], row stride, column stride), strides in elements.
 
-    Any view works as is, including negative and zero strides; only a view whose strides are
-    not whole elements, or whose data is misaligned, is copied first. The pointer keeps the
-    array alive.
+    ``arr`` is a private view (see ``_private_view``). Any view works as is, including negative
+    and zero strides; only a view whose strides are not whole elements, or whose data is
+    misaligned, is copied first. A contiguous operand's pointer holds a buffer export; a
+    strided one is a bare address, valid while the caller holds ``arr`` (numpy refuses to
+    resize memory that a view or an export still references).
     """
     flags = arr.flags
     if flags.aligned:
@@ -85,8 +111,8 @@ def _operand(arr: FloatArray) -> tuple[CData, int, int]:
 
 
 def _check_out(out: object, shape: tuple[int, int], dtype: np.dtype[Any]) -> FloatArray:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+    """A plain-ndarray view of ``out`` that the kernel may write ``shape`` elements into."""
+    out = _private_view(out, "out")
     if out.dtype != dtype:
         raise ValueError(f"out must have dtype {dtype}, got {out.dtype}")
     if out.shape != shape:
@@ -117,7 +143,7 @@ def _gemm(
     target = np.empty((m, n), dtype=dtype) if overlaps else result
     xp, rsx, csx = _operand(x)
     wp, rsw, csw = _operand(w)
-    op = ffi.from_buffer(target)  # writable: either fresh or checked by _check_out
+    op = ffi.from_buffer(target)  # writable: fresh, or checked by _check_out on a plain view
     if activation is None:
         check(lib.nexpo_matmul(code, m, n, k, xp, rsx, csx, wp, rsw, csw, op, n))
     else:
@@ -136,24 +162,30 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
     Raises ``TypeError`` for non-float or mixed dtypes and ``ValueError`` for arrays that are not
     2-D or whose inner dimensions differ.
     """
-    # Fast path for the common call (two aligned contiguous 2-D arrays of one native float
-    # dtype, no out=): at n = 64 the product takes a few microseconds, so every attribute
-    # lookup counts. Anything else goes through the full checks below.
-    if out is None and isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+    # Fast path for the common call (two aligned contiguous 2-D plain ndarrays of one native
+    # float dtype, no out=): at n = 64 the product takes a few microseconds, so every attribute
+    # lookup counts. Anything else, subclasses included, goes through the full checks below.
+    if out is None and type(a) is np.ndarray and type(b) is np.ndarray:
         dtype = a.dtype
         if (dtype is _F32 or dtype is _F64) and b.dtype is dtype and a.ndim == 2 and b.ndim == 2:
             m, k = a.shape
             kb, n = b.shape
             fa, fb = a.flags, b.flags
             if k == kb and fa.c_contiguous and fb.c_contiguous and fa.aligned and fb.aligned:
-                c = np.empty((m, n), dtype)
-                status = lib.nexpo_matmul(
-                    lib.NEXPO_F32 if dtype is _F32 else lib.NEXPO_F64, m, n, k,
-                    ffi.from_buffer(a), k, 1, ffi.from_buffer(b), n, 1, ffi.from_buffer(c), n,
-                )
-                if status:
-                    check(status)
-                return c
+                # The exports hold the memory; their byte lengths vouch for the shapes read
+                # above (another thread may have reassigned a.shape or a.dtype since).
+                pa, pb = ffi.from_buffer(a), ffi.from_buffer(b)
+                f32 = dtype is _F32
+                size = 4 if f32 else 8
+                if len(pa) == m * k * size and len(pb) == k * n * size:
+                    c = np.empty((m, n), dtype)
+                    status = lib.nexpo_matmul(
+                        lib.NEXPO_F32 if f32 else lib.NEXPO_F64, m, n, k,
+                        pa, k, 1, pb, n, 1, ffi.from_buffer(c), n,
+                    )
+                    if status:
+                        check(status)
+                    return c
     a = _float_array(a, "a")
     b = _float_array(b, "b")
     _same_dtype("a and b", a, b)
@@ -164,9 +196,10 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
             f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
             f"a.shape[1] ({a.shape[1]}) != b.shape[0] ({b.shape[0]})"
         )
-    if out is not None:
-        out = _check_out(out, (a.shape[0], b.shape[1]), a.dtype)
-    return _gemm(a, b, out, None, None)
+    if out is None:
+        return _gemm(a, b, None, None, None)
+    _gemm(a, b, _check_out(out, (a.shape[0], b.shape[1]), a.dtype), None, None)
+    return out  # the caller's object (its memory now holds the product)
 
 
 def linear(

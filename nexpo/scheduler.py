@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TypedDict
 
 from nexpo._native import check, ffi, lib
@@ -28,6 +29,7 @@ def set_num_threads(n: int) -> None:
     """Resize the native worker pool to ``n`` threads (1..1024)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, not {type(n).__name__}")
+    n = operator.index(n)  # a plain int: a subclass's comparisons could lie
     if not 1 <= n <= 1024:
         raise ValueError(f"n must be between 1 and 1024, got {n}")
     check(lib.nexpo_set_num_threads(n))

@@ -13,7 +13,16 @@
 
 import ../errors
 
+proc c_malloc(size: csize_t): pointer {.importc: "malloc", header: "<stdlib.h>".}
+proc c_free(p: pointer) {.importc: "free", header: "<stdlib.h>".}
+
 type
+  HashBuffer* = object
+    ## Scratch room for `nodes` 32-byte hashes. malloc'ed and checked: Nim's -d:useMalloc
+    ## allocator returns nil on failure, and a tree of n leaves needs 32·n bytes however
+    ## small its input (an (n, 0) array of empty leaves).
+    p*: ptr UncheckedArray[byte]
+
   MessageBatch* = object
     data*: ptr UncheckedArray[byte]
     n*: int
@@ -48,3 +57,16 @@ proc msgLen*(b: MessageBatch, i: int): int {.inline.} =
 proc msgPtr*(b: MessageBatch, i: int): ptr UncheckedArray[byte] {.inline.} =
   let off = if b.offsets.len == 0: i * b.stride else: b.offsets[i]
   cast[ptr UncheckedArray[byte]](cast[uint](b.data) + uint(off))
+
+proc `=destroy`*(b: var HashBuffer) =
+  if b.p != nil: c_free(b.p)
+
+proc `=copy`*(dst: var HashBuffer, src: HashBuffer) {.error.}
+
+proc initHashBuffer*(nodes: int, name: string): HashBuffer =
+  if nodes < 0 or nodes > high(int) div 32:
+    fail(stNoMem, name & ": " & $nodes & " hashes do not fit in memory")
+  let p = c_malloc(csize_t(max(32 * nodes, 1)))
+  if p == nil:
+    fail(stNoMem, name & ": cannot allocate " & $nodes & " 32-byte hashes")
+  result.p = cast[ptr UncheckedArray[byte]](p)

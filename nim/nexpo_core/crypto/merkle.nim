@@ -93,10 +93,10 @@ proc merkleRoot*(impl: Sha256Impl, b: var MessageBatch, output: ptr UncheckedArr
   if b.n == 0:
     sha256(impl, nil, 0, output)
     return
-  var bufA = newSeqUninitialized[byte](32 * b.n)
-  var bufB = newSeqUninitialized[byte](32 * ((b.n + 1) div 2))
-  var src = cast[ptr UncheckedArray[byte]](bufA[0].addr)
-  var dst = cast[ptr UncheckedArray[byte]](bufB[0].addr)
+  let bufA = initHashBuffer(b.n, "leaves")
+  let bufB = initHashBuffer((b.n + 1) div 2, "leaves")
+  var src = bufA.p
+  var dst = bufB.p
   hashMany(jobLeaf, impl, b, src)
   var m = b.n
   while m > 1:
@@ -108,10 +108,10 @@ proc merkleProof*(impl: Sha256Impl, b: var MessageBatch, index: int,
                   output: ptr UncheckedArray[byte]): int =
   ## Write the audit path of leaf `index` (32 bytes per node) to `output`; returns its length.
   ## `output` must hold 64 nodes (the deepest possible path).
-  var bufA = newSeqUninitialized[byte](32 * b.n)
-  var bufB = newSeqUninitialized[byte](32 * ((b.n + 1) div 2))
-  var src = cast[ptr UncheckedArray[byte]](bufA[0].addr)
-  var dst = cast[ptr UncheckedArray[byte]](bufB[0].addr)
+  let bufA = initHashBuffer(b.n, "leaves")
+  let bufB = initHashBuffer((b.n + 1) div 2, "leaves")
+  var src = bufA.p
+  var dst = bufB.p
   hashMany(jobLeaf, impl, b, src)
   var m = b.n
   var idx = index
