@@ -7,12 +7,13 @@ reject it. So a body's size in values is bounded from its bytes (every value but
 followed by a comma or, for a key, a colon; every container opens with a bracket), by a
 ``JsonBudget``: chunk by chunk while the body arrives, so a body over budget is answered 422 before
 the rest of it is even read, and once more on the whole body before it is parsed. What is parsed
-is thus bounded by the budget, whatever the body. Bodies above ``INLINE_BYTES`` are counted and
-parsed in a worker thread.
+is thus bounded by the budget, whatever the body. Callers parse through ``Gateway.run`` with the
+body's length as the cost: large bodies are counted and parsed in a worker thread.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -25,7 +26,6 @@ from .problems import ProblemError
 # A JSON number and nothing else: not "1", true or null (pydantic's lax float takes all three).
 JsonNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
-INLINE_BYTES = 64 * 1024  # above this, counting and parsing go to a worker thread
 _SLICE = 256 * 1024  # counted per slice: each count holds the GIL only briefly
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,6 +68,14 @@ class JsonBudget:
                 raise ProblemError(422, limits.too_many_arrays)
             if self.values > limits.max_values:
                 raise ProblemError(422, limits.too_many)
+
+
+@functools.lru_cache(maxsize=16)
+def item_list_limits(name: str, max_items: int) -> JsonLimits:
+    """A body of one list ``name`` of at most ``max_items`` strings and a few fields beside it: an
+    8 MiB body of empty strings would otherwise build millions of objects before its 422."""
+    most = max_items + 16
+    return JsonLimits(most, f"the body holds more than {most} JSON values; the limit is {max_items} {name}")
 
 
 def parse_bounded(model: type[M], body: bytes, limits: JsonLimits) -> M:

@@ -7,8 +7,6 @@ import binascii
 
 from .problems import ProblemError
 
-INLINE_BYTES = 64 * 1024  # below this, hashing on the event loop is cheaper than a thread hop
-
 
 def b64decode(value: str, field: str) -> bytes:
     try:

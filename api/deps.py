@@ -16,7 +16,6 @@ from .inference import MlpModel
 from .problems import ProblemError
 from .settings import Settings
 from .state import Gateway
-from .transit import Keyring
 
 
 async def get_gateway(request: Request) -> Gateway:
@@ -40,12 +39,6 @@ def find_model(gateway: Gateway, name: str) -> MlpModel:
         known = ", ".join(sorted(gateway.registry.models)) or "none"
         raise ProblemError(404, f"no model named {name!r} (loaded: {known})")
     return model
-
-
-async def get_keyring(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Keyring:
-    if gateway.keyring is None:
-        raise ProblemError(503, f"transit keys are unavailable: {gateway.keyring_error or 'not configured'}")
-    return gateway.keyring.current()
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -81,4 +74,3 @@ async def json_body(request: Request, model: type[M]) -> M:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[MlpModel, Depends(get_model)]
-KeyringDep = Annotated[Keyring, Depends(get_keyring)]

@@ -6,9 +6,14 @@ objects, dependency solving) — for a small model that machinery, not the model
 
 ``HotPathMiddleware`` sits innermost among the gateway's middleware (after auth, limits, deadline,
 metrics and tracing, which all still apply) and answers these operations itself by calling the
-*same* functions the FastAPI routes call (``infer_json``, ``hash_json``), so both paths give
-byte-identical answers and errors; the FastAPI routes stay to document the operations in OpenAPI
-(and serve them the same way if the middleware is removed).
+*same* functions the FastAPI routes call (``infer_json``, ``hash_json``) with the same body
+budgets, so both paths give byte-identical answers and errors.
+
+The FastAPI routes it shadows are therefore never served by the gateway: they are the hot path's
+documentation (OpenAPI, /docs) and its reference implementation, served only by an app built with
+``create_app(fast_paths=False)``. Each is marked ``@served_by_hot_path`` (the middleware refuses a
+hot route whose FastAPI route is not), and tests/unit/api/test_api_fastpath.py drives every hot
+route both ways, error cases included, and compares status, headers and body.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -30,7 +35,16 @@ from .state import Gateway
 
 Operation = Callable[[Gateway, bytes, dict[str, str]], Awaitable[bytes]]
 Budget = Callable[[Gateway, dict[str, str]], JsonLimits]  # what a body may hold, checked as it arrives
+E = TypeVar("E", bound=Callable[..., Any])
 _JSON_HEADERS = (b"content-type", b"application/json")
+_MARK = "__served_by_hot_path__"
+
+
+def served_by_hot_path(endpoint: E) -> E:
+    """Mark a FastAPI route as shadowed: ``HotPathMiddleware`` answers its requests, so in the
+    gateway the route only documents the operation (it serves it with ``fast_paths=False``)."""
+    setattr(endpoint, _MARK, True)
+    return endpoint
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class HotPathMiddleware:
             api_route = documented.get((route.method, route.template))
             if api_route is None:
                 raise ValueError(f"no documented route {route.method} {route.template}")
+            if not getattr(api_route.endpoint, _MARK, False):
+                raise ValueError(f"mark the route of {route.method} {route.template} @served_by_hot_path")
             pattern, _, _ = compile_path(route.template)
             self.routes.append(
                 _Compiled(route.method, pattern, route.operation, route.reads_body, route.budget, api_route)

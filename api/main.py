@@ -53,7 +53,8 @@ async def _ping(_: Gateway, __: bytes, ___: dict[str, str]) -> bytes:
     return health.PONG
 
 
-# Answered by pure-ASGI code calling the routes' own functions (see api/fastpath.py).
+# Answered by pure-ASGI code calling the routes' own functions; their FastAPI routes, marked
+# @served_by_hot_path, only document them (see api/fastpath.py).
 HOT_ROUTES = (
     HotRoute(
         "POST",
@@ -61,7 +62,12 @@ HOT_ROUTES = (
         lambda g, body, p: models.infer_json(g, body, p["name"]),
         budget=lambda g, p: models.infer_limits(g, p["name"]),  # 404/422 before the body is all in
     ),
-    HotRoute("POST", "/v1/hash", lambda g, body, _: hash.hash_json(g, body)),
+    HotRoute(
+        "POST",
+        "/v1/hash",
+        lambda g, body, _: hash.hash_json(g, body),
+        budget=lambda g, _: hash.hash_limits(g),
+    ),
     HotRoute("GET", "/v1/ping", _ping, reads_body=False),
 )
 
@@ -110,7 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for model in gateway.registry.models.values():
             batcher = MicroBatcher(
                 model,
-                gateway.run_model,
+                gateway.run,
                 max_batch_size=settings.max_batch_size,
                 max_wait_s=settings.max_batch_wait_ms / 1000,
                 max_concurrent=settings.cpu_workers,

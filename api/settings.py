@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=30.0, gt=0, description="per-request deadline (504 beyond)")
     stream_timeout_s: float = Field(default=600.0, gt=0, description="deadline of /v1/hash/stream uploads")
     cpu_workers: int = Field(default_factory=usable_cores, ge=1, description="concurrent CPU-bound jobs")
+    max_inline_cost: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="CPU work of at most this many bytes (read and written) runs on the event loop, "
+        "cheaper than a thread hop; more runs in the cpu_workers threads",
+    )
 
     # --- inference
     models_dir: Path = Field(default=DEFAULT_MODELS_DIR, description="directory of *.safetensors MLP models")

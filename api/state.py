@@ -35,22 +35,33 @@ class Gateway:
     def create(cls, settings: Settings) -> Gateway:
         return cls(settings=settings, limiter=anyio.CapacityLimiter(settings.cpu_workers))
 
-    async def run_cpu(self, fn: Callable[..., T], *args: object) -> T:
-        """Run CPU-bound ``fn`` in a worker thread, at most ``cpu_workers`` at once.
+    async def run(self, fn: Callable[..., T], *args: Any, cost: int) -> T:
+        """``fn(*args)``: the one place that decides between the event loop and a worker thread.
 
-        The native kernels release the GIL, so threads give real parallelism; the limiter keeps
-        the event loop's core free for I/O instead of oversubscribing the machine.
+        ``cost`` is the bytes the work reads and writes (a body parsed, data hashed, operands and
+        result of a product). Up to ``settings.max_inline_cost`` it runs inline: a thread hop costs
+        more (~100 µs) than the work. Above, it runs in a worker thread, at most ``cpu_workers``
+        at once: the native kernels release the GIL, so threads give real parallelism, and the
+        limiter keeps the event loop's core free for I/O instead of oversubscribing the machine.
         """
+        if cost <= self.settings.max_inline_cost:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Deprecated: ``run(fn, *args, cost=…)``. Always in a worker thread."""
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
     async def run_model(self, fn: Callable[[F32], F32], x: F32) -> F32:
+        """Deprecated: a ``MicroBatcher`` takes ``run``. Always in a worker thread."""
         return await self.run_cpu(fn, x)
 
     def model(self, name: str) -> MlpModel | None:
         return self.registry.models.get(name)
 
     async def infer(self, model: MlpModel, x: F32) -> F32:
+        """Probabilities for the batch ``x``, merged with concurrent requests when batching is on."""
         batcher = self.batchers.get(model.name)
         if batcher is not None:
             return await batcher.infer(x)
-        return await self.run_cpu(model.forward, x)
+        return await self.run(model.forward, x, cost=model.forward_cost(x.shape[0]))

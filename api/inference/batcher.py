@@ -9,7 +9,8 @@
 The collector takes a slot (at most ``max_concurrent`` batches run at once, one per core) *before*
 it gathers requests: while every slot is busy, requests pile up and the next batch takes them all.
 A lone request waits at most ``max_wait`` for company. Requests whose caller gave up (timeout,
-disconnect) are dropped before they are run.
+disconnect) are dropped before they are run. A batch runs through the gateway's ``run`` (a worker
+thread unless its ``forward_cost`` is below the inline limit).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from prometheus_client import Histogram
@@ -42,7 +44,11 @@ QUEUE_WAIT = Histogram(
     registry=REGISTRY,
 )
 
-Runner = Callable[[Callable[[F32], F32], F32], Awaitable[F32]]
+
+class Runner(Protocol):
+    """Runs a batch's forward pass, inline or in a worker thread by its ``cost`` (``Gateway.run``)."""
+
+    def __call__(self, fn: Callable[[F32], F32], x: F32, /, *, cost: int) -> Awaitable[F32]: ...
 
 
 class BatcherClosed(RuntimeError):
@@ -139,7 +145,7 @@ class MicroBatcher:
                 self._wait_metric.observe(started - request.enqueued)
             x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
             self._rows_metric.observe(x.shape[0])
-            y = await self._run(self.model.forward, x)
+            y = await self._run(self.model.forward, x, cost=self.model.forward_cost(x.shape[0]))
             offset = 0
             for request in batch:
                 n = request.x.shape[0]

@@ -69,8 +69,14 @@ class MlpModel:
     def parameters(self) -> int:
         return sum(layer.weight.size + layer.bias.size for layer in self.layers)
 
+    def forward_cost(self, rows: int) -> int:
+        """Bytes a forward pass of ``rows`` reads and writes: inputs, every layer's parameters and
+        outputs (the ``cost`` of ``Gateway.run``)."""
+        widths = sum(int(layer.weight.shape[1]) for layer in self.layers)
+        return 4 * (self.parameters + rows * (self.input_width + widths))
+
     def forward(self, x: F32) -> F32:
-        """Class probabilities for a (batch, input_width) float32 batch; CPU-bound (call off-loop)."""
+        """Class probabilities for a (batch, input_width) float32 batch; CPU-bound (see forward_cost)."""
         from nexpo.kernels import linear
 
         out = x

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
-from ..codec import INLINE_BYTES, b64decode
-from ..deps import GatewayDep, json_request_body, parse_json
+from ..bodies import JsonLimits, item_list_limits, parse_bounded, read_json_body
+from ..codec import b64decode
+from ..deps import GatewayDep, json_request_body
+from ..fastpath import served_by_hot_path
 from ..problems import V1_ERRORS, ProblemError
 from ..state import Gateway
 
@@ -52,30 +54,41 @@ class StreamHashResponse(BaseModel):
     summary="SHA-256 of data or of each item",
     openapi_extra=json_request_body(HashRequest),
 )
+@served_by_hot_path
 async def hash_data(request: Request) -> Response:
-    payload = await hash_json(request.app.state.gateway, await request.body())
-    return Response(payload, media_type=JSON)
+    gateway: Gateway = request.app.state.gateway
+    body = await read_json_body(request, hash_limits(gateway))
+    return Response(await hash_json(gateway, body), media_type=JSON)
+
+
+def hash_limits(gateway: Gateway) -> JsonLimits:
+    """What a /v1/hash body may hold, counted as it arrives."""
+    return item_list_limits("items", gateway.settings.max_hash_items)
 
 
 async def hash_json(gateway: Gateway, raw: bytes) -> bytes:
     """The hash operation on a raw body (shared with the pure-ASGI hot path)."""
-    body = parse_json(HashRequest, raw)
-    if body.data is not None:
-        data = b64decode(body.data, "data")
+    data = await gateway.run(_decode, raw, gateway.settings.max_hash_items, cost=len(raw))
+    if isinstance(data, bytes):
         from nexpo.crypto import sha256
 
-        digest = sha256(data) if len(data) <= INLINE_BYTES else await gateway.run_cpu(sha256, data)
+        digest = await gateway.run(sha256, data, cost=len(data))
         return b'{"algorithm":"sha256","digest":"%s"}' % digest.hex().encode()
-    assert body.items is not None
-    limit = gateway.settings.max_hash_items
-    if len(body.items) > limit:
-        raise ProblemError(422, f"{len(body.items)} items exceed the limit of {limit}")
-    items = [b64decode(item, f"items[{i}]") for i, item in enumerate(body.items)]
     from nexpo.crypto import sha256_many
 
-    total = sum(map(len, items))
-    digests = sha256_many(items) if total <= INLINE_BYTES else await gateway.run_cpu(sha256_many, items)
+    digests = await gateway.run(sha256_many, data, cost=sum(map(len, data)))
     return orjson.dumps({"algorithm": "sha256", "digests": [d.hex() for d in digests]})
+
+
+def _decode(raw: bytes, max_items: int) -> bytes | list[bytes]:
+    """``data``, or the list of ``items``, of a body counted within its budget."""
+    body = parse_bounded(HashRequest, raw, item_list_limits("items", max_items))
+    if body.data is not None:
+        return b64decode(body.data, "data")
+    assert body.items is not None
+    if len(body.items) > max_items:
+        raise ProblemError(422, f"{len(body.items)} items exceed the limit of {max_items}")
+    return [b64decode(item, f"items[{i}]") for i, item in enumerate(body.items)]
 
 
 @router.post(
@@ -101,7 +114,7 @@ async def hash_stream(request: Request, gateway: GatewayDep) -> dict[str, Any]:
         pending += chunk
         if len(pending) >= STREAM_CHUNK:
             block, pending = bytes(pending), bytearray()
-            await gateway.run_cpu(hasher.update, block)
+            await gateway.run(hasher.update, block, cost=len(block))
     if pending:
-        hasher.update(bytes(pending))
+        await gateway.run(hasher.update, bytes(pending), cost=len(pending))
     return {"algorithm": "sha256", "digest": hasher.hexdigest(), "bytes": total}

@@ -12,6 +12,7 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from pydantic import BaseModel, Field
 
 from ..deps import GatewayDep
+from ..fastpath import served_by_hot_path
 from ..inference.registry import MODELS_DIRECTORY
 from ..problems import V1_ERRORS, problem_response, problem_responses
 from ..state import Gateway
@@ -103,6 +104,7 @@ async def readyz(gateway: GatewayDep) -> Any:
 async def metrics(request: Request) -> Response:
     from nexpo.metrics import exposition
 
+    # file reads in multiprocess mode, not CPU work: anyio's default threads, not Gateway.run's limiter
     body, content_type = await anyio.to_thread.run_sync(exposition, request.headers.get("accept"))
     return Response(body, media_type=content_type)
 
@@ -141,5 +143,6 @@ PONG = b'{"status":"ok"}'
     summary="Check an API key: the cheapest authenticated call",
     responses=V1_ERRORS,
 )
+@served_by_hot_path
 async def ping() -> Response:
     return Response(PONG, media_type="application/json")

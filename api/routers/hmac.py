@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
-from ..codec import INLINE_BYTES, b64decode
-from ..deps import GatewayDep
+from ..bodies import item_list_limits, parse_bounded, read_json_body
+from ..codec import b64decode
+from ..deps import GatewayDep, json_request_body
 from ..problems import V1_ERRORS, ProblemError
-from ..state import Gateway
 
 router = APIRouter(prefix="/v1/hmac", tags=["processing"], responses=V1_ERRORS)
 
@@ -41,32 +42,49 @@ class HmacResponse(BaseModel):
     valid: bool | None = Field(default=None, description="whether 'expected' matched (when given)")
 
 
-@router.post("", response_model=HmacResponse, summary="HMAC-SHA256 of data or items; verify a tag")
-async def hmac_data(body: HmacRequest, gateway: GatewayDep) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _HmacInput:
+    key: bytes
+    data: bytes | None
+    items: list[bytes] | None
+    tag: bytes | None
+
+
+@router.post(
+    "",
+    response_model=HmacResponse,
+    summary="HMAC-SHA256 of data or items; verify a tag",
+    openapi_extra=json_request_body(HmacRequest),
+)
+async def hmac_data(request: Request, gateway: GatewayDep) -> dict[str, Any]:
     from nexpo.crypto import hmac_sha256, hmac_sha256_many, hmac_sha256_verify
 
+    limit = gateway.settings.max_hash_items
+    raw = await read_json_body(request, item_list_limits("items", limit))  # counted as it arrives
+    body = await gateway.run(_decode, raw, limit, cost=len(raw))
+    if body.data is not None:
+        if body.tag is not None:
+            valid = await gateway.run(hmac_sha256_verify, body.key, body.data, body.tag, cost=len(body.data))
+            return {"algorithm": "hmac-sha256", "valid": valid}
+        mac = await gateway.run(hmac_sha256, body.key, body.data, cost=len(body.data))
+        return {"algorithm": "hmac-sha256", "mac": mac.hex()}
+    assert body.items is not None
+    macs = await gateway.run(hmac_sha256_many, body.key, body.items, cost=sum(map(len, body.items)))
+    return {"algorithm": "hmac-sha256", "macs": [m.hex() for m in macs]}
+
+
+def _decode(raw: bytes, max_items: int) -> _HmacInput:
+    body = parse_bounded(HmacRequest, raw, item_list_limits("items", max_items))
     key = b64decode(body.key, "key")
     if body.data is not None:
-        data = b64decode(body.data, "data")
+        data, tag = b64decode(body.data, "data"), None
         if body.expected is not None:
             try:
                 tag = bytes.fromhex(body.expected)
             except ValueError:
                 raise ProblemError(422, "expected must be a hex string") from None
-            valid = await _maybe_off_loop(gateway, len(data), hmac_sha256_verify, key, data, tag)
-            return {"algorithm": "hmac-sha256", "valid": valid}
-        mac = await _maybe_off_loop(gateway, len(data), hmac_sha256, key, data)
-        return {"algorithm": "hmac-sha256", "mac": mac.hex()}
+        return _HmacInput(key, data, None, tag)
     assert body.items is not None
-    limit = gateway.settings.max_hash_items
-    if len(body.items) > limit:
-        raise ProblemError(422, f"{len(body.items)} items exceed the limit of {limit}")
-    items = [b64decode(item, f"items[{i}]") for i, item in enumerate(body.items)]
-    macs = await _maybe_off_loop(gateway, sum(map(len, items)), hmac_sha256_many, key, items)
-    return {"algorithm": "hmac-sha256", "macs": [m.hex() for m in macs]}
-
-
-async def _maybe_off_loop(gateway: Gateway, nbytes: int, fn: Any, *args: Any) -> Any:
-    if nbytes <= INLINE_BYTES:
-        return fn(*args)
-    return await gateway.run_cpu(fn, *args)
+    if len(body.items) > max_items:
+        raise ProblemError(422, f"{len(body.items)} items exceed the limit of {max_items}")
+    return _HmacInput(key, None, [b64decode(item, f"items[{i}]") for i, item in enumerate(body.items)], None)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from ..codec import INLINE_BYTES, b64decode
-from ..deps import GatewayDep
+from ..bodies import item_list_limits, parse_bounded, read_json_body
+from ..codec import b64decode
+from ..deps import GatewayDep, json_request_body
 from ..problems import V1_ERRORS, ProblemError
 
 router = APIRouter(prefix="/v1/merkle", tags=["processing"], responses=V1_ERRORS)
@@ -33,21 +34,30 @@ def _compute(leaves: list[bytes], index: int | None) -> tuple[bytes, list[bytes]
     return root, (merkle_proof(leaves, index) if index is not None else None)
 
 
-@router.post("", response_model=MerkleResponse, summary="Merkle root, and a proof when an index is given")
-async def merkle(body: MerkleRequest, gateway: GatewayDep) -> dict[str, Any]:
-    limit = gateway.settings.max_hash_items
-    if len(body.leaves) > limit:
-        raise ProblemError(422, f"{len(body.leaves)} leaves exceed the limit of {limit}")
+def _decode(raw: bytes, max_leaves: int) -> tuple[list[bytes], int | None]:
+    body = parse_bounded(MerkleRequest, raw, item_list_limits("leaves", max_leaves))
+    if len(body.leaves) > max_leaves:
+        raise ProblemError(422, f"{len(body.leaves)} leaves exceed the limit of {max_leaves}")
     if body.index is not None and body.index >= len(body.leaves):
         raise ProblemError(422, f"index {body.index} is outside a tree of {len(body.leaves)} leaves")
-    leaves = [b64decode(leaf, f"leaves[{i}]") for i, leaf in enumerate(body.leaves)]
-    if sum(map(len, leaves)) + 64 * len(leaves) <= INLINE_BYTES:
-        root, proof = _compute(leaves, body.index)
-    else:
-        root, proof = await gateway.run_cpu(_compute, leaves, body.index)
+    return [b64decode(leaf, f"leaves[{i}]") for i, leaf in enumerate(body.leaves)], body.index
+
+
+@router.post(
+    "",
+    response_model=MerkleResponse,
+    summary="Merkle root, and a proof when an index is given",
+    openapi_extra=json_request_body(MerkleRequest),
+)
+async def merkle(request: Request, gateway: GatewayDep) -> dict[str, Any]:
+    limit = gateway.settings.max_hash_items
+    raw = await read_json_body(request, item_list_limits("leaves", limit))  # counted as it arrives
+    leaves, index = await gateway.run(_decode, raw, limit, cost=len(raw))
+    # every leaf and inner node is one SHA-256 of a 64-byte block at least
+    root, proof = await gateway.run(_compute, leaves, index, cost=sum(map(len, leaves)) + 64 * len(leaves))
     return {
         "root": root.hex(),
         "tree_size": len(leaves),
-        "index": body.index,
+        "index": index,
         "proof": [p.hex() for p in proof] if proof is not None else None,
     }

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..bodies import INLINE_BYTES, JsonLimits, JsonNumber, parse_bounded, read_json_body
+from ..bodies import JsonLimits, JsonNumber, parse_bounded, read_json_body
 from ..deps import GatewayDep, ModelDep, find_model, json_request_body
+from ..fastpath import served_by_hot_path
 from ..inference import MlpModel
 from ..inference.batcher import BatcherClosed
 from ..problems import V1_ERRORS, ProblemError, problem_responses
@@ -78,6 +79,7 @@ async def get_model(model: ModelDep) -> dict[str, Any]:
     responses=problem_responses(404, 503),
     openapi_extra=json_request_body(InferRequest),
 )
+@served_by_hot_path
 async def infer(request: Request, name: Annotated[str, Path(description="model name")]) -> Response:
     gateway = request.app.state.gateway
     body = await read_json_body(request, infer_limits(gateway, name))
@@ -104,10 +106,7 @@ async def infer_json(gateway: Gateway, body: bytes, name: str) -> bytes:
     """The infer operation on a raw body (shared with the pure-ASGI hot path)."""
     model = find_model(gateway, name)
     limits = _infer_limits(model.input_width, gateway.settings.max_infer_rows)
-    if len(body) > INLINE_BYTES:
-        x = await gateway.run_cpu(infer_input, model, body, limits)
-    else:
-        x = infer_input(model, body, limits)
+    x = await gateway.run(infer_input, model, body, limits, cost=len(body))
     try:
         probabilities = await gateway.infer(model, x)
     except BatcherClosed as exc:

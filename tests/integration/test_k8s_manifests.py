@@ -461,7 +461,7 @@ def test_example_secrets_fit_the_deployment() -> None:
         for value in doc["stringData"].values():
             assert "REPLACE" in value, "example secrets hold placeholders only"
     transit = json.loads(one(docs, "Secret", "nexpo-transit-keys")["stringData"]["transit-keys.json"])
-    assert set(transit) == {"keys"}, "the gateway's transit keys file format (api/transit.py)"
+    assert set(transit) == {"keys"}, "the gateway's transit keys file format (api/transit/store.py)"
     for kustomization in K8S.rglob("kustomization.yaml"):
         assert "examples" not in kustomization.read_text(), "the example is never deployed"
 

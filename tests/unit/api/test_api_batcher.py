@@ -25,7 +25,7 @@ class Recorder:
         self.fail = fail
         self.started = asyncio.Event()
 
-    async def __call__(self, fn: Callable[[F32], F32], x: F32) -> F32:
+    async def __call__(self, fn: Callable[[F32], F32], x: F32, *, cost: int) -> F32:
         self.rows.append(x.shape[0])
         self.started.set()
         await asyncio.sleep(self.delay)

@@ -161,3 +161,55 @@ def test_truncated_and_fortran_npy(client: TestClient) -> None:
     response = client.post("/v1/matmul", headers=NPY, content=out.getvalue())
     assert response.status_code == 200
     np.testing.assert_array_equal(np.load(io.BytesIO(response.content)), a)
+
+
+# --- /v1/hash, /v1/hmac and /v1/merkle: one list of strings, counted like tensor bodies
+
+ITEM_BODIES = {
+    "/v1/hash": lambda n: b'{"items":[' + b'"",' * n + b'""]}',
+    "/v1/hmac": lambda n: b'{"key":"","items":[' + b'"",' * n + b'""]}',
+    "/v1/merkle": lambda n: b'{"leaves":[' + b'"",' * n + b'""]}',
+}
+
+
+@pytest.mark.parametrize("path", sorted(ITEM_BODIES))
+def test_item_bodies_over_their_value_budget_are_rejected_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    def no_parse(*_: object) -> None:
+        raise AssertionError("parsed a body over its budget")
+
+    monkeypatch.setattr(bodies, "parse_json", no_parse)
+    app = create_app(make_settings(tmp_path, max_hash_items=1000))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        # ~2.7 million empty strings in 8 MiB: parsed, they cost 2-3x the body before their 422
+        hostile = ITEM_BODIES[path](8 * 1024 * 1024 // 3 - 20)
+        problem = is_problem(c.post(path, headers=AUTH, content=hostile), 422)
+        assert problem["detail"] == "the body holds more than 1016 JSON values; the limit is 1000 " + (
+            "leaves" if path == "/v1/merkle" else "items"
+        )
+
+
+@pytest.mark.parametrize("path", sorted(ITEM_BODIES))
+def test_item_bodies_within_budget_but_over_the_limit_name_it(tmp_path: Path, path: str) -> None:
+    with TestClient(create_app(make_settings(tmp_path, max_hash_items=10))) as c:
+        assert c.post(path, headers=AUTH, content=ITEM_BODIES[path](9)).status_code == 200
+        detail = is_problem(c.post(path, headers=AUTH, content=ITEM_BODIES[path](10)), 422)["detail"]
+        assert "11 " in detail and "exceed the limit of 10" in detail
+
+
+async def test_read_json_body_stops_at_the_budget() -> None:
+    from nexpo.api.bodies import item_list_limits, read_json_body
+    from starlette.requests import Request
+
+    asked = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal asked
+        asked += 1
+        return {"type": "http.request", "body": b'"",' * 100, "more_body": True}
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    with pytest.raises(ProblemError, match="the limit is 1000 items"):
+        await read_json_body(request, item_list_limits("items", 1000))
+    assert asked == 11  # 100 commas a chunk: the 11th crosses 1016 values, and no more is read

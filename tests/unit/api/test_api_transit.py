@@ -1,5 +1,6 @@
-"""api/transit.py and /v1/transit: key file format, rotation, tokens, tampering, and the keys file
-as hostile input (concurrent rotations, FIFOs, devices, absurd nesting, broken rewrites)."""
+"""api/transit/store.py and /v1/transit (api/routers/transit.py): key file format, rotation,
+tokens, tampering, domain errors as problems, and the keys file as hostile input (concurrent
+rotations, FIFOs, devices, absurd nesting, broken rewrites)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,16 @@ from fastapi.testclient import TestClient
 from gateway_helpers import AUTH, is_problem, make_settings
 from nexpo.api import transit as transit_module
 from nexpo.api.main import create_app
-from nexpo.api.transit import Keyring, TransitError, create_key, main, parse_keys, read_keys, rotate_key
+from nexpo.api.transit import (
+    KeyExists,
+    KeyNotFound,
+    Keyring,
+    TransitError,
+    create_key,
+    parse_keys,
+    read_keys,
+    rotate_key,
+)
 
 
 def b64(data: bytes) -> str:
@@ -62,7 +72,7 @@ def test_key_file_is_private_and_round_trips(keys_file: Path) -> None:
     keys = read_keys(keys_file)
     assert set(keys) == {"orders", "other"}
     assert keys["orders"].latest == 1
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(KeyExists, match="already exists"):
         create_key(keys_file, "orders")
 
 
@@ -144,17 +154,6 @@ def test_default_keys_file_is_created_on_first_start(client: TestClient, setting
         base64.b64decode(_decrypt(client, "default", str(sealed["ciphertext"])).json()["plaintext"])
         == b"zero setup"
     )
-
-
-def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "k.json"
-    assert main(["create", "app", "--file", str(path)]) == 0
-    assert main(["rotate", "app", "--file", str(path)]) == 0
-    assert main(["list", "--file", str(path)]) == 0
-    assert "latest=v2" in capsys.readouterr().out
-    assert main(["rotate", "missing", "--file", str(path)]) == 1
-    assert main(["rotate", "--file", str(path), "app"]) == 0  # the order k8s/README.md shows
-    assert read_keys(path)["app"].latest == 3
 
 
 def test_a_token_with_a_trailing_newline_is_rejected(transit: TestClient) -> None:
@@ -269,3 +268,16 @@ def test_an_unwritable_state_dir_is_503_without_the_path(tmp_path: Path) -> None
         )
         assert "transit keys are unavailable" in is_problem(answer, 503)["detail"]
         assert str(tmp_path) not in answer.text
+
+
+def test_rotate_of_a_missing_key_is_key_not_found(keys_file: Path) -> None:
+    with pytest.raises(KeyNotFound):
+        rotate_key(keys_file, "missing")
+    assert read_keys(keys_file)["orders"].latest == 1
+
+
+def test_a_transit_error_the_router_does_not_expect_is_a_500() -> None:
+    from nexpo.api.routers.transit import _as_problems
+
+    with pytest.raises(KeyExists), _as_problems():
+        raise KeyExists("not an error of a request")

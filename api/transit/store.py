@@ -1,16 +1,9 @@
-"""Transit encryption in the manner of Vault's transit engine: the server holds named, versioned
-ChaCha20-Poly1305 keys; clients send plaintext and get tokens ``nexpo:v<N>:<base64>``, or send
-tokens back for plaintext. Rotating a key adds version N+1 for new tokens while older versions still
-decrypt (down to ``min_decryption_version``).
+"""The transit keys file: its format, atomic rewrites under a lock, and the server's reloading view.
 
 Keys file (JSON, mode 0600)::
 
     {"keys": {"orders": {"versions": {"1": "<base64 32 bytes>", "2": "…"},
                          "min_decryption_version": 1}}}
-
-Token body = nonce (12 random bytes) ‖ ciphertext ‖ tag (16). The associated data binds the key
-name and version (and the caller's optional context), so a token cannot be replayed under another
-key or version. Manage keys offline: ``python -m nexpo.api.transit --file F {create,rotate,list} NAME``.
 
 Concurrent ``create``/``rotate`` runs serialise on a lock file beside the keys file and replace it
 atomically, so no version is ever lost. The server reads the file as hostile input (bounded size,
@@ -19,110 +12,25 @@ regular files only) and, when a rewrite is unusable, keeps the keys it has and l
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import json
 import logging
 import os
-import re
-import secrets
-import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from .problems import ProblemError
-from .safe_files import describe_os_error, locked, parse_json, read_regular_file
-from .safe_files import write_atomically as _write_atomically
+from ..safe_files import describe_os_error, locked, parse_json, read_regular_file, write_atomically
+from .keyring import KEY_BYTES, KEY_NAME, KeyExists, KeyNotFound, Keyring, KeysUnavailable, TransitKey
 
 log = logging.getLogger("api")
 
-KEY_BYTES = 32
-NONCE_BYTES = 12
-TAG_BYTES = 16
 MAX_KEYS_FILE_BYTES = 4 * 1024 * 1024  # ~60 bytes a version: room for tens of thousands
-# Matched with fullmatch: ``$`` would also accept a trailing newline.
-KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-TOKEN = re.compile(r"nexpo:v([1-9][0-9]{0,8}):([A-Za-z0-9+/=_-]+)")
-
-
-class TransitError(ProblemError):
-    """A transit request that cannot be served: 404 unknown key, 400 bad token."""
-
-
-@dataclass(frozen=True)
-class TransitKey:
-    name: str
-    versions: dict[int, bytes]
-    min_decryption_version: int = 1
-
-    @property
-    def latest(self) -> int:
-        return max(self.versions)
-
-
-def _aad(name: str, version: int, context: bytes) -> bytes:
-    return b"nexpo-transit\x00" + name.encode() + b"\x00v" + str(version).encode() + b"\x00" + context
-
-
-class Keyring:
-    def __init__(self, keys: dict[str, TransitKey]) -> None:
-        self.keys = keys
-
-    def key(self, name: str) -> TransitKey:
-        found = self.keys.get(name)
-        if found is None:
-            raise TransitError(404, f"no transit key named {name!r}")
-        return found
-
-    def encrypt(self, name: str, plaintext: bytes, context: bytes = b"") -> tuple[str, int]:
-        from nexpo.crypto import chacha20poly1305_encrypt
-
-        key = self.key(name)
-        version = key.latest
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = chacha20poly1305_encrypt(
-            key.versions[version], nonce, plaintext, _aad(name, version, context)
-        )
-        return f"nexpo:v{version}:{base64.b64encode(nonce + sealed).decode()}", version
-
-    def decrypt(self, name: str, token: str, context: bytes = b"") -> tuple[bytes, int]:
-        from nexpo.crypto import chacha20poly1305_decrypt
-        from nexpo.errors import AuthenticationError
-
-        key = self.key(name)
-        match = TOKEN.fullmatch(token)
-        if match is None:
-            raise TransitError(400, "malformed token: expected 'nexpo:v<N>:<base64>'")
-        version = int(match.group(1))
-        try:
-            body = base64.b64decode(match.group(2), validate=True)
-        except (binascii.Error, ValueError):
-            raise TransitError(400, "malformed token: the payload is not valid base64") from None
-        if version not in key.versions:
-            raise TransitError(400, f"key {name!r} has no version {version}")
-        if version < key.min_decryption_version:
-            raise TransitError(400, f"version {version} of {name!r} is below min_decryption_version")
-        if len(body) < NONCE_BYTES + TAG_BYTES:
-            raise TransitError(400, "malformed token: too short")
-        try:
-            plaintext = chacha20poly1305_decrypt(
-                key.versions[version], body[:NONCE_BYTES], body[NONCE_BYTES:], _aad(name, version, context)
-            )
-        except AuthenticationError:
-            raise TransitError(
-                400, "decryption failed: the token was altered or belongs to another key or context"
-            ) from None
-        return plaintext, version
-
-
-# --- the keys file ----------------------------------------------------------------------------
 
 
 def parse_keys(data: object) -> dict[str, TransitKey]:
+    """The keys of a parsed keys file; ``ValueError`` saying which rule it breaks."""
     if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
         raise ValueError("transit keys file must be a JSON object with a 'keys' object")
     keys: dict[str, TransitKey] = {}
@@ -174,30 +82,28 @@ def read_keys(path: Path) -> dict[str, TransitKey]:
 
 def write_keys(path: Path, keys: dict[str, TransitKey]) -> None:
     """Atomic replace, mode 0600 from the start (key material never hits a readable file)."""
-    _write_atomically(path, (json.dumps(dump_keys(keys), indent=2) + "\n").encode(), 0o600)
+    write_atomically(path, (json.dumps(dump_keys(keys), indent=2) + "\n").encode(), 0o600)
 
 
 def create_key(path: Path, name: str) -> TransitKey:
-    if not KEY_NAME.fullmatch(name):
-        raise ValueError(f"transit key name {name!r} must match {KEY_NAME.pattern}")
+    """Add key ``name`` (version 1) to the keys file, creating the file if needed."""
+    key = TransitKey.generate(name)
     with locked(path):
         keys = read_keys(path) if path.exists() else {}
         if name in keys:
-            raise ValueError(f"transit key {name!r} already exists")
-        keys[name] = TransitKey(name, {1: secrets.token_bytes(KEY_BYTES)})
+            raise KeyExists(f"transit key {name!r} already exists")
+        keys[name] = key
         write_keys(path, keys)
-    return keys[name]
+    return key
 
 
 def rotate_key(path: Path, name: str) -> TransitKey:
+    """Add the next version of key ``name``; returns the key as written."""
     with locked(path):  # read-modify-write: without the lock concurrent rotations lose versions
         keys = read_keys(path)
         if name not in keys:
-            raise ValueError(f"no transit key named {name!r}")
-        old = keys[name]
-        keys[name] = TransitKey(
-            name, {**old.versions, old.latest + 1: secrets.token_bytes(KEY_BYTES)}, old.min_decryption_version
-        )
+            raise KeyNotFound(f"no transit key named {name!r}")
+        keys[name] = keys[name].rotated()
         write_keys(path, keys)
     return keys[name]
 
@@ -208,7 +114,7 @@ def ensure_default_keys_file(state_dir: Path) -> Path:
     if not path.exists():
         with locked(path):  # workers starting together: the first creates it
             if not path.exists():
-                write_keys(path, {"default": TransitKey("default", {1: secrets.token_bytes(KEY_BYTES)})})
+                write_keys(path, {"default": TransitKey.generate("default")})
     return path
 
 
@@ -218,7 +124,7 @@ class KeyringFile:
 
     An unusable file (bad JSON, too deep, too big, a FIFO, a device, gone) keeps the last good
     ring and logs one error line per change of the file; with no good ring yet, ``current()``
-    answers 503."""
+    raises ``KeysUnavailable``."""
 
     def __init__(self, path: Path, check_every_s: float = 1.0) -> None:
         self.path = path
@@ -266,34 +172,5 @@ class KeyringFile:
                 self._reload()
         ring = self._ring
         if ring is None:
-            raise TransitError(503, f"transit keys are unavailable: {self.error}")
+            raise KeysUnavailable(f"transit keys are unavailable: {self.error}")
         return ring
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nexpo.api.transit", description="manage transit keys")
-    parser.add_argument("action", choices=["create", "rotate", "list"])
-    parser.add_argument("name", nargs="?", help="key name (create, rotate)")
-    parser.add_argument("--file", type=Path, required=True, help="transit keys file (JSON)")
-    args = parser.parse_intermixed_args(argv)  # 'rotate --file F NAME' as well as 'rotate NAME --file F'
-    try:
-        if args.action == "list":
-            for key in read_keys(args.file).values():
-                print(
-                    f"{key.name}\tlatest=v{key.latest}\tmin_decryption_version={key.min_decryption_version}"
-                )
-            return 0
-        if not args.name:
-            parser.error("a key name is required")
-        key = (
-            create_key(args.file, args.name) if args.action == "create" else rotate_key(args.file, args.name)
-        )
-    except (OSError, ValueError) as exc:  # TimeoutError (the lock) is an OSError
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{key.name}: latest version v{key.latest}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
