@@ -46,6 +46,11 @@ def check_redis_url(url: str) -> str:
             raise ValueError("no socket path")
     else:
         raise ValueError("the scheme must be redis, rediss or unix")
+    try:  # redis-py's own reading of the options in the query string (no I/O)
+        from redis.connection import parse_url
+    except ImportError:
+        return url
+    parse_url(url)  # type: ignore[no-untyped-call]  # ValueError naming the option
     return url
 
 

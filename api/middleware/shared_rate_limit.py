@@ -123,19 +123,19 @@ class SharedBuckets:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        pool = BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=self.pool_size,
-            timeout=self.timeout_s,  # the wait for a free connection
-            socket_timeout=self.timeout_s,
-            socket_connect_timeout=self.timeout_s,
-            retry=Retry(NoBackoff(), 0),  # one try: the fallback is the retry
-            health_check_interval=0,
-        )
-        self._client = Redis(connection_pool=pool)
-        self._script = self._client.register_script(GCRA_SCRIPT)
         self._set_backend(REDIS)
         try:
+            pool = BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=self.pool_size,
+                timeout=self.timeout_s,  # the wait for a free connection
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                retry=Retry(NoBackoff(), 0),  # one try: the fallback is the retry
+                health_check_interval=0,
+            )
+            self._client = Redis(connection_pool=pool)
+            self._script = self._client.register_script(GCRA_SCRIPT)
             await self._ping()
         except Exception as exc:
             self._fall_back(exc)

@@ -215,6 +215,7 @@ def test_gateway_serves_while_redis_is_down(tmp_path: Path) -> None:
         ("redis://redis:99999", "out of range"),
         ("redis://:hunter2@redis/zero", "database number"),
         ("unix://", "no socket path"),
+        ("redis://redis/0?socket_timeout=soon", "socket_timeout"),
     ],
 )
 def test_a_bad_redis_url_is_one_line_without_the_password(
