@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
-        wheels test-installed check-dist test-aarch64-wheel fuzz-native
+        wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
@@ -27,6 +27,18 @@ nim-toolchain:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nim >/dev/null); \
 	  else \
 	    echo "nexpo: Nim is missing: install it with 'sudo apt-get install -y nim', then re-run"; exit 1; \
+	  fi; }
+
+# Debian's redis-server, for the tests of rate limits shared through Redis (each test starts its
+# own on 127.0.0.1 and a free port, with nothing persisted).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "nexpo: installing Debian's redis-server"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); \
+	  else \
+	    echo "nexpo: redis-server is missing: install it with 'sudo apt-get install -y redis-server', then re-run"; \
+	    exit 1; \
 	  fi; }
 
 $(BIN)/python:
@@ -59,7 +71,7 @@ test-nim: $(INSTALLED)
 # The Nim core under AddressSanitizer + UndefinedBehaviorSanitizer: the Nim-level tests, then the
 # Python unit tests against a sanitizer build of the extension (loaded via NEXPO_CORE_OVERRIDE).
 SANITIZER_PRELOAD = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libubsan.so)
-test-sanitize: $(INSTALLED)
+test-sanitize: $(INSTALLED) redis-server
 	$(BIN)/python nim/nimbuild.py test --profile sanitize
 	@mkdir -p build
 	NEXPO_BUILD_PROFILE=sanitize $(BIN)/python setup.py -q build_ext --build-lib build/asan \
@@ -75,11 +87,11 @@ test-sanitize: $(INSTALLED)
 test-tsan: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile tsan runtime
 
-test-python: build
+test-python: build redis-server
 	$(BIN)/pytest -q
 
 # Each forced instruction-set path runs the unit tests once more.
-test-isa: build
+test-isa: build redis-server
 	@for isa in $$($(BIN)/python -c "from nexpo import _native; print(' '.join(_native.isa_available()))"); do \
 	  echo "== NEXPO_ISA=$$isa"; NEXPO_ISA=$$isa $(BIN)/pytest -q -p no:randomly tests/unit || exit 1; done
 
@@ -122,7 +134,7 @@ wheels: $(INSTALLED) nim-toolchain
 
 # Each Python: this machine's wheel in a fresh venv (binary-only install, no compiler reachable),
 # README's quickstart against it (nexpo serve + curl on the digits model), then the unit tests.
-test-installed: $(INSTALLED) nim-toolchain
+test-installed: $(INSTALLED) nim-toolchain redis-server
 	@for v in $(PYTHON_VERSIONS); do \
 	  $(BIN)/python tools/test_installed.py --python $$v --quickstart --unit || exit 1; done
 

@@ -77,3 +77,54 @@ class GatewayProcess:
         self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
     ) -> None:
         self.stop()
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on 127.0.0.1 and a free port, nothing persisted (tests only).
+
+    ``stop()`` and ``start()`` again keep the port, to take Redis away and bring it back."""
+
+    def __init__(self, executable: str = "redis-server", ready_timeout_s: float = 10.0) -> None:
+        self.executable = executable
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._ready_timeout = ready_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        command = [
+            self.executable, "--bind", "127.0.0.1", "--port", str(self.port),
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # not the tests' sanitizers
+        quiet = subprocess.DEVNULL
+        self.process = subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet)
+        deadline = time.monotonic() + self._ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"redis-server exited with {code} (port {self.port} taken?)")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"redis-server not answering within {self._ready_timeout} s")
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+        self.process = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        self.stop()

@@ -37,6 +37,7 @@ from .middleware import (
 )
 from .middleware.auth import resolve_keys
 from .middleware.root_path import RootPathMiddleware
+from .middleware.shared_rate_limit import shared_buckets
 from .problems import Problem, install_handlers
 from .routers import hash, health, hmac, matmul, merkle, models, transit
 from .routers.matmul import MatmulRequest
@@ -112,6 +113,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = gateway.settings
     await anyio.to_thread.run_sync(_open_keyring, gateway)
     await anyio.to_thread.run_sync(_warm, gateway)
+    if gateway.shared_limits is not None:  # never blocks readiness: Redis down means local limits
+        await gateway.shared_limits.start()
     if settings.batching:
         for model in gateway.registry.models.values():
             batcher = MicroBatcher(
@@ -132,6 +135,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for batcher in gateway.batchers.values():
             await batcher.close()
         gateway.batchers.clear()
+        if gateway.shared_limits is not None:
+            await gateway.shared_limits.aclose()
         if gateway.tracer_provider is not None:  # export the spans still buffered
             await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
         workers.retire()  # several workers: this one's live gauges leave the shared metrics
@@ -208,7 +213,13 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
         limit=settings.max_body_bytes,
         per_path={"/v1/hash/stream": settings.max_stream_bytes},
     )
-    app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst)
+    app.state.gateway.shared_limits = shared_buckets(settings)
+    app.add_middleware(
+        RateLimitMiddleware,
+        rate=settings.rate_limit_rps,
+        burst=settings.rate_limit_burst,
+        shared=app.state.gateway.shared_limits,
+    )
     app.add_middleware(AuthMiddleware, keys=keys)
     app.add_middleware(
         TimeoutMiddleware,

@@ -114,8 +114,11 @@ def _describe(error: Any, overrides: dict[str, Any]) -> str:
     if field not in Settings.model_fields:
         return str(error.get("msg", "invalid setting"))
     source = flag_name(field) if field in overrides else env_name(field)
-    given = error.get("input")
-    return f"{source} must be {expected(field)} (got {given!r})"
+    ctx = error.get("ctx") or {}
+    why = f": {ctx['error']}" if error.get("type") == "value_error" and "error" in ctx else ""
+    if not Settings.model_fields[field].repr:  # a secret (a URL with a password): never echoed
+        return f"{source} must be {expected(field)}{why}"
+    return f"{source} must be {expected(field)}{why} (got {error.get('input')!r})"
 
 
 def load_settings(overrides: dict[str, Any]) -> Settings:

@@ -9,6 +9,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,33 @@ def default_state_dir() -> Path:
 
 def usable_cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def check_redis_url(url: str) -> str:
+    """``url`` when redis-py can connect with it; ``ValueError`` otherwise (no I/O here)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ValueError("no host")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ValueError("the path must be a database number")
+    elif parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("no socket path")
+    else:
+        raise ValueError("the scheme must be redis, rediss or unix")
+    try:  # redis-py's own reading of the options in the query string (no I/O)
+        from redis.connection import parse_url
+    except ImportError:
+        return url
+    parse_url(url)  # type: ignore[no-untyped-call]  # ValueError naming the option
+    return url
+
 
 
 class Settings(BaseSettings):
@@ -97,6 +125,22 @@ class Settings(BaseSettings):
         "cheaper than a thread hop; more runs in the cpu_workers threads",
     )
 
+    # --- shared rate limits (api/middleware/shared_rate_limit.py)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis that every worker and replica share rate limits through "
+        "(unset: limits are per worker); while it is unreachable, limits fall back to per worker",
+        repr=False,  # may hold a password
+        json_schema_extra={"expected": "a redis://[user:pass@]host[:port][/db], rediss:// or unix:// URL"},
+    )
+    redis_timeout_s: float = Field(
+        default=0.1, gt=0, le=10, description="deadline of each Redis call (connection wait included)"
+    )
+    redis_pool_size: int = Field(default=16, ge=1, le=1024, description="Redis connections per worker")
+    redis_key_prefix: str = Field(
+        default="nexpo:ratelimit:", min_length=1, max_length=100, description="prefix of Redis bucket keys"
+    )
+
     # --- inference
     models_dir: Path = Field(default=DEFAULT_MODELS_DIR, description="directory of *.safetensors MLP models")
     batching: bool = Field(default=True, description="merge concurrent infer requests into one batch")
@@ -132,6 +176,14 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: object) -> object:
         return value.rstrip("/") if isinstance(value, str) else value  # "/" is no prefix
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return check_redis_url(value) if value else None  # an empty variable means unset
+        return value
 
     @cached_property
     def configured_keys(self) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -15,6 +15,9 @@ from .inference import MicroBatcher, MlpModel, ModelRegistry
 from .inference.registry import F32
 from .settings import Settings
 from .transit import KeyringFile
+
+if TYPE_CHECKING:
+    from .middleware.shared_rate_limit import SharedBuckets
 
 log = logging.getLogger("api")
 T = TypeVar("T")
@@ -30,6 +33,7 @@ class Gateway:
     keyring_error: str | None = None
     ready: bool = False
     tracer_provider: Any = None  # OpenTelemetry's SDK TracerProvider when tracing is on
+    shared_limits: SharedBuckets | None = None  # rate limits through Redis (NEXPO_REDIS_URL)
 
     @classmethod
     def create(cls, settings: Settings) -> Gateway:

@@ -1,10 +1,12 @@
 """Per-key token bucket: ``rate`` tokens/s up to ``burst``; an empty bucket answers 429 with
-``Retry-After``. Buckets are per worker process (N workers allow N× the rate in total)."""
+``Retry-After``. Buckets are per worker process (N workers allow N× the rate in total) unless a
+``SharedBuckets`` (api/middleware/shared_rate_limit.py: Redis) is given."""
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,11 +47,22 @@ class TokenBuckets:
             del self._buckets[key]
 
 
+class SharedLimiter(Protocol):
+    async def take(self, identity: str) -> float: ...
+
+
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, rate: float, burst: int, prefix: str = "/v1/") -> None:
+    def __init__(
+        self, app: ASGIApp, rate: float, burst: int, prefix: str = "/v1/", shared: SharedLimiter | None = None
+    ) -> None:
         self.app = app
         self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        self.shared = shared if rate > 0 else None
         self.prefix = prefix
+        if self.buckets is not None and self.shared is None:
+            from .shared_rate_limit import LOCAL, publish_backend
+
+            publish_backend(LOCAL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.buckets is None or scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -59,7 +72,7 @@ class RateLimitMiddleware:
         if identity is None:
             client = scope.get("client")
             identity = f"ip-{client[0]}" if client else "anonymous"
-        wait = self.buckets.take(identity)
+        wait = self.buckets.take(identity) if self.shared is None else await self.shared.take(identity)
         if wait > 0.0:
             retry = str(max(1, math.ceil(wait))).encode()
             await send_problem(send, 429, "rate limit exceeded for this API key", [(b"retry-after", retry)])

@@ -157,11 +157,13 @@ def test_exposed_port_matches_the_kubernetes_manifests() -> None:
     env = " ".join(rest for word, rest in runtime if word == "ENV")
     port = re.search(r"NEXPO_PORT=(\d+)", env)
     assert port
-    assert exposed == [port.group(1)]
+    grpc = re.search(r"^NEXPO_GRPC_PORT=(\d+)$", (ROOT / "k8s" / "base" / "settings.env").read_text(), re.M)
+    assert grpc, "the gRPC port (reserved for the gRPC server) is set for the pods"
+    assert exposed == [f"{port.group(1)} {grpc.group(1)}"]
     assert re.search(r"NEXPO_HOST=0\.0\.0\.0", env), "in a container it listens on all interfaces"
     deployment = yaml.safe_load((ROOT / "k8s" / "base" / "deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert [p["containerPort"] for p in container["ports"]] == [int(port.group(1))]
+    assert [p["containerPort"] for p in container["ports"]] == [int(port.group(1)), int(grpc.group(1))]
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(UID)
 
 
@@ -416,11 +418,15 @@ def test_image_runtime_serves_with_the_prod_settings(venv: Path, image_root: Pat
     scratch = image_root / "pod"
     # The pod's volumes, re-rooted under scratch: emptyDirs and the secret mount.
     remap = {"/tmp": scratch / "tmp", "/var/run/nexpo/prometheus": scratch / "prometheus",
-             "/etc/nexpo/secrets": scratch / "secrets"}
+             "/etc/nexpo/secrets": scratch / "secrets", "/models": scratch / "models"}
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert mounts == set(remap), "keep this test's volumes in step with the Deployment"
     for folder in remap.values():
         folder.mkdir(parents=True)
+    # The model repository claim, holding the bundled model as a first version.
+    (scratch / "models" / "digits" / "1").mkdir(parents=True)
+    shutil.copyfile(ROOT / "api" / "models" / "digits.safetensors",
+                    scratch / "models" / "digits" / "1" / "model.safetensors")
     api_key = "pod-test-key"
     example = next(
         doc for doc in yaml.safe_load_all((ROOT / "k8s" / "examples" / "secrets.example.yaml").read_text())
