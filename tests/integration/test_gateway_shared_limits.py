@@ -39,6 +39,8 @@ def _env(tmp: Path, redis_url: str | None, rate: float = RATE, burst: int = BURS
         "NEXPO_RATE_LIMIT_RPS": str(rate),
         "NEXPO_RATE_LIMIT_BURST": str(burst),
         "NEXPO_GRACEFUL_SHUTDOWN_S": "5",
+        # a loaded CI machine must not pass for a slow Redis: a killed one is refused at once
+        "NEXPO_REDIS_TIMEOUT_S": "1.0",
         "NEXPO_LOG_LEVEL": "info",
     }
     if redis_url:
