@@ -21,6 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from . import workers
 from .deps import BODY_MODELS
@@ -38,13 +39,16 @@ from .middleware import (
 from .middleware.auth import resolve_keys
 from .middleware.root_path import RootPathMiddleware
 from .problems import Problem, install_handlers
-from .routers import hash, health, hmac, matmul, merkle, models, transit
+from .repository import service as repository_service
+from .routers import hash, health, hmac, matmul, merkle, models, transit, v2_inference, v2_repository
 from .routers.matmul import MatmulRequest
 from .safe_files import describe_os_error
 from .settings import Settings
 from .state import Gateway
 from .telemetry import tracing_middleware
 from .transit import KeyringFile, ensure_default_keys_file
+from .v2 import schemas as v2_schemas
+from .v2.errors import V2Error, V2ErrorShapeMiddleware, error_response
 
 log = logging.getLogger("api")
 
@@ -117,6 +121,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             batcher.start()
             gateway.batchers[model.name] = batcher
+    poller = await repository_service.start(gateway)
     gateway.ready = True
     log.info("ready: models %s", ", ".join(sorted(gateway.registry.models)) or "none")
     try:
@@ -126,6 +131,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for batcher in gateway.batchers.values():
             await batcher.close()
         gateway.batchers.clear()
+        await repository_service.stop(gateway, poller)
         if gateway.tracer_provider is not None:  # export the spans still buffered
             await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
         workers.retire()  # several workers: this one's live gauges leave the shared metrics
@@ -138,7 +144,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        body_models: list[type[BaseModel]] = [MatmulRequest, *BODY_MODELS]
+        body_models: list[type[BaseModel]] = [MatmulRequest, *BODY_MODELS, *v2_schemas.BODY_MODELS]
         for model in body_models:
             body_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body_schema.pop("$defs", {}))
@@ -150,7 +156,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             }
         )
         for path, operations in schema["paths"].items():
-            if path.startswith("/v1/"):
+            if path.startswith(("/v1/", "/v2")) and not path.startswith("/v2/health/"):
                 for operation in operations.values():
                     operation["security"] = [{"ApiKeyHeader": []}, {"Bearer": []}]
         app.openapi_schema = schema
@@ -170,6 +176,9 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     keys = ApiKeys(source.keys) if source is not None else None
     if source is not None:
         log.info("API keys required on /v1/* (%d key(s) from %s)", len(source.keys), source.origin)
+    admin = settings.admin_keys
+    if keys is not None and admin:  # an admin key is a key: it passes AuthMiddleware too
+        keys = ApiKeys((*source.keys, *admin))  # type: ignore[union-attr]
 
     extra: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI).parameters:
@@ -185,11 +194,20 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     )
     app.state.gateway = Gateway.create(settings)
     install_handlers(app)
+    app.state.gateway.admin_keys = ApiKeys(admin) if admin else None
+
+    async def v2_error(_: object, exc: Exception) -> Response:
+        assert isinstance(exc, V2Error)
+        return error_response(exc.status, exc.message)
+
+    app.add_exception_handler(V2Error, v2_error)
     # The routers' routes already carry their prefix, tags and error responses. Adding them to the
     # app directly keeps route matching to one flat pass: FastAPI's include_router nests a router
     # layer that matches every request twice (it halved /v1/ping throughput in the load benchmark).
     for module in (models, hash, health, hmac, merkle, matmul, transit):  # hot routes first
         app.router.routes.extend(module.router.routes)
+    for v2 in (v2_inference.open_router, v2_inference.router, v2_repository.router):
+        app.router.routes.extend(v2.routes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     # add_middleware wraps: the last added is the outermost.
@@ -203,7 +221,7 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
         per_path={"/v1/hash/stream": settings.max_stream_bytes},
     )
     app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps, burst=settings.rate_limit_burst)
-    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(AuthMiddleware, keys=keys, prefix=("/v1/", "/v2"), open_prefixes=("/v2/health/",))
     app.add_middleware(
         TimeoutMiddleware,
         seconds=settings.request_timeout_s,
@@ -211,6 +229,7 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     )
     tracing = tracing_middleware(settings)
     app.add_middleware(TraceparentMiddleware, use_otel=tracing is not None)
+    app.add_middleware(V2ErrorShapeMiddleware)  # /v2 answers {"error": ...}, from middleware too
     app.add_middleware(MetricsMiddleware)
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])

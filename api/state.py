@@ -30,6 +30,8 @@ class Gateway:
     keyring_error: str | None = None
     ready: bool = False
     tracer_provider: Any = None  # OpenTelemetry's SDK TracerProvider when tracing is on
+    repository: Any = None  # the /v2 ModelRepository (api/repository/store.py) once started
+    admin_keys: Any = None  # ApiKeys allowed to load/unload models on /v2, if any
 
     @classmethod
     def create(cls, settings: Settings) -> Gateway:
