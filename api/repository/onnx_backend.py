@@ -83,11 +83,11 @@ class OnnxBackend:
 
     @classmethod
     def load(cls, path: Path, factory: SessionFactory | None = None) -> OnnxBackend:
-        session_of = factory or engine_session_factory()
         try:
             raw = read_regular_file(path, MAX_ONNX_BYTES)
         except UnsafeFileError as exc:
             raise BackendError(str(exc)) from None
+        session_of = factory or engine_session_factory()
         try:
             session = session_of(raw)
         except Exception as exc:  # a model the engine rejects is a load error, never a crash
