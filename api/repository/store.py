@@ -99,6 +99,8 @@ class ModelEntry:
     versions: dict[int, ModelVersion] = field(default_factory=dict)
     source: ModelSource | None = None
     errors: dict[int, str] = field(default_factory=dict)  # version -> why it did not load
+    # version -> (file stamp, why): a file that failed is not retried every poll until it changes
+    failed: dict[int, tuple[tuple[int, int, int], str]] = field(default_factory=dict)
     error: str | None = None  # the whole model
 
     @property
@@ -160,8 +162,9 @@ class ModelRepository:
             if entry.error is not None:
                 rows.append({"name": name, "state": "UNAVAILABLE", "reason": entry.error})
             for version in sorted(entry.versions.keys() | entry.errors.keys()):
-                if version in entry.versions:
-                    rows.append({"name": name, "version": str(version), "state": "READY", "reason": ""})
+                if version in entry.versions:  # a failed reload keeps the loaded file serving
+                    reason = f"reload failed: {entry.errors[version]}" if version in entry.errors else ""
+                    rows.append({"name": name, "version": str(version), "state": "READY", "reason": reason})
                 else:
                     reason = entry.errors[version]
                     rows.append(
@@ -206,6 +209,8 @@ class ModelRepository:
     async def load(self, name: str) -> ModelEntry:
         """Load (or reload) ``name`` from disk; ``KeyError`` when the disk has no such model."""
         self.unloaded.discard(name)
+        if name in self.models:
+            self.models[name].failed.clear()  # an explicit load retries what failed
         await self.sync(only=name)
         entry = self.models.get(name)
         if entry is None:
@@ -249,10 +254,12 @@ class ModelRepository:
         if entry is None:
             entry = self.models[source.name] = ModelEntry(source.name)
         config_changed = entry.source is not None and entry.source.config_stamp != source.config_stamp
+        if source.error is not None and source.error != entry.error:  # logged once, not every poll
+            log.error("model %s: %s", source.name, source.error)
         entry.source, entry.error = source, source.error
         entry.errors = dict(source.version_errors)
-        if source.error is not None:
-            log.error("model %s: %s", source.name, source.error)
+        if config_changed:
+            entry.failed.clear()
         for version in [v for v in entry.versions if v not in source.versions]:
             self._retire(entry.versions.pop(version))
             log.info("model %s version %d unloaded", source.name, version)
@@ -260,13 +267,19 @@ class ModelRepository:
             current = entry.versions.get(version)
             if current is not None and current.source.stamp == found.stamp and not config_changed:
                 continue
+            failed = entry.failed.get(version)
+            if failed is not None and failed[0] == found.stamp:
+                entry.errors[version] = failed[1]
+                continue
             try:
                 backend = await anyio.to_thread.run_sync(self._loader, found, source.name)
             except Exception as exc:  # any broken model is reported by name, never fatal
                 detail = str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
                 entry.errors[version] = detail
+                entry.failed[version] = (found.stamp, detail)
                 log.error("model %s version %d failed to load: %s", source.name, version, detail)
                 continue
+            entry.failed.pop(version, None)
             loaded = self._version(source, version, found, backend)
             entry.versions[version] = loaded  # new requests take the new version from now on
             if current is not None:

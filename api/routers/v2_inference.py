@@ -56,10 +56,10 @@ def find_version(gateway: Gateway, name: str, version: str | None) -> ModelVersi
         if not _VERSION.fullmatch(version):
             raise V2Error(400, f"model version must be a positive integer, got {version[:20]!r}")
         number = int(version)
-        if number in entry.errors:
-            raise V2Error(503, f"model {name!r} version {number} is not ready: {entry.errors[number]}")
     model = repository.get(name, number)
     if model is None:
+        if number is not None and number in entry.errors:
+            raise V2Error(503, f"model {name!r} version {number} is not ready: {entry.errors[number]}")
         if number is not None:
             raise V2Error(404, f"unknown version {number} of model {name!r}")
         reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
@@ -226,7 +226,11 @@ async def _infer_on(request: Request, gateway: Gateway, model: ModelVersion, nam
             outputs = await gateway.repository.infer(model, decoded.inputs)
         except BatcherClosed as exc:
             raise V2Error(503, str(exc)) from None
-        content, head = encode_response(name, str(model.version), decoded, outputs)
+        args = (name, str(model.version), decoded, outputs)
+        if sum(a.nbytes for a in outputs.values()) > INLINE_BYTES:  # large answers off the event loop
+            content, head = await gateway.run_cpu(encode_response, *args)
+        else:
+            content, head = encode_response(*args)
     except V2Error:
         model.metrics.failure.inc()
         raise

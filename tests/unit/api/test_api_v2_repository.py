@@ -207,3 +207,39 @@ def test_a_changed_file_reloads_the_version(tmp_path: Path) -> None:
         await repository.close()
 
     asyncio.run(scenario())
+
+
+def test_a_failed_file_is_not_retried_until_it_changes_and_a_failed_reload_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    from nexpo.api.repository.store import load_backend
+
+    calls: list[str] = []
+
+    def counting(source, name):  # type: ignore[no-untyped-def]
+        calls.append(name)
+        return load_backend(source, name)
+
+    async def scenario() -> None:
+        bad = tmp_path / "bad" / "1"
+        bad.mkdir(parents=True)
+        (bad / "model.safetensors").write_bytes(b"broken")
+        good = _version(tmp_path, "good", 1)
+        repository = ModelRepository(tmp_path, None, _run, BatchingDefaults(enabled=False), counting)  # type: ignore[arg-type]
+        await repository.sync()
+        await repository.sync()
+        assert calls.count("bad") == 1  # same broken file: not read again every poll
+        await repository.load("bad")  # an explicit load retries
+        assert calls.count("bad") == 2
+        serving = repository.get("good")
+        staging = good.with_name("tmp")
+        staging.write_bytes(b"half a copy")
+        staging.rename(good)
+        await repository.sync()
+        assert repository.get("good") is serving  # the loaded version keeps serving
+        (row,) = [r for r in repository.index() if r["name"] == "good"]
+        assert row["state"] == "READY" and row["reason"].startswith("reload failed")
+        assert not repository.ready()
+        await repository.close()
+
+    asyncio.run(scenario())
