@@ -29,6 +29,8 @@ from .onnx_backend import OnnxBackend
 
 log = logging.getLogger("api.repository")
 
+CLOSE_TIMEOUT_S = 30.0
+
 Runner = Callable[[Callable[[np.ndarray], np.ndarray], np.ndarray], Awaitable[np.ndarray]]
 
 
@@ -135,6 +137,7 @@ class ModelRepository:
         self.unloaded: set[str] = set()
         self.error: str | None = None  # the repository itself could not be read
         self.synced = False
+        self.startup_failures: set[str] = set()  # models that failed in the first scan
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -147,10 +150,17 @@ class ModelRepository:
         return entry.latest() if version is None else entry.versions.get(version)
 
     def ready(self) -> bool:
-        """Every model on disk that is not unloaded serves (strict, like /readyz)."""
-        return (
-            self.synced and self.error is None and all(e.ready and not e.errors for e in self.models.values())
-        )
+        """The server is ready once the first scan loaded everything it found (a broken deployment
+        never becomes ready) and while that stays so. A model or version that breaks later is
+        reported (index, model readiness) but keeps no pod out of rotation: every pod reading the
+        same repository would fail at once, and the other models can serve."""
+        if not self.synced or self.error is not None:
+            return False
+        return not any(self._failing(self.models.get(name)) for name in self.startup_failures)
+
+    @staticmethod
+    def _failing(entry: ModelEntry | None) -> bool:
+        return entry is not None and (not entry.ready or bool(entry.errors))
 
     def index(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -192,9 +202,10 @@ class ModelRepository:
         """Scan the disk and load/retire accordingly (``only``: just that model)."""
         sources, error = await anyio.to_thread.run_sync(scan, self.repository, self.flat)
         async with self._lock:
+            if error is not None and error != self.error:  # logged once, not every poll
+                log.error("%s", error)
             self.error = error
             if error is not None:
-                log.error("%s", error)
                 if not self.synced:
                     self.synced = True
                 return  # keep serving what is loaded: a transient listing error unloads nothing
@@ -204,6 +215,8 @@ class ModelRepository:
             for name, source in sources.items():
                 if (only is None or name == only) and name not in self.unloaded:
                     await self._apply(source)
+            if not self.synced:
+                self.startup_failures = {n for n, e in self.models.items() if self._failing(e)}
             self.synced = True
 
     async def load(self, name: str) -> ModelEntry:
@@ -230,8 +243,8 @@ class ModelRepository:
         async with self._lock:
             for name in list(self.models):
                 self._drop(name)
-        if self._retiring:
-            await asyncio.gather(*self._retiring, return_exceptions=True)
+        if self._retiring:  # bounded: requests have their own deadline, this is a backstop
+            await asyncio.wait(self._retiring, timeout=CLOSE_TIMEOUT_S)
 
     def _drop(self, name: str) -> None:
         entry = self.models.pop(name)
@@ -260,9 +273,6 @@ class ModelRepository:
         entry.errors = dict(source.version_errors)
         if config_changed:
             entry.failed.clear()
-        for version in [v for v in entry.versions if v not in source.versions]:
-            self._retire(entry.versions.pop(version))
-            log.info("model %s version %d unloaded", source.name, version)
         for version, found in source.versions.items():
             current = entry.versions.get(version)
             if current is not None and current.source.stamp == found.stamp and not config_changed:
@@ -285,6 +295,14 @@ class ModelRepository:
             if current is not None:
                 self._retire(current)
             log.info("model %s version %d loaded (%s)", source.name, version, backend.platform)
+        # Retired only now, so a request always finds a version; and never the last ones for a
+        # replacement that failed to load (they keep serving; the index shows the failure).
+        dropped = [v for v in entry.versions if v not in source.versions]
+        if dropped and len(dropped) == len(entry.versions):
+            return
+        for version in dropped:
+            self._retire(entry.versions.pop(version))
+            log.info("model %s version %d unloaded", source.name, version)
 
     def _version(
         self, source: ModelSource, version: int, found: VersionSource, backend: Backend

@@ -65,7 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, repository: Path) -> Iterat
 
 @pytest.fixture(scope="module")
 def client(server: GatewayProcess) -> Iterator[httpclient.InferenceServerClient]:
-    c = httpclient.InferenceServerClient(server.url.removeprefix("http://"), concurrency=4, network_timeout=30)
+    url = server.url.removeprefix("http://")
+    c = httpclient.InferenceServerClient(url, concurrency=4, network_timeout=30)
     yield c
     c.close()
 
@@ -201,21 +202,19 @@ def test_a_broken_model_is_reported_and_the_others_serve(
     (broken / "model.safetensors").write_bytes(b"\x00" * 64)
     try:
         deadline = time.monotonic() + 30
-        while client.is_server_ready() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not client.is_server_ready()  # strict readiness, like /readyz
-        index = client.get_model_repository_index(headers=user())
-        (row,) = [r for r in index if r["name"] == "broken"]
+        row: dict[str, str] = {}
+        while not row and time.monotonic() < deadline:
+            index = client.get_model_repository_index(headers=user())
+            row = next((r for r in index if r["name"] == "broken"), {})
+            time.sleep(0.05)
+        # a model that breaks after startup is reported, and takes no pod out of rotation
+        assert client.is_server_ready()
         assert row["state"] == "UNAVAILABLE"
         assert "safetensors" in row["reason"]
         assert not client.is_model_ready("broken", headers=user())
         assert _infer(client, "mlp", _rows(1)).as_numpy("PROBABILITIES").shape == (1, 10)
     finally:
         shutil.rmtree(repository / "broken")
-    deadline = time.monotonic() + 30
-    while not client.is_server_ready() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert client.is_server_ready()
 
 
 def test_a_new_version_rolls_in_without_dropping_requests(
@@ -251,7 +250,7 @@ def test_a_new_version_rolls_in_without_dropping_requests(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-    assert not errors, errors[:3]
+    assert not errors, [str(e) for e in errors[:3]]
     assert versions[0] == "1" and versions[-1] == "2"
     # one poll interval, plus generous room for a loaded machine (a hardening bound, not a speed claim)
     assert served_after < POLL_S + 5, served_after

@@ -239,7 +239,63 @@ def test_a_failed_file_is_not_retried_until_it_changes_and_a_failed_reload_keeps
         assert repository.get("good") is serving  # the loaded version keeps serving
         (row,) = [r for r in repository.index() if r["name"] == "good"]
         assert row["state"] == "READY" and row["reason"].startswith("reload failed")
-        assert not repository.ready()
+        assert not repository.ready()  # "bad" failed in the first scan and still does
+        shutil.rmtree(tmp_path / "bad")
+        await repository.sync()
+        assert repository.ready()  # a later failure ("good"'s reload) keeps no pod out of rotation
+        await repository.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_broken_replacement_never_leaves_a_model_without_a_version(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        _version(tmp_path, "m", 1)
+        repository = _repository(tmp_path, enabled=False)
+        await repository.sync()
+        broken = tmp_path / "m" / "2"
+        broken.mkdir()
+        (broken / "model.safetensors").write_bytes(b"broken")
+        await repository.sync()
+        assert repository.get("m").version == 1  # type: ignore[union-attr]
+        rows = {r.get("version"): r["state"] for r in repository.index()}
+        assert rows == {"1": "READY", "2": "UNAVAILABLE"}
+        _version(tmp_path, "m", 2)
+        await repository.sync()
+        assert repository.get("m").version == 2  # type: ignore[union-attr]
+        assert repository.get("m", 1) is None
+        await repository.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_old_version_serves_while_the_new_one_loads(tmp_path: Path) -> None:
+    import threading
+
+    from nexpo.api.repository.store import load_backend
+
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(source, name):  # type: ignore[no-untyped-def]
+        if source.path.parent.name == "2":
+            entered.set()
+            release.wait(10)
+        return load_backend(source, name)
+
+    async def scenario() -> None:
+        _version(tmp_path, "m", 1)
+        repository = ModelRepository(tmp_path, None, _run, BatchingDefaults(enabled=False), slow)  # type: ignore[arg-type]
+        await repository.sync()
+        _version(tmp_path, "m", 2)
+        syncing = asyncio.create_task(repository.sync())
+        for _ in range(1000):
+            if entered.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert repository.get("m").version == 1  # type: ignore[union-attr]
+        release.set()
+        await syncing
+        assert repository.get("m").version == 2  # type: ignore[union-attr]
         await repository.close()
 
     asyncio.run(scenario())
