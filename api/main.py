@@ -21,6 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from . import workers
 from .deps import BODY_MODELS
@@ -39,13 +40,16 @@ from .middleware.auth import resolve_keys
 from .middleware.root_path import RootPathMiddleware
 from .middleware.shared_rate_limit import shared_buckets
 from .problems import Problem, install_handlers
-from .routers import hash, health, hmac, matmul, merkle, models, transit
+from .repository import service as repository_service
+from .routers import hash, health, hmac, matmul, merkle, models, transit, v2_inference, v2_repository
 from .routers.matmul import MatmulRequest
 from .safe_files import describe_os_error
 from .settings import Settings
 from .state import Gateway
 from .telemetry import tracing_middleware
 from .transit import KeyringFile, ensure_default_keys_file
+from .v2 import schemas as v2_schemas
+from .v2.errors import V2Error, V2ErrorShapeMiddleware, error_response
 
 log = logging.getLogger("api")
 
@@ -126,6 +130,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             batcher.start()
             gateway.batchers[model.name] = batcher
+    poller = await repository_service.start(gateway)
     gateway.ready = True
     log.info("ready: models %s", ", ".join(sorted(gateway.registry.models)) or "none")
     try:
@@ -137,6 +142,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway.batchers.clear()
         if gateway.shared_limits is not None:
             await gateway.shared_limits.aclose()
+        await repository_service.stop(gateway, poller)
         if gateway.tracer_provider is not None:  # export the spans still buffered
             await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
         workers.retire()  # several workers: this one's live gauges leave the shared metrics
@@ -149,7 +155,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        body_models: list[type[BaseModel]] = [MatmulRequest, *BODY_MODELS]
+        body_models: list[type[BaseModel]] = [MatmulRequest, *BODY_MODELS, *v2_schemas.BODY_MODELS]
         for model in body_models:
             body_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body_schema.pop("$defs", {}))
@@ -161,7 +167,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             }
         )
         for path, operations in schema["paths"].items():
-            if path.startswith("/v1/"):
+            if path.startswith(("/v1/", "/v2")) and not path.startswith("/v2/health/"):
                 for operation in operations.values():
                     operation["security"] = [{"ApiKeyHeader": []}, {"Bearer": []}]
         app.openapi_schema = schema
@@ -181,6 +187,9 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     keys = ApiKeys(source.keys) if source is not None else None
     if source is not None:
         log.info("API keys required on /v1/* (%d key(s) from %s)", len(source.keys), source.origin)
+    admin = settings.admin_keys
+    if keys is not None and admin:  # an admin key is a key: it passes AuthMiddleware too
+        keys = ApiKeys((*source.keys, *admin))  # type: ignore[union-attr]
 
     extra: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI).parameters:
@@ -196,11 +205,20 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     )
     app.state.gateway = Gateway.create(settings)
     install_handlers(app)
+    app.state.gateway.admin_keys = ApiKeys(admin) if admin else None
+
+    async def v2_error(_: object, exc: Exception) -> Response:
+        assert isinstance(exc, V2Error)
+        return error_response(exc.status, exc.message)
+
+    app.add_exception_handler(V2Error, v2_error)
     # The routers' routes already carry their prefix, tags and error responses. Adding them to the
     # app directly keeps route matching to one flat pass: FastAPI's include_router nests a router
     # layer that matches every request twice (it halved /v1/ping throughput in the load benchmark).
     for module in (models, hash, health, hmac, merkle, matmul, transit):  # hot routes first
         app.router.routes.extend(module.router.routes)
+    for v2 in (v2_inference.open_router, v2_inference.router, v2_repository.router):
+        app.router.routes.extend(v2.routes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     # add_middleware wraps: the last added is the outermost.
@@ -219,8 +237,10 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
         rate=settings.rate_limit_rps,
         burst=settings.rate_limit_burst,
         shared=app.state.gateway.shared_limits,
+        prefix=("/v1/", "/v2"),
+        open_prefixes=("/v2/health/",),
     )
-    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(AuthMiddleware, keys=keys, prefix=("/v1/", "/v2"), open_prefixes=("/v2/health/",))
     app.add_middleware(
         TimeoutMiddleware,
         seconds=settings.request_timeout_s,
@@ -228,6 +248,7 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     )
     tracing = tracing_middleware(settings)
     app.add_middleware(TraceparentMiddleware, use_otel=tracing is not None)
+    app.add_middleware(V2ErrorShapeMiddleware)  # /v2 answers {"error": ...}, from middleware too
     app.add_middleware(MetricsMiddleware)
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])

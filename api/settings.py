@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=128, ge=1, le=65536, description="rows per merged batch")
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
     max_infer_rows: int = Field(default=1024, ge=1, description="rows one request may send")
+    model_repository: Path | None = Field(
+        default=None, description="Triton-layout model repository <name>/<version>/model.* served on /v2"
+    )
+    repository_poll_s: float = Field(
+        default=5.0, ge=0, le=3600, description="how often the model repository is rescanned (0: never)"
+    )
+    admin_api_keys: str | None = Field(
+        default=None, description="comma-separated keys allowed to load/unload models on /v2", repr=False
+    )
     allow_no_models: bool = Field(
         default=False, description="ready (/readyz 200) with no model loaded; a gateway for processing only"
     )
@@ -197,3 +206,8 @@ class Settings(BaseSettings):
             text = read_text_file(self.api_keys_file, MiB, what="NEXPO_API_KEYS_FILE")
             keys += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
         return tuple(keys)
+
+    @cached_property
+    def admin_keys(self) -> tuple[str, ...]:
+        """The keys given by NEXPO_ADMIN_API_KEYS (possibly none)."""
+        return tuple(k.strip() for k in (self.admin_api_keys or "").split(",") if k.strip())

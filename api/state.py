@@ -34,6 +34,8 @@ class Gateway:
     ready: bool = False
     tracer_provider: Any = None  # OpenTelemetry's SDK TracerProvider when tracing is on
     shared_limits: SharedBuckets | None = None  # rate limits through Redis (NEXPO_REDIS_URL)
+    repository: Any = None  # the /v2 ModelRepository (api/repository/store.py) once started
+    admin_keys: Any = None  # ApiKeys allowed to load/unload models on /v2, if any
 
     @classmethod
     def create(cls, settings: Settings) -> Gateway:
@@ -51,14 +53,6 @@ class Gateway:
         if cost <= self.settings.max_inline_cost:
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
-
-    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
-        """Deprecated: ``run(fn, *args, cost=…)``. Always in a worker thread."""
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
-
-    async def run_model(self, fn: Callable[[F32], F32], x: F32) -> F32:
-        """Deprecated: a ``MicroBatcher`` takes ``run``. Always in a worker thread."""
-        return await self.run_cpu(fn, x)
 
     def model(self, name: str) -> MlpModel | None:
         return self.registry.models.get(name)

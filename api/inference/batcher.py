@@ -27,7 +27,7 @@ from prometheus_client import Histogram
 
 from nexpo.metrics import REGISTRY
 
-from .registry import F32, MlpModel
+from .registry import F32
 
 BATCH_ROWS = Histogram(
     "nexpo_inference_batch_rows",
@@ -51,6 +51,23 @@ class Runner(Protocol):
     def __call__(self, fn: Callable[[F32], F32], x: F32, /, *, cost: int) -> Awaitable[F32]: ...
 
 
+# After each batch: its rows, the summed queue time of its requests, its compute time (seconds).
+BatchObserver = Callable[[int, float, float], None]
+
+
+class BatchModel(Protocol):
+    """What a batcher runs: an ``MlpModel`` or any model whose rows are independent."""
+
+    @property
+    def name(self) -> str: ...
+
+    def forward(self, x: F32) -> F32: ...
+
+    def forward_cost(self, rows: int) -> int:
+        """Bytes a forward pass of ``rows`` reads and writes (``Gateway.run``'s ``cost``)."""
+        ...
+
+
 class BatcherClosed(RuntimeError):
     """The batcher is shutting down and takes no more requests."""
 
@@ -64,7 +81,14 @@ class _Request:
 
 class MicroBatcher:
     def __init__(
-        self, model: MlpModel, run: Runner, *, max_batch_size: int, max_wait_s: float, max_concurrent: int
+        self,
+        model: BatchModel,
+        run: Runner,
+        *,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_concurrent: int,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self.model = model
         self._run = run
@@ -82,6 +106,7 @@ class MicroBatcher:
         self._closed = False
         self._rows_metric = BATCH_ROWS.labels(model.name)
         self._wait_metric = QUEUE_WAIT.labels(model.name)
+        self._on_batch = on_batch
 
     def start(self) -> None:
         self._collector = asyncio.get_running_loop().create_task(
@@ -146,6 +171,9 @@ class MicroBatcher:
             x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
             self._rows_metric.observe(x.shape[0])
             y = await self._run(self.model.forward, x, cost=self.model.forward_cost(x.shape[0]))
+            if self._on_batch is not None:
+                queued = sum(started - request.enqueued for request in batch)
+                self._on_batch(x.shape[0], queued, time.perf_counter() - started)
             offset = 0
             for request in batch:
                 n = request.x.shape[0]

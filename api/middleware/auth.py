@@ -98,7 +98,7 @@ def resolve_keys(configured: tuple[str, ...], auth_disabled: bool, state_dir: Pa
     return KeySource(read_key_file(path), str(path))
 
 
-def _find_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def find_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     for name, value in headers:
         if name == b"x-api-key":
             return value.strip()
@@ -112,16 +112,27 @@ def _find_key(headers: list[tuple[bytes, bytes]]) -> bytes | None:
 class AuthMiddleware:
     """Rejects requests under ``prefix`` without a valid key (401 problem+json)."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys | None, prefix: str = "/v1/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: ApiKeys | None,
+        prefix: str | tuple[str, ...] = "/v1/",
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.keys = keys
         self.prefix = prefix
+        self.open_prefixes = open_prefixes  # under ``prefix`` but served without a key (probes)
+
+    def _guarded(self, path: str) -> bool:
+        opened = bool(self.open_prefixes) and path.startswith(self.open_prefixes)
+        return path.startswith(self.prefix) and not opened
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.keys is None or scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        if self.keys is None or scope["type"] != "http" or not self._guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
-        candidate = _find_key(scope["headers"])
+        candidate = find_key(scope["headers"])
         if candidate is None:
             await send_problem(
                 send,

@@ -53,19 +53,32 @@ class SharedLimiter(Protocol):
 
 class RateLimitMiddleware:
     def __init__(
-        self, app: ASGIApp, rate: float, burst: int, prefix: str = "/v1/", shared: SharedLimiter | None = None
+        self,
+        app: ASGIApp,
+        rate: float,
+        burst: int,
+        *,
+        prefix: str | tuple[str, ...] = "/v1/",
+        shared: SharedLimiter | None = None,
+        open_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
         self.shared = shared if rate > 0 else None
         self.prefix = prefix
+        self.open_prefixes = open_prefixes  # inside prefix, but never limited (health probes)
         if self.buckets is not None and self.shared is None:
             from .shared_rate_limit import LOCAL, publish_backend
 
             publish_backend(LOCAL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.buckets is None or scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        if (
+            self.buckets is None
+            or scope["type"] != "http"
+            or not scope["path"].startswith(self.prefix)
+            or scope["path"].startswith(self.open_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         identity = scope.get(KEY_ID_SCOPE)

@@ -22,7 +22,7 @@ from schemathesis.checks import (
 )
 
 KEY = "schemathesis-key"
-EXISTING = {"name": "digits", "key": "default"}
+EXISTING = {"name": "digits", "key": "default", "version": "1"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -30,7 +30,7 @@ SECRET_NAMES = {"nexpo-api-keys", "nexpo-transit-keys"}
 UID = 10001
 # Variables of the ConfigMap read by gateway parts merged separately (the model repository and
 # the gRPC server): accepted here until api/settings.py has them, then checked like the others.
-FORTHCOMING_SETTINGS = {"NEXPO_MODEL_REPOSITORY", "NEXPO_REPOSITORY_POLL_S", "NEXPO_GRPC_PORT"}
+FORTHCOMING_SETTINGS = {"NEXPO_GRPC_PORT"}  # the port is reserved for the gRPC server (k8s/README.md)
 
 Obj = dict[str, Any]
 

@@ -66,6 +66,17 @@ def test_rate_limit_answers_429_with_retry_after_per_key(tmp_path: Path) -> None
         assert c.get("/livez").status_code == 200  # probes are not limited
 
 
+def test_rate_limit_covers_v2_but_not_its_health_probes(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, api_keys="a", rate_limit_rps=0.5, rate_limit_burst=2)
+    with TestClient(create_app(settings)) as c:
+        a = {"X-API-Key": "a"}
+        assert [c.get("/v2", headers=a).status_code for _ in range(2)] == [200, 200]
+        response = c.get("/v2", headers=a)
+        assert response.status_code == 429
+        assert "error" in response.json()  # the protocol's error shape on /v2
+        assert [c.get("/v2/health/live").status_code for _ in range(5)] == [200] * 5
+
+
 def test_slow_request_gets_504(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path, request_timeout_s=1.0))
 
