@@ -79,7 +79,7 @@
 
 import std/[atomics, posix]
 import ../errors
-import ./barriers, ./parking, ./ring, ./spsc, ./vyukov, ./shm
+import ./barriers, ./parking, ./ring, ./ring_guard, ./spsc, ./vyukov, ./shm
 
 const
   defaultInline* = 16
@@ -104,8 +104,16 @@ type
     fd: cint              ## event fd / pipe to write 8 bytes to, or -1
     word: ptr ParkWord    ## futex word to bump and wake, or nil
 
+  Corruption* = enum
+    ## Why a shared ring is no longer trusted (the `corruption` word of a channel).
+    coNone = 0
+    coSlot = 1        ## a slot holds what no sender of a shared ring writes (kind, length)
+    coSequence = 2    ## a sequence number no sender or receiver could have written
+    coTruncated = 3   ## the file was shrunk under the mapping (ring_guard.nim)
+
   ByteChannel* = object
-    ring*: ptr RingHeader
+    ring*: RingView                    ## header address + this process's copy of the geometry
+    corruption: Atomic[uint32]         ## a `Corruption`; sticky once set (shared rings only)
     region: Region                     ## the mapping, for shared rings
     name: string                       ## shm name, for shared rings
     creator: bool                      ## created the shm object: unlinks it on close
@@ -142,8 +150,16 @@ proc newChannel*(mode: ChannelMode, capacity, maxMessage: int): ptr ByteChannel 
   let ringMem = cast[ptr RingHeader]((cast[uint](mem) + 63) and not 63'u)
   initRing(ringMem, mode, cap, inline, maxMessage, shared = false)
   result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = ringMem
+  result.ring = viewOf(ringMem, mode, cap, inline, maxMessage, shared = false)
   result.region = Region(base: mem, len: bytes + 64)
+
+proc guardShared(ch: ptr ByteChannel) =
+  ## Register the mapping with ring_guard.nim (a shrunk file becomes stCorrupt, not SIGBUS).
+  if not guardRegion(ch.region.base, ch.region.len, addr ch.corruption, uint32(ord(coTruncated))):
+    unmapRegion(ch.region)
+    `=destroy`(ch.name)
+    deallocShared(ch)
+    fail(stInvalid, "name: too many shared channels open in this process (max " & $maxGuarded & ")")
 
 proc createShared*(name: string, mode: ChannelMode, capacity, maxMessage: int): ptr ByteChannel =
   ## A channel in POSIX shared memory; other processes attach with `openShared(name)`.
@@ -153,12 +169,14 @@ proc createShared*(name: string, mode: ChannelMode, capacity, maxMessage: int): 
   let cap = ringCapacity(capacity)
   let bytes = ringBytes(cap, maxMessage)
   let region = createRegion(name, bytes)
-  initRing(cast[ptr RingHeader](region.base), mode, cap, maxMessage, maxMessage, shared = true)
+  let r = cast[ptr RingHeader](region.base)
+  initRing(r, mode, cap, maxMessage, maxMessage, shared = true)
   result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = cast[ptr RingHeader](region.base)
+  result.ring = viewOf(r, mode, cap, maxMessage, maxMessage, shared = true)
   result.region = region
   result.name = name
   result.creator = true
+  guardShared(result)
 
 proc openShared*(name: string): ptr ByteChannel =
   let region = openRegion(name, headerSpan)
@@ -168,15 +186,29 @@ proc openShared*(name: string): ptr ByteChannel =
   while cast[ptr Atomic[uint64]](addr r.magic)[].load(moAcquire) != ringMagic and spins < 1000:
     inc spins
     discard usleep(1000)
-  if cast[ptr Atomic[uint64]](addr r.magic)[].load(moAcquire) != ringMagic or
-     r.version != ringVersion or r.shared == 0 or r.mode > 3 or
-     ringBytes(int(r.capacity), int(r.inlineMax)) > region.len:
+  # Every field is read once, checked, and kept in this process (`RingView`): a peer may
+  # rewrite the header at any time, so nothing below ever reads the geometry from it again.
+  let magic = cast[ptr Atomic[uint64]](addr r.magic)[].load(moAcquire)
+  let (version, mode, shared) = (r.version, r.mode, r.shared)
+  let (cap, mask, stride) = (r.capacity, r.mask, r.stride)
+  let (inline, maxMessage) = (r.inlineMax, r.maxMessage)
+  if magic != ringMagic or version != ringVersion:
     unmapRegion(region)
     fail(stInvalid, "name: " & name & " is not a nexpo shared channel (or another version)")
+  let valid = shared == 1 and mode <= 3 and
+    cap >= 2 and cap <= uint64(maxCapacity) and (cap and (cap - 1)) == 0 and mask == cap - 1 and
+    maxMessage <= uint64(maxSharedMessage) and inline == maxMessage and
+    stride == uint64(strideFor(int(inline))) and
+    ringBytes(int(cap), int(inline)) <= region.len
+  if not valid:
+    unmapRegion(region)
+    fail(stCorrupt, "name: " & name & ": the shared channel's header is corrupted " &
+         "(geometry out of range, or larger than the file)")
   result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = r
+  result.ring = viewOf(r, ChannelMode(mode), int(cap), int(inline), int(maxMessage), shared = true)
   result.region = region
   result.name = name
+  guardShared(result)
 
 proc release*(ch: ptr ByteChannel) =
   ## Free the handle (and, for an in-process ring, the ring and the messages left in it).
@@ -187,6 +219,7 @@ proc release*(ch: ptr ByteChannel) =
     # processes that have it mapped keep using the ring.
     if ch.creator and not ch.unlinked.exchange(true):
       unlinkRegion(ch.name)
+    unguardRegion(ch.region.base)
     unmapRegion(ch.region)
   else:
     var pos = r.head.load(moRelaxed)
@@ -208,7 +241,7 @@ proc len*(ch: ptr ByteChannel): int =
   let t = r.claimedEnd(moAcquire)
   if t > h: int(min(t - h, r.capacity)) else: 0
 
-proc closedAndDrained(r: ptr RingHeader): bool {.inline.} =
+proc closedAndDrained(r: RingView): bool {.inline.} =
   ## The receivers' end: the tail carries the close mark (no position can be claimed any
   ## more) and every claimed position was taken by a receiver. A send that claimed its position
   ## before the close is counted by the tail, so it is waited for, never lost.
@@ -224,13 +257,13 @@ proc closedAndDrained(r: ptr RingHeader): bool {.inline.} =
     let t = r.tail.load(moSequentiallyConsistent)
     (t and closedMark) != 0 and r.head.load(moSequentiallyConsistent) >= (t and not closedMark)
 
-proc recvInFlight(r: ptr RingHeader): bool {.inline.} =
+proc recvInFlight(r: RingView): bool {.inline.} =
   ## The waiter's re-check (after announcing itself): a position is claimed that no receiver
   ## has taken yet, so a sender is publishing it (or just did): do not sleep on a wake-up that
   ## sender may already have decided not to send.
   r.claimedEnd(moSequentiallyConsistent) > r.head.load(moSequentiallyConsistent)
 
-proc sendInFlight(r: ptr RingHeader): bool {.inline.} =
+proc sendInFlight(r: RingView): bool {.inline.} =
   ## Room is claimed by receivers (head moved) that a sender may not see free yet.
   let h = r.head.load(moSequentiallyConsistent)
   r.claimedEnd(moSequentiallyConsistent) - h < r.capacity
@@ -296,7 +329,7 @@ proc validWatcher*(ch: ptr ByteChannel, id: int): bool =
 
 # --- wakeups ----------------------------------------------------------------------------
 
-template wakerBarrier(r: ptr RingHeader) =
+template wakerBarrier(r: RingView) =
   ## The waker's StoreLoad: Vyukov modes have a seq_cst RMW (their claim) already; SPSC a
   ## compiler barrier in one process (paired with the waiter's `heavyBarrier`), a fence when
   ## shared.
@@ -304,7 +337,7 @@ template wakerBarrier(r: ptr RingHeader) =
     if r.isShared: fence(moSequentiallyConsistent)
     else: lightBarrier()
 
-template waiterBarrier(r: ptr RingHeader): bool =
+template waiterBarrier(r: RingView): bool =
   ## False: the barrier failed, sleep only briefly (poll).
   if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
 
@@ -351,12 +384,36 @@ proc setLastMessage(msg: string) =
   lastMessage = msg
 
 proc takeLastMessage*(): string =
-  ## The detail of the last stInvalid/stNoMem returned by a non-raising call on this thread.
+  ## The detail of the last stInvalid/stNoMem/stCorrupt returned by a non-raising call on this
+  ## thread.
   result = move lastMessage
+
+# --- corruption of shared rings (see ring.nim's threat model) -----------------------------
+
+const corruptionText: array[Corruption, string] = [
+  "", "a slot holds what no sender writes (a reference, a pointer, or a length over the slot)",
+  "a slot's sequence number is one no sender or receiver could have written",
+  "the shared memory was truncated"]
+
+proc corrupted*(ch: ptr ByteChannel): bool {.inline.} =
+  ## This process stopped trusting the ring (only ever true for shared rings).
+  ch.corruption.load(moRelaxed) != 0
+
+proc corruptStatus(ch: ptr ByteChannel): Status =
+  let c = min(ch.corruption.load(moAcquire), uint32(ord(high(Corruption))))
+  setLastMessage("channel: shared channel " & ch.name & " was corrupted by another process: " &
+                 corruptionText[Corruption(c)] & "; it cannot be used any more")
+  stCorrupt
+
+proc markCorrupt(ch: ptr ByteChannel, why: Corruption): Status =
+  ## Record the first reason (sticky) and report it.
+  var none = 0'u32
+  discard ch.corruption.compareExchange(none, uint32(ord(why)), moAcquireRelease, moAcquire)
+  corruptStatus(ch)
 
 # --- SPSC side guards -------------------------------------------------------------------
 
-template guarded(r: ptr RingHeader, guard: untyped, side: string, body: untyped): Status =
+template guarded(r: RingView, guard: untyped, side: string, body: untyped): Status =
   ## SPSC: a second thread (or process) on the same side at the same time is a usage error,
   ## reported instead of corrupting the ring. Other modes need no guard.
   if r.ringMode == cmSpsc:
@@ -372,7 +429,7 @@ template guarded(r: ptr RingHeader, guard: untyped, side: string, body: untyped)
 
 # --- the ring operations, for every mode ----------------------------------------------
 
-template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): int =
+template ringPush(r: RingView, want: int, pos, idx, writeSlot: untyped): int =
   ## Up to `want` messages with one claim (see spsc.nim / vyukov.nim): count, 0 full, -1 closed.
   case r.ringMode
   of cmSpsc:
@@ -382,7 +439,7 @@ template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): i
   of cmMpsc, cmMpmc: vyukovPush(r, want, true, true, pos, idx, slotAt(r, pos).seq, writeSlot)
   of cmSpmc: vyukovPush(r, want, false, true, pos, idx, slotAt(r, pos).seq, writeSlot)
 
-template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyped): int =
+template ringPop(r: RingView, want: int, pos, idx, accept, readSlot: untyped): int =
   ## Up to `want` accepted messages with one claim: count, 0 empty, -1 the first refused.
   case r.ringMode
   of cmSpsc: lamportPop(r, want, 1, pos, idx, accept, readSlot)
@@ -391,7 +448,7 @@ template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyp
 
 # --- one message ------------------------------------------------------------------------
 
-proc tooLong(r: ptr RingHeader, len: int): Status =
+proc tooLong(r: RingView, len: int): Status =
   if r.closed.load(moSequentiallyConsistent) != 0: return stClosed
   setLastMessage("msg: " & $len & " bytes is over max_message_size (" & $r.maxMessage & ")")
   stInvalid
@@ -399,8 +456,9 @@ proc tooLong(r: ptr RingHeader, len: int): Status =
 proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
   ## stOk, stAgain (full), stClosed, stInvalid (too long), stNoMem. Does not notify.
   let r = ch.ring
+  if ch.corrupted: return corruptStatus(ch)
   if uint64(len) > r.maxMessage: return tooLong(r, len)
-  var heapCopy: pointer = nil
+  var heapCopy: pointer = nil   # never for shared rings: inlineMax == maxMessage
   if uint64(len) > r.inlineMax:
     heapCopy = c_malloc(csize_t(len))
     if heapCopy == nil:
@@ -411,9 +469,22 @@ proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
     writeMessage(slotAt(r, pos), msg, len, heapCopy)
   if got == 1: return stOk
   if heapCopy != nil: c_free(heapCopy)
-  if got < 0: stClosed else: stAgain
+  if got == ringCorrupt: markCorrupt(ch, coSequence)
+  elif got < 0: stClosed
+  else: stAgain
 
-template emptyStatus(r: ptr RingHeader): Status =
+template takeMessage(r: RingView, s: ptr SlotHead, dst: pointer, dstCap: int,
+                      bad: var bool): ReadResult =
+  ## A shared ring's slots are checked before anything is copied (ring.nim's `readShared`).
+  if r.shared: readShared(s, dst, dstCap, r.inlineMax, bad) else: readMessage(s, dst, dstCap)
+
+proc acceptLen(r: RingView, s: ptr SlotHead, maxLen: int): bool {.inline.} =
+  ## A receive that takes messages up to `maxLen` bytes; a shared slot whose length is over
+  ## the slot is taken too, so that the read reports it instead of leaving it in the ring.
+  let n = peekLen(s)
+  n <= maxLen or (r.shared and uint64(n) > r.inlineMax)
+
+template emptyStatus(r: RingView): Status =
   ## What a receive that found nothing says: closed and drained, or not yet.
   if closedAndDrained(r): stClosed else: stAgain
 
@@ -421,9 +492,16 @@ proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var Rea
   ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained),
   ## stUnsupported (the next message is longer than maxLen: left in place).
   let r = ch.ring
-  let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
-    res = readMessage(slotAt(r, pos), dst, dstCap)
-  if got == 1: stOk
+  if ch.corrupted: return corruptStatus(ch)
+  var bad = false
+  let got = ringPop(r, 1, pos, idx, acceptLen(r, slotAt(r, pos), maxLen)):
+    res = takeMessage(r, slotAt(r, pos), dst, dstCap, bad)
+  if bad:
+    if res.heap != nil: c_free(res.heap)
+    res = ReadResult()
+    markCorrupt(ch, coSlot)
+  elif got == 1: stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
   elif got < 0: stUnsupported
   else: emptyStatus(r)
 
@@ -524,6 +602,7 @@ proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   ## `sent` on (as many as are free), or one message that needs a heap block. Advances
   ## `sent`/`offset`; stOk when at least one went, else stAgain/stClosed/stInvalid/stNoMem.
   let r = ch.ring
+  if ch.corrupted: return corruptStatus(ch)
   let first = lens[sent]
   if uint64(first) > r.maxMessage: return tooLong(r, first)
   if uint64(first) > r.inlineMax:
@@ -545,6 +624,7 @@ proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
     sent += got
     offset = off
     stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
   elif got < 0: stClosed
   else: stAgain
 
@@ -595,17 +675,28 @@ proc acceptInto(s: ptr SlotHead, idx: int, scanned: var int, firstAlone: var boo
 proc popBatch(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr UncheckedArray[int],
               maxN: int, count: var int, heap: var pointer): Status =
   let r = ch.ring
+  if ch.corrupted: return corruptStatus(ch)
   var scanned = 0
   var firstAlone = false
   var used = 0
+  var bad = false
   let got = ringPop(r, maxN, pos, idx, acceptInto(slotAt(r, pos), idx, scanned, firstAlone, dstCap)):
-    let res = readMessage(slotAt(r, pos), cast[pointer](cast[uint](dst) + uint(used)), dstCap - used)
+    let res = takeMessage(r, slotAt(r, pos), cast[pointer](cast[uint](dst) + uint(used)),
+                          dstCap - used, bad)
     lens[idx] = res.len
-    if res.heap != nil: heap = res.heap
-    else: used += res.len
-  if got > 0:
+    if res.heap == nil: used += res.len
+    elif idx == 0: heap = res.heap
+    else:            # only a peer rewriting a length between the scan and the read gets here
+      c_free(res.heap)
+      bad = true
+  if bad:
+    if heap != nil: c_free(heap)
+    heap = nil
+    markCorrupt(ch, coSlot)
+  elif got > 0:
     count = got
     stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
   else:
     emptyStatus(r)
 
@@ -649,6 +740,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
     got = ringPush(r, run, pos, idx):
       writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
     if got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
     elif got < 0: stClosed
     else: stAgain
   if got > 0:
@@ -663,11 +755,16 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
   ## (closed and drained).
   let r = ch.ring
   count = 0
+  if ch.corrupted: return corruptStatus(ch)
   var got = 0
+  var bad = false
   let st = guarded(r, recvGuard, "receiver"):
     got = ringPop(r, maxN, pos, idx, true):
-      visitMessage(slotAt(r, pos), visit, ctx)
-    if got > 0: stOk
+      if r.shared: visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
+      else: visitMessage(slotAt(r, pos), visit, ctx)
+    if bad: markCorrupt(ch, coSlot)
+    elif got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)
     else: emptyStatus(r)
   if got > 0:
     count = got
@@ -692,17 +789,24 @@ proc trySendArm*(ch: ptr ByteChannel, id: int, msg: pointer, len: int): Status =
     st = send(ch, msg, len, 0)
   st
 
-proc messageReady(r: ptr RingHeader): bool {.inline.} =
-  ## The message at the head is published (not merely claimed by a sender).
+proc messageReady(r: RingView): bool {.inline.} =
+  ## The message at the head is published (not merely claimed by a sender). Vyukov: any slot
+  ## state but the two "not yet" ones (free, or last lap's receiver still reading) counts as
+  ## ready, so that a state no peer of ours produces goes to the attempt, which reports it.
   let h = r.head.load(moAcquire)
   if r.ringMode == cmSpsc: r.tail.load(moAcquire) > h
-  else: slotAt(r, h).seq.load(moAcquire) == h + 1
+  else:
+    let sq = slotAt(r, h).seq.load(moAcquire)
+    sq != h and sq != h + 1 - r.capacity
 
-proc roomReady(r: ptr RingHeader): bool {.inline.} =
-  ## The slot at the tail is free (its last message was taken, not merely claimed).
+proc roomReady(r: RingView): bool {.inline.} =
+  ## The slot at the tail is free (its last message was taken, not merely claimed); as above,
+  ## any state but the two "not yet" ones (last lap's message not taken, or not yet written).
   let t = r.claimedEnd(moAcquire)
   if r.ringMode == cmSpsc: t - r.head.load(moAcquire) < r.capacity
-  else: slotAt(r, t).seq.load(moAcquire) == t
+  else:
+    let sq = slotAt(r, t).seq.load(moAcquire)
+    sq != t - r.capacity and sq != t + 1 - r.capacity
 
 proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
   ## Ready means the attempt that follows can succeed: a published message or a free slot, not
@@ -710,6 +814,7 @@ proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
   ## caller that waits and then tries does not spin on a peer mid-copy. Closed: senders are
   ## ready at once (to fail); receivers when a message is published or the ring is drained.
   let r = ch.ring
+  if ch.corrupted: return stOk   # the attempt that follows reports it
   if (interest and interestRecv) != 0 and (messageReady(r) or closedAndDrained(r)): return stOk
   if (interest and interestSend) != 0 and (ch.isClosed or roomReady(r)): return stOk
   stAgain
@@ -773,7 +878,7 @@ proc select*(chs: ptr UncheckedArray[ptr ByteChannel], n: int, timeoutNs: int64,
     for k in 0 ..< n:
       let i = (start + k) mod n
       let s = recv(chs[i], dst, dstCap, res, 0)
-      if s == stOk or s == stInvalid:
+      if s == stOk or s == stInvalid or s == stCorrupt:
         index = i
         st = s
         break
