@@ -22,6 +22,16 @@ blocked in a native wait (the event fd only hears senders of this process). A pr
 crashes mid-send can leave one slot unpublished; receivers in the other processes then time out
 (``TimeoutError``) instead of waiting forever when they pass a timeout. Messages still in the ring
 when every process has closed it are lost.
+
+Threat model of shared channels: any process of the same user can open the name and write the
+ring's memory at any time, or shrink its file. Such a peer can lose, reorder, forge or duplicate
+messages of that ring, close it, or keep it looking empty or full (then calls time out); it
+cannot crash this process, make it hang past a timeout or hold the GIL while it waits, make it
+read or write outside the ring, or hand it a pointer or object: a shared ring carries inline
+bytes only (no lent references, no heap pointers), its geometry is checked at open and kept in
+process-local memory, and every slot is checked before it is read. A ring found in a state no
+nexpo peer produces (or whose file shrank) raises :class:`nexpo.ChannelCorrupted` from then on in
+this process. ``nim/nexpo_core/runtime/ring.nim`` has the details.
 """
 
 from __future__ import annotations
