@@ -164,19 +164,25 @@ def run_case(seed: int) -> dict[str, Any]:
 
 
 def run_isolated(seed: int, timeout: float) -> dict[str, Any]:
-    """Run one case in a subprocess; classify how it ended."""
+    """Run one case in a subprocess; classify how it ended (and remove what a killed case left)."""
     start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, __file__, "--case", str(seed)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
-        proc = subprocess.run([sys.executable, __file__, "--case", str(seed)], capture_output=True,
-                              text=True, timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return {"seed": seed, "end": "hang", "seconds": timeout}
+    finally:
+        for leftover in Path("/dev/shm").glob(f"nexpo-fuzz-{proc.pid}-*"):
+            leftover.unlink(missing_ok=True)
     took = round(time.monotonic() - start, 2)
     if proc.returncode < 0:
         return {"seed": seed, "end": "signal", "signal": -proc.returncode, "seconds": took}
     if proc.returncode != 0:
-        return {"seed": seed, "end": "error", "stderr": proc.stderr[-2000:], "seconds": took}
-    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"seed": seed, "end": "error", "stderr": err[-2000:], "seconds": took}
+    report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     report.update(end="pass", seconds=took)
     return report
 

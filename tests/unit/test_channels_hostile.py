@@ -38,14 +38,16 @@ PRELUDE = """
 import os, struct, sys, threading, time, uuid
 from nexpo import Channel, ChannelCorrupted
 from ring_peer import Peer, KIND_HEAP, KIND_REF
-name = f"nexpo-hostile-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+name = os.environ["NEXPO_HOSTILE_NAME"]
 """
 
 
 def run_isolated(code: str, timeout: float = 60) -> str:
     """Run PRELUDE + ``code`` in a fresh interpreter (ring_peer importable); fail on a signal, a
     hang or a non-zero exit, and return its stdout."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    shm = f"nexpo-hostile-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unlinked here even if it dies
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+               NEXPO_HOSTILE_NAME=shm)
     try:
         proc = subprocess.run(
             [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
@@ -53,6 +55,8 @@ def run_isolated(code: str, timeout: float = 60) -> str:
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"the subprocess hung (killed after {timeout} s)")
+    finally:
+        Path("/dev/shm", shm).unlink(missing_ok=True)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
