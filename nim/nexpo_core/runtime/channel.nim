@@ -105,7 +105,7 @@ proc isClosed*(ch: ptr ByteChannel): bool {.inline.} = ch.ring.closed.load(moAcq
 
 proc len*(ch: ptr ByteChannel): int =
   ## Messages in the ring (a snapshot; claimed-but-unpublished positions count).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let h = r.head.load(moAcquire)
   let t = r.claimedEnd(moAcquire)
   if t > h: int(min(t - h, r.capacity)) else: 0
@@ -215,7 +215,7 @@ proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
   ## tail (every successful push does one): it is the StoreLoad barrier that orders the
   ## publish before these loads (see the module doc). No syscall and no shared write when
   ## nobody waits.
-  let r = ch.ring
+  template r: untyped = ch.ring
   wakerBarrier(r)
   if r.recvWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notEmpty.fetchAdd(1, moRelease)
@@ -225,7 +225,7 @@ proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
 
 proc notifySenders(ch: ptr ByteChannel, n = 1) {.inline.} =
   ## After freeing `n` slots; Vyukov modes: call only after a seq_cst RMW on the ring's head.
-  let r = ch.ring
+  template r: untyped = ch.ring
   wakerBarrier(r)
   if r.sendWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notFull.fetchAdd(1, moRelease)
@@ -235,7 +235,7 @@ proc notifySenders(ch: ptr ByteChannel, n = 1) {.inline.} =
 
 proc close*(ch: ptr ByteChannel) =
   ## Close for everyone (every process of a shared ring); the creator also unlinks the shm name.
-  let r = ch.ring
+  template r: untyped = ch.ring
   r.closed.store(1, moSequentiallyConsistent)
   if r.ringMode != cmSpsc:
     discard r.tail.fetchOr(closedMark, moSequentiallyConsistent)
@@ -291,8 +291,8 @@ proc tooLong(r: RingView, len: int): Status =
 
 proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
   ## stOk, stAgain (full), stClosed, stInvalid (too long), stNoMem. Does not notify.
-  let r = ch.ring
-  if ch.corrupted: return corruptStatus(ch)
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   if uint64(len) > r.maxMessage: return tooLong(r, len)
   var heapCopy: pointer = nil   # never for shared rings: inlineMax == maxMessage
   if uint64(len) > r.inlineMax:
@@ -314,30 +314,38 @@ template takeMessage(r: RingView, s: ptr SlotHead, dst: pointer, dstCap: int,
   ## A shared ring's slots are checked before anything is copied (ring.nim's `readShared`).
   if r.shared: readShared(s, dst, dstCap, r.inlineMax, bad) else: readMessage(s, dst, dstCap)
 
-proc acceptLen(r: RingView, s: ptr SlotHead, maxLen: int): bool {.inline.} =
-  ## A receive that takes messages up to `maxLen` bytes; a shared slot whose length is over
-  ## the slot is taken too, so that the read reports it instead of leaving it in the ring.
-  let n = peekLen(s)
-  n <= maxLen or (r.shared and uint64(n) > r.inlineMax)
-
 template emptyStatus(r: RingView): Status =
   ## What a receive that found nothing says: closed and drained, or not yet.
   if closedAndDrained(r): stClosed else: stAgain
 
-proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var ReadResult): Status {.inline.} =
-  ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained),
-  ## stUnsupported (the next message is longer than maxLen: left in place).
-  let r = ch.ring
+proc popShared(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int,
+               res: var ReadResult): Status {.noinline.} =
+  ## `popOne` for a shared ring: the slot is checked before it is read; a slot whose length is
+  ## over the slot is taken (not refused as too long), so that the read reports it.
+  template r: untyped = ch.ring
   if ch.corrupted: return corruptStatus(ch)
   var bad = false
-  let got = ringPop(r, 1, pos, idx, acceptLen(r, slotAt(r, pos), maxLen)):
-    res = takeMessage(r, slotAt(r, pos), dst, dstCap, bad)
+  let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen or
+                                    uint64(peekLen(slotAt(r, pos))) > r.inlineMax):
+    res = readShared(slotAt(r, pos), dst, dstCap, r.inlineMax, bad)
   if bad:
     if res.heap != nil: c_free(res.heap)
     res = ReadResult()
     markCorrupt(ch, coSlot)
   elif got == 1: stOk
   elif got == ringCorrupt: markCorrupt(ch, coSequence)
+  elif got < 0: stUnsupported
+  else: emptyStatus(r)
+
+proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var ReadResult): Status {.inline.} =
+  ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained),
+  ## stUnsupported (the next message is longer than maxLen: left in place).
+  template r: untyped = ch.ring
+  if r.shared: return popShared(ch, dst, dstCap, maxLen, res)
+  let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
+    res = readMessage(slotAt(r, pos), dst, dstCap)
+  if got == 1: stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)   # only if a peer wrote the ring
   elif got < 0: stUnsupported
   else: emptyStatus(r)
 
@@ -349,7 +357,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
   ## parking on `ring.word` until it succeeds, fails, or the deadline passes (timeoutNs < 0:
   ## never). `inFlight` (evaluated after announcing in `ring.waiters`) says the other side has
   ## claimed a position it may not have published yet: then the waiter must not sleep.
-  let r = ch.ring
+  template r: untyped = ch.ring
   var st = attempt
   if st == stAgain and timeoutNs != 0:
     let deadline = deadlineAfter(timeoutNs)
@@ -400,7 +408,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
 
 proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Status =
   ## Blocking send (timeoutNs 0: try once, returns stAgain when full).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let st = guarded(r, sendGuard, "sender"):
     waitLoop(ch, timeoutNs, notFull, sendWaiters, pushOne(ch, msg, len), sendInFlight(r))
   if st == stOk: notifyReceivers(ch)
@@ -409,7 +417,7 @@ proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Statu
 proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
            timeoutNs: int64): Status =
   ## Blocking receive into `dst` (or `res.heap` when longer than dstCap).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let st = guarded(r, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, high(int), res),
              recvInFlight(r))
@@ -420,7 +428,7 @@ proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64)
   ## The one-call receive of the Python layer: the message length (copied into dst), or minus
   ## a Status: -stUnsupported when the next message is longer than dstCap (left in the ring:
   ## receive it with `recv`), -stAgain/-stTimeout/-stClosed/-stInvalid otherwise.
-  let r = ch.ring
+  template r: untyped = ch.ring
   var res: ReadResult
   let st = guarded(r, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, dstCap, res),
@@ -437,8 +445,8 @@ proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   ## Send the next messages of a batch with one claim: the run of inline-sized messages from
   ## `sent` on (as many as are free), or one message that needs a heap block. Advances
   ## `sent`/`offset`; stOk when at least one went, else stAgain/stClosed/stInvalid/stNoMem.
-  let r = ch.ring
-  if ch.corrupted: return corruptStatus(ch)
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   let first = lens[sent]
   if uint64(first) > r.maxMessage: return tooLong(r, first)
   if uint64(first) > r.inlineMax:
@@ -470,7 +478,7 @@ proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   ## the batch). stOk when all went; otherwise the status that stopped it, with `sent` telling
   ## how many did go. Every free slot is claimed at once; receivers are woken once per claim
   ## round, not per message.
-  let r = ch.ring
+  template r: untyped = ch.ring
   sent = 0
   var offset = 0
   var unannounced = 0   # sent but receivers not yet notified
@@ -510,8 +518,8 @@ proc acceptInto(s: ptr SlotHead, idx: int, scanned: var int, firstAlone: var boo
 
 proc popBatch(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr UncheckedArray[int],
               maxN: int, count: var int, heap: var pointer): Status =
-  let r = ch.ring
-  if ch.corrupted: return corruptStatus(ch)
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   var scanned = 0
   var firstAlone = false
   var used = 0
@@ -541,7 +549,7 @@ proc recvMany*(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr Uncheck
   ## Wait for one message (like recv), then take more while they are ready, fit in what is left
   ## of `dst`, and count < maxN, all with one claim. A first message longer than dstCap comes
   ## back alone in `heap`.
-  let r = ch.ring
+  template r: untyped = ch.ring
   count = 0
   heap = nil
   let st = guarded(r, recvGuard, "receiver"):
@@ -559,7 +567,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
   ## rest). stOk when at least one went; stAgain (full), stClosed, stInvalid (the first message
   ## is over max_message_size), stUnsupported (a shared ring, or slots too small to hold a
   ## reference: copy instead).
-  let r = ch.ring
+  template r: untyped = ch.ring
   sent = 0
   if n <= 0: return stOk
   if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
@@ -589,15 +597,18 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
   ## Non-blocking: take up to `maxN` ready messages with one claim and hand each, in order and
   ## in place, to `visit` (ring.nim's `RefVisit`). stOk (count > 0), stAgain (empty), stClosed
   ## (closed and drained).
-  let r = ch.ring
+  template r: untyped = ch.ring
   count = 0
-  if ch.corrupted: return corruptStatus(ch)
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   var got = 0
   var bad = false
   let st = guarded(r, recvGuard, "receiver"):
-    got = ringPop(r, maxN, pos, idx, true):
-      if r.shared: visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
-      else: visitMessage(slotAt(r, pos), visit, ctx)
+    if r.shared:   # two loops: the in-process one stays as small as it was
+      got = ringPop(r, maxN, pos, idx, true):
+        visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
+    else:
+      got = ringPop(r, maxN, pos, idx, true):
+        visitMessage(slotAt(r, pos), visit, ctx)
     if bad: markCorrupt(ch, coSlot)
     elif got > 0: stOk
     elif got == ringCorrupt: markCorrupt(ch, coSequence)
@@ -649,7 +660,7 @@ proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
   ## one a peer has claimed and not finished (the wait's in-flight check covers those), so a
   ## caller that waits and then tries does not spin on a peer mid-copy. Closed: senders are
   ## ready at once (to fail); receivers when a message is published or the ring is drained.
-  let r = ch.ring
+  template r: untyped = ch.ring
   if ch.corrupted: return stOk   # the attempt that follows reports it
   if (interest and interestRecv) != 0 and (messageReady(r) or closedAndDrained(r)): return stOk
   if (interest and interestSend) != 0 and (ch.isClosed or roomReady(r)): return stOk
@@ -664,7 +675,7 @@ proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64, claimSi
   ## second thread using that side meanwhile is told (stInvalid) rather than silently
   ## tolerated. A helper thread that waits on behalf of another (asyncio on a shared ring, which
   ## may abandon the wait when cancelled) does not claim it.
-  let r = ch.ring
+  template r: untyped = ch.ring
   template waitSide(guard: untyped, side: string, word, waiters, inFlight: untyped): Status =
     if claimSide:
       guarded(r, guard, side):
