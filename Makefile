@@ -155,3 +155,11 @@ test-aarch64-wheel: $(INSTALLED) nim-toolchain
 
 clean:
 	rm -rf build dist nim/_generated nexpo/_core*.so *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# --- fuzzing: corrupted shared rings, each case in its own process with a kill timeout -----
+# `make test` runs a short campaign (tests/integration/test_ring_fuzz.py); this runs a long one:
+# FUZZ_RUNS=1000 make fuzz-ring (FUZZ_SEED picks the campaign, FUZZ_JOBS the parallel cases).
+.PHONY: fuzz-ring
+FUZZ_RUNS ?= 200
+fuzz-ring: build
+	FUZZ_RUNS=$(FUZZ_RUNS) $(BIN)/python tests/fuzz_ring.py

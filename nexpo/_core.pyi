@@ -14,6 +14,7 @@ class _Lib:
     NEXPO_EAGAIN: int
     NEXPO_EAUTH: int
     NEXPO_ECLOSED: int
+    NEXPO_ECORRUPT: int
     NEXPO_EINTERNAL: int
     NEXPO_EINVAL: int
     NEXPO_ENOMEM: int

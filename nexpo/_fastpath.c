@@ -23,7 +23,14 @@
  * made here with the GIL drains (fp_settle).
  *
  * The Python layer (nexpo/channels.py) owns argument checking; these functions trust the
- * channel handle of a ChannelCore and only check what the C API needs.
+ * channel handle of a ChannelCore and only check what the C API needs. That handle cannot come
+ * from Python unchecked: `_bind` takes it once, only if the runtime says it is a live handle
+ * nobody owns (nexpo_channel_adopt), and the ChannelCore releases it when it dies; `_addr` and
+ * `_lend` are read-only.
+ *
+ * Nothing here trusts Python-side state across a GIL release: send_many works on a tuple (a
+ * list is snapshotted first when a copy may release the GIL, since another thread could then
+ * shrink it and free its items), and every message being copied is held by a buffer view.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -107,7 +114,7 @@ static inline void fp_settle(void)
 
 typedef struct {
     PyObject_HEAD
-    unsigned long long addr;  /* the nexpo_channel *, set by Channel._adopt (0: unbound) */
+    unsigned long long addr;  /* the nexpo_channel * this object owns, set once by _bind (0: unbound) */
     char lend;                /* in-process ring: bytes messages are lent, not copied */
 } CoreObject;
 
@@ -274,10 +281,37 @@ static int32_t fp_copy_run(PyObject *self, PyObject **items, Py_ssize_t n, Py_ss
  * FP_BATCH messages (fp_lendable); others copy runs, one native call per run. With start 0 every item
  * is checked first: when msgs[i] is not bytes-like, NEXPO_ETYPE with *sent = -1 - i and nothing
  * sent (a later start means an earlier call checked them). */
+static int32_t fp_send_many_run(PyObject *self, PyObject *seq, Py_ssize_t start,
+                                Py_ssize_t *sent_out);
+
+/* A list may change whenever the GIL is released (a long copy releases it): the items would be
+ * freed under us. A list whose sending may release the GIL (a copying channel, or an item
+ * that is not bytes) is sent from a tuple snapshot, which holds a reference to every item;
+ * a list of bytes lent to an in-process channel never releases it and is used in place. */
 static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start,
                                  Py_ssize_t *sent_out)
 {
-    /* The sequence cannot change under us: we hold the GIL and run no Python code. */
+    if (PyList_CheckExact(seq)) {
+        int stable = FP_LENDS(self);
+        Py_ssize_t n = PyList_GET_SIZE(seq);
+        for (Py_ssize_t i = start; stable && i < n; i++)
+            stable = PyBytes_CheckExact(PyList_GET_ITEM(seq, i));
+        if (!stable) {
+            PyObject *snapshot = PyList_AsTuple(seq);
+            if (snapshot == NULL)
+                return FP_FAILED;
+            int32_t status = fp_send_many_run(self, snapshot, start, sent_out);
+            Py_DECREF(snapshot);
+            return status;
+        }
+    }
+    return fp_send_many_run(self, seq, start, sent_out);
+}
+
+static int32_t fp_send_many_run(PyObject *self, PyObject *seq, Py_ssize_t start,
+                                Py_ssize_t *sent_out)
+{
+    /* A tuple, or a list of bytes lent (no GIL release): it cannot change under us. */
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     *sent_out = start;
@@ -307,8 +341,15 @@ static int32_t fp_send_many_impl(PyObject *self, PyObject *seq, Py_ssize_t start
                 Py_DECREF(run[i]);
             done += (Py_ssize_t)sent;
             if (status == NEXPO_EUNSUPPORTED) {
-                ((CoreObject *)self)->lend = lends = 0;  /* see fp_lend */
+                /* See fp_lend. Copies may release the GIL: a list goes on from a snapshot. */
+                ((CoreObject *)self)->lend = lends = 0;
                 status = NEXPO_OK;
+                if (PyList_CheckExact(seq) && done < n) {
+                    Py_ssize_t rest = 0;
+                    status = fp_send_many_impl(self, seq, done, &rest);
+                    done = rest;
+                    break;
+                }
             }
         } else {
             status = fp_copy_run(self, items, n, &done);
@@ -360,11 +401,15 @@ static int32_t fp_take_ready(nexpo_channel *ch, size_t want, PyObject **out, siz
     size_t got = 0;
     int32_t status = nexpo_channel_recv_visit(ch, want, fp_take, &t, &got);
     *count = t.n;
-    if (t.failed) {
+    if (t.failed || (status != NEXPO_OK && t.n > 0)) {
+        /* A MemoryError, or a shared ring found corrupted after some messages of the claim:
+         * the messages of this claim are lost with the error. */
         for (size_t i = 0; i < t.n; i++)
             Py_DECREF(out[i]);
         *count = 0;
-        return FP_FAILED;  /* the messages of this claim are lost with the MemoryError */
+        if (status == NEXPO_OK)
+            return FP_FAILED;
+        PyErr_Clear();
     }
     return status;
 }
@@ -649,16 +694,58 @@ static PyObject *core_recv_many(PyObject *self, PyObject *const *args, Py_ssize_
     return fp_forward(self, s_recv_many, args, nargs, kwnames);
 }
 
+/* _bind(addr, lend) -> None: take ownership of the native handle at `addr`, once. The runtime
+ * checks that it is a live handle no other object owns, so no value Python passes can make the
+ * methods above dereference a bogus pointer; the handle is released with this object. */
+static PyObject *core_bind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_bind(addr, lend) takes 2 arguments");
+        return NULL;
+    }
+    unsigned long long addr = PyLong_AsUnsignedLongLong(args[0]);
+    if (addr == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    int lend = PyObject_IsTrue(args[1]);
+    if (lend < 0)
+        return NULL;
+    CoreObject *core = (CoreObject *)self;
+    if (core->addr != 0) {
+        PyErr_SetString(PyExc_ValueError, "_bind: this channel already has a native handle");
+        return NULL;
+    }
+    if (addr == 0 || nexpo_channel_adopt((uintptr_t)addr) != NEXPO_OK) {
+        PyErr_SetString(PyExc_ValueError, "_bind: not a live channel handle, or already owned");
+        return NULL;
+    }
+    core->addr = addr;
+    core->lend = (char)lend;
+    Py_RETURN_NONE;
+}
+
+static void core_dealloc(PyObject *self)
+{
+    CoreObject *core = (CoreObject *)self;
+    if (core->addr != 0) {
+        nexpo_channel_release(FP_CHANNEL(self));
+        core->addr = 0;
+    }
+    Py_TYPE(self)->tp_free(self);
+}
+
 static PyMemberDef core_members[] = {
-    {"_addr", T_ULONGLONG, offsetof(CoreObject, addr), 0,
-     "address of the native channel handle (owned by the subclass)"},
-    {"_lend", T_BOOL, offsetof(CoreObject, lend), 0,
+    {"_addr", T_ULONGLONG, offsetof(CoreObject, addr), READONLY,
+     "address of the native channel handle this object owns (0: none yet)"},
+    {"_lend", T_BOOL, offsetof(CoreObject, lend), READONLY,
      "lend bytes messages instead of copying them (in-process channels)"},
     {NULL, 0, 0, 0, NULL},
 };
 
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 static PyMethodDef core_methods[] = {
+    {"_bind", (PyCFunction)(void (*)(void))core_bind, METH_FASTCALL,
+     "_bind($self, addr, lend, /)\n--\n\n"
+     "Own the native channel handle at ``addr`` (once; checked by the runtime)."},
     {"send", (PyCFunction)(void (*)(void))core_send, FASTKW,
      "send($self, msg, /, timeout=None)\n--\n\n"
      "Send one message, waiting up to ``timeout`` seconds for room (None: forever)."},
@@ -689,6 +776,7 @@ static PyTypeObject CoreType = {
     .tp_basicsize = sizeof(CoreObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_new = PyType_GenericNew,
+    .tp_dealloc = core_dealloc,
     .tp_methods = core_methods,
     .tp_members = core_members,
 };

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+from nexpo.errors import AuthenticationError, ChannelClosed, ChannelCorrupted, NexpoError
 
 
 def _load_override(path: str) -> None:
@@ -107,6 +107,7 @@ _EXCEPTIONS: Final[dict[int, Callable[[str], Exception]]] = {
     lib.NEXPO_EAGAIN: BlockingIOError,
     lib.NEXPO_EINTERNAL: NexpoError,
     lib.NEXPO_EUNSUPPORTED: NexpoError,
+    lib.NEXPO_ECORRUPT: ChannelCorrupted,
 }
 
 

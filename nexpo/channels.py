@@ -22,6 +22,16 @@ blocked in a native wait (the event fd only hears senders of this process). A pr
 crashes mid-send can leave one slot unpublished; receivers in the other processes then time out
 (``TimeoutError``) instead of waiting forever when they pass a timeout. Messages still in the ring
 when every process has closed it are lost.
+
+Threat model of shared channels: any process of the same user can open the name and write the
+ring's memory at any time, or shrink its file. Such a peer can lose, reorder, forge or duplicate
+messages of that ring, close it, or keep it looking empty or full (then calls time out); it
+cannot crash this process, make it hang past a timeout or hold the GIL while it waits, make it
+read or write outside the ring, or hand it a pointer or object: a shared ring carries inline
+bytes only (no lent references, no heap pointers), its geometry is checked at open and kept in
+process-local memory, and every slot is checked before it is read. A ring found in a state no
+nexpo peer produces (or whose file shrank) raises :class:`nexpo.ChannelCorrupted` from then on in
+this process. ``nim/nexpo_core/runtime/ring.nim`` has the details.
 """
 
 from __future__ import annotations
@@ -91,13 +101,15 @@ def _deadline(timeout: float | None) -> int | None:
 
 
 def _timeout_ns(timeout: float | None) -> int:
-    """None -> -1 (forever); seconds -> nanoseconds."""
+    """None or infinity -> -1 (forever, waited in slices); seconds -> nanoseconds."""
     if timeout is None:
         return -1
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
     if math.isnan(timeout) or timeout < 0:
         raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout}")
+    if math.isinf(timeout):
+        return -1
     return min(int(timeout * 1e9), 2**62)
 
 
@@ -196,6 +208,7 @@ if TYPE_CHECKING:
         def try_recv(self) -> bytes | None: ...
         def send_many(self, msgs: Iterable[Message], timeout: float | None = None) -> int: ...
         def recv_many(self, max_n: int, timeout: float | None = None) -> list[bytes]: ...
+        def _bind(self, addr: int, lend: bool, /) -> None: ...
 
 else:
     _ChannelCore = fastpath.ChannelCore
@@ -210,9 +223,8 @@ class Channel(_ChannelCore):
     :class:`nexpo.ChannelClosed` at once and receives drain what is left, then raise it.
     """
 
-    __slots__ = ("__weakref__", "_creator", "_h", "_loops", "_name", "_shared")
+    __slots__ = ("__weakref__", "_creator", "_loops", "_name", "_shared")
 
-    _h: CData
     _name: str | None
     _shared: bool
     _creator: bool
@@ -233,13 +245,26 @@ class Channel(_ChannelCore):
         self._adopt(out[0], None, creator=False)
 
     def _adopt(self, handle: CData, name: str | None, *, creator: bool) -> None:
-        self._h = ffi.gc(handle, lib.nexpo_channel_release)
-        self._addr = int(ffi.cast("uintptr_t", handle))
-        self._lend = name is None  # bytes are lent, not copied, within one process
+        # The C base class owns the handle from here on (released with this object); its
+        # address is read-only and checked by the runtime, so no attribute a caller can set
+        # reaches native code. Bytes are lent, not copied, within one process.
+        try:
+            self._bind(int(ffi.cast("uintptr_t", handle)), name is None)
+        except BaseException:
+            lib.nexpo_channel_release(handle)
+            raise
         self._name = name
         self._shared = name is not None
         self._creator = creator
         self._loops = {}
+
+    @property
+    def _h(self) -> CData:
+        """The native handle for cffi calls (borrowed: the caller keeps this Channel alive while
+        the call runs, e.g. by passing the Channel, not the handle, to another thread)."""
+        if not self._addr:
+            raise ValueError("this Channel was not initialised (no native channel)")
+        return ffi.cast("nexpo_channel *", self._addr)
 
     # --- shared memory ------------------------------------------------------------------
 
@@ -370,11 +395,12 @@ class Channel(_ChannelCore):
 
     def _send_many(self, msgs: Iterable[Message], timeout: float | None = None) -> int:
         _deadline(timeout)  # a bad timeout fails before anything is sent
-        items = msgs if type(msgs) is list or type(msgs) is tuple else list(msgs)
-        return self._send_many_from(items, 0, timeout)
+        return self._send_many_from(tuple(msgs), 0, timeout)
 
     def _send_many_from(self, items: list[Any] | tuple[Any, ...], start: int, timeout: float | None) -> int:
-        """Send items[start:] (items[:start] went already); the count of all that went."""
+        """Send items[start:] (items[:start] went already); the count of all that went. A tuple
+        snapshot: another thread may change a list while we wait."""
+        items = tuple(items)
         deadline = _deadline(timeout)
         # start > 0: the fast path stopped there (having checked every item's type).
         sent, status = (start, _EAGAIN) if start else _fast_send_many(self, items, 0)
@@ -521,9 +547,9 @@ class Channel(_ChannelCore):
             result = attempt()
             if result is not None:
                 return result
-            await loop.run_in_executor(
-                None, lib.nexpo_channel_wait, self._h, interest | _ON_BEHALF, _WAIT_SLICE_NS
-            )
+            # The helper gets the Channel, not its handle: a cancelled wait returns at once, and
+            # the Channel must outlive the native call still running in the helper thread.
+            await loop.run_in_executor(None, _wait_on_behalf, self, interest, _WAIT_SLICE_NS)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._aiter()
@@ -535,6 +561,11 @@ class Channel(_ChannelCore):
             except ChannelClosed:
                 return
             yield msg
+
+
+def _wait_on_behalf(channel: Channel, interest: int, timeout_ns: int) -> int:
+    """A helper thread's native wait (taking nothing, not holding an SPSC side)."""
+    return int(lib.nexpo_channel_wait(channel._h, interest | _ON_BEHALF, timeout_ns))
 
 
 def _forget_loop(ref: weakref.ReferenceType[Channel], key: int) -> None:
@@ -679,6 +710,4 @@ async def _aselect_shared(order: list[Channel], deadline: float | None) -> tuple
             raise TimeoutError("select timed out")
         # Wait (taking nothing) on the first channel for at most 1 ms, then re-scan: a native
         # wait cannot span rings of several processes, so this one case re-checks periodically.
-        await loop.run_in_executor(
-            None, lib.nexpo_channel_wait, order[0]._h, _INTEREST_RECV | _ON_BEHALF, 1_000_000
-        )
+        await loop.run_in_executor(None, _wait_on_behalf, order[0], _INTEREST_RECV, 1_000_000)

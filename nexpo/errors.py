@@ -8,6 +8,7 @@ __all__ = [
     "AuthenticationError",
     "BulkheadFull",
     "ChannelClosed",
+    "ChannelCorrupted",
     "CircuitOpen",
     "MailboxFull",
     "NexpoError",
@@ -27,6 +28,11 @@ class AuthenticationError(NexpoError):
 
 class ChannelClosed(NexpoError):
     """Send on a closed channel, or receive on a closed and drained one."""
+
+
+class ChannelCorrupted(NexpoError):
+    """Another process wrote a shared channel's memory into a state no nexpo peer produces (or
+    shrank its file). This process stops using the ring: every later call raises this too."""
 
 
 class MailboxFull(NexpoError):

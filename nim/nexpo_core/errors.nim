@@ -17,6 +17,7 @@ type
     stAgain = 7         ## would block; not an error for try_* calls
     stInternal = 8      ## a bug in nexpo (Python: nexpo.NexpoError)
     stUnsupported = 9   ## not available on this CPU/build (Python: nexpo.NexpoError)
+    stCorrupt = 10      ## another process corrupted a shared channel (Python: nexpo.ChannelCorrupted)
 
   NexpoError* = object of CatchableError
     status*: Status

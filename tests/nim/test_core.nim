@@ -12,7 +12,7 @@ suite "errors":
                      (stNoMem, "NEXPO_ENOMEM"), (stAuth, "NEXPO_EAUTH"),
                      (stTimeout, "NEXPO_ETIMEOUT"), (stClosed, "NEXPO_ECLOSED"),
                      (stAgain, "NEXPO_EAGAIN"), (stInternal, "NEXPO_EINTERNAL"),
-                     (stUnsupported, "NEXPO_EUNSUPPORTED")]:
+                     (stUnsupported, "NEXPO_EUNSUPPORTED"), (stCorrupt, "NEXPO_ECORRUPT")]:
       check (name & " = " & $ord(st)) in header
 
   test "cabi maps exceptions to codes and keeps the message":

@@ -8,7 +8,7 @@ import pytest
 
 from nexpo import _native
 from nexpo._native import NULL, ffi, lib
-from nexpo.errors import AuthenticationError, ChannelClosed, NexpoError
+from nexpo.errors import AuthenticationError, ChannelClosed, ChannelCorrupted, NexpoError
 
 
 def test_null_output_pointer_raises_value_error() -> None:
@@ -52,6 +52,7 @@ def test_last_error_is_per_thread() -> None:
         ("NEXPO_ECLOSED", ChannelClosed),
         ("NEXPO_EINTERNAL", NexpoError),
         ("NEXPO_EUNSUPPORTED", NexpoError),
+        ("NEXPO_ECORRUPT", ChannelCorrupted),
     ],
 )
 def test_status_codes_map_to_exceptions(status: str, exc_type: type[Exception]) -> None:

@@ -15,6 +15,10 @@ typedef void (*nexpo_ref_release_fn)(void *obj);
  * reference when the message is one (the visitor owns it from then on), else NULL. */
 typedef void (*nexpo_visit_fn)(void *ctx, const char *data, size_t len, void *obj);
 
+/* Take ownership of the handle at address `ch` (then release it with nexpo_channel_release):
+ * NEXPO_OK when it is a live handle no binding owns yet, else NEXPO_EINVAL. A binding that is
+ * given addresses by its callers checks them here before it uses one. */
+int32_t nexpo_channel_adopt(uintptr_t ch);
 /* Set once, before the first nexpo_channel_send_refs. */
 void nexpo_channel_set_ref_release(nexpo_ref_release_fn fn);
 /* Non-blocking: lend up to n messages with one claim; *sent = how many went (the caller keeps

@@ -15,7 +15,8 @@ enum {
     NEXPO_ECLOSED = 6,
     NEXPO_EAGAIN = 7,
     NEXPO_EINTERNAL = 8,
-    NEXPO_EUNSUPPORTED = 9
+    NEXPO_EUNSUPPORTED = 9,
+    NEXPO_ECORRUPT = 10
 };
 
 /* Instruction-set paths (nim/nexpo_core/cpu.nim). */

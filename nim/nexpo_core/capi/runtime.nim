@@ -26,11 +26,29 @@ proc nexpo_scheduler_stats*(output: ptr UncheckedArray[uint64], cap: int,
 # The per-message exports return status codes directly (no exception machinery on the hot
 # path); only setup goes through `cabi`.
 
+import std/[atomics, tables]
 import ../runtime/[channel, ring]
+
+# Live channel handles, and whether a binding owns each (`nexpo_channel_adopt`): a binding that
+# takes an address from its callers checks it here before it ever dereferences it.
+var handleLock: Atomic[bool]
+var liveHandles: Table[uint, bool]
+
+template withHandles(body: untyped) =
+  while handleLock.exchange(true, moAcquire): discard
+  try:
+    body
+  finally:
+    handleLock.store(false, moRelease)
+
+proc registered(ch: ptr ByteChannel): ptr ByteChannel =
+  withHandles:
+    liveHandles[cast[uint](ch)] = false
+  ch
 
 proc statusOf(st: Status): int32 {.inline.} =
   ## A hot-path status; failures that carry a detail leave it as the last error.
-  if st == stInvalid or st == stNoMem:
+  if st == stInvalid or st == stNoMem or st == stCorrupt:
     discard setError(st, takeLastMessage())
   int32(ord(st))
 
@@ -39,22 +57,24 @@ proc nexpo_channel_new*(mode: int32, capacity, maxMessage: int,
   cabi:
     check(output != nil, "out: NULL pointer")
     check(mode >= 0 and mode <= 3, "mode: must be 0..3 (spsc, mpsc, spmc, mpmc), got " & $mode)
-    output[] = newChannel(ChannelMode(mode), capacity, maxMessage)
+    output[] = registered(newChannel(ChannelMode(mode), capacity, maxMessage))
 
 proc nexpo_channel_create_shared*(name: cstring, mode: int32, capacity, maxMessage: int,
                                   output: ptr ptr ByteChannel): int32 {.exportc, cdecl.} =
   cabi:
     check(output != nil and name != nil, "name/out: NULL pointer")
     check(mode >= 0 and mode <= 3, "mode: must be 0..3 (spsc, mpsc, spmc, mpmc), got " & $mode)
-    output[] = createShared($name, ChannelMode(mode), capacity, maxMessage)
+    output[] = registered(createShared($name, ChannelMode(mode), capacity, maxMessage))
 
 proc nexpo_channel_open_shared*(name: cstring, output: ptr ptr ByteChannel): int32 {.exportc, cdecl.} =
   cabi:
     check(output != nil and name != nil, "name/out: NULL pointer")
-    output[] = openShared($name)
+    output[] = registered(openShared($name))
 
 proc nexpo_channel_release*(ch: ptr ByteChannel) {.exportc, cdecl.} =
   try:
+    withHandles:
+      liveHandles.del(cast[uint](ch))
     release(ch)
   except CatchableError:
     discard
@@ -71,7 +91,7 @@ proc nexpo_channel_info*(ch: ptr ByteChannel, output: ptr UncheckedArray[uint64]
     checkPtr(output, cap, "out")
     check(cap >= 6, "out: need 6 counters")
     let r = ch.ring
-    output[0] = r.mode
+    output[0] = uint64(ord(r.mode))
     output[1] = r.capacity
     output[2] = r.maxMessage
     output[3] = uint64(channel.len(ch))
@@ -99,8 +119,8 @@ proc nexpo_channel_recv*(ch: ptr ByteChannel, buf: pointer, cap: int, outLen: pt
 proc nexpo_channel_recv_into*(ch: ptr ByteChannel, buf: pointer, cap: int,
                               timeoutNs: int64): int64 {.exportc, cdecl.} =
   let n = recvInto(ch, buf, cap, timeoutNs)
-  if n == -int64(ord(stInvalid)):
-    discard statusOf(stInvalid)
+  if n == -int64(ord(stInvalid)) or n == -int64(ord(stCorrupt)):
+    discard statusOf(Status(-n))
   n
 
 proc nexpo_channel_send_many*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int],
@@ -180,6 +200,19 @@ proc nexpo_channel_wait*(ch: ptr ByteChannel, interest: int32, timeoutNs: int64)
   statusOf(waitReady(ch, uint32(side), timeoutNs, claimSide = (interest and 4) == 0))
 
 # --- lent references: for C bindings only (declared in binding.h, not in the cffi interface) --
+
+proc nexpo_channel_adopt*(address: uint): int32 {.exportc, cdecl.} =
+  ## Ownership of a handle passes to the binding: NEXPO_OK once per live handle, else EINVAL.
+  var ok = false
+  try:
+    withHandles:
+      if liveHandles.getOrDefault(address, true) == false:
+        liveHandles[address] = true
+        ok = true
+  except CatchableError:
+    discard
+  if ok: 0'i32
+  else: setError(stInvalid, "channel: not a live channel handle, or already owned")
 
 proc nexpo_channel_set_ref_release*(fn: RefRelease) {.exportc, cdecl.} =
   ring.refRelease = fn

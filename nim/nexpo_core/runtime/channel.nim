@@ -62,6 +62,12 @@
 ## "busy" by a crash makes later calls on that side fail with EINVAL rather than corrupt data;
 ## after a close, receivers then cannot tell the ring is drained and wait out their timeouts.
 ##
+## Hostile peers (shared rings; ring.nim has the threat model): the per-message code takes the
+## geometry from the handle's `RingView` (this process's copy), checks every slot it takes, and
+## turns a state no honest peer produces into stCorrupt, remembered in the handle (`corruption`,
+## also set by ring_guard.nim's SIGBUS handler when the file shrinks): every later call on it
+## returns stCorrupt at once.
+##
 ## Lent references (in-process rings only): a binding that holds its messages in immutable
 ## objects (CPython `bytes`) may lend them instead of copying (`sendRefs`: the slot keeps the
 ## object's address and its data pointer, ring.nim's kind 2) and take them back the same way
@@ -79,123 +85,19 @@
 
 import std/[atomics, posix]
 import ../errors
-import ./barriers, ./parking, ./ring, ./spsc, ./vyukov, ./shm
+import ./barriers, ./channel_handle, ./parking, ./ring, ./shm, ./spsc, ./vyukov
+
+export channel_handle
 
 const
-  defaultInline* = 16
-    ## in-process slots: 16-byte header + 16 payload = 32 bytes, two to a cache line. Room for a
-    ## lent reference [obj | data] (what the Python layer sends) or a message of up to 16 bytes;
-    ## longer copied messages go to a malloc'd block. Small slots halve the cache lines a
-    ## receiver pulls from the sender's core per message (a 128-byte slot cost ~25% in a
-    ## thread-to-thread batch benchmark).
-  maxCapacity* = 1 shl 24
-  maxSharedMessage* = 1 shl 24
   spinLimit = 100               ## PAUSE rounds before yielding (~ a few microseconds)
   yieldLimit = 16               ## sched_yield rounds before parking
-  maxWatchers = 64
   interestRecv* = 1'u32         ## watcher wants "a message may be ready"
   interestSend* = 2'u32         ## watcher wants "room may be free"
-
-type
-  Watcher = object
-    armed: Atomic[uint32]
-    used: bool
-    interest: uint32
-    fd: cint              ## event fd / pipe to write 8 bytes to, or -1
-    word: ptr ParkWord    ## futex word to bump and wake, or nil
-
-  ByteChannel* = object
-    ring*: ptr RingHeader
-    region: Region                     ## the mapping, for shared rings
-    name: string                       ## shm name, for shared rings
-    creator: bool                      ## created the shm object: unlinks it on close
-    unlinked: Atomic[bool]
-    watchLock: Atomic[bool]
-    watchCount: Atomic[int32]
-    watchers: array[maxWatchers, Watcher]
-
-proc `=copy`*(dst: var ByteChannel, src: ByteChannel) {.error: "a channel handle is shared by pointer".}
 
 proc eventWrite(fd: cint) =
   var one = 1'u64
   discard posix.write(fd, addr one, sizeof(one))
-
-# --- construction -----------------------------------------------------------------------
-
-proc checkGeometry(capacity, maxMessage: int) =
-  check(capacity >= 1 and capacity <= maxCapacity,
-        "capacity: must be between 1 and " & $maxCapacity & ", got " & $capacity)
-  check(maxMessage >= 0 and maxMessage <= high(int32),
-        "max_message_size: must be between 0 and 2**31-1, got " & $maxMessage)
-
-proc ringCapacity(capacity: int): int =
-  ## Rounded up to a power of two, at least 2 (Vyukov's sequence numbers need two slots).
-  max(2, nextPow2(capacity))
-
-proc newChannel*(mode: ChannelMode, capacity, maxMessage: int): ptr ByteChannel =
-  ## An in-process channel; `capacity` is rounded up to a power of two (at least 2).
-  checkGeometry(capacity, maxMessage)
-  let cap = ringCapacity(capacity)
-  let inline = min(maxMessage, defaultInline)
-  let bytes = ringBytes(cap, inline)
-  let mem = allocShared0(bytes + 64)
-  let ringMem = cast[ptr RingHeader]((cast[uint](mem) + 63) and not 63'u)
-  initRing(ringMem, mode, cap, inline, maxMessage, shared = false)
-  result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = ringMem
-  result.region = Region(base: mem, len: bytes + 64)
-
-proc createShared*(name: string, mode: ChannelMode, capacity, maxMessage: int): ptr ByteChannel =
-  ## A channel in POSIX shared memory; other processes attach with `openShared(name)`.
-  checkGeometry(capacity, maxMessage)
-  check(maxMessage <= maxSharedMessage,
-        "max_message_size: shared channels hold at most " & $maxSharedMessage & " bytes a message")
-  let cap = ringCapacity(capacity)
-  let bytes = ringBytes(cap, maxMessage)
-  let region = createRegion(name, bytes)
-  initRing(cast[ptr RingHeader](region.base), mode, cap, maxMessage, maxMessage, shared = true)
-  result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = cast[ptr RingHeader](region.base)
-  result.region = region
-  result.name = name
-  result.creator = true
-
-proc openShared*(name: string): ptr ByteChannel =
-  let region = openRegion(name, headerSpan)
-  let r = cast[ptr RingHeader](region.base)
-  # The creator writes the magic last; give a creator that is mid-init a moment.
-  var spins = 0
-  while cast[ptr Atomic[uint64]](addr r.magic)[].load(moAcquire) != ringMagic and spins < 1000:
-    inc spins
-    discard usleep(1000)
-  if cast[ptr Atomic[uint64]](addr r.magic)[].load(moAcquire) != ringMagic or
-     r.version != ringVersion or r.shared == 0 or r.mode > 3 or
-     ringBytes(int(r.capacity), int(r.inlineMax)) > region.len:
-    unmapRegion(region)
-    fail(stInvalid, "name: " & name & " is not a nexpo shared channel (or another version)")
-  result = cast[ptr ByteChannel](allocShared0(sizeof(ByteChannel)))
-  result.ring = r
-  result.region = region
-  result.name = name
-
-proc release*(ch: ptr ByteChannel) =
-  ## Free the handle (and, for an in-process ring, the ring and the messages left in it).
-  if ch == nil: return
-  let r = ch.ring
-  if r.isShared:
-    # A creator that goes away without close() still removes the name (no /dev/shm leak);
-    # processes that have it mapped keep using the ring.
-    if ch.creator and not ch.unlinked.exchange(true):
-      unlinkRegion(ch.name)
-    unmapRegion(ch.region)
-  else:
-    var pos = r.head.load(moRelaxed)
-    while pos < r.claimedEnd(moRelaxed):
-      discardMessage(slotAt(r, pos))
-      inc pos
-    deallocShared(ch.region.base)
-  `=destroy`(ch.name)
-  deallocShared(ch)
 
 # --- state ------------------------------------------------------------------------------
 
@@ -203,12 +105,12 @@ proc isClosed*(ch: ptr ByteChannel): bool {.inline.} = ch.ring.closed.load(moAcq
 
 proc len*(ch: ptr ByteChannel): int =
   ## Messages in the ring (a snapshot; claimed-but-unpublished positions count).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let h = r.head.load(moAcquire)
   let t = r.claimedEnd(moAcquire)
   if t > h: int(min(t - h, r.capacity)) else: 0
 
-proc closedAndDrained(r: ptr RingHeader): bool {.inline.} =
+proc closedAndDrained(r: RingView): bool {.inline.} =
   ## The receivers' end: the tail carries the close mark (no position can be claimed any
   ## more) and every claimed position was taken by a receiver. A send that claimed its position
   ## before the close is counted by the tail, so it is waited for, never lost.
@@ -224,13 +126,13 @@ proc closedAndDrained(r: ptr RingHeader): bool {.inline.} =
     let t = r.tail.load(moSequentiallyConsistent)
     (t and closedMark) != 0 and r.head.load(moSequentiallyConsistent) >= (t and not closedMark)
 
-proc recvInFlight(r: ptr RingHeader): bool {.inline.} =
+proc recvInFlight(r: RingView): bool {.inline.} =
   ## The waiter's re-check (after announcing itself): a position is claimed that no receiver
   ## has taken yet, so a sender is publishing it (or just did): do not sleep on a wake-up that
   ## sender may already have decided not to send.
   r.claimedEnd(moSequentiallyConsistent) > r.head.load(moSequentiallyConsistent)
 
-proc sendInFlight(r: ptr RingHeader): bool {.inline.} =
+proc sendInFlight(r: RingView): bool {.inline.} =
   ## Room is claimed by receivers (head moved) that a sender may not see free yet.
   let h = r.head.load(moSequentiallyConsistent)
   r.claimedEnd(moSequentiallyConsistent) - h < r.capacity
@@ -296,7 +198,7 @@ proc validWatcher*(ch: ptr ByteChannel, id: int): bool =
 
 # --- wakeups ----------------------------------------------------------------------------
 
-template wakerBarrier(r: ptr RingHeader) =
+template wakerBarrier(r: RingView) =
   ## The waker's StoreLoad: Vyukov modes have a seq_cst RMW (their claim) already; SPSC a
   ## compiler barrier in one process (paired with the waiter's `heavyBarrier`), a fence when
   ## shared.
@@ -304,7 +206,7 @@ template wakerBarrier(r: ptr RingHeader) =
     if r.isShared: fence(moSequentiallyConsistent)
     else: lightBarrier()
 
-template waiterBarrier(r: ptr RingHeader): bool =
+template waiterBarrier(r: RingView): bool =
   ## False: the barrier failed, sleep only briefly (poll).
   if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
 
@@ -313,7 +215,7 @@ proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
   ## tail (every successful push does one): it is the StoreLoad barrier that orders the
   ## publish before these loads (see the module doc). No syscall and no shared write when
   ## nobody waits.
-  let r = ch.ring
+  template r: untyped = ch.ring
   wakerBarrier(r)
   if r.recvWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notEmpty.fetchAdd(1, moRelease)
@@ -323,7 +225,7 @@ proc notifyReceivers(ch: ptr ByteChannel, n = 1) {.inline.} =
 
 proc notifySenders(ch: ptr ByteChannel, n = 1) {.inline.} =
   ## After freeing `n` slots; Vyukov modes: call only after a seq_cst RMW on the ring's head.
-  let r = ch.ring
+  template r: untyped = ch.ring
   wakerBarrier(r)
   if r.sendWaiters.load(moSequentiallyConsistent) > 0:
     discard r.notFull.fetchAdd(1, moRelease)
@@ -333,7 +235,7 @@ proc notifySenders(ch: ptr ByteChannel, n = 1) {.inline.} =
 
 proc close*(ch: ptr ByteChannel) =
   ## Close for everyone (every process of a shared ring); the creator also unlinks the shm name.
-  let r = ch.ring
+  template r: untyped = ch.ring
   r.closed.store(1, moSequentiallyConsistent)
   if r.ringMode != cmSpsc:
     discard r.tail.fetchOr(closedMark, moSequentiallyConsistent)
@@ -345,18 +247,9 @@ proc close*(ch: ptr ByteChannel) =
   if ch.creator and not ch.unlinked.exchange(true):
     unlinkRegion(ch.name)
 
-var lastMessage {.threadvar.}: string
-
-proc setLastMessage(msg: string) =
-  lastMessage = msg
-
-proc takeLastMessage*(): string =
-  ## The detail of the last stInvalid/stNoMem returned by a non-raising call on this thread.
-  result = move lastMessage
-
 # --- SPSC side guards -------------------------------------------------------------------
 
-template guarded(r: ptr RingHeader, guard: untyped, side: string, body: untyped): Status =
+template guarded(r: RingView, guard: untyped, side: string, body: untyped): Status =
   ## SPSC: a second thread (or process) on the same side at the same time is a usage error,
   ## reported instead of corrupting the ring. Other modes need no guard.
   if r.ringMode == cmSpsc:
@@ -372,7 +265,7 @@ template guarded(r: ptr RingHeader, guard: untyped, side: string, body: untyped)
 
 # --- the ring operations, for every mode ----------------------------------------------
 
-template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): int =
+template ringPush(r: RingView, want: int, pos, idx, writeSlot: untyped): int =
   ## Up to `want` messages with one claim (see spsc.nim / vyukov.nim): count, 0 full, -1 closed.
   case r.ringMode
   of cmSpsc:
@@ -382,7 +275,7 @@ template ringPush(r: ptr RingHeader, want: int, pos, idx, writeSlot: untyped): i
   of cmMpsc, cmMpmc: vyukovPush(r, want, true, true, pos, idx, slotAt(r, pos).seq, writeSlot)
   of cmSpmc: vyukovPush(r, want, false, true, pos, idx, slotAt(r, pos).seq, writeSlot)
 
-template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyped): int =
+template ringPop(r: RingView, want: int, pos, idx, accept, readSlot: untyped): int =
   ## Up to `want` accepted messages with one claim: count, 0 empty, -1 the first refused.
   case r.ringMode
   of cmSpsc: lamportPop(r, want, 1, pos, idx, accept, readSlot)
@@ -391,16 +284,17 @@ template ringPop(r: ptr RingHeader, want: int, pos, idx, accept, readSlot: untyp
 
 # --- one message ------------------------------------------------------------------------
 
-proc tooLong(r: ptr RingHeader, len: int): Status =
+proc tooLong(r: RingView, len: int): Status =
   if r.closed.load(moSequentiallyConsistent) != 0: return stClosed
   setLastMessage("msg: " & $len & " bytes is over max_message_size (" & $r.maxMessage & ")")
   stInvalid
 
 proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
   ## stOk, stAgain (full), stClosed, stInvalid (too long), stNoMem. Does not notify.
-  let r = ch.ring
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   if uint64(len) > r.maxMessage: return tooLong(r, len)
-  var heapCopy: pointer = nil
+  var heapCopy: pointer = nil   # never for shared rings: inlineMax == maxMessage
   if uint64(len) > r.inlineMax:
     heapCopy = c_malloc(csize_t(len))
     if heapCopy == nil:
@@ -411,19 +305,47 @@ proc pushOne(ch: ptr ByteChannel, msg: pointer, len: int): Status {.inline.} =
     writeMessage(slotAt(r, pos), msg, len, heapCopy)
   if got == 1: return stOk
   if heapCopy != nil: c_free(heapCopy)
-  if got < 0: stClosed else: stAgain
+  if got == ringCorrupt: markCorrupt(ch, coSequence)
+  elif got < 0: stClosed
+  else: stAgain
 
-template emptyStatus(r: ptr RingHeader): Status =
+template takeMessage(r: RingView, s: ptr SlotHead, dst: pointer, dstCap: int,
+                      bad: var bool): ReadResult =
+  ## A shared ring's slots are checked before anything is copied (ring.nim's `readShared`).
+  if r.shared: readShared(s, dst, dstCap, r.inlineMax, bad) else: readMessage(s, dst, dstCap)
+
+template emptyStatus(r: RingView): Status =
   ## What a receive that found nothing says: closed and drained, or not yet.
   if closedAndDrained(r): stClosed else: stAgain
+
+proc popShared(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int,
+               res: var ReadResult): Status {.noinline.} =
+  ## `popOne` for a shared ring: the slot is checked before it is read; a slot whose length is
+  ## over the slot is taken (not refused as too long), so that the read reports it.
+  template r: untyped = ch.ring
+  if ch.corrupted: return corruptStatus(ch)
+  var bad = false
+  let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen or
+                                    uint64(peekLen(slotAt(r, pos))) > r.inlineMax):
+    res = readShared(slotAt(r, pos), dst, dstCap, r.inlineMax, bad)
+  if bad:
+    if res.heap != nil: c_free(res.heap)
+    res = ReadResult()
+    markCorrupt(ch, coSlot)
+  elif got == 1: stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
+  elif got < 0: stUnsupported
+  else: emptyStatus(r)
 
 proc popOne(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var ReadResult): Status {.inline.} =
   ## stOk, stAgain (empty, or a sender is mid-publish), stClosed (closed and drained),
   ## stUnsupported (the next message is longer than maxLen: left in place).
-  let r = ch.ring
+  template r: untyped = ch.ring
+  if r.shared: return popShared(ch, dst, dstCap, maxLen, res)
   let got = ringPop(r, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
     res = readMessage(slotAt(r, pos), dst, dstCap)
   if got == 1: stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)   # only if a peer wrote the ring
   elif got < 0: stUnsupported
   else: emptyStatus(r)
 
@@ -435,7 +357,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
   ## parking on `ring.word` until it succeeds, fails, or the deadline passes (timeoutNs < 0:
   ## never). `inFlight` (evaluated after announcing in `ring.waiters`) says the other side has
   ## claimed a position it may not have published yet: then the waiter must not sleep.
-  let r = ch.ring
+  template r: untyped = ch.ring
   var st = attempt
   if st == stAgain and timeoutNs != 0:
     let deadline = deadlineAfter(timeoutNs)
@@ -486,7 +408,7 @@ template waitLoop(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
 
 proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Status =
   ## Blocking send (timeoutNs 0: try once, returns stAgain when full).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let st = guarded(r, sendGuard, "sender"):
     waitLoop(ch, timeoutNs, notFull, sendWaiters, pushOne(ch, msg, len), sendInFlight(r))
   if st == stOk: notifyReceivers(ch)
@@ -495,7 +417,7 @@ proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Statu
 proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
            timeoutNs: int64): Status =
   ## Blocking receive into `dst` (or `res.heap` when longer than dstCap).
-  let r = ch.ring
+  template r: untyped = ch.ring
   let st = guarded(r, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, high(int), res),
              recvInFlight(r))
@@ -506,7 +428,7 @@ proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64)
   ## The one-call receive of the Python layer: the message length (copied into dst), or minus
   ## a Status: -stUnsupported when the next message is longer than dstCap (left in the ring:
   ## receive it with `recv`), -stAgain/-stTimeout/-stClosed/-stInvalid otherwise.
-  let r = ch.ring
+  template r: untyped = ch.ring
   var res: ReadResult
   let st = guarded(r, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, dstCap, res),
@@ -523,7 +445,8 @@ proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   ## Send the next messages of a batch with one claim: the run of inline-sized messages from
   ## `sent` on (as many as are free), or one message that needs a heap block. Advances
   ## `sent`/`offset`; stOk when at least one went, else stAgain/stClosed/stInvalid/stNoMem.
-  let r = ch.ring
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   let first = lens[sent]
   if uint64(first) > r.maxMessage: return tooLong(r, first)
   if uint64(first) > r.inlineMax:
@@ -545,6 +468,7 @@ proc pushBatch(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
     sent += got
     offset = off
     stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
   elif got < 0: stClosed
   else: stAgain
 
@@ -554,7 +478,7 @@ proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   ## the batch). stOk when all went; otherwise the status that stopped it, with `sent` telling
   ## how many did go. Every free slot is claimed at once; receivers are woken once per claim
   ## round, not per message.
-  let r = ch.ring
+  template r: untyped = ch.ring
   sent = 0
   var offset = 0
   var unannounced = 0   # sent but receivers not yet notified
@@ -594,18 +518,29 @@ proc acceptInto(s: ptr SlotHead, idx: int, scanned: var int, firstAlone: var boo
 
 proc popBatch(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr UncheckedArray[int],
               maxN: int, count: var int, heap: var pointer): Status =
-  let r = ch.ring
+  template r: untyped = ch.ring
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   var scanned = 0
   var firstAlone = false
   var used = 0
+  var bad = false
   let got = ringPop(r, maxN, pos, idx, acceptInto(slotAt(r, pos), idx, scanned, firstAlone, dstCap)):
-    let res = readMessage(slotAt(r, pos), cast[pointer](cast[uint](dst) + uint(used)), dstCap - used)
+    let res = takeMessage(r, slotAt(r, pos), cast[pointer](cast[uint](dst) + uint(used)),
+                          dstCap - used, bad)
     lens[idx] = res.len
-    if res.heap != nil: heap = res.heap
-    else: used += res.len
-  if got > 0:
+    if res.heap == nil: used += res.len
+    elif idx == 0: heap = res.heap
+    else:            # only a peer rewriting a length between the scan and the read gets here
+      c_free(res.heap)
+      bad = true
+  if bad:
+    if heap != nil: c_free(heap)
+    heap = nil
+    markCorrupt(ch, coSlot)
+  elif got > 0:
     count = got
     stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)
   else:
     emptyStatus(r)
 
@@ -614,7 +549,7 @@ proc recvMany*(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr Uncheck
   ## Wait for one message (like recv), then take more while they are ready, fit in what is left
   ## of `dst`, and count < maxN, all with one claim. A first message longer than dstCap comes
   ## back alone in `heap`.
-  let r = ch.ring
+  template r: untyped = ch.ring
   count = 0
   heap = nil
   let st = guarded(r, recvGuard, "receiver"):
@@ -632,7 +567,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
   ## rest). stOk when at least one went; stAgain (full), stClosed, stInvalid (the first message
   ## is over max_message_size), stUnsupported (a shared ring, or slots too small to hold a
   ## reference: copy instead).
-  let r = ch.ring
+  template r: untyped = ch.ring
   sent = 0
   if n <= 0: return stOk
   if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
@@ -649,6 +584,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
     got = ringPush(r, run, pos, idx):
       writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
     if got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
     elif got < 0: stClosed
     else: stAgain
   if got > 0:
@@ -661,13 +597,21 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
   ## Non-blocking: take up to `maxN` ready messages with one claim and hand each, in order and
   ## in place, to `visit` (ring.nim's `RefVisit`). stOk (count > 0), stAgain (empty), stClosed
   ## (closed and drained).
-  let r = ch.ring
+  template r: untyped = ch.ring
   count = 0
+  if r.shared and ch.corrupted: return corruptStatus(ch)
   var got = 0
+  var bad = false
   let st = guarded(r, recvGuard, "receiver"):
-    got = ringPop(r, maxN, pos, idx, true):
-      visitMessage(slotAt(r, pos), visit, ctx)
-    if got > 0: stOk
+    if r.shared:   # two loops: the in-process one stays as small as it was
+      got = ringPop(r, maxN, pos, idx, true):
+        visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
+    else:
+      got = ringPop(r, maxN, pos, idx, true):
+        visitMessage(slotAt(r, pos), visit, ctx)
+    if bad: markCorrupt(ch, coSlot)
+    elif got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)
     else: emptyStatus(r)
   if got > 0:
     count = got
@@ -692,24 +636,32 @@ proc trySendArm*(ch: ptr ByteChannel, id: int, msg: pointer, len: int): Status =
     st = send(ch, msg, len, 0)
   st
 
-proc messageReady(r: ptr RingHeader): bool {.inline.} =
-  ## The message at the head is published (not merely claimed by a sender).
+proc messageReady(r: RingView): bool {.inline.} =
+  ## The message at the head is published (not merely claimed by a sender). Vyukov: any slot
+  ## state but the two "not yet" ones (free, or last lap's receiver still reading) counts as
+  ## ready, so that a state no peer of ours produces goes to the attempt, which reports it.
   let h = r.head.load(moAcquire)
   if r.ringMode == cmSpsc: r.tail.load(moAcquire) > h
-  else: slotAt(r, h).seq.load(moAcquire) == h + 1
+  else:
+    let sq = slotAt(r, h).seq.load(moAcquire)
+    sq != h and sq != h + 1 - r.capacity
 
-proc roomReady(r: ptr RingHeader): bool {.inline.} =
-  ## The slot at the tail is free (its last message was taken, not merely claimed).
+proc roomReady(r: RingView): bool {.inline.} =
+  ## The slot at the tail is free (its last message was taken, not merely claimed); as above,
+  ## any state but the two "not yet" ones (last lap's message not taken, or not yet written).
   let t = r.claimedEnd(moAcquire)
   if r.ringMode == cmSpsc: t - r.head.load(moAcquire) < r.capacity
-  else: slotAt(r, t).seq.load(moAcquire) == t
+  else:
+    let sq = slotAt(r, t).seq.load(moAcquire)
+    sq != t - r.capacity and sq != t + 1 - r.capacity
 
 proc readyFor(ch: ptr ByteChannel, interest: uint32): Status {.inline.} =
   ## Ready means the attempt that follows can succeed: a published message or a free slot, not
   ## one a peer has claimed and not finished (the wait's in-flight check covers those), so a
   ## caller that waits and then tries does not spin on a peer mid-copy. Closed: senders are
   ## ready at once (to fail); receivers when a message is published or the ring is drained.
-  let r = ch.ring
+  template r: untyped = ch.ring
+  if ch.corrupted: return stOk   # the attempt that follows reports it
   if (interest and interestRecv) != 0 and (messageReady(r) or closedAndDrained(r)): return stOk
   if (interest and interestSend) != 0 and (ch.isClosed or roomReady(r)): return stOk
   stAgain
@@ -723,7 +675,7 @@ proc waitReady*(ch: ptr ByteChannel, interest: uint32, timeoutNs: int64, claimSi
   ## second thread using that side meanwhile is told (stInvalid) rather than silently
   ## tolerated. A helper thread that waits on behalf of another (asyncio on a shared ring, which
   ## may abandon the wait when cancelled) does not claim it.
-  let r = ch.ring
+  template r: untyped = ch.ring
   template waitSide(guard: untyped, side: string, word, waiters, inFlight: untyped): Status =
     if claimSide:
       guarded(r, guard, side):
@@ -773,7 +725,7 @@ proc select*(chs: ptr UncheckedArray[ptr ByteChannel], n: int, timeoutNs: int64,
     for k in 0 ..< n:
       let i = (start + k) mod n
       let s = recv(chs[i], dst, dstCap, res, 0)
-      if s == stOk or s == stInvalid:
+      if s == stOk or s == stInvalid or s == stCorrupt:
         index = i
         st = s
         break

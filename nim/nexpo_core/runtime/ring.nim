@@ -40,6 +40,24 @@
 ##   with a plain store instead, so SPSC close goes through `closed` and `sendGuard` (see
 ##   channel.nim); its tail never carries the mark.
 
+## Threat model of shared rings: the memory is shared with processes we do not trust (any
+## process of this user may open the name, and a peer may be buggy or hostile). Such a peer
+## can write any byte of the ring at any time, and shrink the file under us. It can therefore
+## lose, reorder or forge messages of this ring and close it; it cannot make this process read
+## or write outside the mapping, hand out a pointer or object it chose, spin, block past a
+## timeout, or die. The rules that make that so:
+## - no pointer ever enters a shared ring: slot kinds 1 and 2 are for in-process rings only,
+##   and every shared message is inline (`maxMessage == inlineMax`);
+## - the geometry (mode, capacity, mask, stride, inlineMax, maxMessage, shared) is validated
+##   once at create/open and copied into process-local memory (`RingView`); nothing reads it
+##   from the shared header afterwards;
+## - every slot a receiver takes is checked (kind 0, len <= inlineMax) before a byte is
+##   copied; a Vyukov sequence number no run of the protocol can produce, and loops a peer
+##   could keep going by moving head/tail, end in `ringCorrupt` or a bounded retry count;
+## - a page lost to a peer's ftruncate is replaced by zeros (ring_guard.nim) instead of SIGBUS.
+## A violation marks the channel corrupted in this process (channel.nim: `stCorrupt`, Python's
+## `nexpo.ChannelCorrupted`) for good.
+
 import std/atomics
 import ../config
 import ./parking
@@ -52,6 +70,7 @@ const
   kindHeap* = 1'u32
   kindRef* = 2'u32
   closedMark* = 1'u64 shl 63   ## set in `tail` by close: no position can be claimed any more
+  ringCorrupt* = -2            ## a ring operation met a state no honest peer produces
 
 type
   ChannelMode* = enum
@@ -138,19 +157,56 @@ proc initRing*(r: ptr RingHeader, mode: ChannelMode, capacity, inlineMax, maxMes
   fence(moRelease)
   cast[ptr Atomic[uint64]](addr r.magic)[].store(ringMagic, moRelease)
 
-proc slotAt*(r: ptr RingHeader, pos: uint64): ptr SlotHead {.inline.} =
-  cast[ptr SlotHead](cast[uint](r) + uint(headerSpan) + uint(pos and r.mask) * uint(r.stride))
+type RingView* = object
+  ## One process's handle on a ring: the header's address plus this process's copy of the
+  ## geometry, taken when it created or opened the ring (a peer may rewrite the header's copy).
+  ## The per-message code reads the geometry only from here; the header's atomics (tail, head,
+  ## guards, wait words) through the accessors below.
+  hdr*: ptr RingHeader
+  slots*: uint                 ## address of slot 0
+  mode*: ChannelMode
+  shared*: bool
+  capacity*: uint64
+  mask*: uint64
+  stride*: uint64
+  inlineMax*: uint64
+  maxMessage*: uint64
+
+proc viewOf*(r: ptr RingHeader, mode: ChannelMode, capacity, inlineMax, maxMessage: int,
+             shared: bool): RingView =
+  RingView(hdr: r, slots: cast[uint](r) + uint(headerSpan), mode: mode, shared: shared,
+           capacity: uint64(capacity), mask: uint64(capacity - 1),
+           stride: uint64(strideFor(inlineMax)), inlineMax: uint64(inlineMax),
+           maxMessage: uint64(maxMessage))
+
+template tail*(v: RingView): untyped = v.hdr.tail
+template head*(v: RingView): untyped = v.hdr.head
+template sendGuard*(v: RingView): untyped = v.hdr.sendGuard
+template recvGuard*(v: RingView): untyped = v.hdr.recvGuard
+template closed*(v: RingView): untyped = v.hdr.closed
+template notEmpty*(v: RingView): untyped = v.hdr.notEmpty
+template notFull*(v: RingView): untyped = v.hdr.notFull
+template recvWaiters*(v: RingView): untyped = v.hdr.recvWaiters
+template sendWaiters*(v: RingView): untyped = v.hdr.sendWaiters
+template producerCachedHead*(v: RingView): untyped = v.hdr.producerCachedHead
+template `producerCachedHead=`*(v: RingView, x: uint64) = v.hdr.producerCachedHead = x
+template consumerCachedTail*(v: RingView): untyped = v.hdr.consumerCachedTail
+template `consumerCachedTail=`*(v: RingView, x: uint64) = v.hdr.consumerCachedTail = x
+
+proc slotAt*(r: RingView, pos: uint64): ptr SlotHead {.inline.} =
+  ## In bounds whatever `pos` is: the mask and stride are this process's.
+  cast[ptr SlotHead](r.slots + uint(pos and r.mask) * uint(r.stride))
 
 proc payload*(s: ptr SlotHead): pointer {.inline.} =
   cast[pointer](cast[uint](s) + uint(slotHeaderSize))
 
-proc claimedEnd*(r: ptr RingHeader, order = moAcquire): uint64 {.inline.} =
+proc claimedEnd*(r: RingView, order = moAcquire): uint64 {.inline.} =
   ## One past the last claimed position (the tail without the close mark).
   r.tail.load(order) and not closedMark
 
-proc isShared*(r: ptr RingHeader): bool {.inline.} = r.shared != 0
+proc isShared*(r: RingView): bool {.inline.} = r.shared
 
-proc ringMode*(r: ptr RingHeader): ChannelMode {.inline.} = ChannelMode(r.mode)
+proc ringMode*(r: RingView): ChannelMode {.inline.} = r.mode
 
 # --- message payloads -------------------------------------------------------------------
 
@@ -225,6 +281,30 @@ proc readMessage*(s: ptr SlotHead, dst: pointer, dstCap: int): ReadResult {.inli
     else:
       result.heap = blk
 
+proc sharedLen(s: ptr SlotHead, inlineMax: uint64, bad: var bool): int {.inline.} =
+  ## A shared slot's length, read once and checked: an inline message (kind 0) no longer than
+  ## the slot holds. Anything else sets `bad` and reads as an empty message.
+  let n = s.len.load(moRelaxed)
+  if s.kind != kindInline or uint64(n) > inlineMax:
+    bad = true
+    0
+  else:
+    int(n)
+
+proc readShared*(s: ptr SlotHead, dst: pointer, dstCap: int, inlineMax: uint64,
+                 bad: var bool): ReadResult {.inline.} =
+  ## `readMessage` for a shared ring: only inline messages, of a checked length.
+  result.len = sharedLen(s, inlineMax, bad)
+  if result.len <= dstCap:
+    copyBytes(dst, payload(s), result.len)
+  else:
+    result.heap = c_malloc(csize_t(result.len))
+    if result.heap == nil:
+      bad = true
+      result.len = 0
+    else:
+      copyMem(result.heap, payload(s), result.len)
+
 type RefVisit* = proc (ctx: pointer, data: pointer, len: int, obj: pointer) {.cdecl, gcsafe, raises: [].}
   ## Receives one message in place: `len` bytes at `data`, valid during the call only; `obj` is
   ## the lent reference of a kind-2 slot (the visitor owns it from then on), else nil.
@@ -241,6 +321,13 @@ proc visitMessage*(s: ptr SlotHead, visit: RefVisit, ctx: pointer) {.inline.} =
   else:
     let (obj, data) = refOf(s)
     visit(ctx, data, len, obj)
+
+proc visitShared*(s: ptr SlotHead, visit: RefVisit, ctx: pointer, inlineMax: uint64,
+                   bad: var bool) {.inline.} =
+  ## `visitMessage` for a shared ring: an invalid slot is not visited (it sets `bad`).
+  let len = sharedLen(s, inlineMax, bad)
+  if not bad:
+    visit(ctx, payload(s), len, nil)
 
 proc discardMessage*(s: ptr SlotHead) {.inline.} =
   ## Drop a claimed slot's message (when the ring is destroyed with messages left in it).

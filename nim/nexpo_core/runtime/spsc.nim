@@ -12,7 +12,7 @@
 ## object with `tail`/`head: Atomic[uint64]`, `producerCachedHead`/`consumerCachedTail: uint64`
 ## and `capacity: uint64`; the caller supplies the slot write/read. Two instantiations:
 ##
-## - the byte ring of channels (`RingHeader`; channel.nim's `ringPush`/`ringPop`, and
+## - the byte ring of channels (`RingView`; channel.nim's `ringPush`/`ringPop`, and
 ##   `spscTryPush`/`spscPop` below for the bare-ring benchmark); the channel layer adds close
 ##   and wake-ups around it without touching the indices
 ## - the typed queue `SpscQueue[T]`: the honest structure for "int64 messages between two
@@ -110,12 +110,12 @@ template lamportPop*(q: typed, want: int, releaseGroup: static int,
 
 # --- the byte ring of channels ----------------------------------------------------------
 
-proc spscTryPush*(r: ptr RingHeader, msg: pointer, len: int, heapCopy: pointer): int {.inline.} =
+proc spscTryPush*(r: RingView, msg: pointer, len: int, heapCopy: pointer): int {.inline.} =
   ## 1 sent, 0 full.
   lamportPush(r, 1, pos, idx):
     writeMessage(slotAt(r, pos), msg, len, heapCopy)
 
-proc spscPop*(r: ptr RingHeader, dst: pointer, dstCap, maxLen: int, res: var ReadResult): int {.inline.} =
+proc spscPop*(r: RingView, dst: pointer, dstCap, maxLen: int, res: var ReadResult): int {.inline.} =
   ## 1 popped into `res`, 0 empty, -1 the next message is longer than `maxLen` (left in place).
   lamportPop(r, 1, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
     res = readMessage(slotAt(r, pos), dst, dstCap)

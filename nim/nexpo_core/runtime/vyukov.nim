@@ -68,33 +68,55 @@ import ./backoff, ./ring, ./spsc
 
 # --- the algorithm ----------------------------------------------------------------------
 
+const claimRetries* = 1024
+  ## Channels (`rmw`): index reloads and failed claims one call makes before it reports "not
+  ## now" (0) and lets the caller's wait (bounded, GIL released) take over. Each one means
+  ## another thread made progress, so honest contention never gets near it; a peer process
+  ## that keeps moving a shared ring's index would otherwise hold us in this loop.
+
 template vyukovPush*(q: typed, want: int, multi, rmw: static bool,
                      pos, idx, seqWord, writeSlot: untyped): int =
   ## Claim up to `want` free positions (0: full), run `writeSlot` for each (with `pos`/`idx`
   ## bound) and publish each slot. `seqWord` is the expression of the sequence word of the slot
   ## of `pos`. `rmw` (channels): claim with a seq_cst CAS that fails once `closedMark` is set,
   ## and return -1 then. Otherwise a single producer (`multi` false) claims with a plain store.
+  ## `rmw` also checks the first slot's sequence against the states the protocol allows at the
+  ## tail (`t`: free; `t - cap + 1`: last lap's message not taken; `t - cap`: last lap's sender
+  ## still writing; later values only once the tail has moved on) and returns `ringCorrupt`
+  ## for any other.
   const claimOrder = when rmw: moSequentiallyConsistent else: moRelaxed
   var pushed = 0
   var t = q.tail.load(moRelaxed)
+  var retries = 0
   while true:
     when rmw:
       if (t and closedMark) != 0:
         pushed = -1
         break
+      if retries >= claimRetries:
+        break                          # 0: "full" for now (see claimRetries)
+      inc retries
     var k = 0
-    var stale = false
+    var first = 0'i64
     while k < want:
       let pos = t + uint64(k)
       let dif = cast[int64](seqWord.load(moAcquire) - pos)
       if dif != 0:
-        stale = dif > 0 and k == 0    # another sender took position t: look again
+        if k == 0: first = dif
         break
       inc k
     if k == 0:
-      if stale:
-        t = q.tail.load(moRelaxed)
+      if first > 0:                    # another sender took position t: look again
+        let t2 = q.tail.load(moRelaxed)
+        when rmw:
+          if t2 == t:                  # ... yet the tail never moved: not a state of ours
+            pushed = ringCorrupt
+            break
+        t = t2
         continue
+      when rmw:
+        if first != -cast[int64](q.capacity) and first != 1 - cast[int64](q.capacity):
+          pushed = ringCorrupt
       break                            # full
     when multi or rmw:
       if not q.tail.compareExchangeWeak(t, t + uint64(k), claimOrder, moRelaxed):
@@ -115,19 +137,28 @@ template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
   ## Claim up to `want` full positions whose message `accept` (a bool expression over
   ## `pos`/`idx`, evaluated in order from idx 0 on every scan) takes, then run `readSlot` for
   ## each and free its slot. Returns the count; 0 empty; -1 the first full message was refused.
-  ## `rmw` (channels): the claim is a seq_cst RMW (a CAS, or a fetch-add for one receiver).
+  ## `rmw` (channels): the claim is a seq_cst RMW (a CAS, or a fetch-add for one receiver), and
+  ## the first slot's sequence is checked as in `vyukovPush` (at the head `h`: `h + 1` full;
+  ## `h` empty; `h - cap + 1` last lap's receiver still reading; later values only once the
+  ## head has moved on); any other returns `ringCorrupt`.
   const claimOrder = when rmw: moSequentiallyConsistent else: moRelaxed
   var popped = 0
   var h = q.head.load(moRelaxed)
+  var retries = 0
   while true:
+    when rmw:
+      if retries >= claimRetries:
+        break                          # 0: "empty" for now (see claimRetries)
+      inc retries
     var k = 0
-    var stop, stale, refused = false
+    var first = 0'i64
+    var stop, refused = false
     while k < want and not stop:
       let pos = h + uint64(k)
       let idx = k
       let dif = cast[int64](seqWord.load(moAcquire) - (pos + 1))
       if dif != 0:
-        stale = dif > 0 and k == 0    # another receiver took position h: look again
+        if k == 0: first = dif
         stop = true
       elif not accept:
         refused = k == 0
@@ -135,9 +166,18 @@ template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
       else:
         inc k
     if k == 0:
-      if stale:
-        h = q.head.load(moRelaxed)
+      if first > 0:                    # another receiver took position h: look again
+        let h2 = q.head.load(moRelaxed)
+        when rmw:
+          if h2 == h:                  # ... yet the head never moved: not a state of ours
+            popped = ringCorrupt
+            break
+        h = h2
         continue
+      when rmw:
+        if first != 0 and first != -1 and first != -cast[int64](q.capacity):
+          popped = ringCorrupt
+          break
       popped = if refused: -1 else: 0
       break
     when multi:
