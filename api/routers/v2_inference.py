@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from ..bodies import JsonLimits
 from ..inference.batcher import BatcherClosed
+from ..readiness import not_ready_reason
 from ..repository.store import ModelRepository, ModelVersion
 from ..state import Gateway
 from ..v2.codec import HEADER_LENGTH, InferRequest, decode_request, encode_response, header_length
@@ -73,13 +74,12 @@ async def live() -> Response:
 
 
 @open_router.get(
-    "/ready", summary="Readiness: every model in the repository serves", responses=error_responses(503)
+    "/ready", summary="Readiness: the same decision as /readyz", responses=error_responses(503)
 )
 async def ready(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    repository = gateway.repository
-    if not gateway.ready or repository is None or not repository.ready():
-        raise V2Error(503, "not ready: starting up, or a model failed to load (see the repository index)")
+    reason = not_ready_reason(request.app.state.gateway)  # the same decision as /readyz
+    if reason is not None:
+        raise V2Error(503, f"not ready: {reason}")
     return Response(b'{"ready":true}', media_type="application/json")
 
 
