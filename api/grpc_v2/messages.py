@@ -13,7 +13,8 @@ PACKAGE = "inference"
 SERVICE = f"{PACKAGE}.GRPCInferenceService"
 
 _pool = descriptor_pool.DescriptorPool()
-FILE = _pool.Add(descriptor_pb2.FileDescriptorProto.FromString(SERIALIZED))
+_pool.Add(descriptor_pb2.FileDescriptorProto.FromString(SERIALIZED))
+FILE = _pool.FindFileByName("inference.proto")
 
 
 def _message(name: str) -> Any:

@@ -47,7 +47,8 @@ CALLS = Counter(
     registry=REGISTRY,
 )  # fmt: skip
 
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Context], Awaitable[Any]]
 
 
 def peer_identity(peer: str) -> str:
@@ -68,7 +69,7 @@ class InferenceServicer:
 
     # --- the checks every call passes ------------------------------------------------------------
 
-    def _identity(self, context: grpc.aio.ServicerContext, *, open_call: bool, admin: bool) -> str | None:
+    def _identity(self, context: Context, *, open_call: bool, admin: bool) -> str | None:
         metadata = [(k.encode(), v if isinstance(v, bytes) else v.encode())
                     for k, v in (context.invocation_metadata() or ())]  # fmt: skip
         candidate = find_key(metadata)
@@ -88,7 +89,7 @@ class InferenceServicer:
             raise V2Error(401, "invalid API key")
         return key_id
 
-    async def _rate_limit(self, identity: str, context: grpc.aio.ServicerContext) -> None:
+    async def _rate_limit(self, identity: str, context: Context) -> None:
         buckets, shared = self.gateway.rate_buckets, self.gateway.shared_limits
         if buckets is None:
             return
@@ -97,7 +98,7 @@ class InferenceServicer:
             context.set_trailing_metadata((("retry-after", str(max(1, math.ceil(wait)))),))
             raise V2Error(429, "rate limit exceeded for this API key")
 
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float:
+    def _deadline(self, context: Context) -> float:
         cap = self.gateway.settings.request_timeout_s
         remaining = context.time_remaining()
         return cap if remaining is None else min(cap, remaining)
@@ -105,7 +106,7 @@ class InferenceServicer:
     def handler(self, method: str, fn: Handler, *, open_call: bool = False, admin: bool = False) -> Any:
         request_type, response_type = messages.method_types(method)
 
-        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def behavior(request: Any, context: Context) -> Any:
             code = grpc.StatusCode.OK
             try:
                 key_id = self._identity(context, open_call=open_call, admin=admin)
@@ -155,13 +156,13 @@ class InferenceServicer:
 
     # --- the calls ------------------------------------------------------------------------------
 
-    async def server_live(self, _: Any, __: grpc.aio.ServicerContext) -> Any:
+    async def server_live(self, _: Any, __: Context) -> Any:
         return messages.ServerLiveResponse(live=True)
 
-    async def server_ready(self, _: Any, __: grpc.aio.ServicerContext) -> Any:
+    async def server_ready(self, _: Any, __: Context) -> Any:
         return messages.ServerReadyResponse(ready=not_ready_reason(self.gateway) is None)
 
-    async def model_ready(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def model_ready(self, request: Any, _: Context) -> Any:
         try:
             find_version(self.gateway, request.name, request.version or None)
         except V2Error as exc:
@@ -170,12 +171,12 @@ class InferenceServicer:
             return messages.ModelReadyResponse(ready=False)  # unknown or not loaded: not ready
         return messages.ModelReadyResponse(ready=True)
 
-    async def server_metadata(self, _: Any, __: grpc.aio.ServicerContext) -> Any:
+    async def server_metadata(self, _: Any, __: Context) -> Any:
         import nexpo
 
         return messages.ServerMetadataResponse(name="nexpo", version=nexpo.__version__, extensions=EXTENSIONS)
 
-    async def model_metadata(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def model_metadata(self, request: Any, _: Context) -> Any:
         model = find_version(self.gateway, request.name, request.version or None)
         entry = repository_of(self.gateway).models[request.name]
         response = messages.ModelMetadataResponse(
@@ -191,7 +192,7 @@ class InferenceServicer:
                 field.add(name=spec.name, datatype=spec.datatype, shape=list(spec.shape))
         return response
 
-    async def model_infer(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def model_infer(self, request: Any, _: Context) -> Any:
         gateway = self.gateway
         model = find_version(gateway, request.model_name, request.model_version or None)
         with model.hold():  # a version retired meanwhile still serves this request
@@ -213,7 +214,7 @@ class InferenceServicer:
             model.metrics.request_seconds.inc(time.perf_counter() - started)
             return response
 
-    async def repository_index(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def repository_index(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)
         rows = repository_of(self.gateway).index()
         response = messages.RepositoryIndexResponse()
@@ -224,7 +225,7 @@ class InferenceServicer:
                 )
         return response
 
-    async def load(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def load(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)
         if request.parameters:
             raise V2Error(400, "load parameters (config or file overrides) are not supported")
@@ -238,7 +239,7 @@ class InferenceServicer:
             raise V2Error(400, f"failed to load {request.model_name!r}: {reason}")
         return messages.RepositoryModelLoadResponse()
 
-    async def unload(self, request: Any, _: grpc.aio.ServicerContext) -> Any:
+    async def unload(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)
         if not await repository_of(self.gateway).unload(request.model_name):
             raise V2Error(404, f"model {request.model_name[:64]!r} is not loaded")
