@@ -52,6 +52,7 @@ from .telemetry import tracing_middleware
 from .transit import KeyringFile, ensure_default_keys_file
 from .v2 import schemas as v2_schemas
 from .v2.errors import V2Error, V2ErrorShapeMiddleware, error_response
+from .v2.hot_infer import V2InferMiddleware
 
 log = logging.getLogger("api")
 
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
         app.add_middleware(
             HotPathMiddleware, gateway=app.state.gateway, hot=HOT_ROUTES, routes=app.router.routes
         )
+        app.add_middleware(V2InferMiddleware, gateway=app.state.gateway, routes=app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
