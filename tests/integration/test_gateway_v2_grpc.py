@@ -207,3 +207,31 @@ def test_readiness_is_one_decision(server: GatewayProcess, client: grpcclient.In
     assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
     assert httpx.get(f"{server.url}/v2/health/ready", timeout=10).status_code == 200
     assert client.is_server_ready()
+
+
+def test_a_taken_grpc_port_stops_a_single_worker_gateway(server: GatewayProcess, tmp_path: Path) -> None:
+    """Without SO_REUSEPORT (one worker), a second gateway does not silently share the port."""
+    port = server.grpc_address.rpartition(":")[2]  # type: ignore[attr-defined]
+    env = {"NEXPO_STATE_DIR": str(tmp_path / "state"), "NEXPO_GRPC_PORT": port}
+    with pytest.raises(RuntimeError, match="exited"), GatewayProcess(env, log_path=tmp_path / "log"):
+        pass
+    assert "cannot serve gRPC" in (tmp_path / "log").read_text()
+
+
+def test_every_worker_serves_the_grpc_port(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "NEXPO_STATE_DIR": str(tmp_path / "state"),
+        "NEXPO_API_KEYS": KEY,
+        "NEXPO_WORKERS": "2",
+        "NEXPO_GRPC_PORT": str(port),
+    }
+    with GatewayProcess(env, log_path=tmp_path / "log"):
+        for _ in range(8):  # a new connection each time: the kernel spreads them over the workers
+            c = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+            try:
+                assert _infer(c, "digits", _rows(1)).shape == (1, 10)
+            finally:
+                c.close()
+    log = (tmp_path / "log").read_text()
+    assert log.count("gRPC (Open Inference Protocol v2) on") == 2, log[-2000:]
