@@ -15,9 +15,11 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from nexpo.metrics import REGISTRY
@@ -110,6 +112,8 @@ class InferenceServicer:
             code = grpc.StatusCode.OK
             try:
                 key_id = self._identity(context, open_call=open_call, admin=admin)
+                if isinstance(request, Malformed):
+                    raise V2Error(400, f"the request is not a valid {request_type.__name__}: {request.why}")
                 if not open_call:
                     await self._rate_limit(key_id or peer_identity(context.peer()), context)
                 seconds = self._deadline(context)
@@ -136,7 +140,7 @@ class InferenceServicer:
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
-            request_deserializer=request_type.FromString,
+            request_deserializer=functools.partial(_parse, request_type),
             response_serializer=response_type.SerializeToString,
         )
 
@@ -244,6 +248,20 @@ class InferenceServicer:
         if not await repository_of(self.gateway).unload(request.model_name):
             raise V2Error(404, f"model {request.model_name[:64]!r} is not loaded")
         return messages.RepositoryModelUnloadResponse()
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A request message that did not parse: answered INVALID_ARGUMENT (grpc would say INTERNAL)."""
+
+    why: str
+
+
+def _parse(request_type: Any, data: bytes) -> Any:
+    try:
+        return request_type.FromString(data)
+    except DecodeError as exc:
+        return Malformed(str(exc) or "malformed protobuf")
 
 
 def _one_repository(name: str) -> None:

@@ -96,6 +96,19 @@ def test_calls_and_their_status_codes(served: tuple[TestClient, Client]) -> None
     assert _code(repository) == grpc.StatusCode.NOT_FOUND
 
 
+def test_a_malformed_message_is_invalid_argument(served: tuple[TestClient, Client]) -> None:
+    _, call = served
+    raw = served[1].channel.unary_unary(f"/{messages.SERVICE}/ModelInfer")  # bytes in, bytes out
+    with pytest.raises(grpc.RpcError) as malformed:
+        raw(b"\x0a\xff\xff\xff", metadata=USER, timeout=10)  # a length past the end of the message
+    assert _code(malformed) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid ModelInferRequest" in malformed.value.details()  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError) as unauthenticated:  # the key is checked first
+        raw(b"\x0a\xff", metadata=(), timeout=10)
+    assert _code(unauthenticated) == grpc.StatusCode.UNAUTHENTICATED
+    assert call("ServerLive", metadata=()).live
+
+
 def test_a_message_over_the_body_limit(served: tuple[TestClient, Client]) -> None:
     _, call = served
     with pytest.raises(grpc.RpcError) as big:
