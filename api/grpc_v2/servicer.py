@@ -75,20 +75,22 @@ class InferenceServicer:
         metadata = [(k.encode(), v if isinstance(v, bytes) else v.encode())
                     for k, v in (context.invocation_metadata() or ())]  # fmt: skip
         candidate = find_key(metadata)
+        key_id: str | None = None
+        keys = self.gateway.api_keys
+        if not open_call and keys is not None:  # first the key, as AuthMiddleware does over HTTP
+            if candidate is None:
+                raise V2Error(
+                    401, "missing API key: send 'x-api-key: <key>' or 'authorization: Bearer <key>'"
+                )
+            key_id = keys.match(candidate)
+            if key_id is None:
+                raise V2Error(401, "invalid API key")
         if admin:
             admin_keys = self.gateway.admin_keys
             if admin_keys is None:
                 raise V2Error(403, "repository control is disabled: set NEXPO_ADMIN_API_KEYS to allow it")
             if candidate is None or admin_keys.match(candidate) is None:
                 raise V2Error(403, "loading and unloading models needs an admin API key")
-        keys = self.gateway.api_keys
-        if open_call or keys is None:
-            return None
-        if candidate is None:
-            raise V2Error(401, "missing API key: send 'x-api-key: <key>' or 'authorization: Bearer <key>'")
-        key_id: str | None = keys.match(candidate)
-        if key_id is None:
-            raise V2Error(401, "invalid API key")
         return key_id
 
     async def _rate_limit(self, identity: str, context: Context) -> None:

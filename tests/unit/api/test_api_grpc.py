@@ -88,9 +88,13 @@ def test_calls_and_their_status_codes(served: tuple[TestClient, Client]) -> None
         with pytest.raises(grpc.RpcError) as failed:
             call("ModelInfer", request)
         assert _code(failed) == code
+    unload = messages.RepositoryModelUnloadRequest(model_name="digits")
     with pytest.raises(grpc.RpcError) as denied:
-        call("RepositoryModelUnload", messages.RepositoryModelUnloadRequest(model_name="digits"))
+        call("RepositoryModelUnload", unload)
     assert _code(denied) == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as keyless:  # no key at all: unauthenticated, as over HTTP
+        call("RepositoryModelUnload", unload, metadata=())
+    assert _code(keyless) == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.RpcError) as repository:
         call("RepositoryIndex", messages.RepositoryIndexRequest(repository_name="other"))
     assert _code(repository) == grpc.StatusCode.NOT_FOUND
