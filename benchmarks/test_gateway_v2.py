@@ -38,7 +38,7 @@ CLIENTS = 64
 CHANNELS = 8  # gRPC connections the 64 clients share (HTTP/2 multiplexes the rest)
 SECONDS = float(os.environ.get("NEXPO_GATEWAY_BENCH_SECONDS", "2"))
 WARMUP = 0.5
-ROUNDS = 2
+ROUNDS = 3
 KEY = "bench-key"
 HERE = Path(__file__).resolve().parent
 ROW = np.random.default_rng(7).random(64, dtype=np.float32) * 16
