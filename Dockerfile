@@ -53,7 +53,7 @@ ENV PATH=/opt/nexpo/bin:$PATH \
 # writable place it needs is /tmp (NEXPO_STATE_DIR: where a generated API key goes when none is
 # configured), so the container runs with a read-only root filesystem.
 USER 10001:10001
-# 8000: HTTP; 8001: reserved for the gRPC server (NEXPO_GRPC_PORT), not served yet.
+# 8000: HTTP; 8001: gRPC, the Open Inference Protocol (NEXPO_GRPC_PORT; 0: off).
 EXPOSE 8000 8001
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s \
   CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('NEXPO_PORT', '8000'), timeout=2)"]

@@ -60,6 +60,7 @@ build: nim-toolchain $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check nexpo $(wildcard api) tests benchmarks nim tools setup.py
 	$(BIN)/python nim/nimbuild.py stub --check
+	$(BIN)/python -m nexpo.api.grpc_v2.protogen --check
 
 typecheck: build
 	$(BIN)/mypy nexpo $(if $(wildcard api/__init__.py),api)

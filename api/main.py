@@ -26,6 +26,7 @@ from starlette.responses import Response
 from . import workers
 from .deps import BODY_MODELS
 from .fastpath import HotPathMiddleware, HotRoute
+from .grpc_v2 import server as grpc_server
 from .inference import MicroBatcher, ModelRegistry
 from .middleware import (
     ApiKeys,
@@ -37,6 +38,7 @@ from .middleware import (
     TraceparentMiddleware,
 )
 from .middleware.auth import resolve_keys
+from .middleware.rate_limit import TokenBuckets
 from .middleware.root_path import RootPathMiddleware
 from .middleware.shared_rate_limit import shared_buckets
 from .problems import Problem, install_handlers
@@ -50,6 +52,7 @@ from .telemetry import tracing_middleware
 from .transit import KeyringFile, ensure_default_keys_file
 from .v2 import schemas as v2_schemas
 from .v2.errors import V2Error, V2ErrorShapeMiddleware, error_response
+from .v2.hot_infer import V2InferMiddleware
 
 log = logging.getLogger("api")
 
@@ -131,12 +134,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             batcher.start()
             gateway.batchers[model.name] = batcher
     poller = await repository_service.start(gateway)
+    grpc = await grpc_server.start(gateway)  # the v2 protocol over gRPC, on this event loop
     gateway.ready = True
     log.info("ready: models %s", ", ".join(sorted(gateway.registry.models)) or "none")
     try:
         yield
     finally:
         gateway.ready = False  # uvicorn has drained in-flight requests by the time this runs
+        await grpc_server.stop(grpc, settings.graceful_shutdown_s)
         for batcher in gateway.batchers.values():
             await batcher.close()
         gateway.batchers.clear()
@@ -226,14 +231,19 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
         app.add_middleware(
             HotPathMiddleware, gateway=app.state.gateway, hot=HOT_ROUTES, routes=app.router.routes
         )
+        app.add_middleware(V2InferMiddleware, gateway=app.state.gateway, routes=app.router.routes)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
         per_path={"/v1/hash/stream": settings.max_stream_bytes},
     )
     app.state.gateway.shared_limits = shared_buckets(settings)
+    app.state.gateway.api_keys = keys
+    if settings.rate_limit_rps > 0:
+        app.state.gateway.rate_buckets = TokenBuckets(settings.rate_limit_rps, settings.rate_limit_burst)
     app.add_middleware(
         RateLimitMiddleware,
+        buckets=app.state.gateway.rate_buckets,
         rate=settings.rate_limit_rps,
         burst=settings.rate_limit_burst,
         shared=app.state.gateway.shared_limits,

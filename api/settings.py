@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # --- server
     host: str = Field(default="127.0.0.1", description="interface to bind")
     port: int = Field(default=8000, ge=0, le=65535, description="port to bind (0 picks a free one)")
+    grpc_port: int = Field(
+        default=8001, ge=0, le=65535, description="port of the v2 protocol over gRPC (0: no gRPC server)"
+    )
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
     access_log: bool = Field(default=False, description="uvicorn access log (off: it costs throughput)")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(

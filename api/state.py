@@ -36,6 +36,8 @@ class Gateway:
     shared_limits: SharedBuckets | None = None  # rate limits through Redis (NEXPO_REDIS_URL)
     repository: Any = None  # the /v2 ModelRepository (api/repository/store.py) once started
     admin_keys: Any = None  # ApiKeys allowed to load/unload models on /v2, if any
+    api_keys: Any = None  # the ApiKeys every authenticated call needs (None: auth disabled)
+    rate_buckets: Any = None  # the per-worker TokenBuckets of the rate limit (None: no limit)
 
     @classmethod
     def create(cls, settings: Settings) -> Gateway:

@@ -15,6 +15,10 @@ from nexpo import _native
 if os.environ.get("NEXPO_TEST_INSTALLED") and "site-packages" not in nexpo.__file__:
     raise pytest.UsageError(f"NEXPO_TEST_INSTALLED is set but nexpo comes from {nexpo.__file__}")
 
+# Gateways built or started by tests serve no gRPC unless a test asks for it (NEXPO_GRPC_PORT):
+# the default port 8001 would be shared by every app and subprocess the tests start.
+os.environ.setdefault("NEXPO_GRPC_PORT", "0")
+
 ISAS = _native.isa_available()
 
 

@@ -61,9 +61,10 @@ class RateLimitMiddleware:
         prefix: str | tuple[str, ...] = "/v1/",
         shared: SharedLimiter | None = None,
         open_prefixes: tuple[str, ...] = (),
+        buckets: TokenBuckets | None = None,  # shared with the gRPC server: one limit per identity
     ) -> None:
         self.app = app
-        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        self.buckets = (buckets or TokenBuckets(rate, burst)) if rate > 0 else None
         self.shared = shared if rate > 0 else None
         self.prefix = prefix
         self.open_prefixes = open_prefixes  # inside prefix, but never limited (health probes)

@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field
 
 from ..deps import GatewayDep
 from ..fastpath import served_by_hot_path
-from ..inference.registry import MODELS_DIRECTORY
 from ..problems import V1_ERRORS, problem_response, problem_responses
-from ..state import Gateway
+from ..readiness import not_ready_reason
 
 router = APIRouter(tags=["service"])
 
@@ -51,39 +50,16 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _models_problem(gateway: Gateway) -> str | None:
-    """Why the models keep the service unready, if they do. /readyz is open: no file names here
-    (they are in the log and the authenticated /v1/info)."""
-    registry = gateway.registry
-    failed = [name for name in registry.errors if name != MODELS_DIRECTORY]
-    if failed:
-        return f"{len(failed)} model file(s) failed to load (see /v1/info or the log)"
-    if registry.models or gateway.settings.allow_no_models:
-        return None
-    why = (
-        "the models directory does not exist" if MODELS_DIRECTORY in registry.errors else "no model is loaded"
-    )
-    return f"{why}; set NEXPO_ALLOW_NO_MODELS=true to serve without models"
-
-
 @router.get(
     "/readyz",
     response_model=Status,
-    summary="Readiness: every model loaded (or NEXPO_ALLOW_NO_MODELS) and the native core answers",
+    summary="Readiness: every model loaded (or NEXPO_ALLOW_NO_MODELS), /v2 too, and the native core answers",
     responses=problem_responses(503),
 )
 async def readyz(gateway: GatewayDep) -> Any:
-    if not gateway.ready:
-        return problem_response(503, "starting up or draining: models not loaded yet")
-    models_problem = _models_problem(gateway)
-    if models_problem is not None:
-        return problem_response(503, models_problem)
-    try:
-        from nexpo import get_num_threads
-
-        get_num_threads()
-    except Exception:
-        return problem_response(503, "the native core does not answer")
+    reason = not_ready_reason(gateway)
+    if reason is not None:
+        return problem_response(503, reason)
     return {"status": "ok"}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from fastapi.responses import Response
 
 from ..bodies import JsonLimits
 from ..inference.batcher import BatcherClosed
+from ..readiness import not_ready_reason
 from ..repository.store import ModelRepository, ModelVersion
 from ..state import Gateway
 from ..v2.codec import HEADER_LENGTH, InferRequest, decode_request, encode_response, header_length
@@ -73,13 +75,12 @@ async def live() -> Response:
 
 
 @open_router.get(
-    "/ready", summary="Readiness: every model in the repository serves", responses=error_responses(503)
+    "/ready", summary="Readiness: the same decision as /readyz", responses=error_responses(503)
 )
 async def ready(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    repository = gateway.repository
-    if not gateway.ready or repository is None or not repository.ready():
-        raise V2Error(503, "not ready: starting up, or a model failed to load (see the repository index)")
+    reason = not_ready_reason(request.app.state.gateway)  # the same decision as /readyz
+    if reason is not None:
+        raise V2Error(503, f"not ready: {reason}")
     return Response(b'{"ready":true}', media_type="application/json")
 
 
@@ -178,17 +179,17 @@ def max_elements(gateway: Gateway) -> int:
     return gateway.settings.max_body_bytes
 
 
-async def read_body(request: Request, json_length: int | None, limits: JsonLimits) -> bytes:
+async def read_body(chunks: AsyncIterator[bytes], json_length: int | None, limits: JsonLimits) -> bytes:
     """The body; its JSON part counted against ``limits`` while it arrives (400 beyond)."""
     budget = limits.budget()
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks:
             if json_length is None or received < json_length:
                 budget.feed(chunk if json_length is None else chunk[: json_length - received])
             received += len(chunk)
-            chunks.append(chunk)
+            parts.append(chunk)
     except V2Error:
         raise
     except Exception as exc:
@@ -196,7 +197,7 @@ async def read_body(request: Request, json_length: int | None, limits: JsonLimit
         if status == 422:  # the JSON budget's answer: in this protocol a bad request
             raise V2Error(400, str(getattr(exc, "detail", exc))) from None
         raise
-    return b"".join(chunks)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def _infer(request: Request, name: str, version: str | None) -> Response:
@@ -207,12 +208,25 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
 
 
 async def _infer_on(request: Request, gateway: Gateway, model: ModelVersion, name: str) -> Response:
-    if request.headers.get("content-encoding", "identity").lower() != "identity":
+    content, head = await answer(gateway, model, name, request.headers, request.stream())
+    if head is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content, media_type="application/octet-stream", headers={"Inference-Header-Content-Length": str(head)}
+    )
+
+
+async def answer(
+    gateway: Gateway, model: ModelVersion, name: str, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+) -> tuple[bytes, int | None]:
+    """The response body to an infer request (and the length of its JSON part when it has binary
+    outputs), from its headers and body chunks: shared by the route and the pure-ASGI hot path."""
+    if headers.get("content-encoding", "identity").lower() != "identity":
         raise V2Error(400, "compressed request bodies are not supported")
-    declared = request.headers.get(HEADER_LENGTH)
-    content_length = request.headers.get("content-length")
+    declared = headers.get(HEADER_LENGTH)
+    content_length = headers.get("content-length")
     json_length = header_length(declared, int(content_length)) if declared and content_length else None
-    body = await read_body(request, json_length, _limits(gateway))
+    body = await read_body(chunks, json_length, _limits(gateway))
     if declared is not None:
         json_length = header_length(declared, len(body))
     started = time.perf_counter()
@@ -225,17 +239,13 @@ async def _infer_on(request: Request, gateway: Gateway, model: ModelVersion, nam
             raise V2Error(503, str(exc)) from None
         args = (name, str(model.version), decoded, outputs)
         cost = sum(a.nbytes for a in outputs.values())
-        content, head = await gateway.run(encode_response, *args, cost=cost)
+        result: tuple[bytes, int | None] = await gateway.run(encode_response, *args, cost=cost)
     except V2Error:
         model.metrics.failure.inc()
         raise
     model.metrics.success.inc()
     model.metrics.request_seconds.inc(time.perf_counter() - started)
-    if head is None:
-        return Response(content, media_type="application/json")
-    return Response(
-        content, media_type="application/octet-stream", headers={"Inference-Header-Content-Length": str(head)}
-    )
+    return result
 
 
 def _decode(body: bytes, json_length: int | None, limit: int) -> InferRequest:

@@ -28,9 +28,9 @@ OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSIONS = ("1.30", "1.34")
 SECRET_NAMES = {"nexpo-api-keys", "nexpo-transit-keys"}
 UID = 10001
-# Variables of the ConfigMap read by gateway parts merged separately (the model repository and
-# the gRPC server): accepted here until api/settings.py has them, then checked like the others.
-FORTHCOMING_SETTINGS = {"NEXPO_GRPC_PORT"}  # the port is reserved for the gRPC server (k8s/README.md)
+# Variables of the ConfigMap read by gateway parts merged separately: accepted here until
+# api/settings.py has them, then checked like the others.
+FORTHCOMING_SETTINGS: set[str] = set()
 
 Obj = dict[str, Any]
 
