@@ -1,0 +1,204 @@
+"""``InferenceSession``: onnxruntime's shape of API over nexpo's planner and Nim executor."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nexpo import _native
+from nexpo.errors import InvalidModel, UnsupportedModel
+from nexpo.inference import _ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape
+from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
+from nexpo.inference._plan import SPACE_ARENA, SPACE_CONST, Plan, build_plan
+from nexpo.inference._registry import OPS, check_node
+
+__all__ = ["InferenceSession", "NodeArg"]
+
+_OPERATOR_MODULES = (_ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape)
+MAX_PLANS = 8       # input-shape combinations kept compiled (LRU)
+MAX_IDLE_ARENAS = 4  # per plan: concurrent runs beyond this allocate and drop their own
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """A graph input or output: name, shape (ints; strings or None for dynamic dims), type."""
+
+    name: str
+    shape: list[int | str | None]
+    type: str
+
+
+class _Compiled:
+    """A plan plus the C views of its code and constants, kept alive together."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.code = _native.ffi.from_buffer("int64_t[]", plan.code)
+        self.consts = _native.ffi.from_buffer("uint8_t[]", plan.consts)
+        self.idle: list[np.ndarray[Any, Any]] = []
+
+    def take_arena(self) -> np.ndarray[Any, Any]:
+        try:
+            return self.idle.pop()
+        except IndexError:
+            return np.empty(max(self.plan.arena_bytes, 64), dtype=np.uint8)
+
+    def give_back(self, arena: np.ndarray[Any, Any]) -> None:
+        if len(self.idle) < MAX_IDLE_ARENAS:
+            self.idle.append(arena)
+
+
+class InferenceSession:
+    """Run an ONNX model on nexpo's Nim kernels.
+
+    ``model`` is a path or the model's bytes. The graph is validated at load (an operator,
+    attribute or dtype the engine does not run raises ``nexpo.UnsupportedModel``); it is
+    compiled into a plan per combination of input shapes (shapes inferred, constants folded,
+    buffers laid out), on first use of those shapes, and each ``run`` is one native call with the
+    GIL released. ``num_threads`` resizes nexpo's (process-wide) kernel thread pool.
+    """
+
+    def __init__(self, model: object, *, num_threads: int | None = None) -> None:
+        if num_threads is not None:
+            from nexpo.scheduler import set_num_threads
+
+            set_num_threads(num_threads)
+        _ = _OPERATOR_MODULES  # registering the handlers is importing them
+        self._graph = load_graph(model, check_node)
+        self._plans: OrderedDict[tuple[tuple[int, ...], ...], _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+        self._inputs = [NodeArg(i.name, list(i.shape), i.type_name) for i in self._graph.inputs]
+        self._outputs = [NodeArg(o.name, list(o.shape), o.type_name) for o in self._graph.outputs]
+        self._output_index = {o.name: i for i, o in enumerate(self._graph.outputs)}
+        self._plan_at_load()
+
+    def _plan_at_load(self) -> None:
+        """Compile once now so unsupported parts surface at load; dynamic dims are tried as 1."""
+        shapes = tuple(tuple(d if isinstance(d, int) else 1 for d in i.shape) for i in self._graph.inputs)
+        static = all(isinstance(d, int) for i in self._graph.inputs for d in i.shape)
+        try:
+            self._compiled(shapes)
+        except InvalidModel:
+            if static:
+                raise
+
+    def get_inputs(self) -> list[NodeArg]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[NodeArg]:
+        return list(self._outputs)
+
+    def _compiled(self, shapes: tuple[tuple[int, ...], ...]) -> _Compiled:
+        with self._lock:
+            compiled = self._plans.get(shapes)
+            if compiled is not None:
+                self._plans.move_to_end(shapes)
+                return compiled
+        handlers: dict[str, Any] = {}
+        for (_, name), spec in OPS.items():
+            handlers[name] = spec.handler
+        compiled = _Compiled(build_plan(self._graph, handlers, list(shapes)))
+        with self._lock:
+            self._plans[shapes] = compiled
+            while len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+        return compiled
+
+    def _check_feed(self, input_feed: Mapping[str, Any]) -> list[np.ndarray[Any, Any]]:
+        if not isinstance(input_feed, Mapping):
+            raise TypeError(f"input_feed must be a mapping of input name to array, not "
+                            f"{type(input_feed).__name__}")
+        expected = [i.name for i in self._graph.inputs]
+        unknown = [k for k in input_feed if k not in expected]
+        if unknown:
+            raise ValueError(f"unknown input(s) {unknown}; the model's inputs are {expected}")
+        arrays = []
+        symbols: dict[str, tuple[int, str]] = {}
+        for info in self._graph.inputs:
+            if info.name not in input_feed:
+                raise ValueError(f"input {info.name!r} is missing; the model's inputs are {expected}")
+            arrays.append(self._check_input(info, input_feed[info.name], symbols))
+        return arrays
+
+    @staticmethod
+    def _check_input(info: TensorInfo, value: Any, symbols: dict[str, tuple[int, str]]
+                     ) -> np.ndarray[Any, Any]:
+        want = RUNTIME_DTYPES[info.elem_type]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"input {info.name!r}: expected a numpy array of {info.type_name} "
+                            f"({want}), got {type(value).__name__}")
+        if value.dtype != want:
+            raise TypeError(f"input {info.name!r}: expected {info.type_name} ({want}), "
+                            f"got {value.dtype}")
+        if value.ndim != len(info.shape):
+            raise ValueError(f"input {info.name!r}: expected rank {len(info.shape)} "
+                             f"(shape {info.shape}), got shape {value.shape}")
+        for d, (want_dim, got) in enumerate(zip(info.shape, value.shape, strict=True)):
+            if isinstance(want_dim, int) and want_dim != got:
+                raise ValueError(f"input {info.name!r}: dimension {d} must be {want_dim} "
+                                 f"(shape {info.shape}), got shape {value.shape}")
+            if isinstance(want_dim, str) and want_dim:
+                seen = symbols.setdefault(want_dim, (got, info.name))
+                if seen[0] != got:
+                    raise ValueError(f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
+                                     f"but it is {seen[0]} in input {seen[1]!r}")
+        return np.ascontiguousarray(value)
+
+    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
+            run_options: object = None) -> list[np.ndarray[Any, Any]]:
+        """The requested outputs (all, in graph order, when ``output_names`` is None)."""
+        if output_names is None:
+            wanted = list(range(len(self._graph.outputs)))
+        else:
+            if isinstance(output_names, str):
+                raise TypeError("output_names must be a list of names (or None), not a str")
+            wanted = []
+            for name in output_names:
+                if name not in self._output_index:
+                    raise ValueError(f"unknown output {name!r}; the model's outputs are "
+                                     f"{list(self._output_index)}")
+                wanted.append(self._output_index[name])
+        arrays = self._check_feed(input_feed)
+        compiled = self._compiled(tuple(a.shape for a in arrays))
+        plan = compiled.plan
+        arena = compiled.take_arena()
+        ffi = _native.ffi
+        spaces = 2 + len(arrays)
+        bases = ffi.new("void *[]", spaces)
+        sizes = ffi.new("size_t[]", spaces)
+        keep = [ffi.from_buffer("uint8_t[]", arena)]
+        bases[0], sizes[0] = keep[0], arena.nbytes
+        bases[1], sizes[1] = compiled.consts, plan.consts.nbytes
+        for i, a in enumerate(arrays):
+            buf = ffi.from_buffer("uint8_t[]", a) if a.nbytes else ffi.NULL
+            keep.append(buf)
+            bases[2 + i], sizes[2 + i] = buf, a.nbytes
+        _native.check(_native.lib.nexpo_infer_run(compiled.code, len(plan.code), bases, sizes, spaces))
+        results = [self._output(plan, i, arena, arrays) for i in wanted]
+        compiled.give_back(arena)
+        return results
+
+    @staticmethod
+    def _output(plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
+                ) -> np.ndarray[Any, Any]:
+        v = plan.outputs[i]
+        if v.const is not None:
+            return np.array(v.const, copy=True)
+        s = v.storage
+        assert s is not None
+        if s.space == SPACE_ARENA:
+            src = arena
+        elif s.space == SPACE_CONST:  # pragma: no cover - constants are returned above
+            raise UnsupportedModel("output stored as a constant")
+        else:
+            src = arrays[s.space - 2].reshape(-1).view(np.uint8)
+        count = v.size
+        offset = s.offset if s.space == SPACE_ARENA else 0
+        flat = np.frombuffer(src, dtype=v.dtype, count=count, offset=offset) if count else \
+            np.empty(0, dtype=v.dtype)
+        return flat.reshape(v.shape).copy()
