@@ -143,7 +143,7 @@ def _initializer(tensor: onnx.TensorProto, where: str) -> np.ndarray[Any, Any]:
         array = numpy_helper.to_array(tensor)
     except Exception as exc:
         raise InvalidModel(f"{where}: tensor {tensor.name!r} cannot be decoded ({exc})") from None
-    return np.ascontiguousarray(array)
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 def _opsets(proto: onnx.ModelProto) -> dict[str, int]:

@@ -103,6 +103,8 @@ def array_feature_extractor(b: Builder, node: Node, ins: list[Value | None]) -> 
             raise invalid(node, "indices out of range")
         taken = np.take(x.const.reshape(*lead, dim), idx.const.reshape(-1), axis=-1)
         return [b.const(taken)]
+    if x.const is not None and x.dtype.kind in "iu":
+        x = b.const(x.const.astype(np.int64))  # computed in int64 (outputs are cast back)
     if idx.dtype != I64:
         raise unsupported(node, f"indices of dtype {idx.dtype}")
     if x.dtype not in (F32, I64):

@@ -105,7 +105,9 @@ class Builder:
 
     # --- values ---------------------------------------------------------------------------------
     def const(self, array: Any, dtype: np.dtype[Any] | None = None) -> Value:
-        a = np.ascontiguousarray(np.asarray(array, dtype=dtype))
+        a = np.asarray(array, dtype=dtype)
+        if not a.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
+            a = a.copy(order="C")
         return Value(a.dtype, tuple(int(d) for d in a.shape), const=a)
 
     def new(self, dtype: np.dtype[Any], shape: tuple[int, ...] | list[int]) -> Value:

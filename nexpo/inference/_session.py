@@ -15,6 +15,7 @@ from nexpo.errors import InvalidModel, UnsupportedModel
 from nexpo.inference import _ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape
 from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
 from nexpo.inference._plan import SPACE_ARENA, SPACE_CONST, Plan, build_plan
+from nexpo.inference._ops_elementwise import ONNX_TO_NUMPY
 from nexpo.inference._registry import OPS, check_node
 
 __all__ = ["InferenceSession", "NodeArg"]
@@ -147,7 +148,7 @@ class InferenceSession:
                 if seen[0] != got:
                     raise ValueError(f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
                                      f"but it is {seen[0]} in input {seen[1]!r}")
-        return np.ascontiguousarray(value)
+        return value if value.flags.c_contiguous else value.copy(order="C")
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
             run_options: object = None) -> list[np.ndarray[Any, Any]]:
@@ -183,9 +184,17 @@ class InferenceSession:
         compiled.give_back(arena)
         return results
 
-    @staticmethod
-    def _output(plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
+    def _output(self, plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
                 ) -> np.ndarray[Any, Any]:
+        result = self._raw_output(plan, i, arena, arrays)
+        declared = ONNX_TO_NUMPY.get(self._graph.outputs[i].elem_type)
+        if declared is not None and result.dtype != declared:  # integers computed in int64
+            result = result.astype(declared)
+        return result
+
+    @staticmethod
+    def _raw_output(plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
+                    ) -> np.ndarray[Any, Any]:
         v = plan.outputs[i]
         if v.const is not None:
             return np.array(v.const, copy=True)
