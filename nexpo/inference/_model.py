@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("nexpo.inference needs the onnx package: pip install 'nexpo[onnx]'") from exc
 
-__all__ = ["MIN_OPSET", "MAX_OPSET", "Graph", "Node", "TensorInfo", "load_graph"]
+__all__ = ["MAX_OPSET", "MIN_OPSET", "Graph", "Node", "TensorInfo", "load_graph"]
 
 MIN_OPSET = 7
 MAX_OPSET = 21

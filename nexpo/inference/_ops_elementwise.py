@@ -76,8 +76,8 @@ def emit_unary(b: Builder, kind: int, x: Value, alpha: float = 0.0, beta: float 
     return out
 
 
-def _unary(b: Builder, node: Node, x: Value | None, kind: int, alpha: float, beta: float,
-           fold: Callable[[Any], Any]) -> list[Value]:
+def _unary(b: Builder, node: Node, x: Value | None, kind: int, fold: Callable[[Any], Any], *,
+           alpha: float = 0.0, beta: float = 0.0) -> list[Value]:
     if x is None:
         raise invalid(node, "input is missing")
     if x.const is not None:
@@ -91,7 +91,7 @@ def _unary(b: Builder, node: Node, x: Value | None, kind: int, alpha: float, bet
 @op(*UNARY)
 def unary(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     kind, fold = UNARY[node.op_type]
-    return _unary(b, node, ins[0], kind, 0.0, 0.0, fold)
+    return _unary(b, node, ins[0], kind, fold)
 
 
 @op("Dropout", attrs=("seed", "ratio", "is_test"))
@@ -108,14 +108,14 @@ def dropout(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
 @op("LeakyRelu", attrs=("alpha",))
 def leaky_relu(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     a = float(node.attrs.get("alpha", 0.01))
-    return _unary(b, node, ins[0], U_LEAKY, a, 0.0, lambda x: np.where(x < 0, a * x, x))
+    return _unary(b, node, ins[0], U_LEAKY, lambda x: np.where(x < 0, a * x, x), alpha=a)
 
 
 @op("HardSigmoid", attrs=("alpha", "beta"))
 def hard_sigmoid(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     a = float(node.attrs.get("alpha", 0.2))
     c = float(node.attrs.get("beta", 0.5))
-    return _unary(b, node, ins[0], U_HARD_SIGMOID, a, c, lambda x: np.clip(a * x + c, 0, 1))
+    return _unary(b, node, ins[0], U_HARD_SIGMOID, lambda x: np.clip(a * x + c, 0, 1), alpha=a, beta=c)
 
 
 @op("Gelu", attrs=("approximate",))
@@ -130,7 +130,7 @@ def gelu(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
             return _gelu(x)
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
-    return _unary(b, node, ins[0], kind, 0.0, 0.0, fold)
+    return _unary(b, node, ins[0], kind, fold)
 
 
 @op("Clip", attrs=("min", "max"))
@@ -146,12 +146,12 @@ def clip(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
                 lo = float(v.const)
             else:
                 hi = float(v.const)
-    return _unary(b, node, ins[0], U_CLIP, lo, hi, lambda x: np.clip(x, lo, hi))
+    return _unary(b, node, ins[0], U_CLIP, lambda x: np.clip(x, lo, hi), alpha=lo, beta=hi)
 
 
 # kinds of BinaryKind in elementwise.nim, with the numpy fold
 BINARY: dict[str, tuple[int, Callable[..., Any]]] = {
-    "Add": (0, np.add), "Sub": (1, np.subtract), "Mul": (2, np.multiply), "Div": (3, None),  # type: ignore[dict-item]
+    "Add": (0, np.add), "Sub": (1, np.subtract), "Mul": (2, np.multiply), "Div": (3, np.divide),
     "Pow": (4, np.power), "Max": (5, np.maximum), "Min": (6, np.minimum),
     "Equal": (7, np.equal), "Less": (8, np.less), "Greater": (9, np.greater),
     "LessOrEqual": (10, np.less_equal), "GreaterOrEqual": (11, np.greater_equal),
@@ -176,7 +176,8 @@ def binary(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     if x is None or y is None:
         raise invalid(node, "needs two inputs")
     kind, fold = BINARY[node.op_type]
-    fold = fold or _divide
+    if node.op_type == "Div":
+        fold = _divide
     out_shape = broadcast_shape(node, x.shape, y.shape)
     if x.const is not None and y.const is not None:
         result = np.asarray(fold(x.const, y.const))
@@ -194,7 +195,7 @@ def binary(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     else:
         require(node, x, (F32, I64), "input")
     out = b.new(BOOL if node.op_type in COMPARISONS else x.dtype, out_shape)
-    emit_broadcast(b, node, OP_BINARY, [kind, DTYPE_CODES[x.dtype]], [x, y], out)
+    emit_broadcast(b, node, [OP_BINARY, kind, DTYPE_CODES[x.dtype]], [x, y], out)
     return [out]
 
 
@@ -211,7 +212,7 @@ def where(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         raise invalid(node, f"X and Y have different dtypes ({x.dtype}, {y.dtype})")
     require(node, x, (F32, I64, BOOL), "X")
     out = b.new(x.dtype, out_shape)
-    emit_broadcast(b, node, OP_WHERE, [x.dtype.itemsize], [c, x, y], out)
+    emit_broadcast(b, node, [OP_WHERE, x.dtype.itemsize], [c, x, y], out)
     return [out]
 
 

@@ -69,9 +69,12 @@ def fuse_epilogue(b: Builder, node: Node, out_shape: tuple[int, ...], has_bias: 
     return bias, act, fused
 
 
-def emit_gemm(b: Builder, m: int, n: int, k: int, a: Value, a_strides: tuple[int, int], bm: Value,
-              b_strides: tuple[int, int], out: Value, bias: Value | None = None, act: int = ACT_NONE,
-              batch: tuple[list[int], list[int], list[int], list[int]] | None = None) -> None:
+def emit_gemm(b: Builder, mnk: tuple[int, int, int], a: Value, bm: Value, out: Value, *,
+              a_strides: tuple[int, int], b_strides: tuple[int, int], bias: Value | None = None,
+              act: int = ACT_NONE, batch: tuple[list[int], list[int], list[int], list[int]] | None = None
+              ) -> None:
+    """out = act(A·B + bias) (per batch index), A and B read through (row, column) strides."""
+    m, n, k = mnk
     shape, sa, sb, sc = batch or ([], [], [], [])
     pad = [1] * (MAX_BATCH_RANK - len(shape))
     zero = [0] * (MAX_BATCH_RANK - len(shape))
@@ -125,15 +128,15 @@ def matmul(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     y2 = b.alias(y, ys)
     if int(np.prod(ys[:-2], dtype=np.int64)) == 1 and xs[:-2] == batch:
         rows = int(np.prod(batch, dtype=np.int64)) * m  # B shared: one tall GEMM
-        emit_gemm(b, rows, n, k, x2, (k, 1), y2, (n, 1), out, bias, act)
+        emit_gemm(b, (rows, n, k), x2, y2, out, a_strides=(k, 1), b_strides=(n, 1), bias=bias, act=act)
         return _finish(b, fused, out)
     sa, sb = _matrix_strides(xs, batch), _matrix_strides(ys, batch)
     sc = _matrix_strides(full, batch)
     keep = [d for d in range(len(batch)) if batch[d] != 1]
     if len(keep) > MAX_BATCH_RANK:
         raise unsupported(node, f"{len(keep)} batch dimensions (at most {MAX_BATCH_RANK})")
-    emit_gemm(b, m, n, k, x2, (k, 1), y2, (n, 1), out, bias, act,
-              ([batch[d] for d in keep], [sa[d] for d in keep], [sb[d] for d in keep],
+    emit_gemm(b, (m, n, k), x2, y2, out, a_strides=(k, 1), b_strides=(n, 1), bias=bias, act=act,
+              batch=([batch[d] for d in keep], [sa[d] for d in keep], [sb[d] for d in keep],
                [sc[d] for d in keep]))
     return _finish(b, fused, out)
 
@@ -171,8 +174,9 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     if bias_fused is not None:
         bias_arr = bias_fused
     out = b.new(F32, (m, n))
-    emit_gemm(b, m, n, k, a, (1, m) if ta else (k, 1), w, (1, k) if tb else (n, 1), out,
-              None if bias_arr is None else b.const(bias_arr), act)
+    emit_gemm(b, (m, n, k), a, w, out, a_strides=(1, m) if ta else (k, 1),
+              b_strides=(1, k) if tb else (n, 1), bias=None if bias_arr is None else b.const(bias_arr),
+              act=act)
     if alpha != 1.0:
         out = emit_unary(b, U_SCALE, out, alpha, 0.0)
     if post_bias:
@@ -181,6 +185,6 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
             c = b.const(c.const * np.float32(beta)) if c.const is not None else \
                 emit_unary(b, U_SCALE, c, beta, 0.0)
         total = b.new(F32, (m, n))
-        emit_broadcast(b, node, OP_BINARY, [0, 0], [out, c], total)
+        emit_broadcast(b, node, [OP_BINARY, 0, 0], [out, c], total)
         out = total
     return _finish(b, fused, out)

@@ -5,6 +5,8 @@ Normalizer, ArrayFeatureExtractor. ZipMap is refused with the converter option t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nexpo.inference._model import Node
@@ -19,7 +21,7 @@ __all__: list[str] = []
 ML = "ai.onnx.ml"
 
 
-def _labels(b: Builder, node: Node, index: Value, labels: np.ndarray) -> Value:  # type: ignore[type-arg]
+def _labels(b: Builder, node: Node, index: Value, labels: np.ndarray[Any, Any]) -> Value:
     """labels[index] for int64 run-time indices (skipped when labels are 0..n-1)."""
     if np.array_equal(labels, np.arange(len(labels))):
         return index
@@ -57,8 +59,9 @@ def linear_classifier(b: Builder, node: Node, ins: list[Value | None]) -> list[V
     n = x.shape[0]
     weights = b.const(np.ascontiguousarray(coef.reshape(classes, features).T))
     scores = b.new(F32, (n, classes))
-    emit_gemm(b, n, classes, features, x, (features, 1), weights, (classes, 1), scores,
-              b.const(intercepts), ACT_SIGMOID if transform == "LOGISTIC" else ACT_NONE)
+    emit_gemm(b, (n, classes, features), x, weights, scores, a_strides=(features, 1),
+              b_strides=(classes, 1), bias=b.const(intercepts),
+              act=ACT_SIGMOID if transform == "LOGISTIC" else ACT_NONE)
     label = _labels(b, node, emit_reduce(b, node, scores, R_ARGMAX, [1]), labels)
     if transform == "SOFTMAX":
         probs = b.new(F32, (n, classes))
@@ -80,12 +83,12 @@ def normalizer(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         total = emit_reduce(b, node, emit_unary(b, U_ABS, rows), R_SUM, [1])
     elif norm == "L2":
         squares = b.new(F32, rows.shape)
-        emit_broadcast(b, node, OP_BINARY, [2, 0], [rows, rows], squares)
+        emit_broadcast(b, node, [OP_BINARY, 2, 0], [rows, rows], squares)
         total = emit_unary(b, U_SQRT, emit_reduce(b, node, squares, R_SUM, [1]))
     else:
         raise unsupported(node, f"norm={norm!r}")
     out = b.new(F32, rows.shape)
-    emit_broadcast(b, node, OP_BINARY, [3, 0], [rows, b.alias(total, (rows.shape[0], 1))], out)
+    emit_broadcast(b, node, [OP_BINARY, 3, 0], [rows, b.alias(total, (rows.shape[0], 1))], out)
     return [b.alias(out, x.shape)]
 
 

@@ -13,13 +13,14 @@ import numpy as np
 from nexpo.inference._model import Node
 from nexpo.inference._ops_shape import emit_transpose
 from nexpo.inference._plan import F32, I64, OP_REDUCE, Builder, Value
-from nexpo.inference._registry import invalid, ints_of, norm_axis, op, require
+from nexpo.inference._registry import ints_of, invalid, norm_axis, op, require
 
 __all__ = ["emit_reduce"]
 
 R_SUM, R_MEAN, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_ARGMAX_LAST, R_ARGMIN_LAST = range(8)
 KINDS = {"ReduceSum": R_SUM, "ReduceMean": R_MEAN, "ReduceMax": R_MAX, "ReduceMin": R_MIN}
-FOLDS = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max, "ReduceMin": np.min}
+FOLDS: dict[str, Any] = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max,
+                         "ReduceMin": np.min}
 # the opset from which `axes` is an input instead of an attribute
 AXES_INPUT_FROM = {"ReduceSum": 13, "ReduceMean": 18, "ReduceMax": 18, "ReduceMin": 18}
 
@@ -40,7 +41,7 @@ def emit_reduce(b: Builder, node: Node, x: Value, kind: int, axes: list[int]) ->
     out_dtype = I64 if kind >= R_ARGMAX else F32
     out = b.new(out_dtype, [x.shape[d] for d in range(rank) if d < lo or d >= hi])
     r = _prod(shape[lo:hi])
-    if r == 0 and kind != R_SUM and kind != R_MEAN:
+    if r == 0 and kind not in (R_SUM, R_MEAN):
         raise invalid(node, "reduction over an empty axis")
     b.emit(OP_REDUCE, kind, _prod(shape[:lo]), r, _prod(shape[hi:]), b.ref(x), b.ref(out))
     return out

@@ -17,8 +17,8 @@ from nexpo.inference._registry import (
     broadcast_shape,
     const_of,
     contiguous_strides,
-    invalid,
     ints_of,
+    invalid,
     norm_axis,
     op,
     runtime_dtype,
@@ -34,7 +34,7 @@ def _prod(xs: Any) -> int:
     return int(np.prod(xs, dtype=np.int64))
 
 
-def emit_copy(b: Builder, node: Node, src: Value, shape: list[int], sin: list[int], dst: Value,
+def emit_copy(b: Builder, node: Node, src: Value, dst: Value, *, shape: list[int], sin: list[int],
               sout: list[int], src_offset: int = 0, dst_offset: int = 0) -> None:
     """dst[dst_offset + idx·sout] = src[src_offset + idx·sin] for every idx of ``shape``."""
     dims: list[list[int]] = []
@@ -58,7 +58,8 @@ def emit_transpose(b: Builder, node: Node, x: Value, perm: list[int]) -> Value:
     strides = contiguous_strides(x.shape)
     shape = [x.shape[p] for p in perm]
     out = b.new(x.dtype, shape)
-    emit_copy(b, node, x, shape, [strides[p] for p in perm], out, contiguous_strides(tuple(shape)))
+    emit_copy(b, node, x, out, shape=shape, sin=[strides[p] for p in perm],
+              sout=contiguous_strides(tuple(shape)))
     return out
 
 
@@ -176,7 +177,8 @@ def concat(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     at = 0
     for v in vals:
         span = v.shape[axis] * inner
-        emit_copy(b, node, v, [outer, span], [span, 1], out, [total * inner, 1], 0, at * inner)
+        emit_copy(b, node, v, out, shape=[outer, span], sin=[span, 1], sout=[total * inner, 1],
+                  dst_offset=at * inner)
         at += v.shape[axis]
     return [out]
 
@@ -206,8 +208,8 @@ def split(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
             outs.append(b.const(np.take(x.const, range(at, at + s), axis=axis)))
         else:
             out = b.new(x.dtype, shape)
-            emit_copy(b, node, x, [outer, s * inner], [x.shape[axis] * inner, 1], out,
-                      [s * inner, 1], at * inner, 0)
+            emit_copy(b, node, x, out, shape=[outer, s * inner], sin=[x.shape[axis] * inner, 1],
+                      sout=[s * inner, 1], src_offset=at * inner)
             outs.append(out)
         at += s
     return outs
@@ -243,8 +245,9 @@ def slice_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     out = b.new(x.dtype, shape)
     if out.size:
         offset = sum(r.start * s for r, s in zip(ranges, strides, strict=True))
-        emit_copy(b, node, x, shape, [abs(r.step) * s for r, s in zip(ranges, strides, strict=True)],
-                  out, contiguous_strides(tuple(shape)), offset, 0)
+        emit_copy(b, node, x, out, shape=shape,
+                  sin=[abs(r.step) * s for r, s in zip(ranges, strides, strict=True)],
+                  sout=contiguous_strides(tuple(shape)), src_offset=offset)
     return [out]
 
 
@@ -281,8 +284,9 @@ def expand(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     padded = (1,) * (len(shape) - len(x.shape)) + x.shape
     strides = contiguous_strides(padded)
     out = b.new(x.dtype, shape)
-    emit_copy(b, node, x, list(shape), [0 if padded[d] == 1 else strides[d] for d in range(len(shape))],
-              out, contiguous_strides(shape))
+    emit_copy(b, node, x, out, shape=list(shape),
+              sin=[0 if padded[d] == 1 else strides[d] for d in range(len(shape))],
+              sout=contiguous_strides(shape))
     return [out]
 
 
@@ -302,7 +306,7 @@ def tile(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         view += [r, d]
         sin += [0, s]
     out = b.new(x.dtype, [r * d for r, d in zip(reps, x.shape, strict=True)])
-    emit_copy(b, node, x, view, sin, out, contiguous_strides(tuple(view)))
+    emit_copy(b, node, x, out, shape=view, sin=sin, sout=contiguous_strides(tuple(view)))
     return [out]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from nexpo.errors import InvalidModel, UnsupportedModel
 from nexpo.inference._model import Graph, Node
 
-__all__ = ["F32", "I64", "BOOL", "Builder", "Plan", "Value", "build_plan"]
+__all__ = ["BOOL", "F32", "I64", "Builder", "Plan", "Value", "build_plan"]
 
 F32 = np.dtype(np.float32)
 I64 = np.dtype(np.int64)

@@ -133,14 +133,14 @@ def pad_dims(values: list[int], n: int) -> list[int]:
     return values + [0] * (n - len(values))
 
 
-def emit_broadcast(b: Builder, node: Node, opcode: int, head: list[int], ins: list[Value],
-                   out: Value) -> None:
+def emit_broadcast(b: Builder, node: Node, head: list[int], ins: list[Value], out: Value) -> None:
+    """One broadcasting instruction: ``head`` (opcode and leading words), then shapes and strides."""
     dims, strides = broadcast_strides(out.shape, [v.shape for v in ins])
     if len(dims) > MAX_BROADCAST_RANK:
         raise unsupported(node, f"broadcasting over {len(dims)} dimensions (at most 6)")
-    words: list[Any] = [*head, len(dims), *pad_dims(dims, MAX_BROADCAST_RANK)]
+    words: list[Any] = [*head[1:], len(dims), *pad_dims(dims, MAX_BROADCAST_RANK)]
     for s in strides:
         words += pad_dims(s, MAX_BROADCAST_RANK)
     words += [b.ref(v) for v in ins]
     words.append(b.ref(out))
-    b.emit(opcode, *words)
+    b.emit(head[0], *words)

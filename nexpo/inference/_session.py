@@ -14,8 +14,8 @@ from nexpo import _native
 from nexpo.errors import InvalidModel, UnsupportedModel
 from nexpo.inference import _ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape
 from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
-from nexpo.inference._plan import SPACE_ARENA, SPACE_CONST, Plan, build_plan
 from nexpo.inference._ops_elementwise import ONNX_TO_NUMPY
+from nexpo.inference._plan import SPACE_ARENA, SPACE_CONST, Plan, build_plan
 from nexpo.inference._registry import OPS, check_node
 
 __all__ = ["InferenceSession", "NodeArg"]

@@ -4,6 +4,7 @@ LayerNormalization either as operators or decomposed into elementary ones)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ class GraphBuilder:
 def mlp(dims: tuple[int, ...] = (64, 256, 128, 10), seed: int = 0) -> ModelProto:
     g = GraphBuilder(seed)
     x = "x"
-    for i, (a, c) in enumerate(zip(dims, dims[1:], strict=False)):
+    for i, (a, c) in enumerate(itertools.pairwise(dims)):
         if i % 2 == 0:
             x = g.node("Add", [g.node("MatMul", [x, g.weight(a, c)]), g.weight(c, scale=0.1)])
         else:
@@ -102,7 +103,7 @@ def _gelu(g: GraphBuilder, x: str, as_op: bool) -> str:
                           g.init(np.float32(0.5))])
 
 
-def encoder(d: int = 128, heads: int = 4, ff: int = 512, seq: int | str = "seq",
+def encoder(d: int = 128, heads: int = 4, ff: int = 512, *, seq: int | str = "seq",
             ops: bool = True, seed: int = 0) -> ModelProto:
     """One post-norm encoder block; the head split reshapes are computed from Shape at run time."""
     g = GraphBuilder(seed)

@@ -162,7 +162,8 @@ def test_unsupported_attribute_is_refused_at_load() -> None:
 
 def test_cycle_missing_initializer_and_garbage_are_invalid_models() -> None:
     cyc = helper.make_graph(
-        [helper.make_node("Relu", ["x", "b"], ["a"], name="p"), helper.make_node("Relu", ["a"], ["b"], name="q")],
+        [helper.make_node("Relu", ["x", "b"], ["a"], name="p"),
+         helper.make_node("Relu", ["a"], ["b"], name="q")],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
         [helper.make_tensor_value_info("b", TensorProto.FLOAT, [2])])
     with pytest.raises(InvalidModel, match="cycle"):
