@@ -187,12 +187,9 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         fused.append(nxt)
     n, cin, h, wd = x.shape
     out = b.new(F32, (n, cout, oh, ow))
-    pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, wd)
-    scratch = None if pointwise else b.new(F32, (cin_g * kh * kw * oh * ow,))
     b.emit(OP_CONV, n, cin, h, wd, cout, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, groups, int(relu),
            b.ref(x), b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
-           None if bias is None else b.ref(b.const(bias, F32)), b.ref(out),
-           None if scratch is None else b.ref(scratch))
+           None if bias is None else b.ref(b.const(bias, F32)), b.ref(out))
     for f in fused:
         b.fuse(f, out)
     return [out]

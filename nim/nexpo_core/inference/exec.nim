@@ -120,7 +120,6 @@ proc execConv(r: var Reader, sp: Spaces) =
   let w = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
   let o = r.operand(sp, 4)
-  let scratch = r.operand(sp, 4, optional = true)
   if c.groups == 0 or c.cin mod c.groups != 0 or c.cout mod c.groups != 0:
     fail(stInvalid, "inference plan: conv: inconsistent geometry")
   let g = c.g
@@ -128,10 +127,9 @@ proc execConv(r: var Reader, sp: Spaces) =
   r.need(w, 4 * c.cout * (c.cin div c.groups) * g.kh * g.kw, "weight")
   if bias.p != nil: r.need(bias, 4 * c.cout, "bias")
   r.need(o, 4 * c.n * c.cout * g.oh * g.ow, "output")
-  r.need(scratch, 4 * scratchElements(c), "scratch")
   if c.n * c.cout * g.oh * g.ow == 0: return
   conv2d(c, cast[ptr float32](x.p), cast[ptr float32](w.p), cast[ptr float32](bias.p),
-         cast[ptr float32](o.p), cast[ptr float32](scratch.p), relu)
+         cast[ptr float32](o.p), relu)
 
 proc execPool(r: var Reader, sp: Spaces) =
   let isMax = r.word == 0

@@ -9,6 +9,9 @@
 import std/math
 import ./common, ./activations
 
+# Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
+{.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
+
 const maxRank* = 6
 
 type

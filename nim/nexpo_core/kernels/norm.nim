@@ -6,6 +6,9 @@
 
 import std/math
 
+# Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
+{.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
+
 type F32s = ptr UncheckedArray[float32]
 
 proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: bool) =

@@ -8,6 +8,9 @@
 
 import ../errors
 
+# Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
+{.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
+
 const maxCopyRank* = 8
 
 type
