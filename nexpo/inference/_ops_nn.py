@@ -130,6 +130,8 @@ def _window(node: Node, x: Value, kernel: list[int]) -> tuple[list[int], list[in
     size = x.shape[2:]
     eff = [(kernel[i] - 1) * dil[i] + 1 for i in range(2)]
     if auto in ("SAME_UPPER", "SAME_LOWER"):
+        if max(dil) > 1:  # onnxruntime refuses it too: no reference to agree with
+            raise unsupported(node, f"auto_pad={auto} with dilations {dil}")
         outs = [math.ceil(size[i] / strides[i]) for i in range(2)]
         total = [max(0, (outs[i] - 1) * strides[i] + eff[i] - size[i]) for i in range(2)]
         small = [t // 2 for t in total]

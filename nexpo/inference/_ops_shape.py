@@ -102,7 +102,11 @@ def reshape(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
 def flatten(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = ins[0]
     assert x is not None
-    axis = norm_axis(node, int(node.attrs.get("axis", 1)), len(x.shape) + 1)
+    rank = len(x.shape)
+    axis = int(node.attrs.get("axis", 1))
+    axis = axis + rank if axis < 0 else axis  # negative axes count from the input's rank
+    if not 0 <= axis <= rank:
+        raise invalid(node, f"axis {node.attrs.get('axis')} is out of range for rank {rank}")
     return [b.alias(x, [_prod(x.shape[:axis]), _prod(x.shape[axis:])])]
 
 
@@ -215,6 +219,16 @@ def split(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     return outs
 
 
+def _onnx_range(start: int, end: int, step: int, dim: int) -> range:
+    """The indices Slice takes along one axis: negative starts/ends count from the end, then are
+    clamped to [0, dim] (step > 0) or [0, dim-1] / [-1, dim-1] (step < 0), unlike Python's slices."""
+    start = start + dim if start < 0 else start
+    end = end + dim if end < 0 else end
+    if step > 0:
+        return range(min(max(start, 0), dim), min(max(end, 0), dim), step)
+    return range(min(max(start, 0), dim - 1), min(max(end, -1), dim - 1), step)
+
+
 @op("Slice", attrs=("starts", "ends", "axes"))
 def slice_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = ins[0]
@@ -231,13 +245,14 @@ def slice_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         steps = ints_of(node, opt[1], "steps") if opt[1] is not None else [1] * len(starts)
     if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
         raise invalid(node, "starts, ends, axes and steps must have one nonzero entry per axis")
-    index: list[slice] = [slice(None)] * rank
+    ranges = [range(d) for d in x.shape]
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        index[norm_axis(node, int(a), rank)] = slice(int(s), int(e), int(st))
+        d = norm_axis(node, int(a), rank)
+        ranges[d] = _onnx_range(int(s), int(e), int(st), x.shape[d])
     if x.const is not None:
-        return [b.const(x.const[tuple(index)])]
+        index = np.ix_(*[np.asarray(r, dtype=np.intp) for r in ranges]) if rank else ()
+        return [b.const(x.const[index])]
     runtime_dtype(node, x)
-    ranges = [range(*sl.indices(x.shape[d])) for d, sl in enumerate(index)]
     if any(r.step < 0 and len(r) > 1 for r in ranges):
         raise unsupported(node, "negative steps on run-time tensors")
     strides = contiguous_strides(x.shape)
