@@ -24,7 +24,9 @@ __all__ = ["emit_gemm"]
 MAX_BATCH_RANK = 4
 # NEXPO_ACT_* of capi/kernels.h
 ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
-FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU, "Tanh": ACT_TANH, "Sigmoid": ACT_SIGMOID}
+# Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
+# vectorised pass (kernels/vmath.nim) the unfused node gets.
+FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
 _ = BOOL
 
 
@@ -62,8 +64,6 @@ def fuse_epilogue(b: Builder, node: Node, out_shape: tuple[int, ...], has_bias: 
     if nxt is not None:
         if nxt.op_type in FUSABLE_ACTIVATIONS:
             act = FUSABLE_ACTIVATIONS[nxt.op_type]
-        elif nxt.op_type == "Gelu" and nxt.attrs.get("approximate", "none") == "none":
-            act = ACT_GELU
         if act != ACT_NONE:
             fused.append(nxt)
     return bias, act, fused

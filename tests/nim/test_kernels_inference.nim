@@ -6,7 +6,8 @@ import std/[unittest, random, math]
 import nexpo_core
 import nexpo_core/capi
 import nexpo_core/errors
-import nexpo_core/kernels/[elementwise, norm, pool, conv, tensor_ops]
+import nexpo_core/cpu
+import nexpo_core/kernels/[elementwise, norm, pool, conv, tensor_ops, vmath]
 import nexpo_core/inference/[program, exec]
 
 discard nexpo_init()
@@ -112,6 +113,31 @@ suite "inference kernels":
     var m = newSeq[uint8](6)
     binaryBroadcast(bEqual, dtF32, 2, shape, sa, sb, a[0].unsafeAddr, b[0].unsafeAddr, m[0].addr)
     check m == @[0'u8, 0, 0, 0, 1, 0]
+
+  test "vectorised exp/erf/tanh/sigmoid/GELU agree with libm on every ISA path":
+    proc erff(x: float32): float32 {.importc: "erff", header: "<math.h>".}
+    var xs: seq[float32]
+    for i in -2000 .. 2000: xs.add float32(i) * 0.005'f32
+    xs.add [-100'f32, -88, 80, 88, 100, NaN]
+    var ys = newSeq[float32](xs.len)
+    for isa in availableIsas():
+      check setIsa(isa)
+      for kind in VKind:
+        vmap(kind, xs.len, xs[0].addr, ys[0].addr)
+        for i, x in xs:
+          let want = case kind
+            of vExp: exp(x)
+            of vErf: erff(x)
+            of vTanh: tanh(x)
+            of vSigmoid: 1'f32 / (1'f32 + exp(-x))
+            of vGelu: 0.5'f32 * x * (1'f32 + erff(x * 0.70710678'f32))
+          if x != x:
+            check ys[i] != ys[i]
+          elif kind == vExp:
+            check abs(ys[i] - want) <= 3e-7 * abs(want) + 1e-37  # below -87.3: clamped
+          else:
+            check abs(ys[i] - want) <= 5e-7 * max(1'f32, abs(x))
+    discard setIsa(best())
 
   test "the executor rejects operands outside their buffers":
     var x = @[1'f32, 2, 3, 4]

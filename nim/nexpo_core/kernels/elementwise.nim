@@ -7,7 +7,7 @@
 ## - dtypes: 0 float32, 1 int64, 2 bool (one byte, 0 or 1)
 
 import std/math
-import ./common, ./activations
+import ./common, ./activations, ./vmath
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -61,10 +61,11 @@ proc unaryMap*(kind: UnaryKind, n: int, src, dst: ptr float32, alpha, beta: floa
   case kind  # one loop per kind: the kind test leaves the inner loop, which then vectorises
   of uRelu: loop(uRelu)
   of uScale: loop(uScale)
-  of uExp: loop(uExp)
-  of uSigmoid: loop(uSigmoid)
-  of uTanh: loop(uTanh)
-  of uGelu: loop(uGelu)
+  of uExp: vmap(vExp, n, src, dst)
+  of uErf: vmap(vErf, n, src, dst)
+  of uSigmoid: vmap(vSigmoid, n, src, dst)
+  of uTanh: vmap(vTanh, n, src, dst)
+  of uGelu: vmap(vGelu, n, src, dst)
   else:
     for i in 0 ..< n: d[i] = unaryF32(kind, s[i], alpha, beta)
 
@@ -130,28 +131,63 @@ proc compareValue[T](kind: BinaryKind, a, b: T): bool {.inline.} =
 
 proc isComparison*(kind: BinaryKind): bool = kind >= bEqual
 
+template innerLoop(T: typedesc, n: int, pa: ptr UncheckedArray[T], ia: int,
+                    pb: ptr UncheckedArray[T], ib: int, f: untyped) =
+  ## One output row: the stride cases (1,1), (1,0), (0,1) get their own loops, which vectorise.
+  if ia == 1 and ib == 1:
+    for t in 0 ..< n:
+      let x {.inject.} = pa[t]
+      let y {.inject.} = pb[t]
+      d[t] = f
+  elif ia == 1 and ib == 0:
+    let y {.inject.} = pb[0]
+    for t in 0 ..< n:
+      let x {.inject.} = pa[t]
+      d[t] = f
+  elif ia == 0 and ib == 1:
+    let x {.inject.} = pa[0]
+    for t in 0 ..< n:
+      let y {.inject.} = pb[t]
+      d[t] = f
+  else:
+    for t in 0 ..< n:
+      let x {.inject.} = pa[t * ia]
+      let y {.inject.} = pb[t * ib]
+      d[t] = f
+
 proc binaryTyped[T](kind: BinaryKind, rank: int, shape, sa, sb: Dims, a, b: ptr T,
                     dst: pointer) =
-  let pa = cast[ptr UncheckedArray[T]](a)
-  let pb = cast[ptr UncheckedArray[T]](b)
-  if kind.isComparison:
-    let d = cast[ptr UncheckedArray[uint8]](dst)
-    forEachIndex(rank, shape, [sa, sb]):
-      d[pos] = uint8(compareValue(kind, pa[offs[0]], pb[offs[1]]))
-  else:
-    let d = cast[ptr UncheckedArray[T]](dst)
-    # the common case (same shape, or a row broadcast along the last axis) as flat loops
-    template flat(k: static BinaryKind) =
-      forEachIndex(rank, shape, [sa, sb]):
-        d[pos] = binaryValue(k, pa[offs[0]], pb[offs[1]])
-    case kind
-    of bAdd: flat(bAdd)
-    of bSub: flat(bSub)
-    of bMul: flat(bMul)
-    of bDiv: flat(bDiv)
+  ## Rows of the output (all dimensions but the last) in order, each an inner loop.
+  let inner = if rank == 0: 1 else: shape[rank - 1]
+  let ia = if rank == 0: 0 else: sa[rank - 1]
+  let ib = if rank == 0: 0 else: sb[rank - 1]
+  var rows = 1
+  for k in 0 ..< rank - 1: rows *= shape[k]
+  var idx: Dims
+  for row in 0 ..< rows:
+    var oa, ob = 0
+    for k in 0 ..< rank - 1:
+      oa += idx[k] * sa[k]
+      ob += idx[k] * sb[k]
+    let pa = cast[ptr UncheckedArray[T]](a +! oa)
+    let pb = cast[ptr UncheckedArray[T]](b +! ob)
+    if kind.isComparison:
+      let d = cast[ptr UncheckedArray[uint8]](cast[ptr uint8](dst) +! (row * inner))
+      innerLoop(T, inner, pa, ia, pb, ib, uint8(compareValue(kind, x, y)))
     else:
-      forEachIndex(rank, shape, [sa, sb]):
-        d[pos] = binaryValue(kind, pa[offs[0]], pb[offs[1]])
+      let d = cast[ptr UncheckedArray[T]](cast[ptr T](dst) +! (row * inner))
+      case kind
+      of bAdd: innerLoop(T, inner, pa, ia, pb, ib, x + y)
+      of bSub: innerLoop(T, inner, pa, ia, pb, ib, x - y)
+      of bMul: innerLoop(T, inner, pa, ia, pb, ib, x * y)
+      of bDiv: innerLoop(T, inner, pa, ia, pb, ib, binaryValue(bDiv, x, y))
+      else: innerLoop(T, inner, pa, ia, pb, ib, binaryValue(kind, x, y))
+    var k = rank - 2
+    while k >= 0:
+      inc idx[k]
+      if idx[k] < shape[k]: break
+      idx[k] = 0
+      dec k
 
 proc binaryBroadcast*(kind: BinaryKind, dtype: DType, rank: int, shape, sa, sb: Dims,
                       a, b, dst: pointer) =

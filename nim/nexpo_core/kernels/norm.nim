@@ -5,6 +5,7 @@
 ## outer*inner lines (inner = 1 is the contiguous, common case).
 
 import std/math
+import ./vmath
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -24,6 +25,24 @@ proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: b
         let x = s[base + j * inner]
         if x > hi or x != x: hi = x
       var total = 0'f32
+      if inner == 1:  # contiguous line: shift, then the vectorised exp in place
+        for j in 0 ..< axis: d[base + j] = s[base + j] - hi
+        if logSoftmax:
+          var e {.noinit.}: array[256, float32]
+          var j = 0
+          while j < axis:
+            let m = min(256, axis - j)
+            vmap(vExp, m, d[base + j].addr, e[0].addr)
+            for t in 0 ..< m: total += e[t]
+            j += m
+          let shift = ln(total)
+          for j in 0 ..< axis: d[base + j] = d[base + j] - shift
+        else:
+          vmap(vExp, axis, d[base].addr, d[base].addr)
+          for j in 0 ..< axis: total += d[base + j]
+          let inv = 1'f32 / total
+          for j in 0 ..< axis: d[base + j] = d[base + j] * inv
+        continue
       for j in 0 ..< axis:
         let e = exp(s[base + j * inner] - hi)
         if not logSoftmax: d[base + j * inner] = e
