@@ -161,6 +161,8 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         broadcast_shape(node, (m, n), c.shape)
         if broadcast_shape(node, (m, n), c.shape) != (m, n):
             raise invalid(node, f"C of shape {c.shape} does not broadcast to {(m, n)}")
+    if tb and w.const is not None:  # pre-transpose a constant B: the GEMM then reads rows in place
+        w, tb = b.const(np.ascontiguousarray(w.const.T)), 0
     if alpha != 1.0 and w.const is not None:
         w, alpha = b.const(w.const * np.float32(alpha)), 1.0
     bias_arr = None

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 
 from nexpo import _native
-from nexpo.errors import InvalidModel, UnsupportedModel
+from nexpo.errors import InvalidModel
 from nexpo.inference import _ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape
 from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
 from nexpo.inference._ops_elementwise import ONNX_TO_NUMPY
-from nexpo.inference._plan import SPACE_ARENA, SPACE_CONST, Plan, build_plan
+from nexpo.inference._plan import SPACE_ARENA, Plan, build_plan
 from nexpo.inference._registry import OPS, check_node
 
 __all__ = ["InferenceSession", "NodeArg"]
@@ -34,24 +34,54 @@ class NodeArg:
     type: str
 
 
+class _Slot:
+    """An arena with the C argument arrays of one run; a run holds its slot exclusively."""
+
+    def __init__(self, compiled: _Compiled) -> None:
+        ffi = _native.ffi
+        self.arena = np.empty(max(compiled.plan.arena_bytes, 64), dtype=np.uint8)
+        spaces = 2 + len(compiled.plan.input_storages)
+        self.bases = ffi.new("void *[]", spaces)
+        self.sizes = ffi.new("size_t[]", spaces)
+        self.arena_view = ffi.from_buffer("uint8_t[]", self.arena)
+        self.bases[0], self.sizes[0] = self.arena_view, self.arena.nbytes
+        self.bases[1], self.sizes[1] = compiled.consts, compiled.plan.consts.nbytes
+        self.spaces = spaces
+
+
+# How to read graph output i after a run: ("const", array) | ("arena", byte offset) | ("input", index)
+_Reader = tuple[str, Any, np.dtype[Any], tuple[int, ...], int, Any]
+
+
 class _Compiled:
     """A plan plus the C views of its code and constants, kept alive together."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, declared: list[Any]) -> None:
         self.plan = plan
         self.code = _native.ffi.from_buffer("int64_t[]", plan.code)
+        self.code_len = len(plan.code)
         self.consts = _native.ffi.from_buffer("uint8_t[]", plan.consts)
-        self.idle: list[np.ndarray[Any, Any]] = []
+        self.idle: list[_Slot] = []
+        self.readers: list[_Reader] = []
+        for v, want in zip(plan.outputs, declared, strict=True):
+            cast = want if want is not None and np.dtype(want) != v.dtype else None
+            if v.const is not None:
+                self.readers.append(("const", v.const, v.dtype, v.shape, 0, cast))
+                continue
+            assert v.storage is not None
+            where = "arena" if v.storage.space == SPACE_ARENA else "input"
+            at = v.storage.offset if where == "arena" else v.storage.space - 2
+            self.readers.append((where, at, v.dtype, v.shape, v.size, cast))
 
-    def take_arena(self) -> np.ndarray[Any, Any]:
+    def take(self) -> _Slot:
         try:
             return self.idle.pop()
         except IndexError:
-            return np.empty(max(self.plan.arena_bytes, 64), dtype=np.uint8)
+            return _Slot(self)
 
-    def give_back(self, arena: np.ndarray[Any, Any]) -> None:
+    def give_back(self, slot: _Slot) -> None:
         if len(self.idle) < MAX_IDLE_ARENAS:
-            self.idle.append(arena)
+            self.idle.append(slot)
 
 
 class InferenceSession:
@@ -76,6 +106,8 @@ class InferenceSession:
         self._inputs = [NodeArg(i.name, list(i.shape), i.type_name) for i in self._graph.inputs]
         self._outputs = [NodeArg(o.name, list(o.shape), o.type_name) for o in self._graph.outputs]
         self._output_index = {o.name: i for i, o in enumerate(self._graph.outputs)}
+        self._declared = [ONNX_TO_NUMPY.get(o.elem_type) for o in self._graph.outputs]
+        self._all_outputs = list(range(len(self._graph.outputs)))
         self._plan_at_load()
 
     def _plan_at_load(self) -> None:
@@ -103,7 +135,7 @@ class InferenceSession:
         handlers: dict[str, Any] = {}
         for (_, name), spec in OPS.items():
             handlers[name] = spec.handler
-        compiled = _Compiled(build_plan(self._graph, handlers, list(shapes)))
+        compiled = _Compiled(build_plan(self._graph, handlers, list(shapes)), self._declared)
         with self._lock:
             self._plans[shapes] = compiled
             while len(self._plans) > MAX_PLANS:
@@ -111,7 +143,7 @@ class InferenceSession:
         return compiled
 
     def _check_feed(self, input_feed: Mapping[str, Any]) -> list[np.ndarray[Any, Any]]:
-        if not isinstance(input_feed, Mapping):
+        if type(input_feed) is not dict and not isinstance(input_feed, Mapping):
             raise TypeError(f"input_feed must be a mapping of input name to array, not "
                             f"{type(input_feed).__name__}")
         expected = [i.name for i in self._graph.inputs]
@@ -154,7 +186,7 @@ class InferenceSession:
             run_options: object = None) -> list[np.ndarray[Any, Any]]:
         """The requested outputs (all, in graph order, when ``output_names`` is None)."""
         if output_names is None:
-            wanted = list(range(len(self._graph.outputs)))
+            wanted = self._all_outputs
         else:
             if isinstance(output_names, str):
                 raise TypeError("output_names must be a list of names (or None), not a str")
@@ -166,48 +198,32 @@ class InferenceSession:
                 wanted.append(self._output_index[name])
         arrays = self._check_feed(input_feed)
         compiled = self._compiled(tuple(a.shape for a in arrays))
-        plan = compiled.plan
-        arena = compiled.take_arena()
+        slot = compiled.take()
         ffi = _native.ffi
-        spaces = 2 + len(arrays)
-        bases = ffi.new("void *[]", spaces)
-        sizes = ffi.new("size_t[]", spaces)
-        keep = [ffi.from_buffer("uint8_t[]", arena)]
-        bases[0], sizes[0] = keep[0], arena.nbytes
-        bases[1], sizes[1] = compiled.consts, plan.consts.nbytes
+        keep = []
         for i, a in enumerate(arrays):
             buf = ffi.from_buffer("uint8_t[]", a) if a.nbytes else ffi.NULL
             keep.append(buf)
-            bases[2 + i], sizes[2 + i] = buf, a.nbytes
-        _native.check(_native.lib.nexpo_infer_run(compiled.code, len(plan.code), bases, sizes, spaces))
-        results = [self._output(plan, i, arena, arrays) for i in wanted]
-        compiled.give_back(arena)
+            slot.bases[2 + i], slot.sizes[2 + i] = buf, a.nbytes
+        status = _native.lib.nexpo_infer_run(compiled.code, compiled.code_len, slot.bases, slot.sizes,
+                                             slot.spaces)
+        if status:
+            compiled.give_back(slot)
+            _native.check(status)
+        results = [_read(compiled.readers[i], slot.arena, arrays) for i in wanted]
+        compiled.give_back(slot)
         return results
 
-    def _output(self, plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
-                ) -> np.ndarray[Any, Any]:
-        result = self._raw_output(plan, i, arena, arrays)
-        declared = ONNX_TO_NUMPY.get(self._graph.outputs[i].elem_type)
-        if declared is not None and result.dtype != declared:  # integers computed in int64
-            result = result.astype(declared)
-        return result
 
-    @staticmethod
-    def _raw_output(plan: Plan, i: int, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
-                    ) -> np.ndarray[Any, Any]:
-        v = plan.outputs[i]
-        if v.const is not None:
-            return np.array(v.const, copy=True)
-        s = v.storage
-        assert s is not None
-        if s.space == SPACE_ARENA:
-            src = arena
-        elif s.space == SPACE_CONST:  # pragma: no cover - constants are returned above
-            raise UnsupportedModel("output stored as a constant")
-        else:
-            src = arrays[s.space - 2].reshape(-1).view(np.uint8)
-        count = v.size
-        offset = s.offset if s.space == SPACE_ARENA else 0
-        flat = np.frombuffer(src, dtype=v.dtype, count=count, offset=offset) if count else \
-            np.empty(0, dtype=v.dtype)
-        return flat.reshape(v.shape).copy()
+def _read(reader: _Reader, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
+          ) -> np.ndarray[Any, Any]:
+    where, at, dtype, shape, count, cast = reader
+    if where == "const":
+        result: np.ndarray[Any, Any] = np.array(at, copy=True)
+    elif count == 0:
+        result = np.empty(shape, dtype=dtype)
+    elif where == "arena":
+        result = np.frombuffer(arena, dtype=dtype, count=count, offset=at).reshape(shape).copy()
+    else:
+        result = arrays[at].reshape(shape).copy()
+    return result if cast is None else result.astype(cast)

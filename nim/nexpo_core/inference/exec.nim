@@ -34,24 +34,32 @@ proc execGemm(r: var Reader, sp: Spaces) =
   let act = r.word
   let brank = r.word
   checkRank(r, brank, 4)
-  var bshape, bsa, bsb, bsc: seq[int]
+  var bshape, bsa, bsb, bsc: array[4, int]
   for arr in [addr bshape, addr bsa, addr bsb, addr bsc]:
-    for d in 0 ..< 4:
-      let v = r.word
-      if d < brank: arr[].add v
+    for d in 0 ..< 4: arr[][d] = r.word
   let a = r.operand(sp, 4)
   let b = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
   let c = r.operand(sp, 4)
   if act < ord(low(Activation)) or act > ord(high(Activation)) or ldc < n:
     fail(stInvalid, "inference plan: gemm: bad activation or row stride")
-  r.need(a, 4 * extent(bshape & @[m, k], bsa & @[rsa, csa]), "A")
-  r.need(b, 4 * extent(bshape & @[k, n], bsb & @[rsb, csb]), "B")
-  r.need(c, 4 * extent(bshape & @[m, n], bsc & @[ldc, 1]), "C")
+  template matrixExtent(strides: array[4, int], rows, cols, rs, cs: int): int =
+    var shape6, strides6: array[6, int]
+    for d in 0 ..< brank:
+      shape6[d] = bshape[d]
+      strides6[d] = strides[d]
+    shape6[brank] = rows
+    shape6[brank + 1] = cols
+    strides6[brank] = rs
+    strides6[brank + 1] = cs
+    extent(shape6.toOpenArray(0, brank + 1), strides6.toOpenArray(0, brank + 1))
+  r.need(a, 4 * matrixExtent(bsa, m, k, rsa, csa), "A")
+  r.need(b, 4 * matrixExtent(bsb, k, n, rsb, csb), "B")
+  r.need(c, 4 * matrixExtent(bsc, m, n, ldc, 1), "C")
   if bias.p != nil: r.need(bias, 4 * n, "bias")
   var batches = 1
-  for d in bshape: batches *= d
-  var idx = newSeq[int](brank)
+  for d in 0 ..< brank: batches *= bshape[d]
+  var idx: array[4, int]
   for _ in 0 ..< batches:
     var oa, ob, oc = 0
     for d in 0 ..< brank:
@@ -96,7 +104,7 @@ proc execBroadcast(r: var Reader, sp: Spaces, isWhere: bool) =
   for j in 0 ..< nin:
     let size = if isWhere and j == 0: 1 else: elemSize
     ins[j] = r.operand(sp, size)
-    r.need(ins[j], size * extent(shape[0 ..< rank], strides[j][0 ..< rank]), "input " & $j)
+    r.need(ins[j], size * extent(shape.toOpenArray(0, rank - 1), strides[j].toOpenArray(0, rank - 1)), "input " & $j)
   let outSize = if not isWhere and kind.isComparison: 1 else: elemSize
   let o = r.operand(sp, outSize)
   r.need(o, outSize * total, "output")
@@ -159,8 +167,9 @@ proc execCopy(r: var Reader, sp: Spaces) =
       if d < rank: arr[][d] = v
   let x = r.operand(sp, elemSize)
   let o = r.operand(sp, elemSize)
-  r.need(x, elemSize * extent(shape[0 ..< rank], sin[0 ..< rank]), "input")
-  r.need(o, elemSize * extent(shape[0 ..< rank], sout[0 ..< rank]), "output")
+  r.need(x, elemSize * extent(shape.toOpenArray(0, rank - 1), sin.toOpenArray(0, rank - 1)), "input")
+  r.need(o, elemSize * extent(shape.toOpenArray(0, rank - 1), sout.toOpenArray(0, rank - 1)),
+         "output")
   if x.p == nil or o.p == nil: return
   stridedCopy(elemSize, rank, shape, sin, sout, x.p, o.p)
 
