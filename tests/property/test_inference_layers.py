@@ -87,14 +87,18 @@ def test_conv_pads_strides_dilations_groups(isa: str, case: dict[str, Any], seed
 @given(op=st.sampled_from(["MaxPool", "AveragePool"]), k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        strides=st.tuples(st.integers(1, 3), st.integers(1, 3)), pads=st.lists(st.integers(0, 1), min_size=4,
                                                                                  max_size=4),
-       include_pad=st.booleans(), hw=st.tuples(st.integers(3, 8), st.integers(3, 8)), seed=SEED)
+       include_pad=st.booleans(), hw=st.tuples(st.integers(1, 8), st.integers(1, 8)),
+       dil=st.tuples(st.integers(1, 2), st.integers(1, 2)), seed=SEED)
 def test_pooling(op: str, *, k: Any, strides: Any, pads: list[int], include_pad: bool, hw: Any,
-                 seed: int) -> None:
+                 dil: Any, seed: int) -> None:
     assume(all(p < kk for p, kk in zip(pads, [*k, *k], strict=True)))
-    attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(strides), "pads": pads}
+    dil = dil if op == "MaxPool" else (1, 1)
+    assume(all(hw[i] + pads[i] + pads[i + 2] >= (k[i] - 1) * dil[i] + 1 for i in range(2)))
+    attrs: dict[str, Any] = {"kernel_shape": list(k), "strides": list(strides), "pads": pads,
+                             "dilations": list(dil)}
     if op == "AveragePool":
         attrs["count_include_pad"] = int(include_pad)
-    check(*one_node(op, [randn(np.random.default_rng(seed), (2, 3, *hw))], **attrs))
+    check(*one_node(op, [randn(np.random.default_rng(seed), (2, 3, *hw))], opset=19, **attrs))
 
 
 @SETTINGS

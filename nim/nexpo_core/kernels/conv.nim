@@ -52,8 +52,13 @@ proc im2col(c: ConvShape, src: ptr UncheckedArray[float32], cols: ptr UncheckedA
             continue
           let srow = ch * h * w + y * w
           let x0 = kx * dw - pl
-          if sw == 1 and x0 >= 0 and x0 + ow <= w:
-            copyMem(cols[d].addr, src[srow + x0].addr, ow * sizeof(float32))
+          if sw == 1:  # zeros left of the image, one copy, zeros right of it
+            let lo = min(ow, max(0, -x0))
+            let hi = max(lo, min(ow, w - x0))
+            for ox in 0 ..< lo: cols[d + ox] = 0'f32
+            if hi > lo:
+              copyMem(cols[d + lo].addr, src[srow + x0 + lo].addr, (hi - lo) * sizeof(float32))
+            for ox in hi ..< ow: cols[d + ox] = 0'f32
           else:
             for ox in 0 ..< ow:
               let x = ox * sw + x0
