@@ -17,11 +17,13 @@ from nexpo.errors import (
     BulkheadFull,
     ChannelClosed,
     CircuitOpen,
+    InvalidModel,
     MailboxFull,
     NexpoError,
     PendingLimitExceeded,
     RestartIntensityExceeded,
     StreamClosed,
+    UnsupportedModel,
 )
 from nexpo.scheduler import get_num_threads, set_num_threads
 from nexpo.streams import Stream
@@ -43,6 +45,7 @@ __all__ = [
     "ChildSpec",
     "CircuitBreaker",
     "CircuitOpen",
+    "InvalidModel",
     "MailboxFull",
     "NexpoError",
     "PendingLimitExceeded",
@@ -50,6 +53,7 @@ __all__ = [
     "Stream",
     "StreamClosed",
     "Supervisor",
+    "UnsupportedModel",
     "__version__",
     "get_num_threads",
     "info",

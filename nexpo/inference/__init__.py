@@ -6,8 +6,8 @@
 Loading parses the protobuf with the ``onnx`` package (``pip install 'nexpo[onnx]'``), validates
 the graph (unsupported operators/attributes/dtypes raise ``nexpo.UnsupportedModel`` naming the
 node; malformed graphs ``nexpo.InvalidModel``), and compiles it per input shapes into a plan the
-Nim core executes in one call with the GIL released. The operator list is in the README's
-"ONNX inference" section and in ``nexpo.inference.supported_operators()``.
+Nim core executes in one call with the GIL released. ``supported_operators()`` lists the
+operators it runs.
 """
 
 from __future__ import annotations
