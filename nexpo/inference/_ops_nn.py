@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,7 @@ def instance_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value
 def _window(node: Node, x: Value, kernel: list[int]) -> tuple[list[int], list[int], list[int], list[int]]:
     """(out dims, strides, pads begin, dilations) of a 2-D window op, auto_pad resolved."""
     if len(x.shape) != 4 or len(kernel) != 2:
-        raise unsupported(node, f"only 2-D windows over NCHW inputs are supported (input {x.shape})")
+        raise unsupported(node, f"only 1-D and 2-D windows are supported (input {x.shape})")
     if int(node.attrs.get("ceil_mode", 0)):
         raise unsupported(node, "ceil_mode=1 is not supported")
     strides = [int(s) for s in node.attrs.get("strides", [1, 1])]
@@ -161,17 +162,37 @@ def _fold_batchnorm(b: Builder, node: Node, w: Any, bias: Any) -> tuple[Any, Any
     return w2, b2, [nxt]
 
 
+def _lift_1d(b: Builder, node: Node, x: Value) -> tuple[Node, Value]:
+    """A 1-D window op (N, C, L) as the 2-D one on (N, C, 1, L): attributes get a unit first axis."""
+    if len(x.shape) != 3:
+        return node, x
+    a = dict(node.attrs)
+    for key, unit in (("strides", 1), ("dilations", 1), ("kernel_shape", 1)):
+        if key in a:
+            a[key] = [unit, *a[key]]
+    if "pads" in a:
+        pads = list(a["pads"])
+        if len(pads) != 2:
+            raise invalid(node, f"pads {pads} do not describe a 1-D window")
+        a["pads"] = [0, pads[0], 0, pads[1]]
+    return replace(node, attrs=a), b.alias(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
+
+
 @op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
     wv = require(node, ins[1], (F32,), "W")
     w = const_of(node, wv, "W")
+    one_d = len(x.shape) == 3 and w.ndim == 3
+    if one_d:
+        node, x = _lift_1d(b, node, x)
+        w = w[:, :, None, :]
     bias = None
     if len(ins) > 2 and ins[2] is not None:
         bias = const_of(node, ins[2], "B").astype(np.float32).reshape(-1)
     groups = int(node.attrs.get("group", 1))
     if w.ndim != 4:
-        raise unsupported(node, f"only 2-D convolutions are supported (W is {w.shape})")
+        raise unsupported(node, f"only 1-D and 2-D convolutions are supported (W is {w.shape})")
     cout, cin_g, kh, kw = (int(d) for d in w.shape)
     if "kernel_shape" in node.attrs and list(node.attrs["kernel_shape"]) != [kh, kw]:
         raise invalid(node, "kernel_shape does not match W")
@@ -192,6 +213,8 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     b.emit(OP_CONV, n, cin, h, wd, cout, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, groups, int(relu),
            b.ref(x), b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
            None if bias is None else b.ref(b.const(bias, F32)), b.ref(out))
+    if one_d:
+        out = b.alias(out, (n, cout, ow))
     for f in fused:
         b.fuse(f, out)
     return [out]
@@ -203,6 +226,8 @@ def pool(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
     if len(node.outputs) > 1 and node.outputs[1]:
         raise unsupported(node, "the Indices output is not supported")
+    one_d = len(x.shape) == 3
+    node, x = _lift_1d(b, node, x)
     kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
     (oh, ow), (sh, sw), (pt, pl), (dh, dw) = _window(node, x, kernel)
     n, c, h, w = x.shape
@@ -210,4 +235,4 @@ def pool(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     is_max = node.op_type == "MaxPool"
     b.emit(OP_POOL, 0 if is_max else 1, int(node.attrs.get("count_include_pad", 0)), n * c, h, w,
            kernel[0], kernel[1], oh, ow, sh, sw, pt, pl, dh, dw, b.ref(x), b.ref(out))
-    return [out]
+    return [b.alias(out, (n, c, ow)) if one_d else out]

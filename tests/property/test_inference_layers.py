@@ -131,3 +131,20 @@ def test_batch_and_instance_normalization(shape: Any, op: str, seed: int) -> Non
     else:
         params = [randn(rng, c), randn(rng, c)]
     check(*one_node(op, [x, *params], set(range(1, 5)), epsilon=1e-4))
+
+
+@SETTINGS
+@given(op=st.sampled_from(["Conv", "MaxPool", "AveragePool"]), length=st.integers(3, 12), k=st.integers(1, 3),
+       stride=st.integers(1, 2), pads=st.tuples(st.integers(0, 1), st.integers(0, 1)),
+       seed=SEED)
+def test_one_dimensional_windows(isa: str, op: str, *, length: int, k: int, stride: int, pads: Any,
+                                 seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    attrs: dict[str, Any] = {"strides": [stride], "pads": list(pads)}
+    if op == "Conv":
+        inputs, consts = [randn(rng, (2, 3, length)), randn(rng, (4, 3, k)), randn(rng, 4)], {1, 2}
+    else:
+        assume(max(pads) < k)
+        inputs, consts = [randn(rng, (2, 3, length))], set()
+        attrs["kernel_shape"] = [k]
+    check(*one_node(op, inputs, consts, **attrs))

@@ -123,7 +123,7 @@ UNARY = ["Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Tanh", "Sigmo
 @SETTINGS
 @given(op=st.sampled_from(UNARY), shape=st.lists(st.integers(0, 6), max_size=4), const=st.booleans(),
        seed=SEED)
-def test_unary(op: str, shape: list[int], const: bool, seed: int) -> None:
+def test_unary(isa: str, op: str, *, shape: list[int], const: bool, seed: int) -> None:
     x = randn(np.random.default_rng(seed), shape) * 3
     if op in ("Log", "Sqrt", "Reciprocal"):
         x = np.abs(x) + 0.1
@@ -134,7 +134,7 @@ def test_unary(op: str, shape: list[int], const: bool, seed: int) -> None:
 @given(case=st.sampled_from([("LeakyRelu", {"alpha": 0.3}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
                              ("Gelu", {}), ("Gelu", {"approximate": "tanh"}), ("Elu", None)]),
        shape=st.lists(st.integers(1, 6), max_size=3), seed=SEED)
-def test_unary_with_attributes(case: Any, shape: list[int], seed: int) -> None:
+def test_unary_with_attributes(isa: str, case: Any, shape: list[int], seed: int) -> None:
     op, attrs = case
     assume(attrs is not None)
     check(*one_node(op, [randn(np.random.default_rng(seed), shape) * 3], opset=20, **attrs))
@@ -151,7 +151,8 @@ def test_clip_with_optional_bounds(lo: float | None, hi: float | None, seed: int
 @SETTINGS
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), data=st.data(),
        op=st.sampled_from(["Softmax", "LogSoftmax"]), opset=st.sampled_from([11, 13, 18]), seed=SEED)
-def test_softmax_axes(shape: list[int], data: st.DataObject, op: str, opset: int, seed: int) -> None:
+def test_softmax_axes(isa: str, shape: list[int], *, data: st.DataObject, op: str, opset: int,
+                     seed: int) -> None:
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     check(*one_node(op, [randn(np.random.default_rng(seed), shape) * 4], opset=opset, axis=axis))
 

@@ -205,3 +205,27 @@ def test_plans_are_cached_per_input_shape() -> None:
         x = randn(n, s, 32, seed=n + s)
         assert_close(sess.run(None, {"x": x}), reference(models.encoder(d=32, heads=2, ff=64), {"x": x}))
     assert len(sess._plans) == 4  # the load-time plan (dims 1) and three shapes
+
+
+def test_concurrent_runs_from_threads_share_one_session() -> None:
+    import threading
+
+    model = models.encoder(d=32, heads=2, ff=64)
+    sess = InferenceSession(model.SerializeToString())
+    feeds = [{"x": randn(n % 3 + 1, 5, 32, seed=n)} for n in range(6)]
+    wants = [reference(model, f) for f in feeds]
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            for _ in range(10):
+                assert_close(sess.run(None, feeds[i]), wants[i])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
