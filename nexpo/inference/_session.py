@@ -108,6 +108,9 @@ class InferenceSession:
         self._output_index = {o.name: i for i, o in enumerate(self._graph.outputs)}
         self._declared = [ONNX_TO_NUMPY.get(o.elem_type) for o in self._graph.outputs]
         self._all_outputs = list(range(len(self._graph.outputs)))
+        self._input_names = [i.name for i in self._graph.inputs]
+        self._input_set = frozenset(self._input_names)
+        self._input_dtypes = [RUNTIME_DTYPES[i.elem_type] for i in self._graph.inputs]
         self._plan_at_load()
 
     def _plan_at_load(self) -> None:
@@ -127,11 +130,9 @@ class InferenceSession:
         return list(self._outputs)
 
     def _compiled(self, shapes: tuple[tuple[int, ...], ...]) -> _Compiled:
-        with self._lock:
-            compiled = self._plans.get(shapes)
-            if compiled is not None:
-                self._plans.move_to_end(shapes)
-                return compiled
+        compiled = self._plans.get(shapes)  # a dict read is atomic; recency is only kept on a miss
+        if compiled is not None:
+            return compiled
         handlers: dict[str, Any] = {}
         for (_, name), spec in OPS.items():
             handlers[name] = spec.handler
@@ -146,22 +147,23 @@ class InferenceSession:
         if type(input_feed) is not dict and not isinstance(input_feed, Mapping):
             raise TypeError(f"input_feed must be a mapping of input name to array, not "
                             f"{type(input_feed).__name__}")
-        expected = [i.name for i in self._graph.inputs]
-        unknown = [k for k in input_feed if k not in expected]
-        if unknown:
-            raise ValueError(f"unknown input(s) {unknown}; the model's inputs are {expected}")
+        expected = self._input_names
+        if len(input_feed) != len(expected) or any(k not in self._input_set for k in input_feed):
+            unknown = [k for k in input_feed if k not in self._input_set]
+            if unknown:
+                raise ValueError(f"unknown input(s) {unknown}; the model's inputs are {expected}")
         arrays = []
         symbols: dict[str, tuple[int, str]] = {}
-        for info in self._graph.inputs:
-            if info.name not in input_feed:
+        for info, want in zip(self._graph.inputs, self._input_dtypes, strict=True):
+            value = input_feed.get(info.name)
+            if value is None:
                 raise ValueError(f"input {info.name!r} is missing; the model's inputs are {expected}")
-            arrays.append(self._check_input(info, input_feed[info.name], symbols))
+            arrays.append(self._check_input(info, want, value, symbols))
         return arrays
 
     @staticmethod
-    def _check_input(info: TensorInfo, value: Any, symbols: dict[str, tuple[int, str]]
-                     ) -> np.ndarray[Any, Any]:
-        want = RUNTIME_DTYPES[info.elem_type]
+    def _check_input(info: TensorInfo, want: np.dtype[Any], value: Any,
+                     symbols: dict[str, tuple[int, str]]) -> np.ndarray[Any, Any]:
         if not isinstance(value, np.ndarray):
             raise TypeError(f"input {info.name!r}: expected a numpy array of {info.type_name} "
                             f"({want}), got {type(value).__name__}")
