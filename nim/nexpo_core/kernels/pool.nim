@@ -17,12 +17,14 @@ type
     g: PoolGeometry
     src, dst: ptr UncheckedArray[float32]
 
-const parallelMinOutputs = 1 shl 15
+const
+  parallelMinOutputs = 1 shl 15
+  lowest = -3.4028235e38'f32  ## a max starts here, as onnxruntime's (a window all padding gives it)
 
 template windowAt(job: ptr PoolJob, s: ptr UncheckedArray[float32], sbase, oy, ox: int): float32 =
   ## One output element, every tap bounds-checked (the padded border).
   let g = job.g
-  var acc = if job.isMax: NegInf.float32 else: 0'f32
+  var acc = if job.isMax: lowest else: 0'f32
   var count = 0
   for ky in 0 ..< g.kh:
     let y = oy * g.sh - g.pt + ky * g.dh
@@ -39,10 +41,12 @@ template windowAt(job: ptr PoolJob, s: ptr UncheckedArray[float32], sbase, oy, o
     acc = if divisor > 0: acc / float32(divisor) else: 0'f32
   acc
 
-proc poolPlanes(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+proc poolPlanes(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [],
+    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
   ## Per output row: the columns whose windows lie inside the image run tap by tap over the
-  ## whole row segment (loops without bounds checks, which vectorise); the border columns and
-  ## rows whose windows leave the image take `windowAt`.
+  ## whole row segment (loops without bounds checks, which vectorise: no-trapping-math lets GCC
+  ## turn the max into a select, as in vmath.nim); the border columns and rows whose windows
+  ## leave the image take `windowAt`.
   let job = cast[ptr PoolJob](ctx)
   let (h, w, kh, kw, oh, ow) = (job.g.h, job.g.w, job.g.kh, job.g.kw, job.g.oh, job.g.ow)
   let (sh, sw, pt, pl, dh, dw) = (job.g.sh, job.g.sw, job.g.pt, job.g.pl, job.g.dh, job.g.dw)
@@ -67,7 +71,7 @@ proc poolPlanes(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
       for ox in 0 ..< oxLo: o[ox] = windowAt(job, s, sbase, oy, ox)
       for ox in oxHi ..< ow: o[ox] = windowAt(job, s, sbase, oy, ox)
       let first = oxLo * sw - pl
-      for ox in oxLo ..< oxHi: o[ox] = (if isMax: NegInf.float32 else: 0'f32)
+      for ox in oxLo ..< oxHi: o[ox] = (if isMax: lowest else: 0'f32)
       for ky in 0 ..< kh:
         let row = cast[ptr UncheckedArray[float32]](s[sbase + (y0 + ky * dh) * w + first].addr)
         for kx in 0 ..< kw:
@@ -75,7 +79,9 @@ proc poolPlanes(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
           if isMax:
             for ox in oxLo ..< oxHi:
               let v = row[(ox - oxLo) * sw + tap]
-              o[ox] = (if v > o[ox]: v else: o[ox])
+              var m = o[ox]
+              if v > m: m = v
+              o[ox] = m
           else:
             for ox in oxLo ..< oxHi: o[ox] = o[ox] + row[(ox - oxLo) * sw + tap]
       if not isMax:
