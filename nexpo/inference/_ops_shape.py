@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nexpo.inference._model import Node
-from nexpo.inference._plan import I64, OP_COPY, OP_GATHER, Builder, Ref, Value
+from nexpo.inference._plan import I64, OP_COPY, OP_GATHER, Builder, Ref, Value, check_elements
 from nexpo.inference._registry import (
     broadcast_shape,
     const_of,
@@ -312,6 +312,7 @@ def tile(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     reps = ints_of(node, ins[1], "repeats")
     if len(reps) != len(x.shape) or min(reps, default=0) < 0:
         raise invalid(node, f"repeats {reps} do not match rank {len(x.shape)}")
+    check_elements([r * d for r, d in zip(reps, x.shape, strict=True)])
     if x.const is not None:
         return [b.const(np.tile(x.const, reps))]
     runtime_dtype(node, x)
@@ -340,8 +341,9 @@ def constant(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
 @op("ConstantOfShape", attrs=("value",))
 def constant_of_shape(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     shape = ints_of(node, ins[0], "shape")
-    if min(shape, default=0) < 0 or _prod(shape) > 1 << 28:
+    if min(shape, default=0) < 0:
         raise invalid(node, f"bad shape {shape}")
+    check_elements(shape)
     value = node.attrs.get("value", np.zeros(1, dtype=np.float32))
     return [b.const(np.full(shape, value.reshape(-1)[0], dtype=value.dtype))]
 
@@ -353,6 +355,5 @@ def range_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     if delta == 0:
         raise invalid(node, "delta is 0")
     count = max(int(np.ceil((limit - start) / delta)), 0)
-    if count > 1 << 28:
-        raise invalid(node, f"{count} elements")
+    check_elements([count])
     return [b.const(np.arange(count, dtype=start.dtype) * delta + start)]

@@ -37,6 +37,9 @@ OP_GEMM, OP_UNARY, OP_BINARY, OP_WHERE, OP_SOFTMAX, OP_LAYERNORM, OP_AFFINE, OP_
 OP_CONV, OP_POOL, OP_REDUCE, OP_COPY, OP_GATHER, OP_CAST, OP_NOT = range(9, 16)
 
 SPACE_ARENA, SPACE_CONST, SPACE_INPUT0 = 0, 1, 2
+# Largest tensor a plan may hold (elements): a hostile model's Expand/Tile/ConstantOfShape to a huge
+# shape is an InvalidModel, not an attempt to allocate it.
+MAX_ELEMENTS = 1 << 28
 
 
 @dataclass(eq=False)
@@ -91,6 +94,15 @@ class Plan:
     arenas: list[np.ndarray[Any, Any]] = field(default_factory=list)
 
 
+def check_elements(shape: tuple[int, ...] | list[int]) -> None:
+    count = 1
+    for d in shape:
+        count *= int(d)
+    if count > MAX_ELEMENTS:
+        raise InvalidModel(f"a tensor of shape {tuple(shape)} ({count} elements) exceeds the "
+                           f"engine's limit of {MAX_ELEMENTS}")
+
+
 def f64_word(x: float) -> int:
     return int(struct.unpack("<q", struct.pack("<d", float(x)))[0])
 
@@ -106,6 +118,7 @@ class Builder:
     # --- values ---------------------------------------------------------------------------------
     def const(self, array: Any, dtype: np.dtype[Any] | None = None) -> Value:
         a = np.asarray(array, dtype=dtype)
+        check_elements(a.shape)
         if not a.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
             a = a.copy(order="C")
         return Value(a.dtype, tuple(int(d) for d in a.shape), const=a)
@@ -114,6 +127,7 @@ class Builder:
         shape = tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
             raise InvalidModel(f"negative dimension in inferred shape {shape}")
+        check_elements(shape)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         return Value(dtype, shape, storage=Storage(nbytes))
 

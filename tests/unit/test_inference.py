@@ -229,3 +229,12 @@ def test_concurrent_runs_from_threads_share_one_session() -> None:
     for t in threads:
         t.join(timeout=60)
     assert not errors and not any(t.is_alive() for t in threads)
+
+
+def test_huge_shapes_from_a_hostile_model_are_refused_not_allocated() -> None:
+    g = models.GraphBuilder()
+    out = g.node("Expand", ["x", g.init(np.array([1 << 20, 1 << 20], dtype=np.int64))])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+                    [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+    with pytest.raises(InvalidModel, match="exceeds the engine's limit"):
+        InferenceSession(model.SerializeToString())
