@@ -9,7 +9,7 @@ import numpy as np
 
 from nexpo.inference._model import Node
 from nexpo.inference._ops_elementwise import U_SCALE, emit_unary
-from nexpo.inference._plan import BOOL, F32, OP_BINARY, OP_GEMM, Builder, Value
+from nexpo.inference._plan import F32, OP_BINARY, OP_GEMM, Builder, Value
 from nexpo.inference._registry import (
     broadcast_shape,
     emit_broadcast,
@@ -27,7 +27,6 @@ ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
 # Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
 # vectorised pass (kernels/vmath.nim) the unfused node gets.
 FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
-_ = BOOL
 
 
 def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
@@ -102,8 +101,8 @@ def _matrix_strides(shape: tuple[int, ...], batch: tuple[int, ...]) -> list[int]
 
 @op("MatMul")
 def matmul(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
-    x = require(b_node := node, ins[0], (F32,), "A")
-    y = require(b_node, ins[1], (F32,), "B")
+    x = require(node, ins[0], (F32,), "A")
+    y = require(node, ins[1], (F32,), "B")
     if x.const is not None and y.const is not None:
         return [b.const(np.matmul(x.const, y.const).astype(np.float32))]
     if not x.shape or not y.shape:

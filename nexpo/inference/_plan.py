@@ -137,9 +137,6 @@ class Builder:
             return self.const(v.const.reshape(shape))
         return Value(v.dtype, shape, storage=v.storage)
 
-    def scratch(self, nbytes: int) -> Storage:
-        return Storage(nbytes)
-
     # --- graph structure ------------------------------------------------------------------------
     def sole_consumer(self, name: str) -> Node | None:
         """The node that alone reads ``name`` (so it can be fused), unless ``name`` is an output."""

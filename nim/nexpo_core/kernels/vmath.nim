@@ -2,8 +2,8 @@
 ##
 ## libm's expf/erff are scalar calls; these are branch-free polynomials the compiler turns into
 ## SIMD loops. Each array kernel is written once as a template and instantiated three times:
-## portable (the x86-64-v2 baseline), `{.avx2fn.}` and `{.avx512fn.}`, chosen per call from
-## `cpu.activeIsa()` like the GEMM's micro-kernels.
+## portable (the x86-64-v2 baseline), AVX2 and AVX-512 (the target strings of targets.nim), chosen
+## per call from `cpu.activeIsa()` like the GEMM's micro-kernels.
 ##
 ## Accuracy (float32, checked against libm in tests/nim/test_kernels_inference.nim):
 ## - exp: x clamped to [-87.3, 88.3] (below: ~1e-38 instead of a denormal); 2^k · p(r), |r| <= ln2/2,
