@@ -3,7 +3,7 @@
 ## and laid out the arena; this only decodes, checks operands, and calls the kernels.
 
 import ../errors
-import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops]
+import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops, batched_gemm]
 import ./program
 
 type
@@ -57,25 +57,11 @@ proc execGemm(r: var Reader, sp: Spaces) =
   r.need(b, 4 * matrixExtent(bsb, k, n, rsb, csb), "B")
   r.need(c, 4 * matrixExtent(bsc, m, n, ldc, 1), "C")
   if bias.p != nil: r.need(bias, 4 * n, "bias")
-  var batches = 1
-  for d in 0 ..< brank: batches *= bshape[d]
-  var idx: array[4, int]
-  for _ in 0 ..< batches:
-    var oa, ob, oc = 0
-    for d in 0 ..< brank:
-      oa += idx[d] * bsa[d]
-      ob += idx[d] * bsb[d]
-      oc += idx[d] * bsc[d]
-    gemmStrided[float32](m, n, k,
-      gemm.Operand[float32](base: cast[ptr float32](a.p) +! oa, rs: rsa, cs: csa),
-      gemm.Operand[float32](base: cast[ptr float32](b.p) +! ob, rs: rsb, cs: csb),
-      cast[ptr float32](c.p) +! oc, ldc, cast[ptr float32](bias.p), Activation(act))
-    var d = brank - 1
-    while d >= 0:
-      inc idx[d]
-      if idx[d] < bshape[d]: break
-      idx[d] = 0
-      dec d
+  var job = BatchedGemm(m: m, n: n, k: k, rsa: rsa, csa: csa, rsb: rsb, csb: csb, ldc: ldc,
+                        act: Activation(act), brank: brank, bshape: bshape, bsa: bsa, bsb: bsb,
+                        bsc: bsc, a: cast[ptr float32](a.p), b: cast[ptr float32](b.p),
+                        c: cast[ptr float32](c.p), bias: cast[ptr float32](bias.p))
+  batchedGemm(job)
 
 proc execBroadcast(r: var Reader, sp: Spaces, isWhere: bool) =
   var kind = bAdd

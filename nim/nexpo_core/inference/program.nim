@@ -58,6 +58,8 @@ proc need*(r: Reader, o: Buf, bytes: int, what: string) =
 
 proc extent*(shape, strides: openArray[int]): int =
   ## Elements spanned by a view with non-negative strides (0 when it is empty).
+  for d in 0 ..< shape.len:
+    if shape[d] < 0: fail(stInvalid, "inference plan: negative dimension")
   result = 1
   for d in 0 ..< shape.len:
     if shape[d] == 0: return 0
