@@ -238,3 +238,14 @@ def test_huge_shapes_from_a_hostile_model_are_refused_not_allocated() -> None:
                     [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
     with pytest.raises(InvalidModel, match="exceeds the engine's limit"):
         InferenceSession(model.SerializeToString())
+
+
+@pytest.mark.usefixtures("isa")
+def test_large_tensors_split_across_threads_match_onnxruntime() -> None:
+    g = models.GraphBuilder()
+    x = g.node("Gelu", ["x"])
+    x = g.node("Softmax", [g.node("Exp", [g.node("Mul", [x, g.init(np.float32(0.1))])])], axis=-1)
+    out = g.node("LayerNormalization", [x, g.weight(999), g.weight(999)], axis=-1)
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 999])],
+                    [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], opset=20)
+    check_model(model, [{"x": randn(n, 999, seed=n) * 3} for n in (1, 77, 301)])

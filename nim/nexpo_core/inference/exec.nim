@@ -3,7 +3,8 @@
 ## and laid out the arena; this only decodes, checks operands, and calls the kernels.
 
 import ../errors
-import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops, batched_gemm]
+import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops, batched_gemm,
+                   split_rows]
 import ./program
 
 type
@@ -181,7 +182,8 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     if opcode == opNot: logicalNot(n, cast[ptr uint8](x.p), cast[ptr uint8](o.p))
     else:
       if kind < 0 or kind > ord(high(UnaryKind)): fail(stInvalid, "inference plan: unary kind")
-      unaryMap(UnaryKind(kind), n, cast[ptr float32](x.p), cast[ptr float32](o.p), alpha, beta)
+      unaryMapParallel(UnaryKind(kind), n, cast[ptr float32](x.p), cast[ptr float32](o.p), alpha,
+                       beta)
   of opSoftmax:
     let outer = r.nonNegative("outer")
     let axis = r.nonNegative("axis")
@@ -192,7 +194,7 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     r.need(x, 4 * outer * axis * inner, "input")
     r.need(o, 4 * outer * axis * inner, "output")
     if outer * axis * inner == 0: return
-    softmaxLines(outer, axis, inner, cast[ptr float32](x.p), cast[ptr float32](o.p), logSoftmax)
+    softmaxParallel(outer, axis, inner, cast[ptr float32](x.p), cast[ptr float32](o.p), logSoftmax)
   of opLayerNorm:
     let rows = r.nonNegative("rows")
     let cols = r.nonNegative("cols")
@@ -206,8 +208,8 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     r.need(g, 4 * cols, "scale")
     if b.p != nil: r.need(b, 4 * cols, "bias")
     if rows * cols == 0: return
-    layerNorm(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
-              cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
+    layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
+                      cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
   of opAffine, opInstanceNorm:
     let n = r.nonNegative("n")
     let c = r.nonNegative("c")
