@@ -18,11 +18,13 @@ from nexpo.errors import (
     ChannelClosed,
     ChannelCorrupted,
     CircuitOpen,
+    InvalidModel,
     MailboxFull,
     NexpoError,
     PendingLimitExceeded,
     RestartIntensityExceeded,
     StreamClosed,
+    UnsupportedModel,
 )
 from nexpo.scheduler import get_num_threads, set_num_threads
 from nexpo.streams import Stream
@@ -45,6 +47,7 @@ __all__ = [
     "ChildSpec",
     "CircuitBreaker",
     "CircuitOpen",
+    "InvalidModel",
     "MailboxFull",
     "NexpoError",
     "PendingLimitExceeded",
@@ -52,6 +55,7 @@ __all__ = [
     "Stream",
     "StreamClosed",
     "Supervisor",
+    "UnsupportedModel",
     "__version__",
     "get_num_threads",
     "info",

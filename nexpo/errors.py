@@ -10,11 +10,13 @@ __all__ = [
     "ChannelClosed",
     "ChannelCorrupted",
     "CircuitOpen",
+    "InvalidModel",
     "MailboxFull",
     "NexpoError",
     "PendingLimitExceeded",
     "RestartIntensityExceeded",
     "StreamClosed",
+    "UnsupportedModel",
 ]
 
 
@@ -65,3 +67,15 @@ class BulkheadFull(NexpoError):
 
 class StreamClosed(NexpoError):
     """Put on a closed stream."""
+
+
+class UnsupportedModel(NexpoError):
+    """An ONNX model uses an operator, attribute, opset or dtype the inference engine does not run.
+
+    Raised when the model is loaded (or planned for new input shapes), naming the node, its
+    operator and the opset: the engine refuses rather than risk a wrong answer.
+    """
+
+
+class InvalidModel(NexpoError, ValueError):
+    """An ONNX model is malformed: a cycle, a missing initializer, inconsistent shapes, ..."""

@@ -15,3 +15,4 @@ include ./capi/core
 include ./capi/kernels
 include ./capi/crypto
 include ./capi/runtime
+include ./capi/inference

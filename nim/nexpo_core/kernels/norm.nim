@@ -1,0 +1,140 @@
+## Normalisation kernels of the inference engine (float32). Row sums run in 16 float32 lanes
+## (`laneSum`: the compiler keeps them in vector registers, and the rounding error grows with
+## n/16 instead of n), then the lanes are added in float64.
+##
+## Tensors are viewed as [outer, axis, inner]: the op runs along `axis` for each of the
+## outer*inner lines (inner = 1 is the contiguous, common case).
+
+import std/math
+import ./vmath
+
+# Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
+{.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
+
+type F32s = ptr UncheckedArray[float32]
+
+const lanes = 16
+
+template laneSum(n: int, term: untyped): float64 =
+  ## sum of `term` (an expression of the injected index `j`) for j in 0 ..< n.
+  block:
+    var acc: array[lanes, float32]
+    var j {.inject.} = 0
+    while j + lanes <= n:
+      let start = j
+      for t in 0 ..< lanes:
+        j = start + t
+        acc[t] += term
+      j = start + lanes
+    var total = 0'f64
+    while j < n:
+      total += float64(term)
+      inc j
+    for t in 0 ..< lanes: total += float64(acc[t])
+    total
+
+proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: bool) =
+  ## exp(x - max) / sum along the axis (or x - max - log(sum) for LogSoftmax).
+  let s = cast[F32s](src)
+  let d = cast[F32s](dst)
+  if axis == 0: return
+  for o in 0 ..< outer:
+    for i in 0 ..< inner:
+      let base = o * axis * inner + i
+      var hi = s[base]
+      for j in 1 ..< axis:
+        let x = s[base + j * inner]
+        if x > hi or x != x: hi = x
+      var total = 0'f32
+      if inner == 1:  # contiguous line: shift, then the vectorised exp in place
+        for j in 0 ..< axis: d[base + j] = s[base + j] - hi
+        if logSoftmax:
+          var e {.noinit.}: array[256, float32]
+          var j = 0
+          while j < axis:
+            let m = min(256, axis - j)
+            vmap(vExp, m, d[base + j].addr, e[0].addr)
+            for t in 0 ..< m: total += e[t]
+            j += m
+          let shift = ln(total)
+          for j in 0 ..< axis: d[base + j] = d[base + j] - shift
+        else:
+          vmap(vExp, axis, d[base].addr, d[base].addr)
+          let inv = float32(1.0 / laneSum(axis, d[base + j]))
+          for j in 0 ..< axis: d[base + j] = d[base + j] * inv
+        continue
+      for j in 0 ..< axis:
+        let e = exp(s[base + j * inner] - hi)
+        if not logSoftmax: d[base + j * inner] = e
+        total += e
+      if logSoftmax:
+        let shift = hi + ln(total)
+        for j in 0 ..< axis: d[base + j * inner] = s[base + j * inner] - shift
+      else:
+        let inv = 1'f32 / total
+        for j in 0 ..< axis: d[base + j * inner] = d[base + j * inner] * inv
+
+proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
+  ## (x - mean) / sqrt(var + eps) * scale + bias over each contiguous row; `bias` may be nil.
+  let s = cast[F32s](src)
+  let d = cast[F32s](dst)
+  let g = cast[F32s](scale)
+  let b = cast[F32s](bias)
+  if cols == 0: return
+  for r in 0 ..< rows:
+    let base = r * cols
+    let mean = float32(laneSum(cols, s[base + j]) / float64(cols))
+    let sq = laneSum(cols, (s[base + j] - mean) * (s[base + j] - mean))
+    let inv = float32(1.0 / sqrt(sq / float64(cols) + float64(eps)))
+    if bias == nil:
+      for j in 0 ..< cols: d[base + j] = (s[base + j] - mean) * inv * g[j]
+    else:
+      for j in 0 ..< cols: d[base + j] = (s[base + j] - mean) * inv * g[j] + b[j]
+
+proc channelAffine*(n, c, spatial: int, src, dst, scale, shift: ptr float32) =
+  ## y = x * scale[ch] + shift[ch] for NC... tensors (BatchNormalization folded to this).
+  let s = cast[F32s](src)
+  let d = cast[F32s](dst)
+  let g = cast[F32s](scale)
+  let b = cast[F32s](shift)
+  for i in 0 ..< n:
+    for ch in 0 ..< c:
+      let base = (i * c + ch) * spatial
+      let gg = g[ch]
+      let bb = b[ch]
+      for j in 0 ..< spatial: d[base + j] = s[base + j] * gg + bb
+
+proc channelBiasAct*(n, c, spatial: int, data, bias: ptr float32, relu: bool) =
+  ## In place: add bias[ch] (when not nil), then ReLU (when asked); Conv's epilogue.
+  let d = cast[F32s](data)
+  let b = cast[F32s](bias)
+  for i in 0 ..< n:
+    for ch in 0 ..< c:
+      let base = (i * c + ch) * spatial
+      let bb = if bias == nil: 0'f32 else: b[ch]
+      if relu:
+        for j in 0 ..< spatial:
+          let v = d[base + j] + bb
+          d[base + j] = (if v < 0: 0'f32 else: v)
+      elif bias != nil:
+        for j in 0 ..< spatial: d[base + j] = d[base + j] + bb
+
+proc instanceNorm*(n, c, spatial: int, src, dst, scale, bias: ptr float32, eps: float32) =
+  let s = cast[F32s](src)
+  let d = cast[F32s](dst)
+  let g = cast[F32s](scale)
+  let b = cast[F32s](bias)
+  if spatial == 0: return
+  for i in 0 ..< n:
+    for ch in 0 ..< c:
+      let base = (i * c + ch) * spatial
+      var total = 0'f64
+      for j in 0 ..< spatial: total += float64(s[base + j])
+      let mean = float32(total / float64(spatial))
+      var sq = 0'f64
+      for j in 0 ..< spatial:
+        let v = s[base + j] - mean
+        sq += float64(v * v)
+      let inv = float32(1.0 / sqrt(sq / float64(spatial) + float64(eps)))
+      let gg = g[ch] * inv
+      for j in 0 ..< spatial: d[base + j] = (s[base + j] - mean) * gg + b[ch]

@@ -1,0 +1,251 @@
+"""nexpo.inference.InferenceSession: whole models against onnxruntime on every ISA path, the API's
+argument checks, and malformed or unsupported models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import _inference_models as models  # noqa: E402
+from onnx import ModelProto, TensorProto, helper  # noqa: E402
+
+import nexpo  # noqa: E402
+from nexpo.inference import InferenceSession, InvalidModel, UnsupportedModel  # noqa: E402
+
+
+def reference(model: ModelProto, feed: dict[str, Any]) -> list[Any]:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return list(sess.run(None, feed))
+
+
+def assert_close(got: list[Any], want: list[Any]) -> None:
+    assert len(got) == len(want)
+    for a, e in zip(got, want, strict=True):
+        assert a.shape == e.shape and a.dtype == e.dtype
+        if a.dtype.kind == "f":
+            tol = 1e-4 * (1 + float(np.max(np.abs(e), initial=0)))
+            np.testing.assert_allclose(a, e, rtol=0, atol=tol)
+        else:
+            np.testing.assert_array_equal(a, e)
+
+
+def check_model(model: ModelProto, feeds: list[dict[str, Any]]) -> None:
+    sess = InferenceSession(model.SerializeToString())
+    for feed in feeds:
+        assert_close(sess.run(None, feed), reference(model, feed))
+
+
+def randn(*shape: int, seed: int = 1) -> Any:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.usefixtures("isa")
+def test_mlp_matches_onnxruntime_at_every_batch_size() -> None:
+    check_model(models.mlp(), [{"x": randn(n, 64, seed=n)} for n in (1, 8, 64, 3)])
+
+
+@pytest.mark.usefixtures("isa")
+def test_cnn_with_batchnorm_and_pooling_matches_onnxruntime() -> None:
+    check_model(models.cnn(), [{"x": randn(n, 3, 32, 32, seed=n)} for n in (1, 4)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("ops", [True, False], ids=["ops", "decomposed"])
+def test_encoder_block_matches_onnxruntime(ops: bool) -> None:
+    check_model(models.encoder(ops=ops), [{"x": randn(n, s, 128, seed=n)} for n, s in ((1, 32), (2, 7))])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["mlp", "logistic"])
+def test_sklearn_classifiers_match_onnxruntime(kind: str) -> None:
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)
+    clf = MLPClassifier((16,), max_iter=300, random_state=0) if kind == "mlp" else LogisticRegression()
+    clf.fit(x, y)
+    model = skl2onnx.to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}}, target_opset=17)
+    sess = InferenceSession(model.SerializeToString())
+    assert [o.name for o in sess.get_outputs()] == ["label", "probabilities"]
+    for batch in (x[:1], x[:37]):
+        got = sess.run(None, {"X": batch})
+        assert_close(got, reference(model, {"X": batch}))
+        np.testing.assert_array_equal(got[0], clf.predict(batch))
+
+
+def test_inputs_and_outputs_describe_the_graph() -> None:
+    sess = InferenceSession(models.mlp().SerializeToString())
+    (inp,) = sess.get_inputs()
+    assert (inp.name, inp.shape, inp.type) == ("x", ["batch", 64], "tensor(float)")
+    (out,) = sess.get_outputs()
+    assert out.shape == ["batch", 10] and out.type == "tensor(float)"
+
+
+def test_model_loads_from_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes(models.mlp().SerializeToString())
+    (y,) = InferenceSession(str(path)).run(None, {"x": randn(2, 64)})
+    assert y.shape == (2, 10)
+    np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_run_by_output_name_and_num_threads() -> None:
+    before = nexpo.get_num_threads()
+    try:
+        sess = InferenceSession(models.mlp().SerializeToString(), num_threads=1)
+        assert nexpo.get_num_threads() == 1
+        name = sess.get_outputs()[0].name
+        assert len(sess.run([name], {"x": randn(1, 64)})) == 1
+        with pytest.raises(ValueError, match="unknown output 'nope'"):
+            sess.run(["nope"], {"x": randn(1, 64)})
+    finally:
+        nexpo.set_num_threads(before)
+
+
+def test_bad_feeds_name_the_input_and_what_was_expected() -> None:
+    sess = InferenceSession(models.mlp().SerializeToString())
+    with pytest.raises(ValueError, match=r"unknown input\(s\) \['y'\]"):
+        sess.run(None, {"x": randn(1, 64), "y": randn(1)})
+    with pytest.raises(ValueError, match="input 'x' is missing"):
+        sess.run(None, {})
+    with pytest.raises(TypeError, match=r"input 'x': expected tensor\(float\) \(float32\), got float64"):
+        sess.run(None, {"x": np.zeros((1, 64))})
+    with pytest.raises(ValueError, match="input 'x': dimension 1 must be 64"):
+        sess.run(None, {"x": randn(1, 63)})
+    with pytest.raises(ValueError, match="input 'x': expected rank 2"):
+        sess.run(None, {"x": randn(64)})
+    with pytest.raises(TypeError, match="numpy array"):
+        sess.run(None, {"x": [[0.0] * 64]})
+    with pytest.raises(TypeError, match="mapping"):
+        sess.run(None, [("x", randn(1, 64))])  # type: ignore[arg-type]
+
+
+def test_non_contiguous_inputs_and_empty_batches() -> None:
+    sess = InferenceSession(models.mlp().SerializeToString())
+    x = randn(64, 6)[:, ::1].T.copy(order="F")
+    assert_close(sess.run(None, {"x": x}), reference(models.mlp(), {"x": np.ascontiguousarray(x)}))
+    (y,) = sess.run(None, {"x": randn(0, 64)})
+    assert y.shape == (0, 10)
+
+
+def _model(graph: Any) -> ModelProto:
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _two_nodes(op: str = "Relu", **attrs: Any) -> ModelProto:
+    nodes = [helper.make_node(op, ["x"], ["y"], name="first", **attrs)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_unsupported_operator_names_node_op_and_opset() -> None:
+    with pytest.raises(UnsupportedModel, match=r"node 'first' \(NonMaxSuppression, opset 17\)"):
+        InferenceSession(_two_nodes("NonMaxSuppression").SerializeToString())
+    assert issubclass(UnsupportedModel, nexpo.NexpoError)
+
+
+def test_unsupported_attribute_is_refused_at_load() -> None:
+    with pytest.raises(UnsupportedModel, match=r"unsupported attribute\(s\) \['bogus'\]"):
+        InferenceSession(_two_nodes("Relu", bogus=1).SerializeToString())
+
+
+def test_cycle_missing_initializer_and_garbage_are_invalid_models() -> None:
+    cyc = helper.make_graph(
+        [helper.make_node("Relu", ["x", "b"], ["a"], name="p"),
+         helper.make_node("Relu", ["a"], ["b"], name="q")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [2])])
+    with pytest.raises(InvalidModel, match="cycle"):
+        InferenceSession(_model(cyc).SerializeToString())
+    missing = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])])
+    with pytest.raises(InvalidModel, match="'W' is not a graph input, an initializer"):
+        InferenceSession(_model(missing).SerializeToString())
+    with pytest.raises(InvalidModel, match="not an ONNX"):
+        InferenceSession(b"\xff\xfe garbage")
+    with pytest.raises(TypeError, match="path or the model's bytes"):
+        InferenceSession(12)
+
+
+def test_shape_mismatch_is_reported_with_the_node() -> None:
+    g = models.GraphBuilder()
+    out = g.node("MatMul", ["x", g.weight(5, 3)])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                    [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+    with pytest.raises(InvalidModel, match=r"\(MatMul, opset 17\): inner dimensions differ"):
+        InferenceSession(model.SerializeToString())
+
+
+def test_zipmap_is_refused_with_the_converter_option() -> None:
+    node = helper.make_node("ZipMap", ["x"], ["y"], name="zm", domain="ai.onnx.ml", classlabels_int64s=[0, 1])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("ai.onnx.ml", 1)])
+    with pytest.raises(UnsupportedModel, match="zipmap"):
+        InferenceSession(model.SerializeToString())
+
+
+def test_plans_are_cached_per_input_shape() -> None:
+    sess = InferenceSession(models.encoder(d=32, heads=2, ff=64).SerializeToString())
+    for n, s in ((1, 4), (3, 4), (1, 4), (2, 9)):
+        x = randn(n, s, 32, seed=n + s)
+        assert_close(sess.run(None, {"x": x}), reference(models.encoder(d=32, heads=2, ff=64), {"x": x}))
+    assert len(sess._plans) == 4  # the load-time plan (dims 1) and three shapes
+
+
+def test_concurrent_runs_from_threads_share_one_session() -> None:
+    import threading
+
+    model = models.encoder(d=32, heads=2, ff=64)
+    sess = InferenceSession(model.SerializeToString())
+    feeds = [{"x": randn(n % 3 + 1, 5, 32, seed=n)} for n in range(6)]
+    wants = [reference(model, f) for f in feeds]
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            for _ in range(10):
+                assert_close(sess.run(None, feeds[i]), wants[i])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+
+
+def test_huge_shapes_from_a_hostile_model_are_refused_not_allocated() -> None:
+    g = models.GraphBuilder()
+    out = g.node("Expand", ["x", g.init(np.array([1 << 20, 1 << 20], dtype=np.int64))])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+                    [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+    with pytest.raises(InvalidModel, match="exceeds the engine's limit"):
+        InferenceSession(model.SerializeToString())
+
+
+@pytest.mark.usefixtures("isa")
+def test_large_tensors_split_across_threads_match_onnxruntime() -> None:
+    g = models.GraphBuilder()
+    x = g.node("Gelu", ["x"])
+    x = g.node("Softmax", [g.node("Exp", [g.node("Mul", [x, g.init(np.float32(0.1))])])], axis=-1)
+    out = g.node("LayerNormalization", [x, g.weight(999), g.weight(999)], axis=-1)
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 999])],
+                    [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], opset=20)
+    check_model(model, [{"x": randn(n, 999, seed=n) * 3} for n in (1, 77, 301)])
