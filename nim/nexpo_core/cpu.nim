@@ -9,7 +9,9 @@
 ## Properties:
 ## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 (the OS's saved state)
 ## - `activeIsa` is one relaxed atomic load: cheap enough to read on every kernel call
-## - SHA-NI is used only when present and the active path is not forced down to `isaPortable`
+## - SHA-NI is used only when present, not switched off (`setShaNi(false)`, so `NEXPO_SHA_NI=0`)
+##   and the active path is not forced down to `isaPortable`. Switching it off on an AVX-512 CPU
+##   gives the Skylake-SP/Cascade Lake combination (AVX-512, no SHA-NI) that tests must cover.
 
 import std/atomics
 import ./config, ./targets
@@ -59,6 +61,7 @@ var
   shaNiPresent: bool
   activeIsaVar: Atomic[int]
   forcedPortable: Atomic[bool]
+  shaNiOff: Atomic[bool]
 
 proc detect*() =
   let flags = cpuFlags()
@@ -74,7 +77,13 @@ proc hasShaNi*(): bool = shaNiPresent
 proc activeIsa*(): Isa {.inline.} = Isa(activeIsaVar.load(moRelaxed))
 
 proc useShaNi*(): bool {.inline.} =
-  shaNiPresent and not forcedPortable.load(moRelaxed)
+  shaNiPresent and not forcedPortable.load(moRelaxed) and not shaNiOff.load(moRelaxed)
+
+proc setShaNi*(enabled: bool) =
+  ## Allow (the default) or forbid the SHA extensions, independently of the ISA path.
+  shaNiOff.store(not enabled, moRelaxed)
+
+proc shaNiEnabled*(): bool = not shaNiOff.load(moRelaxed)
 
 proc setIsa*(isa: Isa): bool =
   ## Select a path no wider than the CPU supports; false (and no change) otherwise.

@@ -14,8 +14,8 @@
 ## - procs carry `avx512fn`; only called when `cpu.activeIsa() == isaAvx512`
 ## - add/xor/rotate only: constant time; the keystream buffer is wiped before returning
 
-import ../targets
-import ./ct
+import ../../targets
+import ../ct
 import ./chacha20_generic
 
 type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object

@@ -16,8 +16,8 @@
 ## - the caller converts h to/from 26-bit limbs and supplies r, r^2, r^3, r^4 (26-bit limbs)
 ## - `avx2fn` procs: only called when `cpu.activeIsa() >= isaAvx2`; constant time
 
-import ../targets
-import ./ct, ./poly1305_limbs
+import ../../targets
+import ../ct, ./poly1305_limbs
 
 type M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object
 

@@ -14,7 +14,7 @@
 ##   `sha256rnds2` latency of one stream is hidden behind the other (used by the batch paths)
 ## - unaligned loads: `data` needs no alignment
 
-import ../targets
+import ../../targets
 import ./sha256_generic
 
 type M128i {.importc: "__m128i", header: "immintrin.h", bycopy.} = object

@@ -18,8 +18,8 @@
 ## - the 64 rounds are fully unrolled with rotating register names: no moves between rounds
 ## - every lane must have the same number of blocks (callers group equal-length messages)
 
-import ../targets
-import ./ct
+import ../../targets
+import ../ct
 import ./sha256_generic
 
 let bswapMask {.align: 64.}: array[64, byte] = block:

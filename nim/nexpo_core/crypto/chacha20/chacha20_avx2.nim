@@ -8,8 +8,8 @@
 ## - procs carry `avx2fn`; only called when `cpu.activeIsa() >= isaAvx2`
 ## - add/xor/rotate only: constant time; the keystream buffer is wiped before returning
 
-import ../targets
-import ./ct
+import ../../targets
+import ../ct
 import ./chacha20_generic
 
 type M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object

@@ -15,8 +15,8 @@
 ## - same limb bounds as the AVX2 path (inputs < 2^28, products < 2^60): no overflow
 ## - `avx512fn` procs: only called when `cpu.activeIsa() == isaAvx512`; constant time
 
-import ../targets
-import ./ct, ./poly1305_limbs
+import ../../targets
+import ../ct, ./poly1305_limbs
 import ./poly1305_avx2 # Limbs26
 
 type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
