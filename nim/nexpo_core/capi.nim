@@ -14,4 +14,5 @@ import ./runtime/scheduler
 include ./capi/core
 include ./capi/kernels
 include ./capi/crypto
+include ./capi/sha512
 include ./capi/runtime
