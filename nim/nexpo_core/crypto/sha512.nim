@@ -1,12 +1,13 @@
-## SHA-512 (FIPS 180-4): the front file. Picks the compression function (today the portable
-## one on every CPU: x86 has no SHA-512 instructions before Arrow Lake's SHA512 extension) and
-## adds buffering, padding and the one-shot hasher on top.
+## SHA-512 (FIPS 180-4): the front file. `sha512ImplOf()` picks the compression function (x86
+## has no SHA-512 instructions before Arrow Lake's SHA512 extension: both paths are scalar) and
+## the rest adds buffering, padding and the one-shot hasher on top.
 ##
 ## ::
 ##
-##   sha512.nim ── Sha512Ctx (state, 128-byte buffer, length), init/update/finish, one-shot
+##   sha512.nim ── Sha512Impl, sha512ImplOf(); Sha512Ctx init/update/finish, one-shot
 ##        │ compress(impl, ...)
-##        └── sha512/sha512_generic.nim   portable C, any CPU
+##        └── sha512/sha512_generic.nim   compressGeneric: portable C, any CPU
+##                                        compressBmi2: the same with `rorx` (AVX2 path and up)
 ##
 ## Properties:
 ## - `Sha512Ctx` is a plain value (no heap): copying it forks the hash
@@ -14,13 +15,15 @@
 ## - the message length is kept in bytes (uint64): FIPS 180-4's 128-bit bit count is formed
 ##   from it at the end, so any input a 64-bit process can hold is hashed correctly
 
+import ../config, ../cpu
 import ./sha512/sha512_generic
 
 export Sha512State, sha512Iv
 
 type
   Sha512Impl* = enum
-    sha512Portable  ## sha512_generic.nim
+    sha512Portable  ## compressGeneric
+    sha512Bmi2      ## compressBmi2 (x86, `cpu.activeIsa() >= isaAvx2`)
 
   Sha512Ctx* = object
     state*: Sha512State
@@ -35,12 +38,17 @@ const sha512BlockSize* = 128
 
 proc sha512ImplOf*(): Sha512Impl {.inline.} =
   ## The one place the SHA-512 path is chosen.
+  when x86SimdEnabled:
+    if activeIsa() >= isaAvx2: return sha512Bmi2
   sha512Portable
 
 proc compress(impl: Sha512Impl, state: var Sha512State, data: ptr UncheckedArray[byte],
               nblocks: int) {.inline.} =
-  case impl
-  of sha512Portable: compressGeneric(state, data, nblocks)
+  when x86SimdEnabled:
+    if impl == sha512Bmi2:
+      compressBmi2(state, data, nblocks)
+      return
+  compressGeneric(state, data, nblocks)
 
 proc init*(ctx: var Sha512Ctx) {.inline.} =
   ctx.state = sha512Iv
