@@ -21,7 +21,7 @@ export targets
 type
   Isa* = enum
     isaPortable = 0  ## plain C, any CPU (the only path on aarch64)
-    isaAvx2 = 1      ## AVX2 + FMA + BMI2 (x86-64-v3)
+    isaAvx2 = 1      ## AVX2 + FMA + BMI1/2 (x86-64-v3)
     isaAvx512 = 2    ## AVX-512 F/BW/DQ/VL (x86-64-v4)
 
 const isaNames*: array[Isa, string] = ["portable", "avx2", "avx512"]
@@ -44,9 +44,9 @@ static int nexpo_cpu_flags(void) {
   int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0;
   if (!__get_cpuid_count(7, 0, &a, &b7, &c, &d)) b7 = 0;
   int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, ssse3 = (c1 >> 9) & 1, sse41 = (c1 >> 19) & 1;
-  int avx2 = (b7 >> 5) & 1, bmi2 = (b7 >> 8) & 1, sha = (b7 >> 29) & 1;
+  int avx2 = (b7 >> 5) & 1, bmi = ((b7 >> 3) & 1) && ((b7 >> 8) & 1), sha = (b7 >> 29) & 1;
   int avx512 = ((b7 >> 16) & 1) && ((b7 >> 17) & 1) && ((b7 >> 30) & 1) && ((b7 >> 31) & 1); /* F DQ BW VL */
-  if (ymm && avx && avx2 && fma && bmi2) flags |= 1;  /* x86-64-v3 has BMI2 too (SHA-512's rorx) */
+  if (ymm && avx && avx2 && fma && bmi) flags |= 1;  /* x86-64-v3 has BMI1/2 too (SHA-512's rorx, andn) */
   if (zmm && avx512) flags |= 2;
   if (sha && ssse3 && sse41) flags |= 4;
   return (int)flags;

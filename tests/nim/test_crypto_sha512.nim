@@ -6,6 +6,10 @@ import std/[unittest, random, strutils, sequtils]
 import nexpo_core
 import nexpo_core/capi
 import nexpo_core/crypto/sha512
+import nexpo_core/crypto/sha512/sha512_generic
+when defined(amd64):
+  import nexpo_core/cpu
+  import nexpo_core/crypto/sha512/sha512_avx2
 
 proc hexOf(p: openArray[byte]): string =
   for b in p: result.add b.toHex(2).toLowerAscii
@@ -71,6 +75,18 @@ suite "sha512":
     ctx.finish(impl, cast[ptr UncheckedArray[byte]](d2[0].addr))
     check hexOf(d1) == hexOf(sha512(bytesOf("ab")))
     check hexOf(d2) == hexOf(sha512(bytesOf("abc")))
+
+  test "the AVX2 path equals the portable one, for 1 to 6 blocks in one call":
+    when defined(amd64):
+      if best() >= isaAvx2:
+        for nblocks in 1 .. 6:
+          let data = newSeqWith(128 * nblocks, byte(rng.rand(255)))
+          var a = sha512Iv
+          var b = sha512Iv
+          compressGeneric(a, P(data), nblocks)
+          compressAvx2(b, P(data), nblocks)
+          check a == b
+        check sha512ImplOf() == (if activeIsa() >= isaAvx2: sha512ViaAvx2 else: sha512ViaGeneric)
 
 suite "sha512 c abi":
   test "bad arguments are status codes, never crashes":

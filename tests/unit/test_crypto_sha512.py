@@ -1,5 +1,6 @@
 """nexpo.crypto.sha512 / Sha512: the FIPS 180-4 examples, differential checks against hashlib
-at every padding boundary up to 1 MiB, streaming against one shot, the hashlib shape, bad
+at every padding boundary up to 1 MiB on every ISA path (portable, and the AVX2 path with its
+vector message schedule), streaming against one shot, the hashlib shape, bad
 arguments, and the GIL: long inputs release it, short ones keep it."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _data(n: int, seed: int = 0) -> bytes:
     return random.Random(seed + n).randbytes(n)
 
 
-def test_fips_180_4_examples() -> None:
+def test_fips_180_4_examples(isa: str) -> None:
     assert crypto.sha512(b"abc").hex() == ABC
     assert crypto.sha512(MSG_896).hex() == MSG_896_DIGEST
     assert crypto.sha512(b"").hex() == EMPTY
@@ -62,14 +63,14 @@ def test_fips_180_4_examples() -> None:
 
 
 @pytest.mark.parametrize("n", SIZES)
-def test_one_shot_and_streaming_match_hashlib(n: int) -> None:
+def test_one_shot_and_streaming_match_hashlib(isa: str, n: int) -> None:
     data = _data(n)
     expected = hashlib.sha512(data).digest()
     assert crypto.sha512(data) == expected
     assert crypto.Sha512(data).digest() == expected
 
 
-def test_chunked_equals_one_shot(rng: random.Random) -> None:
+def test_chunked_equals_one_shot(isa: str, rng: random.Random) -> None:
     for n in (0, 1, 127, 128, 129, 5000, 70_000):
         data = _data(n)
         for _ in range(5):

@@ -1,13 +1,13 @@
 ## SHA-512 (FIPS 180-4): the front file. `sha512ImplOf()` picks the compression function (x86
-## has no SHA-512 instructions before Arrow Lake's SHA512 extension: both paths are scalar) and
-## the rest adds buffering, padding and the one-shot hasher on top.
+## has no SHA-512 instructions before Arrow Lake's SHA512 extension: the rounds are scalar on
+## every path) and the rest adds buffering, padding and the one-shot hasher on top.
 ##
 ## ::
 ##
 ##   sha512.nim ── Sha512Impl, sha512ImplOf(); Sha512Ctx init/update/finish, one-shot
 ##        │ compress(impl, ...)
-##        └── sha512/sha512_generic.nim   compressGeneric: portable C, any CPU
-##                                        compressBmi2: the same with `rorx` (AVX2 path and up)
+##        ├── sha512/sha512_generic.nim   portable C, any CPU
+##        └── sha512/sha512_avx2.nim      rorx rounds, SSE message schedule one block ahead
 ##
 ## Properties:
 ## - `Sha512Ctx` is a plain value (no heap): copying it forks the hash
@@ -16,14 +16,14 @@
 ##   from it at the end, so any input a 64-bit process can hold is hashed correctly
 
 import ../config, ../cpu
-import ./sha512/sha512_generic
+import ./sha512/[sha512_generic, sha512_avx2]
 
 export Sha512State, sha512Iv
 
 type
   Sha512Impl* = enum
-    sha512Portable  ## compressGeneric
-    sha512Bmi2      ## compressBmi2 (x86, `cpu.activeIsa() >= isaAvx2`)
+    sha512ViaGeneric  ## compressGeneric
+    sha512ViaAvx2     ## compressAvx2 (x86, `cpu.activeIsa() >= isaAvx2`)
 
   Sha512Ctx* = object
     state*: Sha512State
@@ -39,14 +39,14 @@ const sha512BlockSize* = 128
 proc sha512ImplOf*(): Sha512Impl {.inline.} =
   ## The one place the SHA-512 path is chosen.
   when x86SimdEnabled:
-    if activeIsa() >= isaAvx2: return sha512Bmi2
-  sha512Portable
+    if activeIsa() >= isaAvx2: return sha512ViaAvx2
+  sha512ViaGeneric
 
 proc compress(impl: Sha512Impl, state: var Sha512State, data: ptr UncheckedArray[byte],
               nblocks: int) {.inline.} =
   when x86SimdEnabled:
-    if impl == sha512Bmi2:
-      compressBmi2(state, data, nblocks)
+    if impl == sha512ViaAvx2:
+      compressAvx2(state, data, nblocks)
       return
   compressGeneric(state, data, nblocks)
 

@@ -82,3 +82,10 @@ proc mm512_i64gather_epi32*(idx: M512i, base: pointer, scale: cint): M256i {.
   importc: "_mm512_i64gather_epi32", header: hdr.}
 proc mm512_castsi256_si512*(a: M256i): M512i {.importc: "_mm512_castsi256_si512", header: hdr.}
 proc mm512_inserti64x4*(a: M512i, b: M256i, imm: cint): M512i {.importc: "_mm512_inserti64x4", header: hdr.}
+
+# --- 128-bit, 64-bit lanes (SHA-512's message schedule) ----------------------------------------
+proc mm_add_epi64*(a, b: M128i): M128i {.importc: "_mm_add_epi64", header: hdr.}
+proc mm_xor_si128*(a, b: M128i): M128i {.importc: "_mm_xor_si128", header: hdr.}
+proc mm_or_si128*(a, b: M128i): M128i {.importc: "_mm_or_si128", header: hdr.}
+proc mm_srli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_srli_epi64", header: hdr.}
+proc mm_slli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_slli_epi64", header: hdr.}

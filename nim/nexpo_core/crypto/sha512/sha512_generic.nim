@@ -8,12 +8,8 @@
 ## - processes whole 128-byte blocks; padding and buffering live in `../sha512.nim`
 ## - big-endian loads are an unaligned load + bswap, so `data` needs no alignment
 ## - no table lookups indexed by data: safe to use on secrets
-## - compiled twice: `compressGeneric` for the x86-64-v2 baseline (and aarch64), and
-##   `compressBmi2` with BMI2's rotates for CPUs on the AVX2 path
 ## - runtime checks off: every index is a literal or `and 15`, every size the caller's whole
 ##   blocks (and an inner call that cannot raise is not followed by an error-flag check)
-
-import ../../config
 
 {.push raises: [], boundChecks: off, overflowChecks: off, rangeChecks: off.}
 
@@ -82,7 +78,8 @@ template eightRounds(w: var array[16, uint64], t: static int) =
   round(w, c, d, e, f, g, h, a, b, t + 6)
   round(w, b, c, d, e, f, g, h, a, t + 7)
 
-template compressBody(state: var Sha512State, data: ptr UncheckedArray[byte], nblocks: int) {.dirty.} =
+proc compressGeneric*(state: var Sha512State, data: ptr UncheckedArray[byte], nblocks: int) =
+  ## Absorb `nblocks` 128-byte blocks from `data` into `state`.
   var w: array[16, uint64]
   for blk in 0 ..< nblocks:
     let p = cast[ptr UncheckedArray[byte]](data[blk * 128].addr)
@@ -109,16 +106,5 @@ template compressBody(state: var Sha512State, data: ptr UncheckedArray[byte], nb
     eightRounds(w, 72)
     state[0] += a; state[1] += b; state[2] += c; state[3] += d
     state[4] += e; state[5] += f; state[6] += g; state[7] += h
-
-proc compressGeneric*(state: var Sha512State, data: ptr UncheckedArray[byte], nblocks: int) =
-  ## Absorb `nblocks` 128-byte blocks from `data` into `state`.
-  compressBody(state, data, nblocks)
-
-when x86SimdEnabled:
-  proc compressBmi2*(state: var Sha512State, data: ptr UncheckedArray[byte], nblocks: int) {.
-      codegenDecl: "__attribute__((target(\"bmi2\"))) $# $#$#".} =
-    ## The same code where BMI2 is present (the AVX2 path): GCC's rotates become `rorx`, which
-    ## leaves its source intact and saves the copies before each Σ — ~20% faster here.
-    compressBody(state, data, nblocks)
 
 {.pop.}
