@@ -4,8 +4,8 @@
 ## While the rounds of block i run on the integer ports, the vector ports compute W[0..79] + K
 ## of block i+1 (four schedule steps after every eight rounds), so the rounds only add one
 ## precomputed word each. x[k mod 8] holds (W[2k], W[2k+1]); the pair (W[t-15], W[t-14]) and
-## (W[t-7], W[t-6]) straddle two registers and come from `palignr`. (The idea follows Intel's
-## "Fast SHA512 Implementations on Intel Architecture Processors", Guilford et al., 2012.)
+## (W[t-7], W[t-6]) straddle two registers and come from `palignr`. (The same split as Intel's
+## 2012 white paper on fast SHA-512 and OpenSSL's AVX2 code; no shared code.)
 ##
 ## ::
 ##
@@ -118,6 +118,6 @@ when x86SimdEnabled:
       state[0] += a; state[1] += b; state[2] += c; state[3] += d
       state[4] += e; state[5] += f; state[6] += g; state[7] += h
       cur = 1 - cur
-    wipe(bufs)
+    wipe(bufs); wipe(x)
 
   {.pop.}
