@@ -63,6 +63,25 @@ def test_sha256_large(benchmark: BenchmarkFixture, impl: str) -> None:
     benchmark.extra_info.update(implementation=impl, bytes=BIG, correct=out == _big_digest)
 
 
+# --- sha512 at three sizes: one call's overhead (64 B), a message (16 KiB), throughput -------
+
+_SHA512_SIZES = {"64 B": 64, "16 KiB": 16 * 1024, "16 MiB": 16 * MIB}
+_sha512_inputs = {label: os.urandom(n) for label, n in _SHA512_SIZES.items()}
+
+
+@pytest.mark.parametrize("size", list(_SHA512_SIZES))
+@pytest.mark.parametrize("impl", ["hashlib", "nexpo"])
+def test_sha512(benchmark: BenchmarkFixture, impl: str, size: str) -> None:
+    benchmark.group = f"crypto: sha512 {size}"
+    data = _sha512_inputs[size]
+    fn = (lambda: hashlib.sha512(data).digest()) if impl == "hashlib" else (lambda: crypto.sha512(data))
+    # short calls: pytest-benchmark calibrates many iterations per round
+    out = _run(benchmark, fn, rounds=5) if _SHA512_SIZES[size] >= MIB else benchmark(fn)
+    benchmark.extra_info.update(
+        implementation=impl, bytes=_SHA512_SIZES[size], correct=out == hashlib.sha512(data).digest()
+    )
+
+
 # --- sha256_many: 1M x 64 B ------------------------------------------------------------------
 
 _msgs = [os.urandom(64) for _ in range(MANY)]

@@ -194,6 +194,31 @@ def set_isa(name: str) -> None:
     check(lib.nexpo_isa_set(ISA_NAMES.index(name)))
 
 
+def has_sha_ni() -> bool:
+    return bool(lib.nexpo_has_sha_ni())
+
+
+def sha_ni_enabled() -> bool:
+    return bool(lib.nexpo_sha_ni_enabled())
+
+
+def set_sha_ni(enabled: bool) -> None:
+    """Allow (the default) or forbid SHA-NI, whatever the ISA path: ``set_isa("avx512")`` plus
+    ``set_sha_ni(False)`` is the AVX-512-without-SHA-NI CPU (Skylake-SP, Cascade Lake)."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, not {type(enabled).__name__}")
+    check(lib.nexpo_sha_ni_set(int(enabled)))
+
+
+def _apply_sha_ni_from_env() -> None:
+    requested = os.environ.get("NEXPO_SHA_NI", "").strip().lower()
+    if not requested:
+        return
+    if requested not in ("0", "1"):
+        raise ValueError(f"NEXPO_SHA_NI must be 0 or 1, not {requested!r}")
+    set_sha_ni(requested == "1")
+
+
 def _apply_isa_from_env() -> None:
     requested = os.environ.get("NEXPO_ISA", "").strip().lower()
     if not requested:
@@ -211,3 +236,4 @@ def _apply_isa_from_env() -> None:
 
 
 _apply_isa_from_env()
+_apply_sha_ni_from_env()

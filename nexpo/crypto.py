@@ -1,4 +1,4 @@
-"""SHA-256, HMAC-SHA-256, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
+"""SHA-256, SHA-512, HMAC-SHA-256, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
 
 Every function takes any bytes-like object (bytes, bytearray, memoryview, numpy arrays, ...)
 and rejects ``str`` with a TypeError. The batch functions (``sha256_many``,
@@ -18,9 +18,12 @@ import numpy.typing as npt
 
 from nexpo import _native
 from nexpo._native import CData, check, ffi, lib
+from nexpo._sha512 import Sha512, sha512
+from nexpo._slots import read_only_slot
 
 __all__ = [
     "Sha256",
+    "Sha512",
     "chacha20poly1305_decrypt",
     "chacha20poly1305_encrypt",
     "hmac_sha256",
@@ -31,6 +34,7 @@ __all__ = [
     "merkle_verify",
     "sha256",
     "sha256_many",
+    "sha512",
 ]
 
 DIGEST_SIZE: Final = 32
@@ -254,17 +258,7 @@ class Sha256:
         return f"<nexpo.crypto.Sha256 object @ {id(self):#x}>"
 
 
-def _read_only_slot(cls: type, name: str) -> Any:
-    """Swap a slot's descriptor for a getter-only property; return the descriptor, which
-    stays module-private (the class's own methods set the slot through it)."""
-    slot = cls.__dict__[name]
-    getter = property(slot.__get__, doc=f"read-only: {name} reaches native code")
-    getter.__set_name__(cls, name)  # type: ignore[attr-defined]  # named in the AttributeError
-    setattr(cls, name, getter)
-    return slot
-
-
-_native_slot: Final = _read_only_slot(Sha256, "_native")
+_native_slot: Final = read_only_slot(Sha256, "_native")
 
 
 @overload

@@ -20,6 +20,9 @@ if os.environ.get("NEXPO_TEST_INSTALLED") and "site-packages" not in nexpo.__fil
 os.environ.setdefault("NEXPO_GRPC_PORT", "0")
 
 ISAS = _native.isa_available()
+# SHA-256's paths: every ISA, plus AVX-512 with SHA-NI switched off (Skylake-SP, Cascade Lake),
+# where the 16-lane batches must run without SHA-NI for the rest
+SHA_PATHS = ISAS + (["avx512-nosha"] if "avx512" in ISAS and _native.has_sha_ni() else [])
 
 
 @pytest.fixture(params=ISAS)
@@ -30,6 +33,20 @@ def isa(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield request.param
     finally:
+        _native.set_isa(previous)
+
+
+@pytest.fixture(params=SHA_PATHS)
+def sha_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Like ``isa``, and ``avx512-nosha`` is ``avx512`` with SHA-NI switched off."""
+    previous, previous_sha_ni = _native.isa_active(), _native.sha_ni_enabled()
+    isa, _, nosha = request.param.partition("-")
+    _native.set_isa(isa)
+    _native.set_sha_ni(not nosha)
+    try:
+        yield request.param
+    finally:
+        _native.set_sha_ni(previous_sha_ni)
         _native.set_isa(previous)
 
 

@@ -14,5 +14,6 @@ import ./runtime/scheduler
 include ./capi/core
 include ./capi/kernels
 include ./capi/crypto
+include ./capi/sha512
 include ./capi/runtime
 include ./capi/inference

@@ -9,7 +9,9 @@
 ## Properties:
 ## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 (the OS's saved state)
 ## - `activeIsa` is one relaxed atomic load: cheap enough to read on every kernel call
-## - SHA-NI is used only when present and the active path is not forced down to `isaPortable`
+## - SHA-NI is used only when present, not switched off (`setShaNi(false)`, so `NEXPO_SHA_NI=0`)
+##   and the active path is not forced down to `isaPortable`. Switching it off on an AVX-512 CPU
+##   gives the Skylake-SP/Cascade Lake combination (AVX-512, no SHA-NI) that tests must cover.
 
 import std/atomics
 import ./config, ./targets
@@ -19,7 +21,7 @@ export targets
 type
   Isa* = enum
     isaPortable = 0  ## plain C, any CPU (the only path on aarch64)
-    isaAvx2 = 1      ## AVX2 + FMA (x86-64-v3)
+    isaAvx2 = 1      ## AVX2 + FMA + BMI1/2 (x86-64-v3)
     isaAvx512 = 2    ## AVX-512 F/BW/DQ/VL (x86-64-v4)
 
 const isaNames*: array[Isa, string] = ["portable", "avx2", "avx512"]
@@ -42,9 +44,9 @@ static int nexpo_cpu_flags(void) {
   int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0;
   if (!__get_cpuid_count(7, 0, &a, &b7, &c, &d)) b7 = 0;
   int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, ssse3 = (c1 >> 9) & 1, sse41 = (c1 >> 19) & 1;
-  int avx2 = (b7 >> 5) & 1, sha = (b7 >> 29) & 1;
+  int avx2 = (b7 >> 5) & 1, bmi = ((b7 >> 3) & 1) && ((b7 >> 8) & 1), sha = (b7 >> 29) & 1;
   int avx512 = ((b7 >> 16) & 1) && ((b7 >> 17) & 1) && ((b7 >> 30) & 1) && ((b7 >> 31) & 1); /* F DQ BW VL */
-  if (ymm && avx && avx2 && fma) flags |= 1;
+  if (ymm && avx && avx2 && fma && bmi) flags |= 1;  /* x86-64-v3 has BMI1/2 too (SHA-512's rorx, andn) */
   if (zmm && avx512) flags |= 2;
   if (sha && ssse3 && sse41) flags |= 4;
   return (int)flags;
@@ -59,6 +61,7 @@ var
   shaNiPresent: bool
   activeIsaVar: Atomic[int]
   forcedPortable: Atomic[bool]
+  shaNiOff: Atomic[bool]
 
 proc detect*() =
   let flags = cpuFlags()
@@ -74,7 +77,13 @@ proc hasShaNi*(): bool = shaNiPresent
 proc activeIsa*(): Isa {.inline.} = Isa(activeIsaVar.load(moRelaxed))
 
 proc useShaNi*(): bool {.inline.} =
-  shaNiPresent and not forcedPortable.load(moRelaxed)
+  shaNiPresent and not forcedPortable.load(moRelaxed) and not shaNiOff.load(moRelaxed)
+
+proc setShaNi*(enabled: bool) =
+  ## Allow (the default) or forbid the SHA extensions, independently of the ISA path.
+  shaNiOff.store(not enabled, moRelaxed)
+
+proc shaNiEnabled*(): bool = not shaNiOff.load(moRelaxed)
 
 proc setIsa*(isa: Isa): bool =
   ## Select a path no wider than the CPU supports; false (and no change) otherwise.

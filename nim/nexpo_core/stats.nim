@@ -18,6 +18,7 @@ type
     kHmacSha256 = "hmac_sha256"
     kMerkle = "merkle"
     kAead = "chacha20poly1305"
+    kSha512 = "sha512"
 
   Counters = object
     calls {.align: cacheLineSize.}: Atomic[uint64]

@@ -8,6 +8,7 @@ or raise a refusal (TypeError, ValueError, OverflowError or a NexpoError, with a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import random
 import threading
@@ -196,6 +197,9 @@ def hash_case(rng: random.Random) -> Case:
     kind = rng.randrange(7)
     if kind == 0:
         d = bytes_like(rng)
+        if rng.random() < 0.5:
+            exp, lax = _expect([d], lambda: hashlib.sha512(bytes(d.real)).digest())
+            return Case("sha512", lambda: crypto.sha512(d.value), exp, lax=lax, labels=[d.label])
         exp, lax = _expect([d], lambda: sha(bytes(d.real)))
         return Case("sha256", lambda: crypto.sha256(d.value), exp, lax=lax, labels=[d.label])
     if kind in (1, 2):

@@ -5,9 +5,10 @@
 import std/[unittest, random, strutils, sequtils]
 import nexpo_core
 import nexpo_core/capi
-import nexpo_core/crypto/[sha256, sha256_generic, hmac, batch, many, merkle, ct]
+import nexpo_core/crypto/[sha256, hmac, batch, many, merkle, ct]
+import nexpo_core/crypto/sha256/sha256_generic
 when defined(amd64):
-  import nexpo_core/crypto/sha256_avx512
+  import nexpo_core/crypto/sha256/sha256_avx512
 
 proc hexOf(p: openArray[byte]): string =
   for b in p: result.add b.toHex(2).toLowerAscii
@@ -25,7 +26,16 @@ proc digestOf(impl: Sha256Impl, data: seq[byte]): string =
   sha256(impl, P(data), data.len, cast[ptr UncheckedArray[byte]](d[0].addr))
   hexOf(d)
 
-let impls = if hasShaNi(): @[implPortable, implShaNi] else: @[implPortable]
+proc implsHere(): seq[Sha256Impl] =
+  ## Every path this CPU can run, including 16 lanes without SHA-NI on a CPU that has both.
+  result = @[implPortable]
+  if hasShaNi(): result.add implShaNi
+  when defined(amd64):
+    if best() == isaAvx512:
+      result.add implLanes16
+      if hasShaNi(): result.add implLanes16ShaNi
+
+let impls = implsHere()
 var rng = initRand(20261121)
 
 suite "sha256":
@@ -100,6 +110,36 @@ suite "sha256":
       for i, n in lens:
         check hexOf(output[32 * i ..< 32 * i + 32]) == digestOf(implPortable, data[off ..< off + int(n)])
         off += int(n)
+
+  test "implOf: 16 lanes on AVX-512 with and without SHA-NI":
+    # Skylake-SP/Cascade Lake have AVX-512 but no SHA-NI: the 16-lane path must stay on there
+    check nexpo_init() == 0
+    let before = activeIsa()
+    if best() == isaAvx512:
+      check setIsa(isaAvx512)
+      setShaNi(false)
+      check implOf() == implLanes16
+      setShaNi(true)
+      check implOf() == (if hasShaNi(): implLanes16ShaNi else: implLanes16)
+    check setIsa(isaPortable)
+    check implOf() == implPortable
+    setShaNi(false)
+    if isaAvx2 in availableIsas():
+      check setIsa(isaAvx2)
+      check implOf() == implPortable
+    setShaNi(true)
+    check setIsa(before)
+
+  test "grainFor averages over the whole batch":
+    # an empty first message made the average 0 and every task ~1000 messages of 4 KiB
+    var lens = @[0'u64]
+    for i in 0 ..< 999: lens.add 4096
+    var data = newSeq[byte](999 * 4096)
+    let b = initBatch(P(data), data.len, cast[ptr UncheckedArray[uint64]](lens[0].addr), lens.len, "m")
+    check grainFor(b) == 64
+    let big = @[65536'u64] & newSeq[uint64](999)
+    let c = initBatch(P(data), 65536, cast[ptr UncheckedArray[uint64]](big[0].unsafeAddr), big.len, "m")
+    check grainFor(c) == 65536 div (65 + 64)   # a 64 KiB first message: not 1 message per task
 
 suite "hmac":
   test "RFC 4231 cases 1, 2 and 6":

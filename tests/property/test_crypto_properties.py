@@ -46,6 +46,19 @@ def test_chunked_updates_equal_one_shot(data: bytes, cuts: list[int]) -> None:
 
 
 @SETTINGS
+@given(data=data_st, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_sha512_one_shot_and_chunked_equal_hashlib(data: bytes, cuts: list[int]) -> None:
+    expected = hashlib.sha512(data).digest()
+    assert crypto.sha512(data) == expected
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    h = crypto.Sha512()
+    for lo, hi in itertools.pairwise(points):
+        h.update(data[lo:hi])
+    assert h.digest() == expected
+    assert h.copy().update(b"tail").digest() == hashlib.sha512(data + b"tail").digest()
+
+
+@SETTINGS
 @given(msgs=st.lists(small_st, max_size=40))
 def test_sha256_many_equals_map(msgs: list[bytes]) -> None:
     assert crypto.sha256_many(msgs) == [hashlib.sha256(m).digest() for m in msgs]

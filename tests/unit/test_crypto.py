@@ -1,7 +1,7 @@
 """nexpo.crypto: official vectors, differential checks against hashlib / hmac / cryptography,
 tamper cases, Merkle audit paths and bad arguments. ISA-dependent tests take the ``isa``
-fixture so each runs once per path this CPU has (portable, avx2, avx512; SHA-NI off on
-portable)."""
+fixture so each runs once per path this CPU has (portable, avx2, avx512, and avx512-nosha:
+AVX-512 with SHA-NI switched off, as on Skylake-SP; SHA-NI is off on portable)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,12 @@ def _chunks(rng: random.Random, data: bytes) -> list[bytes]:
 
 
 # --- SHA-256: official vectors --------------------------------------------------------------
+
+
+@pytest.fixture
+def isa(sha_path: str) -> str:
+    """Here every path test also runs on AVX-512 with SHA-NI off (conftest ``sha_path``)."""
+    return sha_path
 
 
 SHORT = _rsp_cases("SHA256ShortMsg.rsp")

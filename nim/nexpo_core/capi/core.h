@@ -43,6 +43,9 @@ int32_t nexpo_isa_active(void);
 int32_t nexpo_isa_set(int32_t isa);
 int32_t nexpo_has_sha_ni(void);
 int32_t nexpo_sha_ni_active(void);
+/* SHA-NI allowed (1, the default) or switched off (0); independent of the ISA path. */
+int32_t nexpo_sha_ni_enabled(void);
+int32_t nexpo_sha_ni_set(int32_t enabled);
 /* Kernel counters: for i < min(n, nexpo_kernel_count()), calls[i] and bytes[i] get kernel i's
  * totals; nexpo_kernel_name(i) is its name (NULL when out of range). */
 int32_t nexpo_kernel_count(void);

@@ -49,6 +49,13 @@ proc nexpo_isa_set*(isa: int32): int32 {.exportc, cdecl.} =
 
 proc nexpo_has_sha_ni*(): int32 {.exportc, cdecl.} = int32(hasShaNi())
 proc nexpo_sha_ni_active*(): int32 {.exportc, cdecl.} = int32(useShaNi())
+proc nexpo_sha_ni_enabled*(): int32 {.exportc, cdecl.} = int32(shaNiEnabled())
+
+proc nexpo_sha_ni_set*(enabled: int32): int32 {.exportc, cdecl.} =
+  ## Switching SHA-NI off always works; on is a request (used only if the CPU has it).
+  cabi:
+    check(enabled in 0'i32 .. 1'i32, "sha_ni: expected 0 or 1, got " & $enabled)
+    setShaNi(enabled == 1)
 
 proc nexpo_kernel_count*(): int32 {.exportc, cdecl.} = int32(ord(high(Kernel)) + 1)
 

@@ -26,6 +26,7 @@ type
   MessageBatch* = object
     data*: ptr UncheckedArray[byte]
     n*: int
+    total*: int            ## bytes in all messages together
     stride: int            ## message length when all are equal (`offsets` empty)
     offsets: seq[int]      ## n+1 prefix sums when lengths vary
 
@@ -35,6 +36,7 @@ proc initBatch*(data: ptr UncheckedArray[byte], len: int, lengths: ptr Unchecked
   check(n >= 0, name & ": negative message count " & $n)
   result.data = data
   result.n = n
+  result.total = len
   if lengths == nil:
     check(n > 0 or len == 0, name & ": " & $len & " bytes for zero messages")
     if n > 0:

@@ -8,9 +8,9 @@
 
 import ../config, ../cpu
 import ../runtime/scheduler
-import ./chacha20_generic, ./ct
+import ./chacha20/chacha20_generic, ./ct
 when x86SimdEnabled:
-  import ./chacha20_avx2, ./chacha20_avx512
+  import ./chacha20/chacha20_avx2, ./chacha20/chacha20_avx512
 export ChaChaInput, chachaInput, chachaBlock, loadLe32, storeLe32
 
 proc xorSerial(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =

@@ -3,8 +3,9 @@
 ##
 ## Properties:
 ## - each worker writes only its own 32-byte output slots: no sharing, no locks
-## - on the AVX-512 path, runs of sixteen equal-length messages go through the 16-lane
-##   multi-buffer compression (`sha256_avx512.nim`); on SHA-NI, neighbouring messages of equal
+## - the path is the caller's `Sha256Impl` (`implOf()`): with 16 lanes (AVX-512, with or
+##   without SHA-NI), runs of sixteen equal-length messages go through the multi-buffer
+##   compression (`sha256/sha256_avx512.nim`); with SHA-NI, neighbouring messages of equal
 ##   length are hashed two at a time (interleaved streams); the rest one at a time
 ## - the HMAC key's pad states are computed once per batch and wiped when the batch is done
 
@@ -12,7 +13,7 @@ import ../config, ../cpu
 import ../runtime/scheduler
 import ./sha256, ./hmac, ./batch, ./ct
 when x86SimdEnabled:
-  import ./sha256_avx512
+  import ./sha256/sha256_avx512
 
 type
   JobKind* = enum
@@ -26,7 +27,6 @@ type
     batch: ptr MessageBatch
     key: ptr HmacKey
     output: ptr UncheckedArray[byte]
-    wide16: bool   ## AVX-512 active: use the 16-lane path for equal-length runs
 
 const leafTempMax = 191  ## leaves up to this long are re-packed on the stack for the pair path
 
@@ -98,12 +98,13 @@ when x86SimdEnabled:
 
 proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr HashJob](ctx)
-  let pairs = job.impl == implShaNi
+  let pairs = job.impl.usesShaNi
+  let wide16 = job.impl.hasLanes16
   var i = lo
   while i < hi:
     let n = job.batch[].msgLen(i)
     when x86SimdEnabled:
-      if job.wide16 and i + 16 <= hi and (job.kind != jobLeaf or n <= leafTempMax) and
+      if wide16 and i + 16 <= hi and (job.kind != jobLeaf or n <= leafTempMax) and
          sameLength(job.batch, i, 16):
         hashSixteen(job, i)
         i += 16
@@ -116,15 +117,14 @@ proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
       hashOne(job, i)
       i += 1
 
-proc grainFor(b: MessageBatch): int =
-  ## About 64 KiB of input per task, and never fewer than 64 messages.
-  let total = if b.n == 0: 0 else: b.msgLen(0) * b.n
-  let avg = if b.n == 0: 0 else: total div b.n
+proc grainFor*(b: MessageBatch): int =
+  ## About 64 KiB of input per task, and never fewer than 64 messages. The average is the whole
+  ## batch's (total / count): one long or short first message must not set every task's size.
+  let avg = if b.n == 0: 0 else: b.total div b.n
   max(64, 65536 div (avg + 64))
 
 proc hashMany*(kind: JobKind, impl: Sha256Impl, b: var MessageBatch,
                output: ptr UncheckedArray[byte], key: ptr HmacKey = nil) =
   ## output[32*i ..< 32*i+32] = hash of message i, for every i < b.n.
-  var job = HashJob(kind: kind, impl: impl, batch: b.addr, key: key, output: output,
-                    wide16: x86SimdEnabled and impl != implPortable and activeIsa() == isaAvx512)
+  var job = HashJob(kind: kind, impl: impl, batch: b.addr, key: key, output: output)
   parallelFor(0, b.n, grainFor(b), hashRange, job.addr)

@@ -23,13 +23,12 @@ import ../config, ../cpu
 import ../runtime/scheduler
 import ./sha256, ./batch, ./many, ./ct
 when x86SimdEnabled:
-  import ./sha256_avx512
+  import ./sha256/sha256_avx512
 
 type
   NodeJob = object
     impl: Sha256Impl
     src, dst: ptr UncheckedArray[byte]
-    wide16: bool
 
 proc nodeHash*(impl: Sha256Impl, left, right: ptr UncheckedArray[byte],
                output: ptr UncheckedArray[byte]) =
@@ -56,7 +55,7 @@ proc nodeRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr NodeJob](ctx)
   var i = lo
   when x86SimdEnabled:
-    if job.wide16:
+    if job.impl.hasLanes16:
       var temps: array[16, array[65, byte]]
       var tempPtrs, outs: Lanes16
       for k in 0 ..< 16:
@@ -68,7 +67,7 @@ proc nodeRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
           outs[k] = job.dst.at(i + k)
         hash16From(sha256Iv, 0, tempPtrs, 65, outs)
         i += 16
-  if job.impl == implShaNi:
+  if job.impl.usesShaNi:
     var ta, tb: array[65, byte]
     ta[0] = 0x01; tb[0] = 0x01
     while i + 1 < hi:
@@ -83,8 +82,7 @@ proc nodeRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
 
 proc nextLevel(impl: Sha256Impl, src, dst: ptr UncheckedArray[byte], m: int): int =
   ## Hash level `src` (m nodes) into `dst`; returns the new node count.
-  var job = NodeJob(impl: impl, src: src, dst: dst,
-                    wide16: x86SimdEnabled and impl != implPortable and activeIsa() == isaAvx512)
+  var job = NodeJob(impl: impl, src: src, dst: dst)
   parallelFor(0, m div 2, 1024, nodeRange, job.addr)
   if m mod 2 == 1: copyMem(dst.at(m div 2), src.at(m - 1), 32)
   (m + 1) div 2

@@ -15,7 +15,7 @@ import ../config
 import ./ct
 when x86SimdEnabled:
   import ../cpu
-  import ./poly1305_avx2, ./poly1305_avx512
+  import ./poly1305/poly1305_avx2, ./poly1305/poly1305_avx512
 
 {.emit: """/*TYPESECTION*/
 typedef unsigned __int128 nexpo_u128;

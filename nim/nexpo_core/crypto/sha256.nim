@@ -1,13 +1,20 @@
-## SHA-256 (FIPS 180-4): the front file. Picks the compression function per call — SHA-NI when
-## the CPU has it and the active path is not forced to `portable`, else the portable code — and
-## adds buffering, padding and the one-shot and batched hashers on top.
+## SHA-256 (FIPS 180-4): the front file. `implOf()` is the one place the SHA-256 path is chosen
+## (from `cpu.activeIsa()` and `cpu.useShaNi()`); everything below takes that choice as an
+## argument. Adds buffering, padding and the one-shot and batched hashers on top.
 ##
 ## ::
 ##
-##   sha256.nim ── Sha256Ctx (state, 64-byte buffer, length), init/update/finish, one-shot
+##   sha256.nim ── Sha256Impl, implOf(); Sha256Ctx init/update/finish, one-shot
 ##        │ compress(impl, ...)
-##        ├── sha256_generic.nim     portable C, any CPU
-##        └── sha256_x86_shani.nim   SHA-NI, 1 stream or 2 interleaved (`shanifn` procs)
+##        ├── sha256/sha256_generic.nim    portable C, any CPU
+##        ├── sha256/sha256_x86_shani.nim  SHA-NI, 1 stream or 2 interleaved (`shanifn` procs)
+##        └── sha256/sha256_avx512.nim     16 messages at once (batches only: many, merkle)
+##
+##   implOf()          one message   equal-length neighbours in a batch
+##   implPortable      portable      one at a time
+##   implShaNi         SHA-NI        pairs (interleaved)
+##   implLanes16       portable      runs of 16 (AVX-512 active; no SHA-NI, or switched off)
+##   implLanes16ShaNi  SHA-NI        runs of 16, then pairs
 ##
 ## Properties:
 ## - `Sha256Ctx` is a plain value (no heap): copying it forks the hash
@@ -15,16 +22,18 @@
 ## - `implOf()` is read once per export call; batch paths pass the choice down
 
 import ../config, ../cpu
-import ./sha256_generic, ./ct
+import ./sha256/sha256_generic, ./ct
 when x86SimdEnabled:
-  import ./sha256_x86_shani
+  import ./sha256/sha256_x86_shani
 
 export Sha256State, sha256Iv, storeBe32, padTail
 
 type
   Sha256Impl* = enum
-    implPortable  ## sha256_generic.nim
-    implShaNi     ## sha256_x86_shani.nim
+    implPortable      ## sha256_generic.nim
+    implShaNi         ## sha256_x86_shani.nim
+    implLanes16       ## AVX-512 16-lane batches, portable compression otherwise
+    implLanes16ShaNi  ## AVX-512 16-lane batches, SHA-NI otherwise
 
   Sha256Ctx* = object
     state*: Sha256State
@@ -37,15 +46,23 @@ type
 const digestSize* = 32
 const blockSize* = 64
 
+proc usesShaNi*(impl: Sha256Impl): bool {.inline.} = impl in {implShaNi, implLanes16ShaNi}
+proc hasLanes16*(impl: Sha256Impl): bool {.inline.} = impl in {implLanes16, implLanes16ShaNi}
+
 proc implOf*(): Sha256Impl {.inline.} =
+  ## The SHA-256 path for this call. The 16-lane batches need the AVX-512 path active, SHA-NI
+  ## needs the CPU's SHA extensions (not switched off): the two choices are independent.
   when x86SimdEnabled:
-    if useShaNi(): return implShaNi
+    let shaNi = useShaNi()
+    if activeIsa() == isaAvx512:
+      return if shaNi: implLanes16ShaNi else: implLanes16
+    if shaNi: return implShaNi
   implPortable
 
 proc compress*(impl: Sha256Impl, state: var Sha256State, data: ptr UncheckedArray[byte],
                nblocks: int) {.inline.} =
   when x86SimdEnabled:
-    if impl == implShaNi:
+    if impl.usesShaNi:
       compressShaNi(state, data, nblocks)
       return
   compressGeneric(state, data, nblocks)
@@ -110,7 +127,7 @@ proc sha256TwoFrom*(impl: Sha256Impl, iv: Sha256State, prior: uint64,
   ## Finish two messages of the same length `len`, both continuing from `iv` after `prior`
   ## bytes (a multiple of 64). With SHA-NI the two streams run interleaved.
   when x86SimdEnabled:
-    if impl == implShaNi:
+    if impl.usesShaNi:
       var sa = iv
       var sb = iv
       let full = len div 64

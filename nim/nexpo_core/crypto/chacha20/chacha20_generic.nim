@@ -13,7 +13,7 @@
 ## - add/rotate/xor only: constant time in the key, nonce and data
 ## - the keystream block lives on the stack and is wiped before returning
 
-import ./ct
+import ../ct
 
 type ChaChaInput* = array[16, uint32]  ## the initial state of block 0 (counter in word 12)
 

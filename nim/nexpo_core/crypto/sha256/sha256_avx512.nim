@@ -18,8 +18,9 @@
 ## - the 64 rounds are fully unrolled with rotating register names: no moves between rounds
 ## - every lane must have the same number of blocks (callers group equal-length messages)
 
-import ../targets
-import ./ct
+import ../../targets
+import ../simd
+import ../ct
 import ./sha256_generic
 
 let bswapMask {.align: 64.}: array[64, byte] = block:
@@ -29,31 +30,15 @@ let bswapMask {.align: 64.}: array[64, byte] = block:
   m
 
 type
-  M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
-  M256i {.importc: "__m256i", header: "immintrin.h", bycopy.} = object
   Lanes16* = array[16, ptr UncheckedArray[byte]]   ## one block pointer per lane
   State16* = array[8, M512i]
 
-proc set1(a: int32): M512i {.importc: "_mm512_set1_epi32", header: "immintrin.h".}
-proc set1q(a: int64): M512i {.importc: "_mm512_set1_epi64", header: "immintrin.h".}
-proc add(a, b: M512i): M512i {.importc: "_mm512_add_epi32", header: "immintrin.h".}
-proc addq(a, b: M512i): M512i {.importc: "_mm512_add_epi64", header: "immintrin.h".}
-proc ror(a: M512i, n: cint): M512i {.importc: "_mm512_ror_epi32", header: "immintrin.h".}
-proc srli(a: M512i, n: cint): M512i {.importc: "_mm512_srli_epi32", header: "immintrin.h".}
-proc tern(a, b, c: M512i, imm: cint): M512i {.importc: "_mm512_ternarylogic_epi32", header: "immintrin.h".}
-proc loadu(p: pointer): M512i {.importc: "_mm512_loadu_si512", header: "immintrin.h".}
-proc storeu(p: pointer, a: M512i) {.importc: "_mm512_storeu_si512", header: "immintrin.h".}
-proc shuffle8(a, b: M512i): M512i {.importc: "_mm512_shuffle_epi8", header: "immintrin.h".}
-proc gatherq(idx: M512i, base: pointer, scale: cint): M256i {.importc: "_mm512_i64gather_epi32", header: "immintrin.h".}
-proc cast512(a: M256i): M512i {.importc: "_mm512_castsi256_si512", header: "immintrin.h".}
-proc insert256(a: M512i, b: M256i, imm: cint): M512i {.importc: "_mm512_inserti64x4", header: "immintrin.h".}
-
-template xor3(a, b, c: M512i): M512i = tern(a, b, c, 0x96)
-template ch(e, f, g: M512i): M512i = tern(e, f, g, 0xCA)     # e ? f : g
-template maj(a, b, c: M512i): M512i = tern(a, b, c, 0xE8)    # majority
+template xor3(a, b, c: M512i): M512i = mm512_ternarylogic_epi32(a, b, c, 0x96)
+template ch(e, f, g: M512i): M512i = mm512_ternarylogic_epi32(e, f, g, 0xCA)     # e ? f : g
+template maj(a, b, c: M512i): M512i = mm512_ternarylogic_epi32(a, b, c, 0xE8)    # majority
 
 proc broadcastState*(s: Sha256State): State16 {.avx512fn.} =
-  for j in 0 ..< 8: result[j] = set1(cast[int32](s[j]))
+  for j in 0 ..< 8: result[j] = mm512_set1_epi32(cast[int32](s[j]))
 
 proc compress16*(state: var State16, lanes: Lanes16) {.avx512fn.} =
   ## Absorb one 64-byte block per lane.
@@ -61,15 +46,15 @@ proc compress16*(state: var State16, lanes: Lanes16) {.avx512fn.} =
   # byte-swap it to big-endian order.
   var addrs {.align: 64.}: array[16, int64]
   for i in 0 ..< 16: addrs[i] = cast[int64](lanes[i])
-  let lo = loadu(addrs[0].addr)
-  let hi = loadu(addrs[8].addr)
-  let swap = loadu(bswapMask[0].unsafeAddr)
+  let lo = mm512_loadu_si512(addrs[0].addr)
+  let hi = mm512_loadu_si512(addrs[8].addr)
+  let swap = mm512_loadu_si512(bswapMask[0].unsafeAddr)
   var w: array[16, M512i]
   for t in 0 ..< 16:
-    let off = set1q(int64(4 * t))
-    let wl = gatherq(addq(lo, off), nil, 1)
-    let wh = gatherq(addq(hi, off), nil, 1)
-    w[t] = shuffle8(insert256(cast512(wl), wh, 1), swap)
+    let off = mm512_set1_epi64(int64(4 * t))
+    let wl = mm512_i64gather_epi32(mm512_add_epi64(lo, off), nil, 1)
+    let wh = mm512_i64gather_epi32(mm512_add_epi64(hi, off), nil, 1)
+    w[t] = mm512_shuffle_epi8(mm512_inserti64x4(mm512_castsi256_si512(wl), wh, 1), swap)
   var
     a = state[0]
     b = state[1]
@@ -83,15 +68,15 @@ proc compress16*(state: var State16, lanes: Lanes16) {.avx512fn.} =
     const i = t and 15
     let x15 = w[(t - 15) and 15]
     let x2 = w[(t - 2) and 15]
-    let s0 = xor3(ror(x15, 7), ror(x15, 18), srli(x15, 3))
-    let s1 = xor3(ror(x2, 17), ror(x2, 19), srli(x2, 10))
-    w[i] = add(add(w[i], s0), add(w[(t - 7) and 15], s1))
+    let s0 = xor3(mm512_ror_epi32(x15, 7), mm512_ror_epi32(x15, 18), mm512_srli_epi32(x15, 3))
+    let s1 = xor3(mm512_ror_epi32(x2, 17), mm512_ror_epi32(x2, 19), mm512_srli_epi32(x2, 10))
+    w[i] = mm512_add_epi32(mm512_add_epi32(w[i], s0), mm512_add_epi32(w[(t - 7) and 15], s1))
   template rnd(t: static int, a, b, c, d, e, f, g, h: untyped) =
-    let t1 = add(add(h, xor3(ror(e, 6), ror(e, 11), ror(e, 25))),
-                 add(ch(e, f, g), add(w[t and 15], set1(cast[int32](k256[t])))))
-    let t2 = add(xor3(ror(a, 2), ror(a, 13), ror(a, 22)), maj(a, b, c))
-    d = add(d, t1)
-    h = add(t1, t2)
+    let t1 = mm512_add_epi32(mm512_add_epi32(h, xor3(mm512_ror_epi32(e, 6), mm512_ror_epi32(e, 11), mm512_ror_epi32(e, 25))),
+                 mm512_add_epi32(ch(e, f, g), mm512_add_epi32(w[t and 15], mm512_set1_epi32(cast[int32](k256[t])))))
+    let t2 = mm512_add_epi32(xor3(mm512_ror_epi32(a, 2), mm512_ror_epi32(a, 13), mm512_ror_epi32(a, 22)), maj(a, b, c))
+    d = mm512_add_epi32(d, t1)
+    h = mm512_add_epi32(t1, t2)
   rnd(0, a, b, c, d, e, f, g, h)
   rnd(1, h, a, b, c, d, e, f, g)
   rnd(2, g, h, a, b, c, d, e, f)
@@ -156,15 +141,15 @@ proc compress16*(state: var State16, lanes: Lanes16) {.avx512fn.} =
   sched(61); rnd(61, d, e, f, g, h, a, b, c)
   sched(62); rnd(62, c, d, e, f, g, h, a, b)
   sched(63); rnd(63, b, c, d, e, f, g, h, a)
-  state[0] = add(state[0], a); state[1] = add(state[1], b)
-  state[2] = add(state[2], c); state[3] = add(state[3], d)
-  state[4] = add(state[4], e); state[5] = add(state[5], f)
-  state[6] = add(state[6], g); state[7] = add(state[7], h)
+  state[0] = mm512_add_epi32(state[0], a); state[1] = mm512_add_epi32(state[1], b)
+  state[2] = mm512_add_epi32(state[2], c); state[3] = mm512_add_epi32(state[3], d)
+  state[4] = mm512_add_epi32(state[4], e); state[5] = mm512_add_epi32(state[5], f)
+  state[6] = mm512_add_epi32(state[6], g); state[7] = mm512_add_epi32(state[7], h)
 
 proc digests16*(state: State16, outs: Lanes16) {.avx512fn.} =
   ## Write lane i's state as a big-endian digest to outs[i].
   var words {.align: 64.}: array[8, array[16, uint32]]
-  for j in 0 ..< 8: storeu(words[j][0].addr, state[j])
+  for j in 0 ..< 8: mm512_storeu_si512(words[j][0].addr, state[j])
   for i in 0 ..< 16:
     for j in 0 ..< 8: storeBe32(outs[i], 4 * j, words[j][i])
 

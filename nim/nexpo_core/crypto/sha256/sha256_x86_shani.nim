@@ -5,8 +5,8 @@
 ## message register; `sha256msg1`/`sha256msg2` expand the schedule four words at a time:
 ##
 ##   group g (rounds 4g..4g+3) uses W[4g..4g+3] = msg[g mod 4]
-##   groups 1..12 : msg[g-1] = msg1(msg[g-1], msg[g])                (first half of σ0 terms)
-##   groups 3..14 : msg[g+1] = msg2(msg[g+1] + alignr(msg[g], msg[g-1], 4), msg[g])
+##   groups 1..12 : msg[g-1] = mm_sha256msg1_epu32(msg[g-1], msg[g])                (first half of σ0 terms)
+##   groups 3..14 : msg[g+1] = mm_sha256msg2_epu32(msg[g+1] + alignr(msg[g], msg[g-1], 4), msg[g])
 ##
 ## Properties:
 ## - every proc carries `shanifn` (target sha,sse4.1,ssse3): the baseline build stays x86-64-v2
@@ -14,53 +14,39 @@
 ##   `sha256rnds2` latency of one stream is hidden behind the other (used by the batch paths)
 ## - unaligned loads: `data` needs no alignment
 
-import ../targets
+import ../../targets
+import ../simd
 import ./sha256_generic
 
-type M128i {.importc: "__m128i", header: "immintrin.h", bycopy.} = object
-
-proc mm_loadu(p: pointer): M128i {.importc: "_mm_loadu_si128", header: "immintrin.h".}
-proc mm_storeu(p: pointer, a: M128i) {.importc: "_mm_storeu_si128", header: "immintrin.h".}
-proc mm_add32(a, b: M128i): M128i {.importc: "_mm_add_epi32", header: "immintrin.h".}
-proc mm_shuffle8(a, b: M128i): M128i {.importc: "_mm_shuffle_epi8", header: "immintrin.h".}
-proc mm_shuffle32(a: M128i, imm: cint): M128i {.importc: "_mm_shuffle_epi32", header: "immintrin.h".}
-proc mm_alignr8(a, b: M128i, imm: cint): M128i {.importc: "_mm_alignr_epi8", header: "immintrin.h".}
-proc mm_blend16(a, b: M128i, imm: cint): M128i {.importc: "_mm_blend_epi16", header: "immintrin.h".}
-proc mm_set64(hi, lo: int64): M128i {.importc: "_mm_set_epi64x", header: "immintrin.h".}
-proc mm_set32(e3, e2, e1, e0: int32): M128i {.importc: "_mm_set_epi32", header: "immintrin.h".}
-proc rnds2(cdgh, abef, wk: M128i): M128i {.importc: "_mm_sha256rnds2_epu32", header: "immintrin.h".}
-proc msg1(a, b: M128i): M128i {.importc: "_mm_sha256msg1_epu32", header: "immintrin.h".}
-proc msg2(a, b: M128i): M128i {.importc: "_mm_sha256msg2_epu32", header: "immintrin.h".}
-
-template byteSwapMask(): M128i = mm_set64(0x0c0d0e0f08090a0b'i64, 0x0405060700010203'i64)
+template byteSwapMask(): M128i = mm_set_epi64x(0x0c0d0e0f08090a0b'i64, 0x0405060700010203'i64)
 
 template loadState(state: Sha256State, abef, cdgh: untyped) =
   ## state words A..H (little-endian lanes) → ABEF, CDGH register order.
-  let dcba = mm_shuffle32(mm_loadu(state[0].unsafeAddr), 0xB1)   # CDAB
-  let hgfe = mm_shuffle32(mm_loadu(state[4].unsafeAddr), 0x1B)   # HGFE... as EFGH reversed
-  abef = mm_alignr8(dcba, hgfe, 8)
-  cdgh = mm_blend16(hgfe, dcba, 0xF0)
+  let dcba = mm_shuffle_epi32(mm_loadu_si128(state[0].unsafeAddr), 0xB1)   # CDAB
+  let hgfe = mm_shuffle_epi32(mm_loadu_si128(state[4].unsafeAddr), 0x1B)   # HGFE... as EFGH reversed
+  abef = mm_alignr_epi8(dcba, hgfe, 8)
+  cdgh = mm_blend_epi16(hgfe, dcba, 0xF0)
 
 template storeState(state: var Sha256State, abef, cdgh: M128i) =
-  let feba = mm_shuffle32(abef, 0x1B)
-  let dchg = mm_shuffle32(cdgh, 0xB1)
-  mm_storeu(state[0].addr, mm_blend16(feba, dchg, 0xF0))
-  mm_storeu(state[4].addr, mm_alignr8(dchg, feba, 8))
+  let feba = mm_shuffle_epi32(abef, 0x1B)
+  let dchg = mm_shuffle_epi32(cdgh, 0xB1)
+  mm_storeu_si128(state[0].addr, mm_blend_epi16(feba, dchg, 0xF0))
+  mm_storeu_si128(state[4].addr, mm_alignr_epi8(dchg, feba, 8))
 
 template group(g: static int, abef, cdgh: untyped, m: untyped) =
   ## Rounds 4g..4g+3 plus this group's share of the message expansion.
   const cur = g mod 4
   const prev = (g + 3) mod 4
   const next = (g + 1) mod 4
-  var wk = mm_add32(m[cur], mm_set32(cast[int32](k256[4 * g + 3]), cast[int32](k256[4 * g + 2]),
+  var wk = mm_add_epi32(m[cur], mm_set_epi32(cast[int32](k256[4 * g + 3]), cast[int32](k256[4 * g + 2]),
                                      cast[int32](k256[4 * g + 1]), cast[int32](k256[4 * g])))
-  cdgh = rnds2(cdgh, abef, wk)
+  cdgh = mm_sha256rnds2_epu32(cdgh, abef, wk)
   when g >= 3 and g <= 14:
-    m[next] = msg2(mm_add32(m[next], mm_alignr8(m[cur], m[prev], 4)), m[cur])
-  wk = mm_shuffle32(wk, 0x0E)
-  abef = rnds2(abef, cdgh, wk)
+    m[next] = mm_sha256msg2_epu32(mm_add_epi32(m[next], mm_alignr_epi8(m[cur], m[prev], 4)), m[cur])
+  wk = mm_shuffle_epi32(wk, 0x0E)
+  abef = mm_sha256rnds2_epu32(abef, cdgh, wk)
   when g >= 1 and g <= 12:
-    m[prev] = msg1(m[prev], m[cur])
+    m[prev] = mm_sha256msg1_epu32(m[prev], m[cur])
 
 template blockRounds(abef, cdgh: untyped, m: untyped) =
   group(0, abef, cdgh, m); group(1, abef, cdgh, m); group(2, abef, cdgh, m)
@@ -71,10 +57,10 @@ template blockRounds(abef, cdgh: untyped, m: untyped) =
   group(15, abef, cdgh, m)
 
 template loadBlock(m: untyped, p: ptr UncheckedArray[byte], mask: M128i) =
-  m[0] = mm_shuffle8(mm_loadu(p[0].addr), mask)
-  m[1] = mm_shuffle8(mm_loadu(p[16].addr), mask)
-  m[2] = mm_shuffle8(mm_loadu(p[32].addr), mask)
-  m[3] = mm_shuffle8(mm_loadu(p[48].addr), mask)
+  m[0] = mm_shuffle_epi8(mm_loadu_si128(p[0].addr), mask)
+  m[1] = mm_shuffle_epi8(mm_loadu_si128(p[16].addr), mask)
+  m[2] = mm_shuffle_epi8(mm_loadu_si128(p[32].addr), mask)
+  m[3] = mm_shuffle_epi8(mm_loadu_si128(p[48].addr), mask)
 
 proc compressShaNi*(state: var Sha256State, data: ptr UncheckedArray[byte], nblocks: int) {.shanifn.} =
   ## Absorb `nblocks` 64-byte blocks from `data` into `state`.
@@ -87,8 +73,8 @@ proc compressShaNi*(state: var Sha256State, data: ptr UncheckedArray[byte], nblo
     let saveCdgh = cdgh
     loadBlock(m, cast[ptr UncheckedArray[byte]](data[64 * blk].addr), mask)
     blockRounds(abef, cdgh, m)
-    abef = mm_add32(abef, saveAbef)
-    cdgh = mm_add32(cdgh, saveCdgh)
+    abef = mm_add_epi32(abef, saveAbef)
+    cdgh = mm_add_epi32(cdgh, saveCdgh)
   storeState(state, abef, cdgh)
 
 proc compressShaNi2*(stateA, stateB: var Sha256State, dataA, dataB: ptr UncheckedArray[byte],
@@ -108,7 +94,7 @@ proc compressShaNi2*(stateA, stateB: var Sha256State, dataA, dataB: ptr Unchecke
       group(g, abefB, cdghB, mB)
     both(0); both(1); both(2); both(3); both(4); both(5); both(6); both(7)
     both(8); both(9); both(10); both(11); both(12); both(13); both(14); both(15)
-    abefA = mm_add32(abefA, sA0); cdghA = mm_add32(cdghA, sA1)
-    abefB = mm_add32(abefB, sB0); cdghB = mm_add32(cdghB, sB1)
+    abefA = mm_add_epi32(abefA, sA0); cdghA = mm_add_epi32(cdghA, sA1)
+    abefB = mm_add_epi32(abefB, sB0); cdghB = mm_add_epi32(cdghB, sB1)
   storeState(stateA, abefA, cdghA)
   storeState(stateB, abefB, cdghB)

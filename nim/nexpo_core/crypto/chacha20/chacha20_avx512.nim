@@ -14,49 +14,37 @@
 ## - procs carry `avx512fn`; only called when `cpu.activeIsa() == isaAvx512`
 ## - add/xor/rotate only: constant time; the keystream buffer is wiped before returning
 
-import ../targets
-import ./ct
+import ../../targets
+import ../simd
+import ../ct
 import ./chacha20_generic
 
-type M512i {.importc: "__m512i", header: "immintrin.h", bycopy.} = object
-
-proc set1(a: int32): M512i {.importc: "_mm512_set1_epi32", header: "immintrin.h".}
-proc setr16(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15: int32): M512i {.
-  importc: "_mm512_setr_epi32", header: "immintrin.h".}
-proc add(a, b: M512i): M512i {.importc: "_mm512_add_epi32", header: "immintrin.h".}
-proc xorv(a, b: M512i): M512i {.importc: "_mm512_xor_si512", header: "immintrin.h".}
-proc rol(a: M512i, n: cint): M512i {.importc: "_mm512_rol_epi32", header: "immintrin.h".}
-proc loadu(p: pointer): M512i {.importc: "_mm512_loadu_si512", header: "immintrin.h".}
-proc storeu(p: pointer, a: M512i) {.importc: "_mm512_storeu_si512", header: "immintrin.h".}
-proc gather(idx: M512i, base: pointer, scale: cint): M512i {.
-  importc: "_mm512_i32gather_epi32", header: "immintrin.h".}
-
 template qr(x: var array[16, M512i], a, b, c, d: static int) =
-  x[a] = add(x[a], x[b]); x[d] = rol(xorv(x[d], x[a]), 16)
-  x[c] = add(x[c], x[d]); x[b] = rol(xorv(x[b], x[c]), 12)
-  x[a] = add(x[a], x[b]); x[d] = rol(xorv(x[d], x[a]), 8)
-  x[c] = add(x[c], x[d]); x[b] = rol(xorv(x[b], x[c]), 7)
+  x[a] = mm512_add_epi32(x[a], x[b]); x[d] = mm512_rol_epi32(mm512_xor_si512(x[d], x[a]), 16)
+  x[c] = mm512_add_epi32(x[c], x[d]); x[b] = mm512_rol_epi32(mm512_xor_si512(x[b], x[c]), 12)
+  x[a] = mm512_add_epi32(x[a], x[b]); x[d] = mm512_rol_epi32(mm512_xor_si512(x[d], x[a]), 8)
+  x[c] = mm512_add_epi32(x[c], x[d]); x[b] = mm512_rol_epi32(mm512_xor_si512(x[b], x[c]), 7)
 
 proc chachaXor16(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nchunks: int) {.avx512fn.} =
   ## nchunks × 1024 bytes: dst = src ⊕ keystream; advances input[12] by 16 per chunk.
   var ks {.align: 64.}: array[256, uint32]
   var init: array[16, M512i]
-  for w in 0 ..< 16: init[w] = set1(cast[int32](input[w]))
-  let lanes = setr16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-  let stride = setr16(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240)
+  for w in 0 ..< 16: init[w] = mm512_set1_epi32(cast[int32](input[w]))
+  let lanes = mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+  let stride = mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240)
   var x: array[16, M512i]
   for chunk in 0 ..< nchunks:
-    init[12] = add(set1(cast[int32](input[12])), lanes)
+    init[12] = mm512_add_epi32(mm512_set1_epi32(cast[int32](input[12])), lanes)
     x = init
     for _ in 0 ..< 10:
       qr(x, 0, 4, 8, 12); qr(x, 1, 5, 9, 13); qr(x, 2, 6, 10, 14); qr(x, 3, 7, 11, 15)
       qr(x, 0, 5, 10, 15); qr(x, 1, 6, 11, 12); qr(x, 2, 7, 8, 13); qr(x, 3, 4, 9, 14)
-    for w in 0 ..< 16: storeu(ks[16 * w].addr, add(x[w], init[w]))
+    for w in 0 ..< 16: mm512_storeu_si512(ks[16 * w].addr, mm512_add_epi32(x[w], init[w]))
     let base = 1024 * chunk
     for b in 0 ..< 16:
-      let k = gather(stride, ks[b].addr, 4)
+      let k = mm512_i32gather_epi32(stride, ks[b].addr, 4)
       let off = base + 64 * b
-      storeu(dst[off].addr, xorv(loadu(src[off].addr), k))
+      mm512_storeu_si512(dst[off].addr, mm512_xor_si512(mm512_loadu_si512(src[off].addr), k))
     input[12] += 16
   wipe(ks)
   wipe(x)

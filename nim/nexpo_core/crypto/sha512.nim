@@ -1,0 +1,104 @@
+## SHA-512 (FIPS 180-4): the front file. `sha512ImplOf()` picks the compression function (x86
+## has no SHA-512 instructions before Arrow Lake's SHA512 extension: the rounds are scalar on
+## every path) and the rest adds buffering, padding and the one-shot hasher on top.
+##
+## ::
+##
+##   sha512.nim ── Sha512Impl, sha512ImplOf(); Sha512Ctx init/update/finish, one-shot
+##        │ compress(impl, ...)
+##        ├── sha512/sha512_generic.nim   portable C, any CPU
+##        └── sha512/sha512_avx2.nim      rorx rounds, SSE message schedule one block ahead
+##
+## Properties:
+## - `Sha512Ctx` is a plain value (no heap): copying it forks the hash
+## - `finish` does not change the context, so a digest can be taken mid-stream
+## - the message length is kept in bytes (uint64): FIPS 180-4's 128-bit bit count is formed
+##   from it at the end, so any input a 64-bit process can hold is hashed correctly
+
+import ../config, ../cpu
+import ./sha512/[sha512_generic, sha512_avx2]
+
+export Sha512State, sha512Iv
+
+type
+  Sha512Impl* = enum
+    sha512ViaGeneric  ## compressGeneric
+    sha512ViaAvx2     ## compressAvx2 (x86, `cpu.activeIsa() >= isaAvx2`)
+
+  Sha512Ctx* = object
+    state*: Sha512State
+    buf*: array[128, byte]
+    bufLen*: int       ## bytes waiting in `buf`, 0..127
+    total*: uint64     ## bytes absorbed so far
+
+  Digest512* = array[64, byte]
+
+const sha512DigestSize* = 64
+const sha512BlockSize* = 128
+
+proc sha512ImplOf*(): Sha512Impl {.inline.} =
+  ## The one place the SHA-512 path is chosen.
+  when x86SimdEnabled:
+    if activeIsa() >= isaAvx2: return sha512ViaAvx2
+  sha512ViaGeneric
+
+proc compress(impl: Sha512Impl, state: var Sha512State, data: ptr UncheckedArray[byte],
+              nblocks: int) {.inline.} =
+  when x86SimdEnabled:
+    if impl == sha512ViaAvx2:
+      compressAvx2(state, data, nblocks)
+      return
+  compressGeneric(state, data, nblocks)
+
+proc init*(ctx: var Sha512Ctx) {.inline.} =
+  ctx.state = sha512Iv
+  ctx.bufLen = 0
+  ctx.total = 0
+
+proc update*(ctx: var Sha512Ctx, impl: Sha512Impl, data: ptr UncheckedArray[byte], len: int) =
+  var pos = 0
+  ctx.total += uint64(len)
+  if ctx.bufLen > 0:
+    let take = min(len, 128 - ctx.bufLen)
+    if take > 0: copyMem(ctx.buf[ctx.bufLen].addr, data[0].addr, take)
+    ctx.bufLen += take
+    pos = take
+    if ctx.bufLen < 128: return
+    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](ctx.buf[0].addr), 1)
+    ctx.bufLen = 0
+  let full = (len - pos) div 128
+  if full > 0:
+    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](data[pos].addr), full)
+    pos += 128 * full
+  if pos < len:
+    copyMem(ctx.buf[0].addr, data[pos].addr, len - pos)
+    ctx.bufLen = len - pos
+
+proc finish*(ctx: Sha512Ctx, impl: Sha512Impl, output: ptr UncheckedArray[byte]) =
+  ## Write the digest of everything absorbed to output[0..64); `ctx` is left as it was.
+  var tail: array[256, byte]
+  var state = ctx.state
+  let n = ctx.bufLen
+  if n > 0: copyMem(tail[0].addr, ctx.buf[0].unsafeAddr, n)
+  tail[n] = 0x80
+  let blocks = if n < 112: 1 else: 2
+  let last = cast[ptr UncheckedArray[byte]](tail[128 * blocks - 16].addr)
+  storeBe64(last, 0, ctx.total shr 61)   # the bit count's high 64 bits
+  storeBe64(last, 8, ctx.total shl 3)
+  compress(impl, state, cast[ptr UncheckedArray[byte]](tail[0].addr), blocks)
+  for i in 0 ..< 8: storeBe64(output, 8 * i, state[i])
+
+proc sha512*(impl: Sha512Impl, data: ptr UncheckedArray[byte], len: int,
+             output: ptr UncheckedArray[byte]) {.inline.} =
+  var ctx: Sha512Ctx
+  ctx.init()
+  ctx.update(impl, data, len)
+  ctx.finish(impl, output)
+
+proc sha512*(data: openArray[byte]): Digest512 =
+  ## Convenience for Nim callers and tests.
+  var ctx: Sha512Ctx
+  let impl = sha512ImplOf()
+  ctx.init()
+  if data.len > 0: ctx.update(impl, cast[ptr UncheckedArray[byte]](data[0].unsafeAddr), data.len)
+  ctx.finish(impl, cast[ptr UncheckedArray[byte]](result[0].addr))

@@ -1,0 +1,113 @@
+## Nim-level tests of SHA-512: the FIPS 180-4 examples, padding at every boundary of the
+## 128-byte block, streaming in pieces equal to one shot, and the C ABI's checks.
+## Quick enough to run under ASan+UBSan.
+
+import std/[unittest, random, strutils, sequtils]
+import nexpo_core
+import nexpo_core/capi
+import nexpo_core/crypto/sha512
+import nexpo_core/crypto/sha512/sha512_generic
+when defined(amd64):
+  import nexpo_core/cpu
+  import nexpo_core/crypto/sha512/sha512_avx2
+
+proc hexOf(p: openArray[byte]): string =
+  for b in p: result.add b.toHex(2).toLowerAscii
+
+proc bytesOf(s: string): seq[byte] = s.toSeq.mapIt(byte(it))
+
+template P(s: seq[byte]): ptr UncheckedArray[byte] =
+  (if s.len == 0: nil else: cast[ptr UncheckedArray[byte]](s[0].unsafeAddr))
+
+proc streamed(data: seq[byte], pieces: seq[int]): string =
+  ## SHA-512 of `data` fed in pieces of the given sizes (then the rest).
+  var ctx: Sha512Ctx
+  let impl = sha512ImplOf()
+  ctx.init()
+  var pos = 0
+  for n in pieces:
+    let take = min(n, data.len - pos)
+    if take > 0: ctx.update(impl, cast[ptr UncheckedArray[byte]](data[pos].unsafeAddr), take)
+    pos += take
+  if pos < data.len: ctx.update(impl, cast[ptr UncheckedArray[byte]](data[pos].unsafeAddr), data.len - pos)
+  var d: Digest512
+  ctx.finish(impl, cast[ptr UncheckedArray[byte]](d[0].addr))
+  hexOf(d)
+
+var rng = initRand(20261207)
+
+suite "sha512":
+  test "FIPS 180-4 examples (abc, the 896-bit message, one million a)":
+    check nexpo_init() == 0
+    check hexOf(sha512(bytesOf("abc"))) ==
+      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a" &
+      "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+    check hexOf(sha512(bytesOf("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn" &
+                               "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"))) ==
+      "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018" &
+      "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909"
+    check hexOf(sha512(newSeqWith(1_000_000, byte('a')))) ==
+      "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb" &
+      "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b"
+    check hexOf(sha512(newSeq[byte]())) ==
+      "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce" &
+      "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+
+  test "streaming in pieces equals one shot at every block boundary":
+    for len in [0, 1, 111, 112, 113, 127, 128, 129, 239, 240, 255, 256, 257, 1000]:
+      let data = newSeqWith(len, byte(rng.rand(255)))
+      let whole = hexOf(sha512(data))
+      check streamed(data, @[]) == whole
+      check streamed(data, @[1, 127, 128]) == whole
+      check streamed(data, @[rng.rand(0 .. 200), rng.rand(0 .. 200)]) == whole
+      check streamed(data, newSeqWith(len, 1)) == whole
+
+  test "finish leaves the context as it was":
+    var ctx: Sha512Ctx
+    let impl = sha512ImplOf()
+    ctx.init()
+    let a = bytesOf("ab")
+    ctx.update(impl, P(a), 2)
+    var d1, d2: Digest512
+    ctx.finish(impl, cast[ptr UncheckedArray[byte]](d1[0].addr))
+    let c = bytesOf("c")
+    ctx.update(impl, P(c), 1)
+    ctx.finish(impl, cast[ptr UncheckedArray[byte]](d2[0].addr))
+    check hexOf(d1) == hexOf(sha512(bytesOf("ab")))
+    check hexOf(d2) == hexOf(sha512(bytesOf("abc")))
+
+  test "the AVX2 path equals the portable one, for 1 to 6 blocks in one call":
+    when defined(amd64):
+      if best() >= isaAvx2:
+        for nblocks in 1 .. 6:
+          let data = newSeqWith(128 * nblocks, byte(rng.rand(255)))
+          var a = sha512Iv
+          var b = sha512Iv
+          compressGeneric(a, P(data), nblocks)
+          compressAvx2(b, P(data), nblocks)
+          check a == b
+        check sha512ImplOf() == (if activeIsa() >= isaAvx2: sha512ViaAvx2 else: sha512ViaGeneric)
+
+suite "sha512 c abi":
+  test "bad arguments are status codes, never crashes":
+    var output: array[64, byte]
+    let o = cast[ptr UncheckedArray[byte]](output[0].addr)
+    check nexpo_sha512(nil, 5, o, 64) == int32(ord(stInvalid))
+    check nexpo_sha512(nil, 0, o, 63) == int32(ord(stInvalid))
+    check nexpo_sha512(nil, -1, o, 64) == int32(ord(stInvalid))
+    check nexpo_sha512(nil, 0, o, 64) == 0
+    check hexOf(output).startsWith("cf83e1357eefb8bd")
+    var state: array[512, byte]
+    let s = cast[ptr UncheckedArray[byte]](state[0].addr)
+    let size = nexpo_sha512_state_size()
+    check size <= state.len
+    check nexpo_sha512_update(s, size, o, 1) == int32(ord(stInvalid))   # never initialised
+    check nexpo_sha512_init(s, size - 1) == int32(ord(stInvalid))
+    check nexpo_sha512_init(s, size) == 0
+    let abc = bytesOf("abc")
+    check nexpo_sha512_update(s, size, P(abc), 3) == 0
+    check nexpo_sha512_final(s, size, o, 63) == int32(ord(stInvalid))
+    check nexpo_sha512_final(s, size, o, 64) == 0
+    check hexOf(output).startsWith("ddaf35a193617aba")
+    state[8 + 64 + 128] = 0xff   # bufLen's low byte: out of range
+    check nexpo_sha512_update(s, size, P(abc), 3) == int32(ord(stInvalid))
