@@ -117,3 +117,54 @@ def test_onnx_over_v2(tmp_path: Path, engine: None) -> None:
         bad = client.post("/v2/models/lin/infer", headers=AUTH, json=body)
         assert bad.status_code == 400
         assert "the model takes [2]" in bad.json()["error"]
+
+
+def _mlp_bytes() -> bytes:
+    """softmax(relu(X @ W1 + B1) @ W2 + B2): FP32 [-1, 4] -> [-1, 3]."""
+    rng = np.random.default_rng(7)
+    tensors = {
+        "W1": rng.standard_normal((4, 8)),
+        "B1": rng.standard_normal(8),
+        "W2": rng.standard_normal((8, 3)),
+        "B2": rng.standard_normal(3),
+    }
+    initializers = [
+        helper.make_tensor(name, TensorProto.FLOAT, value.shape, value.astype(np.float32).ravel())
+        for name, value in tensors.items()
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["X", "W1"], ["H0"]),
+            helper.make_node("Add", ["H0", "B1"], ["H1"]),
+            helper.make_node("Relu", ["H1"], ["H"]),
+            helper.make_node("Gemm", ["H", "W2", "B2"], ["L"]),
+            helper.make_node("Softmax", ["L"], ["P"], axis=-1),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("P", TensorProto.FLOAT, ["batch", 3])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_onnx_over_v2_on_nexpos_own_engine(tmp_path: Path) -> None:
+    # no stand-in: the repository loads the model with nexpo.inference.InferenceSession
+    pytest.importorskip("nexpo.inference")
+    raw = _mlp_bytes()
+    (tmp_path / "repo" / "mlp" / "1").mkdir(parents=True)
+    (tmp_path / "repo" / "mlp" / "1" / "model.onnx").write_bytes(raw)
+    x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
+    (expected,) = _session(raw).run(["P"], {"X": x})  # type: ignore[attr-defined]
+    settings = make_settings(tmp_path, model_repository=tmp_path / "repo", repository_poll_s=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.get("/v2/models/mlp/ready", headers=AUTH).status_code == 200
+        body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [5, 4], "data": x.ravel().tolist()}]}
+        response = client.post("/v2/models/mlp/infer", headers=AUTH, json=body)
+        assert response.status_code == 200, response.text
+        (output,) = response.json()["outputs"]
+        assert output["shape"] == [5, 3]
+        got = np.array(output["data"], np.float32).reshape(5, 3)
+        np.testing.assert_allclose(got, expected, atol=1e-4 * (1 + np.abs(expected).max()))
