@@ -527,6 +527,7 @@ suite "lent references":
                    cast[ptr UncheckedArray[pointer]](addr data),
                    cast[ptr UncheckedArray[int]](addr len), 1, sent) == stUnsupported
     check sent == 0
+    check "does not take lent references" in $lastErrorCString()   # recorded, like any failure
     c_free(obj)
     release(ch)
     let small = newChannel(cmMpsc, 4, 64)
