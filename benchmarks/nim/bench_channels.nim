@@ -27,7 +27,7 @@
 import std/[atomics, monotimes, os, posix, strutils, times]
 import nexpo_core/errors
 import nexpo_core/runtime/[channel, ring, spsc, vyukov]
-import ./cputime
+import ./bare_ring, ./cputime
 
 const capacity = 1024
 

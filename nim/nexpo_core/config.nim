@@ -1,19 +1,21 @@
 ## Every compile-time switch of the Nim core, in one place.
 ##
 ## Profiles in `nimble.toml` set these with `-d:`; nothing else in the core reads `defined(...)`
-## for a nexpo switch directly, it reads the constants below.
+## for a nexpo switch directly, it reads the constants below (platform tests such as
+## `defined(linux)` stay where they are used).
 ##
 ## ==================  =======================================================================
 ## define              meaning
 ## ==================  =======================================================================
 ## nexpoProfile=NAME   name of the build profile, reported by `nexpo.info()` (release/debug/...)
 ## nexpoContracts      runtime checks of internal pre/post-conditions and invariants
-##                     (`preCondition`, `postCondition`, `invariant`); compile to nothing when off
+##                     (contracts.nim); compile to nothing when off
 ## nexpoSanitize       built for AddressSanitizer + UndefinedBehaviorSanitizer
 ## nexpoTsan           built for ThreadSanitizer
-## nexpoTestProgram   set by the Nim test runner: the program's main() initialises Nim, so
+## nexpoTestProgram    set by the Nim test runner: the program's main() initialises Nim, so
 ##                     `nexpo_init` must not run the initialisers again
 ## nexpoNoX86Simd      leave out the AVX2/AVX-512/SHA-NI paths even on x86-64 (portable only)
+## nexpoNoFutex        park with parking.nim's condition-variable fallback even on Linux
 ## ==================  =======================================================================
 ##
 ## C-compiler flags (baseline `-march=x86-64-v2`, sanitizer flags, optimisation level) are not
@@ -24,18 +26,7 @@ const
   contractsEnabled* = defined(nexpoContracts)
   sanitizeEnabled* = defined(nexpoSanitize)
   tsanEnabled* = defined(nexpoTsan)
+  testProgram* = defined(nexpoTestProgram)
+  futexDisabled* = defined(nexpoNoFutex)
   x86SimdEnabled* = (defined(amd64) or defined(i386)) and not defined(nexpoNoX86Simd)
   cacheLineSize* = 64 ## alignment used against false sharing
-
-template preCondition*(cond: untyped) =
-  ## A contract checked only with `-d:nexpoContracts`; compiles to nothing otherwise.
-  when contractsEnabled:
-    doAssert(cond, "precondition failed: " & astToStr(cond))
-
-template postCondition*(cond: untyped) =
-  when contractsEnabled:
-    doAssert(cond, "postcondition failed: " & astToStr(cond))
-
-template invariant*(cond: untyped) =
-  when contractsEnabled:
-    doAssert(cond, "invariant broken: " & astToStr(cond))

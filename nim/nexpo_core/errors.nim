@@ -1,9 +1,17 @@
-## Status codes and the per-thread last-error message of the C ABI.
+## Status codes and the per-thread last-error message: the one error convention of the core.
 ##
-## Every export returns a `Status` (or a value plus an out-parameter) and never lets a Nim
-## exception cross into C: `cabi` catches everything and turns it into a status code, leaving
-## the message in a thread-local buffer read by `nexpo_last_error()`.
-## Keep the numbers in sync with `capi/core.h` (tests/nim/test_errors.nim checks them).
+## A failure is a `Status` plus a message in a thread-local buffer, read by `nexpo_last_error()`.
+## Two ways to produce one, same result:
+##
+## - setup and validation code raises (`fail`, `check`, `checkPtr`); the export's `cabi`
+##   catches everything and records status and message, so no Nim exception crosses into C;
+## - hot paths (the channel operations, `{.push raises: [].}`) never raise: they return
+##   `failed(status, msg)`, which records the message and returns the status, and the export
+##   returns that status as it is.
+##
+## stAgain/stTimeout/stClosed need no message (the binding words them); every other failing
+## status is recorded with one. Keep the numbers in sync with `capi/core.h`
+## (tests/nim/test_core.nim checks them).
 
 type
   Status* = enum
@@ -39,9 +47,14 @@ template checkPtr*(p: pointer, len: int, name: string) =
   if len < 0: fail(stInvalid, name & ": negative length " & $len)
   if p == nil and len > 0: fail(stInvalid, name & ": NULL pointer with length " & $len)
 
-proc setError*(status: Status, msg: string): cint =
+proc failed*(status: Status, msg: string): Status {.raises: [].} =
+  ## Record `msg` as this thread's last error and return `status` (the non-raising convention).
   lastError = msg
-  cint(ord(status))
+  status
+
+proc setError*(status: Status, msg: string): cint {.raises: [].} =
+  ## `failed`, for an export's return value.
+  cint(ord(failed(status, msg)))
 
 proc clearError*() {.inline.} =
   if lastError.len > 0: lastError.setLen(0)

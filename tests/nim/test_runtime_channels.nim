@@ -173,7 +173,7 @@ suite "channels":
       check sendStr(ch, "hello") == stOk
       check sendStr(ch, repeat('x', 1000)) == stOk    # beyond the inline room: heap slot
       check sendStr(ch, repeat('x', 1001)) == stInvalid
-      check "max_message_size" in takeLastMessage()
+      check "max_message_size" in $lastErrorCString()
       check recvStr(ch, st) == "" and st == stOk
       check recvStr(ch, st) == "hello"
       check recvStr(ch, st) == repeat('x', 1000)
@@ -278,7 +278,7 @@ suite "channels":
     let ch = newChannel(cmSpsc, 4, 8)
     ch.ring.sendGuard.store(1)   # as if another thread were mid-send
     check sendStr(ch, "x") == stInvalid
-    check "SPSC" in takeLastMessage()
+    check "SPSC" in $lastErrorCString()
     ch.ring.sendGuard.store(0)
     check sendStr(ch, "x") == stOk
     release(ch)
@@ -527,6 +527,7 @@ suite "lent references":
                    cast[ptr UncheckedArray[pointer]](addr data),
                    cast[ptr UncheckedArray[int]](addr len), 1, sent) == stUnsupported
     check sent == 0
+    check "does not take lent references" in $lastErrorCString()   # recorded, like any failure
     c_free(obj)
     release(ch)
     let small = newChannel(cmMpsc, 4, 64)

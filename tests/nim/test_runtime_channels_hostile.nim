@@ -47,7 +47,7 @@ suite "hostile shared rings":
         var st: Status
         discard recv(b, st)
         check st == stCorrupt
-        check "another process" in takeLastMessage()
+        check "another process" in $lastErrorCString()
         check b.corrupted
         check send(b, "x") == stCorrupt   # this process stopped trusting the ring
         close(a)
@@ -133,7 +133,7 @@ suite "hostile shared rings":
     discard recv(b, st)                    # faults, gets zero pages, carries on
     discard recv(b, st)
     check st == stCorrupt
-    check "truncated" in takeLastMessage()
+    check "truncated" in $lastErrorCString()
     check send(a, "x") in {stOk, stCorrupt}
     release(b)
     release(a)

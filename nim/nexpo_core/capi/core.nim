@@ -9,7 +9,7 @@ var initState: Atomic[int]  # 0 = not started, 1 = running, 2 = done
 proc nexpo_init*(): int32 {.exportc, cdecl.} =
   var expected = 0
   if initState.compareExchange(expected, 1):
-    when not defined(nexpoTestProgram):  # a test program's own main() already ran it
+    when not testProgram:  # a test program's own main() already ran it
       nexpoNimMain()
     cpu.detect()
     initState.store(2)

@@ -29,17 +29,9 @@ int32_t nexpo_channel_close(nexpo_channel *ch);
 int32_t nexpo_channel_info(nexpo_channel *ch, uint64_t *out, size_t cap);
 int64_t nexpo_channel_len(nexpo_channel *ch);
 int32_t nexpo_channel_send(nexpo_channel *ch, const char *msg, size_t len, int64_t timeout_ns);
-int32_t nexpo_channel_recv(nexpo_channel *ch, char *buf, size_t cap, size_t *len, char **heap,
-                           int64_t timeout_ns);
-/* One-call receive: returns the length of the message copied into buf, or -status
- * (-NEXPO_EUNSUPPORTED: the next message is longer than cap and was left in the channel). */
-int64_t nexpo_channel_recv_into(nexpo_channel *ch, char *buf, size_t cap, int64_t timeout_ns);
 /* Messages laid end to end in data, lens[i] bytes each; *sent = how many went (in order). */
 int32_t nexpo_channel_send_many(nexpo_channel *ch, const char *data, const size_t *lens, size_t n,
                                 int64_t timeout_ns, size_t *sent);
-/* Waits for one message, then takes up to max_n that fit in cap, end to end, lens[i] each. */
-int32_t nexpo_channel_recv_many(nexpo_channel *ch, char *buf, size_t cap, size_t *lens,
-                                size_t max_n, int64_t timeout_ns, size_t *count, char **heap);
 /* Receive from whichever of chs[0..n) is ready first; *index says which. */
 int32_t nexpo_channel_select(nexpo_channel **chs, size_t n, int64_t timeout_ns, size_t *index,
                              char *buf, size_t cap, size_t *len, char **heap);

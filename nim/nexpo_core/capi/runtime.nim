@@ -46,10 +46,8 @@ proc registered(ch: ptr ByteChannel): ptr ByteChannel =
     liveHandles[cast[uint](ch)] = false
   ch
 
-proc statusOf(st: Status): int32 {.inline.} =
-  ## A hot-path status; failures that carry a detail leave it as the last error.
-  if st == stInvalid or st == stNoMem or st == stCorrupt:
-    discard setError(st, takeLastMessage())
+template statusOf(st: Status): int32 =
+  ## A hot-path status: its message, if any, was recorded by `failed` (errors.nim).
   int32(ord(st))
 
 proc nexpo_channel_new*(mode: int32, capacity, maxMessage: int,
@@ -107,39 +105,11 @@ proc nexpo_channel_send*(ch: ptr ByteChannel, msg: pointer, len: int,
     return setError(stInvalid, "msg: NULL pointer")
   statusOf(send(ch, msg, len, timeoutNs))
 
-proc nexpo_channel_recv*(ch: ptr ByteChannel, buf: pointer, cap: int, outLen: ptr int,
-                         heap: ptr pointer, timeoutNs: int64): int32 {.exportc, cdecl.} =
-  var res: ReadResult
-  let st = recv(ch, buf, cap, res, timeoutNs)
-  if st == stOk:
-    outLen[] = res.len
-    heap[] = res.heap
-  statusOf(st)
-
-proc nexpo_channel_recv_into*(ch: ptr ByteChannel, buf: pointer, cap: int,
-                              timeoutNs: int64): int64 {.exportc, cdecl.} =
-  let n = recvInto(ch, buf, cap, timeoutNs)
-  if n == -int64(ord(stInvalid)) or n == -int64(ord(stCorrupt)):
-    discard statusOf(Status(-n))
-  n
-
 proc nexpo_channel_send_many*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int],
                               n: int, timeoutNs: int64, sent: ptr int): int32 {.exportc, cdecl.} =
   var count = 0
   let st = sendMany(ch, data, lens, n, timeoutNs, count)
   sent[] = count
-  statusOf(st)
-
-proc nexpo_channel_recv_many*(ch: ptr ByteChannel, buf: pointer, cap: int,
-                              lens: ptr UncheckedArray[int], maxN: int, timeoutNs: int64,
-                              count: ptr int, heap: ptr pointer): int32 {.exportc, cdecl.} =
-  if maxN < 1:
-    return setError(stInvalid, "max_n: must be at least 1")
-  var n = 0
-  var h: pointer
-  let st = recvMany(ch, buf, cap, lens, maxN, timeoutNs, n, h)
-  count[] = n
-  heap[] = h
   statusOf(st)
 
 proc nexpo_channel_select*(chs: ptr UncheckedArray[ptr ByteChannel], n: int, timeoutNs: int64,

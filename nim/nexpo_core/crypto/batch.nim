@@ -8,8 +8,9 @@
 ##
 ## Properties:
 ## - validated once on construction: the lengths must add up to exactly `len`
-## - `msg(i)` is O(1), so a batch can be split into ranges for `scheduler.parallelFor`
-## - `sameLen(i, j)` lets the SHA-NI path pair equal-length neighbours into one interleaved call
+## - `msgPtr(i)`/`msgLen(i)` are O(1), so a batch can be split into ranges for
+##   `scheduler.parallelFor`; equal lengths side by side let the SHA-NI path pair neighbours
+##   into one interleaved call (many.nim's `sameLength`)
 
 import ../errors
 

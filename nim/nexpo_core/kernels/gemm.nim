@@ -26,7 +26,7 @@
 ## - packing buffers come from a small pool (common.nim): no page faults in steady state
 
 import std/atomics
-import ../config, ../cpu, ../errors
+import ../config, ../contracts, ../cpu, ../errors
 import ../runtime/scheduler
 import ./common, ./packing, ./activations, ./gemm_portable
 when x86SimdEnabled:

@@ -1,4 +1,23 @@
-## Waiting for a peer thread of a lock-free structure: a few PAUSEs, a few yields, a nap.
+## The one spin/yield/block policy of the runtime: a waiter spins with PAUSE for a few rounds,
+## then gives its time slice away for a few more, then blocks in the way its structure blocks.
+## Each user has its own measured constants (a `WaitPolicy`); what "block" means is its own:
+##
+## ==================  =========================  ==============================================
+## policy              rounds                     then
+## ==================  =========================  ==============================================
+## `queuePolicy`       15 x 1 PAUSE, 8 yields     a 1 us nap, and over again (`Backoff`, below)
+## `channelPolicy`     100 x 1 PAUSE, 16 yields   park on the ring's futex word (wake.nim), 8
+##                                                spins after each wake
+## `schedulerPolicy`   64 x 32 PAUSE, 16 yields   park on the pool's event count (scheduler.nim),
+##                                                a 1-round spin after each wake
+## ==================  =========================  ==============================================
+##
+## Why the channel spins longer than the queues: a channel waiter parks on a futex and is woken
+## by its peer, so a park costs two system calls and a context switch, which ~100 PAUSEs
+## (a few microseconds) often save; a queue waiter has no one to wake it and must come back on
+## its own (below). The scheduler's rounds are steal attempts over every deque, 32 PAUSEs apart.
+##
+## The typed queues' policy:
 ##
 ## ::
 ##
@@ -42,9 +61,34 @@
 
 import std/posix
 
+{.push raises: [].}
+
+type
+  WaitPolicy* = object
+    spins*: int       ## rounds of PAUSE first
+    pauses*: int      ## PAUSEs per spin round
+    yields*: int      ## then rounds of sched_yield(); then the caller blocks
+  WaitStep* = enum
+    wsSpun            ## this round spun
+    wsYielded         ## this round gave the core away
+    wsBlock           ## spins and yields are used up: block now (and reset the count)
+
 const
-  spinRounds* = 15    ## PAUSEs first
-  yieldRounds* = 8    ## then sched_yield()s, then one nap
+  queuePolicy* = WaitPolicy(spins: 15, pauses: 1, yields: 8)
+  channelPolicy* = WaitPolicy(spins: 100, pauses: 1, yields: 16)
+  schedulerPolicy* = WaitPolicy(spins: 64, pauses: 32, yields: 16)
+
+template step*(p: static WaitPolicy, rounds: var int): WaitStep =
+  ## One round of waiting under policy `p`; `rounds` counts them (0 after progress).
+  inc rounds
+  if rounds <= p.spins:
+    for _ in 0 ..< p.pauses: cpuRelax()
+    wsSpun
+  elif rounds <= p.spins + p.yields:
+    discard sched_yield()
+    wsYielded
+  else:
+    wsBlock
 
 type Backoff* = object
   rounds: int
@@ -55,15 +99,12 @@ proc nap() {.noinline.} =
 
 proc wait*(b: var Backoff) {.inline.} =
   ## One round of waiting (see the module doc).
-  inc b.rounds
-  if b.rounds <= spinRounds:
-    cpuRelax()
-  elif b.rounds <= spinRounds + yieldRounds:
-    discard sched_yield()
-  else:
+  if step(queuePolicy, b.rounds) == wsBlock:
     nap()
     b.rounds = 0
 
 proc reset*(b: var Backoff) {.inline.} =
   ## After progress: the next wait starts with the spin again.
   b.rounds = 0
+
+{.pop.}

@@ -1,5 +1,5 @@
-## A channel handle: the process-local object behind `ptr ByteChannel` (channel.nim has the
-## operations). It owns the ring (malloc'd, or a shared mapping), this process's copy of the
+## A channel handle: the process-local object behind `ptr ByteChannel` (channel.nim lists
+## the files of its operations). It owns the ring (malloc'd, or a shared mapping), this process's copy of the
 ## ring's geometry (`RingView`), the watcher table, and the corruption state of a shared ring:
 ## shared rings are validated at open and their geometry is never read from shared memory again
 ## (ring.nim's threat model); a violation found later is recorded here, once, for good.
@@ -149,16 +149,6 @@ proc release*(ch: ptr ByteChannel) =
   `=destroy`(ch.name)
   deallocShared(ch)
 
-var lastMessage {.threadvar.}: string
-
-proc setLastMessage*(msg: string) =
-  lastMessage = msg
-
-proc takeLastMessage*(): string =
-  ## The detail of the last stInvalid/stNoMem/stCorrupt returned by a non-raising call on this
-  ## thread.
-  result = move lastMessage
-
 # --- corruption of shared rings (see ring.nim's threat model) -----------------------------
 
 const corruptionText: array[Corruption, string] = [
@@ -172,9 +162,8 @@ proc corrupted*(ch: ptr ByteChannel): bool {.inline.} =
 
 proc corruptStatus*(ch: ptr ByteChannel): Status =
   let c = min(ch.corruption.load(moAcquire), uint32(ord(high(Corruption))))
-  setLastMessage("channel: shared channel " & ch.name & " was corrupted by another process: " &
-                 corruptionText[Corruption(c)] & "; it cannot be used any more")
-  stCorrupt
+  failed(stCorrupt, "channel: shared channel " & ch.name & " was corrupted by another process: " &
+                   corruptionText[Corruption(c)] & "; it cannot be used any more")
 
 proc markCorrupt*(ch: ptr ByteChannel, why: Corruption): Status =
   ## Record the first reason (sticky) and report it.

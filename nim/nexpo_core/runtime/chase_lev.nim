@@ -31,7 +31,7 @@
 ## - copying is forbidden: a copied deque would be a second owner
 
 import std/atomics
-import ../config
+import ../config, ../contracts
 
 type
   ChaseLevDeque*[T: ptr; N: static int] = object
@@ -53,6 +53,8 @@ proc push*[T; N](d: var ChaseLevDeque[T, N], item: T): PushResult {.inline.} =
   ## Owner only.
   let b = d.bottom.load(moRelaxed)
   let t = d.top.load(moAcquire)
+  # Thieves move the top only up to the bottom, which only the owner (us) moves.
+  invariant(t <= b and b - t <= N)
   if b - t >= N:
     return prFull
   d.buffer[b mod N].store(item, moRelease)
@@ -67,6 +69,7 @@ proc pop*[T; N](d: var ChaseLevDeque[T, N]): T {.inline.} =
   fence(moSequentiallyConsistent)
   var t = d.top.load(moRelaxed)
   if t <= b:
+    invariant(b - t < N)
     result = d.buffer[b mod N].load(moAcquire)
     if t == b:
       # Last element: race the thieves for it.

@@ -12,8 +12,8 @@
 ##
 ## Backends:
 ## - Linux: the futex(2) system call via `syscall` (no glibc wrapper exists).
-## - elsewhere (or `-d:nexpoNoFutex`): a condition-variable fallback, `CondvarParking`, also
-##   usable directly (the tests exercise it on Linux too). Waits and wakes go through a small
+## - elsewhere (or `-d:nexpoNoFutex`, config.nim's `futexDisabled`): a condition-variable
+##   fallback, `condvarWait`/`condvarWake`, also usable directly (the tests exercise it on Linux too). Waits and wakes go through a small
 ##   table of (mutex, condvar) buckets hashed by address, so a wake can never slip between a
 ##   waiter's check and its sleep. Across processes the fallback cannot block on another
 ##   process's memory, so shared waits degrade to 1 ms polling sleeps.
@@ -22,8 +22,9 @@
 ## https://www.akkadia.org/drepper/futex.pdf) and the parking lot of WebKit/Rust.
 
 import std/[atomics, locks, monotimes]
+import ../config
 
-const useFutex* = defined(linux) and not defined(nexpoNoFutex)
+const useFutex* = defined(linux) and not futexDisabled
 
 type ParkWord* = Atomic[uint32] ## the word threads park on; 4-byte aligned as futex wants
 

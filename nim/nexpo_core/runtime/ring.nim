@@ -38,7 +38,7 @@
 ##   exactly what is still to come: the ring is drained iff closed and head == tail (unmarked).
 ##   (The scheme of crossbeam-channel's bounded flavour.) The SPSC sender publishes its tail
 ##   with a plain store instead, so SPSC close goes through `closed` and `sendGuard` (see
-##   channel.nim); its tail never carries the mark.
+##   wake.nim); its tail never carries the mark.
 
 ## Threat model of shared rings: the memory is shared with processes we do not trust (any
 ## process of this user may open the name, and a peer may be buggy or hostile). Such a peer
@@ -55,11 +55,11 @@
 ##   copied; a Vyukov sequence number no run of the protocol can produce, and loops a peer
 ##   could keep going by moving head/tail, end in `ringCorrupt` or a bounded retry count;
 ## - a page lost to a peer's ftruncate is replaced by zeros (ring_guard.nim) instead of SIGBUS.
-## A violation marks the channel corrupted in this process (channel.nim: `stCorrupt`, Python's
+## A violation marks the channel corrupted in this process (channel_handle.nim: `stCorrupt`, Python's
 ## `nexpo.ChannelCorrupted`) for good.
 
 import std/atomics
-import ../config
+import ../config, ../contracts
 import ./parking
 
 const
@@ -171,6 +171,12 @@ type RingView* = object
   stride*: uint64
   inlineMax*: uint64
   maxMessage*: uint64
+
+template trusted*(q: typed): bool =
+  ## Whether contracts may check `q`'s relations: always for in-process rings and the typed
+  ## queues; never for a shared ring, whose relations a hostile peer may break (the code
+  ## reports that as stCorrupt instead, ring.nim's threat model).
+  when q is RingView: not q.shared else: true
 
 proc viewOf*(r: ptr RingHeader, mode: ChannelMode, capacity, inlineMax, maxMessage: int,
              shared: bool): RingView =

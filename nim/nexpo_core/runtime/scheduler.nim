@@ -50,8 +50,8 @@
 ##   the hot path)
 
 import std/[atomics, cpuinfo, locks, os, strutils]
-import ../config
-import ./parking, ./chase_lev
+import ../config, ../contracts
+import ./backoff, ./chase_lev, ./parking
 
 const dequeCapacity = 1024  ## per thread; spawns beyond it run inline
 
@@ -96,8 +96,6 @@ const
   maxCallers = 32     ## outside threads inside parallelFor at once; more run their loop serially
   waiterBit = 0x8000_0000'u32
   countMask = 0x7fff_ffff'u32
-  spinRounds = 64     ## steal attempts with PAUSE before yielding
-  yieldRounds = 16    ## then sched_yield rounds before parking
 
 var
   workerSlots: array[maxWorkers, ptr Slot]   # allocated on first use, never freed
@@ -262,14 +260,9 @@ proc workerLoop(self: ptr Slot) {.thread.} =
       continue
     if self.stop.load(moAcquire):
       break   # own deque is empty (pop just failed): nothing of ours is lost
-    inc idle
-    if idle <= spinRounds:
-      for _ in 0 ..< 32: cpuRelax()
-    elif idle <= spinRounds + yieldRounds:
-      discard sched_yield()
-    else:
+    if step(schedulerPolicy, idle) == wsBlock:   # backoff.nim
       parkIdle(self, stopRequested)
-      idle = spinRounds   # after a wake: a short spin before parking again
+      idle = schedulerPolicy.spins   # after a wake: a short spin before parking again
 
 proc startWorkersLocked() =
   ## With poolLock held: start numThreads() - 1 workers.
@@ -377,12 +370,7 @@ proc sync*(g: var TaskGroup) =
         idle = 0
         runFound(self, t)
         continue
-      inc idle
-      if idle <= spinRounds:
-        for _ in 0 ..< 32: cpuRelax()
-      elif idle <= spinRounds + yieldRounds:
-        discard sched_yield()
-      else:
+      if step(schedulerPolicy, idle) == wsBlock:
         # Park on the event count; the finisher of our last task wakes it (waiter bit).
         let epoch = wakeEpoch.load(moAcquire)
         discard sleepers.fetchAdd(1, moSequentiallyConsistent)
@@ -399,7 +387,7 @@ proc sync*(g: var TaskGroup) =
         discard sleepers.fetchSub(1, moSequentiallyConsistent)
         # If a wake meant for idle threads reached us but we leave, pass it on.
         if parked and groupDone(g) and workVisible(): notifyOne()
-        idle = spinRounds
+        idle = schedulerPolicy.spins
   if g.borrowed:
     g.borrowed = false
     returnCallerSlot()

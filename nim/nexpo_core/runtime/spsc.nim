@@ -12,8 +12,8 @@
 ## object with `tail`/`head: Atomic[uint64]`, `producerCachedHead`/`consumerCachedTail: uint64`
 ## and `capacity: uint64`; the caller supplies the slot write/read. Two instantiations:
 ##
-## - the byte ring of channels (`RingView`; channel.nim's `ringPush`/`ringPop`, and
-##   `spscTryPush`/`spscPop` below for the bare-ring benchmark); the channel layer adds close
+## - the byte ring of channels (`RingView`; channel_ops.nim's `ringPush`/`ringPop`, and
+##   benchmarks/nim/bare_ring.nim for the bare-ring benchmark); the channel layer adds close
 ##   and wake-ups around it without touching the indices
 ## - the typed queue `SpscQueue[T]`: the honest structure for "int64 messages between two
 ##   threads"
@@ -34,12 +34,12 @@
 ## - wait-free: no retry loop; one index update publishes a whole batch
 ## - in the steady state neither side touches the other's cache line (cached indices)
 ## - correct only with one sender thread and one receiver thread at a time (the byte channel
-##   guards each side; see channel.nim)
+##   guards each side; see wake.nim's `guarded`)
 ## - typed queue: `T` must be a plain (copyMem-able) type; the queue is never copied
 ##   (`=copy` is an error), its slots are freed by `=destroy`
 
 import std/[atomics, typetraits]
-import ../config
+import ../config, ../contracts
 import ./ring
 
 # --- the algorithm ----------------------------------------------------------------------
@@ -55,6 +55,11 @@ template lamportPush*(q: typed, want: int, pos, idx, writeSlot: untyped): int =
     if room < uint64(want):
       q.producerCachedHead = q.head.load(moAcquire)
       room = q.capacity - (t0 - q.producerCachedHead)
+    if trusted(q):
+      # The head never passes the tail, nor the tail the head + capacity; a cached head is
+      # an older head (the sender owns the tail, t0 is exact).
+      let h = q.producerCachedHead
+      invariant(h <= t0 and t0 - h <= q.capacity)
     let k = int(min(room, uint64(want)))
     if k > 0:
       for j in 0 ..< k:
@@ -84,6 +89,10 @@ template lamportPop*(q: typed, want: int, releaseGroup: static int,
   if avail < uint64(want):
     q.consumerCachedTail = q.tail.load(moAcquire)
     avail = q.consumerCachedTail - h0
+  if trusted(q):
+    # A cached tail is an older tail, never behind what this receiver took (h0 is exact).
+    let t = q.consumerCachedTail
+    invariant(h0 <= t and t - h0 <= q.capacity)
   let limit = int(min(avail, uint64(want)))
   var k = 0
   var refused = false
@@ -107,18 +116,6 @@ template lamportPop*(q: typed, want: int, releaseGroup: static int,
     else:
       q.head.store(h1, moRelease)
   if k == 0 and refused: -1 else: k
-
-# --- the byte ring of channels ----------------------------------------------------------
-
-proc spscTryPush*(r: RingView, msg: pointer, len: int, heapCopy: pointer): int {.inline.} =
-  ## 1 sent, 0 full.
-  lamportPush(r, 1, pos, idx):
-    writeMessage(slotAt(r, pos), msg, len, heapCopy)
-
-proc spscPop*(r: RingView, dst: pointer, dstCap, maxLen: int, res: var ReadResult): int {.inline.} =
-  ## 1 popped into `res`, 0 empty, -1 the next message is longer than `maxLen` (left in place).
-  lamportPop(r, 1, 1, pos, idx, peekLen(slotAt(r, pos)) <= maxLen):
-    res = readMessage(slotAt(r, pos), dst, dstCap)
 
 # --- the typed queue --------------------------------------------------------------------
 

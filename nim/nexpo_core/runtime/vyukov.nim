@@ -24,10 +24,10 @@
 ## with `tail`/`head: Atomic[uint64]` and `capacity: uint64`; the caller supplies the slot's
 ## sequence word and the slot write/read. Two instantiations:
 ##
-## - the byte ring of channels (MPSC, SPMC, MPMC; channel.nim's `ringPush`/`ringPop`): claims are
+## - the byte ring of channels (MPSC, SPMC, MPMC; channel_ops.nim's `ringPush`/`ringPop`): claims are
 ##   sequentially consistent RMWs (the tail CAS expects `closedMark` clear, so close and a send
 ##   cannot both win; a single receiver claims with a fetch-add). They double as the StoreLoad
-##   barrier of the channel's wake-up protocol (see channel.nim).
+##   barrier of the channel's wake-up protocol (see wake.nim).
 ## - the typed queue `MpmcQueue[T]` (relaxed CAS, as in the original).
 ##
 ## The typed queue also has blocking `push`/`pop`: ``pos = fetch-add(tail, 1)``, wait until
@@ -63,7 +63,7 @@
 ##   (streaming 16-byte cells moves one line per 4 messages).
 
 import std/[atomics, typetraits]
-import ../config
+import ../config, ../contracts
 import ./backoff, ./ring, ./spsc
 
 # --- the algorithm ----------------------------------------------------------------------
@@ -126,6 +126,9 @@ template vyukovPush*(q: typed, want: int, multi, rmw: static bool,
     for j in 0 ..< k:
       let pos = t + uint64(j)
       let idx = j
+      if trusted(q):
+        let sq = seqWord.load(moRelaxed)
+        invariant(sq == pos)           # claimed: free for this lap, and only we may write it
       writeSlot
       seqWord.store(pos + 1, moRelease)
     pushed = k
@@ -178,6 +181,7 @@ template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
         if first != 0 and first != -1 and first != -cast[int64](q.capacity):
           popped = ringCorrupt
           break
+
       popped = if refused: -1 else: 0
       break
     when multi:
@@ -190,6 +194,9 @@ template vyukovPop*(q: typed, want: int, multi, rmw: static bool,
     for j in 0 ..< k:
       let pos = h + uint64(j)
       let idx = j
+      if trusted(q):
+        let sq = seqWord.load(moRelaxed)
+        invariant(sq == pos + 1)       # claimed: published this lap, and only we may take it
       readSlot
       seqWord.store(pos + q.capacity, moRelease)
     popped = k

@@ -1,0 +1,71 @@
+## Lent references (in-process rings only): a binding that holds its messages in immutable
+## objects (CPython `bytes`) may lend them instead of copying (`sendRefs`: the slot keeps the
+## object's address and its data pointer, ring.nim's kind 2) and take them back the same way
+## (`recvVisit` hands the visitor the reference). A receiver that copies (every other receive)
+## copies the bytes out and releases the reference through `ring.refRelease`. Both calls are
+## non-blocking: the binding makes them while it holds its own lock (the GIL) and waits with
+## the copying calls, or `waitReady`, when they would block.
+
+{.push raises: [].}
+
+import std/atomics
+import ../errors
+import ./channel_handle, ./channel_ops, ./ring, ./wake
+
+proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
+               lens: ptr UncheckedArray[int], n: int, sent: var int): Status =
+  ## Non-blocking: lend up to `n` messages (`lens[i]` bytes at `datas[i]`, kept alive by
+  ## `objs[i]`) with one claim; `sent` says how many went, in order (the caller still owns the
+  ## rest). stOk when at least one went; stAgain (full), stClosed, stInvalid (the first message
+  ## is over max_message_size), stUnsupported (a shared ring, or slots too small to hold a
+  ## reference: copy instead).
+  template r: untyped = ch.ring
+  sent = 0
+  if n <= 0: return stOk
+  if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
+    # Shared: an address means nothing in another process. Tiny slots (max_message_size
+    # under 16 bytes) have no room for [obj | data], and copying them costs no more.
+    return failed(stUnsupported, "channel: this channel does not take lent references")
+  var run = 0
+  while run < n and run < int(r.capacity) and uint64(lens[run]) <= r.maxMessage:
+    inc run
+  if run == 0: return tooLong(r, lens[0])
+  var got = 0
+  let st = guarded(r, sendGuard, "sender"):
+    got = ringPush(r, run, pos, idx):
+      writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
+    if got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
+    elif got < 0: stClosed
+    else: stAgain
+  if got > 0:
+    sent = got
+    notifyReceivers(ch, got)
+  st
+
+proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
+                count: var int): Status =
+  ## Non-blocking: take up to `maxN` ready messages with one claim and hand each, in order and
+  ## in place, to `visit` (ring.nim's `RefVisit`). stOk (count > 0), stAgain (empty), stClosed
+  ## (closed and drained).
+  template r: untyped = ch.ring
+  count = 0
+  if r.shared and ch.corrupted: return corruptStatus(ch)
+  var got = 0
+  var bad = false
+  let st = guarded(r, recvGuard, "receiver"):
+    if r.shared:   # two loops: the in-process one stays as small as it was
+      got = ringPop(r, maxN, pos, idx, true):
+        visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
+    else:
+      got = ringPop(r, maxN, pos, idx, true):
+        visitMessage(slotAt(r, pos), visit, ctx)
+    if bad: markCorrupt(ch, coSlot)
+    elif got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)
+    else: emptyStatus(r)
+  if got > 0:
+    count = got
+    notifySenders(ch, got)
+  st
+{.pop.}

@@ -1,0 +1,199 @@
+## The wake protocol of a channel: how a blocked send/recv waits (`waitLoop`), how the other
+## side wakes it (`notifyReceivers`/`notifySenders`), close, and the SPSC side guards.
+##
+## Waiting: a blocked send/recv first retries with PAUSE for a moment, then gives its time slice
+## away (sched_yield: with more threads than cores the peer it waits for may be descheduled),
+## then parks on the ring's `notFull`/`notEmpty` futex word (shared futex for shared rings, so a
+## process wakes another); the rounds are backoff.nim's `channelPolicy`. The other side
+## bumps the word and wakes waiters only when `sendWaiters` / `recvWaiters` says someone
+## announced it will park: no syscall when nobody waits. The two sides form a Dekker pattern
+## with no fence of its own:
+##
+## ::
+##
+##   waiter (receiver)                         waker (sender)
+##   recvWaiters += 1          (seq_cst RMW)   claim/publish tail    (seq_cst RMW, already needed)
+##   try again; load tail      (seq_cst)       ... write, publish slot
+##   tail > head: a sender is mid-publish,     load recvWaiters      (seq_cst)
+##     do not sleep (yield, retry)             > 0: bump notEmpty, futex wake
+##   else sleep on notEmpty
+##
+## Either the waiter's load of `tail` sees the claim (and it does not sleep), or its increment
+## comes first in the seq_cst order and the waker sees it. Senders waiting for room mirror this
+## with `head` (receivers claim with a seq_cst RMW too). SPSC publishes with plain stores (no
+## RMW per message): there the waker's barrier is `lightBarrier` and the waiter's
+## `heavyBarrier` (barriers.nim: membarrier(2), so a message costs no fence in one process;
+## full fences on both sides for shared rings). A waiter whose deadline passes takes one last
+## look, so a wakeup can never be swallowed by a timeout.
+##
+## Close: `close` sets `closed`, and (Vyukov modes) `closedMark` in the ring's tail (one RMW;
+## see ring.nim), and wakes everyone. Senders claim positions with a CAS expecting the mark
+## clear, so they fail at once (ECLOSED) after it; receivers drain what is left and fail only
+## when the tail is marked AND every claimed position was consumed (head == tail). A send
+## racing with close either fails or was claimed before the mark, and then a receiver waits for
+## it: never accepted and lost. SPSC: the sender's guard RMW (`sendGuard`, taken before it
+## reads `closed`) plays the part of the claim: a receiver that sees `closed` and then a free
+## guard knows the last send either saw `closed` or has published (see `closedAndDrained`).
+
+{.push raises: [].}
+
+import std/[atomics, posix]
+import ../errors
+import ./backoff, ./barriers, ./channel_handle, ./parking, ./ring, ./shm, ./watchers
+
+# --- state ------------------------------------------------------------------------------
+
+proc isClosed*(ch: ptr ByteChannel): bool {.inline.} = ch.ring.closed.load(moAcquire) != 0
+
+proc len*(ch: ptr ByteChannel): int =
+  ## Messages in the ring (a snapshot; claimed-but-unpublished positions count).
+  template r: untyped = ch.ring
+  let h = r.head.load(moAcquire)
+  let t = r.claimedEnd(moAcquire)
+  if t > h: int(min(t - h, r.capacity)) else: 0
+
+proc closedAndDrained*(r: RingView): bool {.inline.} =
+  ## The receivers' end: the tail carries the close mark (no position can be claimed any
+  ## more) and every claimed position was taken by a receiver. A send that claimed its position
+  ## before the close is counted by the tail, so it is waited for, never lost.
+  ## SPSC: `closed`, then no send in progress, then head == tail. The sender takes `sendGuard`
+  ## (seq_cst RMW) before it loads `closed` (seq_cst): if it saw `closed` clear, its guard RMW
+  ## precedes our guard load in the seq_cst order, so we see the guard taken, or released by
+  ## its release store after publishing (and then we see the tail it published).
+  if r.ringMode == cmSpsc:
+    r.closed.load(moSequentiallyConsistent) != 0 and
+      r.sendGuard.load(moSequentiallyConsistent) == 0 and
+      r.head.load(moRelaxed) >= r.tail.load(moAcquire)
+  else:
+    let t = r.tail.load(moSequentiallyConsistent)
+    (t and closedMark) != 0 and r.head.load(moSequentiallyConsistent) >= (t and not closedMark)
+
+proc recvInFlight*(r: RingView): bool {.inline.} =
+  ## The waiter's re-check (after announcing itself): a position is claimed that no receiver
+  ## has taken yet, so a sender is publishing it (or just did): do not sleep on a wake-up that
+  ## sender may already have decided not to send.
+  r.claimedEnd(moSequentiallyConsistent) > r.head.load(moSequentiallyConsistent)
+
+proc sendInFlight*(r: RingView): bool {.inline.} =
+  ## Room is claimed by receivers (head moved) that a sender may not see free yet.
+  let h = r.head.load(moSequentiallyConsistent)
+  r.claimedEnd(moSequentiallyConsistent) - h < r.capacity
+
+# --- wakeups ----------------------------------------------------------------------------
+
+template wakerBarrier*(r: RingView) =
+  ## The waker's StoreLoad: Vyukov modes have a seq_cst RMW (their claim) already; SPSC a
+  ## compiler barrier in one process (paired with the waiter's `heavyBarrier`), a fence when
+  ## shared.
+  if r.ringMode == cmSpsc:
+    if r.isShared: fence(moSequentiallyConsistent)
+    else: lightBarrier()
+
+template waiterBarrier*(r: RingView): bool =
+  ## False: the barrier failed, sleep only briefly (poll).
+  if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
+
+proc notifyReceivers*(ch: ptr ByteChannel, n = 1) {.inline.} =
+  ## After publishing `n` messages. Vyukov modes: call only after a seq_cst RMW on the ring's
+  ## tail (every successful push does one): it is the StoreLoad barrier that orders the
+  ## publish before these loads (see the module doc). No syscall and no shared write when
+  ## nobody waits.
+  template r: untyped = ch.ring
+  wakerBarrier(r)
+  if r.recvWaiters.load(moSequentiallyConsistent) > 0:
+    discard r.notEmpty.fetchAdd(1, moRelease)
+    parkWake(addr r.notEmpty, int32(min(n, high(int32).int)), r.isShared)
+  if ch.watchCount.load(moSequentiallyConsistent) > 0:
+    signalWatchers(ch, interestRecv)
+
+proc notifySenders*(ch: ptr ByteChannel, n = 1) {.inline.} =
+  ## After freeing `n` slots; Vyukov modes: call only after a seq_cst RMW on the ring's head.
+  template r: untyped = ch.ring
+  wakerBarrier(r)
+  if r.sendWaiters.load(moSequentiallyConsistent) > 0:
+    discard r.notFull.fetchAdd(1, moRelease)
+    parkWake(addr r.notFull, int32(min(n, high(int32).int)), r.isShared)
+  if ch.watchCount.load(moSequentiallyConsistent) > 0:
+    signalWatchers(ch, interestSend)
+
+proc close*(ch: ptr ByteChannel) =
+  ## Close for everyone (every process of a shared ring); the creator also unlinks the shm name.
+  template r: untyped = ch.ring
+  r.closed.store(1, moSequentiallyConsistent)
+  if r.ringMode != cmSpsc:
+    discard r.tail.fetchOr(closedMark, moSequentiallyConsistent)
+  discard r.notEmpty.fetchAdd(1, moRelease)
+  discard r.notFull.fetchAdd(1, moRelease)
+  parkWake(addr r.notEmpty, high(int32), r.isShared)
+  parkWake(addr r.notFull, high(int32), r.isShared)
+  signalWatchers(ch, interestRecv or interestSend, force = true)
+  if ch.creator and not ch.unlinked.exchange(true):
+    try: unlinkRegion(ch.name)
+    except NexpoError: discard   # cannot happen: the name was validated when it was created
+
+# --- SPSC side guards -------------------------------------------------------------------
+
+template guarded*(r: RingView, guard: untyped, side: string, body: untyped): Status =
+  ## SPSC: a second thread (or process) on the same side at the same time is a usage error,
+  ## reported instead of corrupting the ring. Other modes need no guard.
+  if r.ringMode == cmSpsc:
+    if r.guard.exchange(1, moAcquire) != 0:
+      failed(stInvalid, "channel: SPSC channel used by two " & side & "s at once; use mode='mpmc'")
+    else:
+      let st = body
+      r.guard.store(0, moRelease)
+      st
+  else:
+    body
+# --- blocking ---------------------------------------------------------------------------
+
+template waitLoop*(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
+                  attempt, inFlight: untyped): Status =
+  ## Retry `attempt` (a Status expression; stAgain = not yet) spinning, then yielding, then
+  ## parking on `ring.word` until it succeeds, fails, or the deadline passes (timeoutNs < 0:
+  ## never). `inFlight` (evaluated after announcing in `ring.waiters`) says the other side has
+  ## claimed a position it may not have published yet: then the waiter must not sleep.
+  template r: untyped = ch.ring
+  var st = attempt
+  if st == stAgain and timeoutNs != 0:
+    let deadline = deadlineAfter(timeoutNs)
+    var rounds = 0
+    var inFlightRounds = 0
+    while true:
+      if step(channelPolicy, rounds) == wsBlock:
+        let epoch = r.word.load(moAcquire)
+        discard r.waiters.fetchAdd(1, moSequentiallyConsistent)
+        let fenced = waiterBarrier(r)
+        st = attempt
+        if st != stAgain:
+          discard r.waiters.fetchSub(1, moRelaxed)
+          break
+        let busy = inFlight
+        let left = remainingNs(deadline)
+        if left == 0:
+          discard r.waiters.fetchSub(1, moRelaxed)
+          st = stTimeout
+          break
+        if busy or not fenced:
+          # The other side is between its claim and its publish: it will not necessarily
+          # wake us. Give it the core; after a while (a crashed peer of a shared ring) nap.
+          inc inFlightRounds
+          if inFlightRounds < 64:
+            discard sched_yield()
+          else:
+            parkWait(addr r.word, epoch, (if left < 0: 1_000_000'i64 else: min(left, 1_000_000'i64)),
+                     r.isShared)
+        else:
+          inFlightRounds = 0
+          parkWait(addr r.word, epoch, left, r.isShared)
+        discard r.waiters.fetchSub(1, moRelaxed)
+        rounds = channelPolicy.spins - 8   # a few spins after each wake before parking again
+      st = attempt
+      if st != stAgain: break
+      if deadline >= 0 and remainingNs(deadline) == 0:
+        st = attempt   # one last look
+        if st == stAgain: st = stTimeout
+        break
+  st
+
+{.pop.}
