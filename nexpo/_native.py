@@ -79,21 +79,21 @@ class FastPath(Protocol):
     def pending_releases(self) -> int: ...
 
 
-def _load_fastpath() -> FastPath:
-    """The second module of the ``_core`` shared object, loaded from that same file (PEP 489:
-    a library may export several ``PyInit_*``); it shares the one Nim runtime."""
+def load_sibling_module(name: str) -> Any:
+    """A further module of the ``_core`` shared object (``nexpo._fastpath``, ``nexpo._hashpath``),
+    loaded from that same file (PEP 489: a library may export several ``PyInit_*``); it shares the
+    one Nim runtime. Callers type it with their own Protocol."""
     path = sys.modules["nexpo._core"].__file__
-    spec = importlib.util.spec_from_file_location("nexpo._fastpath", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None or path is None:
-        raise ImportError(f"nexpo._fastpath: cannot load it from {path!r}")
+        raise ImportError(f"{name}: cannot load it from {path!r}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sys.modules["nexpo._fastpath"] = module
-    fast: FastPath = module
-    return fast
+    sys.modules[name] = module
+    return module
 
 
-fastpath: Final = _load_fastpath()
+fastpath: Final[FastPath] = load_sibling_module("nexpo._fastpath")
 
 ISA_NAMES: Final = ("portable", "avx2", "avx512")
 

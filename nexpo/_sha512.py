@@ -7,12 +7,10 @@ on every call, which costs more than hashing a short message. Like hashlib, inpu
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 from typing import Any, Final, Protocol
 
-from nexpo._native import check, ffi, lib
+from nexpo._native import check, ffi, lib, load_sibling_module
 from nexpo._slots import read_only_slot
 
 
@@ -27,20 +25,7 @@ class _HashPath(Protocol):
     def sha512_final(self, state: bytearray, /) -> bytes | int: ...
 
 
-def _load_hashpath() -> _HashPath:
-    """A further module of the ``_core`` shared object (PEP 489), like ``nexpo._fastpath``."""
-    path = sys.modules["nexpo._core"].__file__
-    spec = importlib.util.spec_from_file_location("nexpo._hashpath", path)
-    if spec is None or spec.loader is None or path is None:
-        raise ImportError(f"nexpo._hashpath: cannot load it from {path!r}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["nexpo._hashpath"] = module
-    hashpath: _HashPath = module
-    return hashpath
-
-
-_hp: Final = _load_hashpath()
+_hp: Final[_HashPath] = load_sibling_module("nexpo._hashpath")
 _STATE_SIZE: Final = _hp.SHA512_STATE_SIZE
 GIL_MINSIZE: Final = _hp.GIL_MINSIZE
 
