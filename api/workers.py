@@ -48,13 +48,18 @@ _watchdog: threading.Thread | None = None
 
 
 def _pid_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process: a zombie (killed, not yet reaped) is not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: state is the field after the parenthesised command name
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -183,7 +188,9 @@ def watch_supervisor() -> bool:
         return True
     supervisor = int(value)
     if os.getppid() != supervisor and _pid_exists(supervisor):
-        return False  # a grandchild (a subprocess of a worker): not ours to watch
+        # a grandchild (a subprocess of a worker): not ours to watch. A supervisor killed while
+        # this worker was still importing is a zombie until reaped: dead, so we watch (and stop).
+        return False
     _ask_for_parent_death_signal()  # then check: the parent may have died before the prctl
     flush_metrics = bool(os.environ.get(METRICS_DIR_ENV))
     _watchdog = threading.Thread(

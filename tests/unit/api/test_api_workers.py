@@ -88,6 +88,38 @@ def test_only_a_child_of_the_named_supervisor_watches(monkeypatch: pytest.Monkey
         other.wait()
 
 
+@pytest.mark.timeout(120)
+def test_a_worker_that_starts_after_its_supervisor_was_killed_but_not_yet_reaped_stops() -> None:
+    """The CI race: the supervisor died (a zombie until reaped) while a worker was still importing;
+    that worker must not take itself for a worker's subprocess and serve on."""
+    env = {**os.environ, "PYTHONPATH": str(Path(nexpo.__file__).resolve().parents[1])}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    late_worker = textwrap.dedent(
+        """
+        import os, sys, time
+        from nexpo.api import workers
+        while os.getppid() == int(os.environ["NEXPO_SUPERVISOR_PID"]):
+            time.sleep(0.01)  # "still importing" until the supervisor is gone
+        workers.watch_supervisor()  # (before the fix: False, and the worker served on)
+        time.sleep(60)
+        """
+    )
+    supervisor = subprocess.Popen(  # never reaped until the end: it stays a zombie
+        [sys.executable, "-c", _SUPERVISOR, late_worker, "default"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert supervisor.stdout is not None
+        worker = int(supervisor.stdout.readline())
+        os.kill(supervisor.pid, 9)
+        deadline = time.monotonic() + 30
+        while not _gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _gone(worker), "the late worker kept running beside its zombie supervisor"
+    finally:
+        supervisor.kill()
+        supervisor.wait(10)
+
+
 def _unset(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     """Unset ``names`` and restore them after the test even if they were unset before (the code
     under test sets them in ``os.environ``; a plain ``delenv`` of an absent name records nothing)."""
