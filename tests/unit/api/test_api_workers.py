@@ -105,7 +105,10 @@ def test_a_worker_that_starts_after_its_supervisor_was_killed_but_not_yet_reaped
         """
     )
     supervisor = subprocess.Popen(  # never reaped until the end: it stays a zombie
-        [sys.executable, "-c", _SUPERVISOR, late_worker, "default"], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _SUPERVISOR, late_worker, "default"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert supervisor.stdout is not None
