@@ -1,4 +1,5 @@
-/* nexpo._hashpath: SHA-512 entry points that decide, per call, whether to release the GIL.
+/* nexpo._hashpath: hash entry points that decide, per call, whether to release the GIL: SHA-512,
+ * and the SHA-256 / HMAC-SHA-256 batches over a list of bytes.
  *
  * Why it exists: cffi releases the GIL around every call. For a 64-byte message the release and
  * re-acquire cost more than the hash, and with several Python threads each release hands the
@@ -14,6 +15,7 @@
 
 #include "core.h"
 #include "sha512.h"
+#include "crypto.h"
 
 /* Inputs at least this long are hashed with the GIL released (hashlib's threshold). */
 #define HP_GIL_MINSIZE 2048
@@ -115,7 +117,146 @@ static PyObject *hp_sha512_final(PyObject *self, PyObject *const *args, Py_ssize
     return PyBytes_FromStringAndSize((const char *)out, sizeof out);
 }
 
+/* A batch over a list or tuple of exact bytes, hashed in place: the items' own buffers go to the
+ * native call as (pointer, length) pairs, with no joined copy. A tuple snapshot holds the items
+ * (bytes are immutable), so another thread changing the list meanwhile changes nothing here.
+ * Anything else (other containers, bytearray, memoryview items) returns NotImplemented: the
+ * Python layer's general path takes it. */
+typedef struct {
+    PyObject *items;            /* the snapshot tuple */
+    Py_ssize_t n;
+    const char **ptrs;
+    uint64_t *lens;
+    uint8_t *out;
+    uint64_t total;
+} hp_batch;
+
+static void hp_batch_free(hp_batch *b)
+{
+    Py_XDECREF(b->items);
+    PyMem_Free(b->ptrs);
+    PyMem_Free(b->lens);
+    PyMem_Free(b->out);
+}
+
+/* 1: ready; 0: not a list/tuple of exact bytes (NotImplemented); -1: an exception is set. */
+static int hp_batch_init(hp_batch *b, PyObject *messages)
+{
+    memset(b, 0, sizeof *b);
+    if (PyList_CheckExact(messages))
+        b->items = PyList_AsTuple(messages);
+    else if (PyTuple_CheckExact(messages)) {
+        Py_INCREF(messages);
+        b->items = messages;
+    } else
+        return 0;
+    if (b->items == NULL)
+        return -1;
+    b->n = PyTuple_GET_SIZE(b->items);
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(b->items, i))) {
+            hp_batch_free(b);
+            return 0;
+        }
+    }
+    size_t count = b->n > 0 ? (size_t)b->n : 1;
+    if (count > PY_SSIZE_T_MAX / 32) {
+        hp_batch_free(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->ptrs = PyMem_Malloc(count * sizeof *b->ptrs);
+    b->lens = PyMem_Malloc(count * sizeof *b->lens);
+    b->out = PyMem_Malloc(count * 32);
+    if (b->ptrs == NULL || b->lens == NULL || b->out == NULL) {
+        hp_batch_free(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(b->items, i);
+        b->ptrs[i] = PyBytes_AS_STRING(item);
+        b->lens[i] = (uint64_t)PyBytes_GET_SIZE(item);
+        b->total += b->lens[i];
+    }
+    return 1;
+}
+
+/* The digests as a list of 32-byte bytes objects; frees the batch. */
+static PyObject *hp_batch_digests(hp_batch *b, int32_t status)
+{
+    PyObject *result = NULL;
+    if (status != NEXPO_OK) {
+        result = PyLong_FromLong(status);
+    } else if ((result = PyList_New(b->n)) != NULL) {
+        for (Py_ssize_t i = 0; i < b->n; i++) {
+            PyObject *digest = PyBytes_FromStringAndSize((const char *)b->out + 32 * i, 32);
+            if (digest == NULL) {
+                Py_CLEAR(result);
+                break;
+            }
+            PyList_SET_ITEM(result, i, digest);
+        }
+    }
+    hp_batch_free(b);
+    return result;
+}
+
+static PyObject *hp_sha256_many_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "sha256_many_list(messages, /) takes one argument");
+        return NULL;
+    }
+    hp_batch b;
+    int ready = hp_batch_init(&b, args[0]);
+    if (ready <= 0)
+        return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    int32_t status;
+    if (b.total + 32 * (uint64_t)b.n < HP_GIL_MINSIZE) {
+        status = nexpo_sha256_many_ptrs(b.ptrs, b.lens, (size_t)b.n, b.out, 32 * (size_t)b.n);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_sha256_many_ptrs(b.ptrs, b.lens, (size_t)b.n, b.out, 32 * (size_t)b.n);
+        Py_END_ALLOW_THREADS
+    }
+    return hp_batch_digests(&b, status);
+}
+
+static PyObject *hp_hmac_sha256_many_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "hmac_sha256_many_list(key, messages, /) takes two arguments");
+        return NULL;
+    }
+    hp_batch b;
+    int ready = hp_batch_init(&b, args[1]);
+    if (ready <= 0)
+        return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
+    Py_buffer key;
+    if (hp_view(args[0], &key, "key") < 0) {
+        hp_batch_free(&b);
+        return NULL;
+    }
+    int32_t status;
+    if (b.total + 32 * (uint64_t)b.n < HP_GIL_MINSIZE) {
+        status = nexpo_hmac_sha256_many_ptrs(key.buf, (size_t)key.len, b.ptrs, b.lens, (size_t)b.n,
+                                             b.out, 32 * (size_t)b.n);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_hmac_sha256_many_ptrs(key.buf, (size_t)key.len, b.ptrs, b.lens, (size_t)b.n,
+                                             b.out, 32 * (size_t)b.n);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&key);
+    return hp_batch_digests(&b, status);
+}
+
 static PyMethodDef hp_methods[] = {
+    {"sha256_many_list", (PyCFunction)(void (*)(void))hp_sha256_many_list, METH_FASTCALL,
+     "sha256_many_list(messages, /) -> list[bytes] | status | NotImplemented (not all bytes)."},
+    {"hmac_sha256_many_list", (PyCFunction)(void (*)(void))hp_hmac_sha256_many_list, METH_FASTCALL,
+     "hmac_sha256_many_list(key, messages, /) -> list[bytes] | status | NotImplemented."},
     {"sha512", (PyCFunction)(void (*)(void))hp_sha512, METH_FASTCALL,
      "sha512(data, /) -> bytes | status: the digest; the GIL is released for long inputs."},
     {"sha512_update", (PyCFunction)(void (*)(void))hp_sha512_update, METH_FASTCALL,

@@ -82,7 +82,9 @@ class FastPath(Protocol):
 def load_sibling_module(name: str) -> Any:
     """A further module of the ``_core`` shared object (``nexpo._fastpath``, ``nexpo._hashpath``),
     loaded from that same file (PEP 489: a library may export several ``PyInit_*``); it shares the
-    one Nim runtime. Callers type it with their own Protocol."""
+    one Nim runtime. Callers type it with their own Protocol. Loaded once per process."""
+    if name in sys.modules:
+        return sys.modules[name]
     path = sys.modules["nexpo._core"].__file__
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None or path is None:

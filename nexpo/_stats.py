@@ -29,6 +29,7 @@ def fold_log2(slots: list[int]) -> list[int]:
             folded[min(max(k - FIRST_BOUND_LOG2, 0), len(PROCESSING_BUCKETS))] += count
     return folded
 
+
 # Guards creation of new entries (spawns and scrapes may run on different threads).
 _lock: Final = threading.Lock()
 

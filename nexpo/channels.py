@@ -605,6 +605,7 @@ def _failure(status: int, op: str) -> Exception:
 
 # --- select -------------------------------------------------------------------------------
 
+
 def _check_channels(channels: Sequence[Channel]) -> list[Channel]:
     chans = list(channels)
     if not chans:

@@ -45,8 +45,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     else:
         bench_dir = Path(args.benchmarks)
         if not bench_dir.is_dir():
-            print(f"nexpo bench: no benchmarks folder at {bench_dir} (run it from a nexpo checkout)",
-                  file=sys.stderr)
+            print(
+                f"nexpo bench: no benchmarks folder at {bench_dir} (run it from a nexpo checkout)",
+                file=sys.stderr,
+            )
             return 2
         new_json = out_dir / f"{mode}-{bench.timestamp()}.json"
         code, command = bench.run_benchmarks(bench_dir, new_json, mode, args.select)
@@ -89,6 +91,8 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Call
     parser.add_argument("--compare", metavar="OLD.json", help="exit 1 when a nexpo benchmark regressed")
     parser.add_argument("--threshold", type=float, default=0.10, help="regression threshold (0.10 = 10%%)")
     return _cmd_bench
+
+
 AddCommand: TypeAlias = "Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], Callable[..., int]]"
 
 # name -> function that adds the subparser and returns the handler

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexpo import _native
+from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
 from nexpo._sha512 import Sha512, sha512
 from nexpo._slots import read_only_slot
@@ -86,6 +87,7 @@ def _check_int(value: object, name: str) -> int:
 
 
 _ONLY_BYTES: Final = frozenset({bytes})
+_LISTS: Final = frozenset({list, tuple})  # hashed in place when every item is bytes (_hash_lists)
 _MAX_EMPTY_ROWS: Final = 1 << 24  # an (n, 0) array is n messages in no memory at all
 
 
@@ -151,13 +153,11 @@ class _Batch:
     def _from_array(self, array: npt.NDArray[Any], name: str) -> None:
         if array.ndim != 2 or array.dtype != np.uint8:
             raise ValueError(
-                f"{name}: an array must be 2-D uint8 (one message per row), "
-                f"got {array.ndim}-D {array.dtype}"
+                f"{name}: an array must be 2-D uint8 (one message per row), got {array.ndim}-D {array.dtype}"
             )
         if array.shape[1] == 0 and array.shape[0] > _MAX_EMPTY_ROWS:
             raise ValueError(
-                f"{name}: {array.shape[0]} empty rows is more than {_MAX_EMPTY_ROWS} "
-                "(every one hashes alike)"
+                f"{name}: {array.shape[0]} empty rows is more than {_MAX_EMPTY_ROWS} (every one hashes alike)"
             )
         contiguous = np.ascontiguousarray(array)
         self.keep = contiguous
@@ -271,6 +271,8 @@ def sha256_many(messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
     ``messages`` is a list of bytes-like objects (returns a list of 32-byte digests) or a 2-D
     uint8 array with one message per row (returns an (N, 32) uint8 array).
     """
+    if type(messages) in _LISTS and (digests := sha256_list(messages)) is not None:
+        return digests
     batch = _Batch(messages, "messages")
     out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)
     out_buf, out_len = _native.write_buffer(out, "out")
@@ -298,6 +300,8 @@ def hmac_sha256_many(  # type: ignore[overload-overlap]
 def hmac_sha256_many(key: object, messages: Iterable[Any]) -> list[bytes]: ...
 def hmac_sha256_many(key: object, messages: Messages) -> list[bytes] | npt.NDArray[np.uint8]:
     """HMAC-SHA-256 under one key of every message, in one native call (see ``sha256_many``)."""
+    if type(messages) in _LISTS and (digests := hmac_sha256_list(key, messages)) is not None:
+        return digests
     key_buf, key_len = _in(key, "key")
     batch = _Batch(messages, "messages")
     out = np.empty((batch.n, DIGEST_SIZE), dtype=np.uint8)

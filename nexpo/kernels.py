@@ -180,8 +180,18 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
                 if len(pa) == m * k * size and len(pb) == k * n * size:
                     c = np.empty((m, n), dtype)
                     status = lib.nexpo_matmul(
-                        lib.NEXPO_F32 if f32 else lib.NEXPO_F64, m, n, k,
-                        pa, k, 1, pb, n, 1, ffi.from_buffer(c), n,
+                        lib.NEXPO_F32 if f32 else lib.NEXPO_F64,
+                        m,
+                        n,
+                        k,
+                        pa,
+                        k,
+                        1,
+                        pb,
+                        n,
+                        1,
+                        ffi.from_buffer(c),
+                        n,
                     )
                     if status:
                         check(status)

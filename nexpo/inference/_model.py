@@ -40,8 +40,21 @@ RUNTIME_DTYPES: dict[int, np.dtype[Any]] = {
     7: np.dtype(np.int64),
     9: np.dtype(np.bool_),
 }
-TYPE_NAMES = {1: "float", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "string",
-              9: "bool", 10: "float16", 11: "double", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+TYPE_NAMES = {
+    1: "float",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "double",
+    12: "uint32",
+    13: "uint64",
+    16: "bfloat16",
+}
 
 
 @dataclass
@@ -208,15 +221,17 @@ def load_graph(model: object, check_node: Any) -> Graph:
     inputs = [_tensor_info(v) for v in g.input if v.name not in initializers]
     for info in inputs:
         if info.elem_type not in RUNTIME_DTYPES:
-            raise UnsupportedModel(f"input {info.name!r}: {info.type_name} is not supported "
-                                   "(float, int64 and bool are)")
+            raise UnsupportedModel(
+                f"input {info.name!r}: {info.type_name} is not supported (float, int64 and bool are)"
+            )
     outputs = [_tensor_info(v) for v in g.output]
     nodes = []
     for i, n in enumerate(g.node):
         domain = n.domain if n.domain != "ai.onnx" else ""
         node_opset = opsets.get(domain, 0)
-        node = Node(n.name or f"{n.op_type}_{i}", n.op_type, domain, list(n.input),
-                    list(n.output), {}, node_opset)
+        node = Node(
+            n.name or f"{n.op_type}_{i}", n.op_type, domain, list(n.input), list(n.output), {}, node_opset
+        )
         node.attrs = _attributes(n, node.describe())
         check_node(node)
         nodes.append(node)

@@ -37,9 +37,29 @@ from nexpo.inference._registry import (
 __all__ = ["emit_unary"]
 
 # kinds of nim/nexpo_core/kernels/elementwise.nim
-(U_IDENTITY, U_NEG, U_ABS, U_EXP, U_LOG, U_SQRT, U_RECIPROCAL, U_ERF, U_TANH, U_SIGMOID, U_RELU,
- U_LEAKY, U_CLIP, U_GELU, U_GELU_TANH, U_HARD_SIGMOID, U_HARD_SWISH, U_SCALE, U_NOT, U_FLOOR,
- U_CEIL) = range(21)
+(
+    U_IDENTITY,
+    U_NEG,
+    U_ABS,
+    U_EXP,
+    U_LOG,
+    U_SQRT,
+    U_RECIPROCAL,
+    U_ERF,
+    U_TANH,
+    U_SIGMOID,
+    U_RELU,
+    U_LEAKY,
+    U_CLIP,
+    U_GELU,
+    U_GELU_TANH,
+    U_HARD_SIGMOID,
+    U_HARD_SWISH,
+    U_SCALE,
+    U_NOT,
+    U_FLOOR,
+    U_CEIL,
+) = range(21)
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -76,8 +96,16 @@ def emit_unary(b: Builder, kind: int, x: Value, alpha: float = 0.0, beta: float 
     return out
 
 
-def _unary(b: Builder, node: Node, x: Value | None, kind: int, fold: Callable[[Any], Any], *,
-           alpha: float = 0.0, beta: float = 0.0) -> list[Value]:
+def _unary(
+    b: Builder,
+    node: Node,
+    x: Value | None,
+    kind: int,
+    fold: Callable[[Any], Any],
+    *,
+    alpha: float = 0.0,
+    beta: float = 0.0,
+) -> list[Value]:
     if x is None:
         raise invalid(node, "input is missing")
     if x.const is not None:
@@ -151,11 +179,21 @@ def clip(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
 
 # kinds of BinaryKind in elementwise.nim, with the numpy fold
 BINARY: dict[str, tuple[int, Callable[..., Any]]] = {
-    "Add": (0, np.add), "Sub": (1, np.subtract), "Mul": (2, np.multiply), "Div": (3, np.divide),
-    "Pow": (4, np.power), "Max": (5, np.maximum), "Min": (6, np.minimum),
-    "Equal": (7, np.equal), "Less": (8, np.less), "Greater": (9, np.greater),
-    "LessOrEqual": (10, np.less_equal), "GreaterOrEqual": (11, np.greater_equal),
-    "And": (12, np.logical_and), "Or": (13, np.logical_or), "Xor": (14, np.logical_xor),
+    "Add": (0, np.add),
+    "Sub": (1, np.subtract),
+    "Mul": (2, np.multiply),
+    "Div": (3, np.divide),
+    "Pow": (4, np.power),
+    "Max": (5, np.maximum),
+    "Min": (6, np.minimum),
+    "Equal": (7, np.equal),
+    "Less": (8, np.less),
+    "Greater": (9, np.greater),
+    "LessOrEqual": (10, np.less_equal),
+    "GreaterOrEqual": (11, np.greater_equal),
+    "And": (12, np.logical_and),
+    "Or": (13, np.logical_or),
+    "Xor": (14, np.logical_xor),
 }
 COMPARISONS = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"}
 
@@ -226,8 +264,19 @@ def logical_not(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     return [out]
 
 
-ONNX_TO_NUMPY = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
-                 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64}
+ONNX_TO_NUMPY = {
+    1: np.float32,
+    2: np.uint8,
+    3: np.int8,
+    5: np.int16,
+    6: np.int32,
+    7: np.int64,
+    9: np.bool_,
+    10: np.float16,
+    11: np.float64,
+    12: np.uint32,
+    13: np.uint64,
+}
 
 
 @op("Cast", attrs=("to", "saturate"))

@@ -41,8 +41,9 @@ def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
     return np.ascontiguousarray(np.broadcast_to(v.const.reshape(shape), (n,)), dtype=np.float32)
 
 
-def fuse_epilogue(b: Builder, node: Node, out_shape: tuple[int, ...], has_bias: bool
-                  ) -> tuple[np.ndarray[Any, Any] | None, int, list[Node]]:
+def fuse_epilogue(
+    b: Builder, node: Node, out_shape: tuple[int, ...], has_bias: bool
+) -> tuple[np.ndarray[Any, Any] | None, int, list[Node]]:
     """A bias Add and/or an activation reading only this node's result: (bias, act, fused nodes)."""
     n = out_shape[-1] if out_shape else 1
     name = node.outputs[0]
@@ -68,18 +69,47 @@ def fuse_epilogue(b: Builder, node: Node, out_shape: tuple[int, ...], has_bias: 
     return bias, act, fused
 
 
-def emit_gemm(b: Builder, mnk: tuple[int, int, int], a: Value, bm: Value, out: Value, *,
-              a_strides: tuple[int, int], b_strides: tuple[int, int], bias: Value | None = None,
-              act: int = ACT_NONE, batch: tuple[list[int], list[int], list[int], list[int]] | None = None
-              ) -> None:
+def emit_gemm(
+    b: Builder,
+    mnk: tuple[int, int, int],
+    a: Value,
+    bm: Value,
+    out: Value,
+    *,
+    a_strides: tuple[int, int],
+    b_strides: tuple[int, int],
+    bias: Value | None = None,
+    act: int = ACT_NONE,
+    batch: tuple[list[int], list[int], list[int], list[int]] | None = None,
+) -> None:
     """out = act(A·B + bias) (per batch index), A and B read through (row, column) strides."""
     m, n, k = mnk
     shape, sa, sb, sc = batch or ([], [], [], [])
     pad = [1] * (MAX_BATCH_RANK - len(shape))
     zero = [0] * (MAX_BATCH_RANK - len(shape))
-    b.emit(OP_GEMM, m, n, k, *a_strides, *b_strides, n, act, len(shape), *shape, *pad, *sa, *zero,
-           *sb, *zero, *sc, *zero, b.ref(a), b.ref(bm), None if bias is None else b.ref(bias),
-           b.ref(out))
+    b.emit(
+        OP_GEMM,
+        m,
+        n,
+        k,
+        *a_strides,
+        *b_strides,
+        n,
+        act,
+        len(shape),
+        *shape,
+        *pad,
+        *sa,
+        *zero,
+        *sb,
+        *zero,
+        *sc,
+        *zero,
+        b.ref(a),
+        b.ref(bm),
+        None if bias is None else b.ref(bias),
+        b.ref(out),
+    )
 
 
 def _finish(b: Builder, fused: list[Node], out: Value) -> list[Value]:
@@ -134,9 +164,18 @@ def matmul(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     keep = [d for d in range(len(batch)) if batch[d] != 1]
     if len(keep) > MAX_BATCH_RANK:
         raise unsupported(node, f"{len(keep)} batch dimensions (at most {MAX_BATCH_RANK})")
-    emit_gemm(b, (m, n, k), x2, y2, out, a_strides=(k, 1), b_strides=(n, 1), bias=bias, act=act,
-              batch=([batch[d] for d in keep], [sa[d] for d in keep], [sb[d] for d in keep],
-               [sc[d] for d in keep]))
+    emit_gemm(
+        b,
+        (m, n, k),
+        x2,
+        y2,
+        out,
+        a_strides=(k, 1),
+        b_strides=(n, 1),
+        bias=bias,
+        act=act,
+        batch=([batch[d] for d in keep], [sa[d] for d in keep], [sb[d] for d in keep], [sc[d] for d in keep]),
+    )
     return _finish(b, fused, out)
 
 
@@ -153,8 +192,9 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     m, k = (a.shape[1], a.shape[0]) if ta else a.shape
     k2, n = (w.shape[1], w.shape[0]) if tb else w.shape
     if k != k2:
-        raise invalid(node, f"inner dimensions differ: A is {a.shape}, B is {w.shape} "
-                            f"(transA={ta}, transB={tb})")
+        raise invalid(
+            node, f"inner dimensions differ: A is {a.shape}, B is {w.shape} (transA={ta}, transB={tb})"
+        )
     if c is not None:
         require(node, c, (F32,), "C")
         broadcast_shape(node, (m, n), c.shape)
@@ -170,21 +210,35 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         if bias_arr is not None:
             bias_arr = bias_arr * np.float32(beta)
     post_bias = c is not None and beta != 0.0 and bias_arr is None
-    bias_fused, act, fused = (None, ACT_NONE, []) if post_bias or alpha != 1.0 else \
-        fuse_epilogue(b, node, (m, n), bias_arr is not None)
+    bias_fused, act, fused = (
+        (None, ACT_NONE, [])
+        if post_bias or alpha != 1.0
+        else fuse_epilogue(b, node, (m, n), bias_arr is not None)
+    )
     if bias_fused is not None:
         bias_arr = bias_fused
     out = b.new(F32, (m, n))
-    emit_gemm(b, (m, n, k), a, w, out, a_strides=(1, m) if ta else (k, 1),
-              b_strides=(1, k) if tb else (n, 1), bias=None if bias_arr is None else b.const(bias_arr),
-              act=act)
+    emit_gemm(
+        b,
+        (m, n, k),
+        a,
+        w,
+        out,
+        a_strides=(1, m) if ta else (k, 1),
+        b_strides=(1, k) if tb else (n, 1),
+        bias=None if bias_arr is None else b.const(bias_arr),
+        act=act,
+    )
     if alpha != 1.0:
         out = emit_unary(b, U_SCALE, out, alpha, 0.0)
     if post_bias:
         assert c is not None
         if beta != 1.0:
-            c = b.const(c.const * np.float32(beta)) if c.const is not None else \
-                emit_unary(b, U_SCALE, c, beta, 0.0)
+            c = (
+                b.const(c.const * np.float32(beta))
+                if c.const is not None
+                else emit_unary(b, U_SCALE, c, beta, 0.0)
+            )
         total = b.new(F32, (m, n))
         emit_broadcast(b, node, [OP_BINARY, 0, 0], [out, c], total)
         out = total

@@ -26,13 +26,22 @@ def _labels(b: Builder, node: Node, index: Value, labels: np.ndarray[Any, Any]) 
     if np.array_equal(labels, np.arange(len(labels))):
         return index
     out = b.new(I64, index.shape)
-    b.emit(OP_GATHER, 8, 1, len(labels), 1, index.size, b.ref(b.const(labels)), b.ref(index),
-           b.ref(out))
+    b.emit(OP_GATHER, 8, 1, len(labels), 1, index.size, b.ref(b.const(labels)), b.ref(index), b.ref(out))
     return out
 
 
-@op("LinearClassifier", domain=ML, attrs=("classlabels_ints", "classlabels_strings", "coefficients",
-                                          "intercepts", "multi_class", "post_transform"))
+@op(
+    "LinearClassifier",
+    domain=ML,
+    attrs=(
+        "classlabels_ints",
+        "classlabels_strings",
+        "coefficients",
+        "intercepts",
+        "multi_class",
+        "post_transform",
+    ),
+)
 def linear_classifier(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
     if "classlabels_strings" in node.attrs:
@@ -46,8 +55,11 @@ def linear_classifier(b: Builder, node: Node, ins: list[Value | None]) -> list[V
         raise invalid(node, f"X must be a matrix, got {x.shape}")
     features = x.shape[1]
     if classes < 1 or coef.size != classes * features:
-        raise unsupported(node, f"{coef.size} coefficients for {classes} classes x {features} "
-                                "features (binary one-row models are not supported)")
+        raise unsupported(
+            node,
+            f"{coef.size} coefficients for {classes} classes x {features} "
+            "features (binary one-row models are not supported)",
+        )
     intercepts = np.asarray(node.attrs.get("intercepts", np.zeros(classes)), dtype=np.float32)
     if intercepts.shape != (classes,):
         raise invalid(node, f"intercepts must have {classes} elements")
@@ -59,9 +71,17 @@ def linear_classifier(b: Builder, node: Node, ins: list[Value | None]) -> list[V
     n = x.shape[0]
     weights = b.const(np.ascontiguousarray(coef.reshape(classes, features).T))
     scores = b.new(F32, (n, classes))
-    emit_gemm(b, (n, classes, features), x, weights, scores, a_strides=(features, 1),
-              b_strides=(classes, 1), bias=b.const(intercepts),
-              act=ACT_SIGMOID if transform == "LOGISTIC" else ACT_NONE)
+    emit_gemm(
+        b,
+        (n, classes, features),
+        x,
+        weights,
+        scores,
+        a_strides=(features, 1),
+        b_strides=(classes, 1),
+        bias=b.const(intercepts),
+        act=ACT_SIGMOID if transform == "LOGISTIC" else ACT_NONE,
+    )
     label = _labels(b, node, emit_reduce(b, node, scores, R_ARGMAX, [1]), labels)
     if transform == "SOFTMAX":
         probs = b.new(F32, (n, classes))
@@ -113,6 +133,7 @@ def array_feature_extractor(b: Builder, node: Node, ins: list[Value | None]) -> 
     if x.dtype not in (F32, I64):
         raise unsupported(node, f"X of dtype {x.dtype}")
     out = b.new(x.dtype, (*lead, idx.size))
-    b.emit(OP_GATHER, x.dtype.itemsize, int(np.prod(lead)), dim, 1, idx.size, b.ref(x), b.ref(idx),
-           b.ref(out))
+    b.emit(
+        OP_GATHER, x.dtype.itemsize, int(np.prod(lead)), dim, 1, idx.size, b.ref(x), b.ref(idx), b.ref(out)
+    )
     return [out]

@@ -64,8 +64,16 @@ def layer_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     if len(ins) > 2 and ins[2] is not None:
         bias = b.const(_flat_param(node, ins[2], tail, "B"))
     out = b.new(F32, x.shape)
-    b.emit(OP_LAYERNORM, _prod(x.shape[:axis]), _prod(tail), eps, b.ref(x), b.ref(scale),
-           None if bias is None else b.ref(bias), b.ref(out))
+    b.emit(
+        OP_LAYERNORM,
+        _prod(x.shape[:axis]),
+        _prod(tail),
+        eps,
+        b.ref(x),
+        b.ref(scale),
+        None if bias is None else b.ref(bias),
+        b.ref(out),
+    )
     return [out]
 
 
@@ -77,8 +85,10 @@ def _channels(node: Node, x: Value) -> tuple[int, int, int]:
 
 def _batchnorm_affine(node: Node, ins: list[Value | None], c: int) -> tuple[Any, Any]:
     eps = float(node.attrs.get("epsilon", 1e-5))
-    scale, bias, mean, var = (const_of(node, ins[i], n).astype(np.float64).reshape(-1)
-                              for i, n in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")))
+    scale, bias, mean, var = (
+        const_of(node, ins[i], n).astype(np.float64).reshape(-1)
+        for i, n in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var"))
+    )
     if not all(p.shape == (c,) for p in (scale, bias, mean, var)):
         raise invalid(node, f"parameters must have {c} elements (one per channel)")
     s = scale / np.sqrt(var + eps)
@@ -99,8 +109,7 @@ def batch_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     n, c, spatial = _channels(node, x)
     s, t = _batchnorm_affine(node, ins, c)
     out = b.new(F32, x.shape)
-    b.emit(OP_AFFINE, n, c, spatial, b.ref(x), b.ref(b.const(s, F32)), b.ref(b.const(t, F32)),
-           b.ref(out))
+    b.emit(OP_AFFINE, n, c, spatial, b.ref(x), b.ref(b.const(s, F32)), b.ref(b.const(t, F32)), b.ref(out))
     return [out]
 
 
@@ -111,8 +120,17 @@ def instance_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value
     scale = b.const(_flat_param(node, ins[1], (c,), "scale"))
     bias = b.const(_flat_param(node, ins[2], (c,), "B"))
     out = b.new(F32, x.shape)
-    b.emit(OP_INSTNORM, n, c, spatial, float(node.attrs.get("epsilon", 1e-5)), b.ref(x),
-           b.ref(scale), b.ref(bias), b.ref(out))
+    b.emit(
+        OP_INSTNORM,
+        n,
+        c,
+        spatial,
+        float(node.attrs.get("epsilon", 1e-5)),
+        b.ref(x),
+        b.ref(scale),
+        b.ref(bias),
+        b.ref(out),
+    )
     return [out]
 
 
@@ -210,9 +228,30 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         fused.append(nxt)
     n, cin, h, wd = x.shape
     out = b.new(F32, (n, cout, oh, ow))
-    b.emit(OP_CONV, n, cin, h, wd, cout, kh, kw, oh, ow, sh, sw, pt, pl, dh, dw, groups, int(relu),
-           b.ref(x), b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
-           None if bias is None else b.ref(b.const(bias, F32)), b.ref(out))
+    b.emit(
+        OP_CONV,
+        n,
+        cin,
+        h,
+        wd,
+        cout,
+        kh,
+        kw,
+        oh,
+        ow,
+        sh,
+        sw,
+        pt,
+        pl,
+        dh,
+        dw,
+        groups,
+        int(relu),
+        b.ref(x),
+        b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
+        None if bias is None else b.ref(b.const(bias, F32)),
+        b.ref(out),
+    )
     if one_d:
         out = b.alias(out, (n, cout, ow))
     for f in fused:
@@ -220,8 +259,20 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     return [out]
 
 
-@op("MaxPool", "AveragePool", attrs=("auto_pad", "ceil_mode", "count_include_pad", "dilations",
-                                     "kernel_shape", "pads", "strides", "storage_order"))
+@op(
+    "MaxPool",
+    "AveragePool",
+    attrs=(
+        "auto_pad",
+        "ceil_mode",
+        "count_include_pad",
+        "dilations",
+        "kernel_shape",
+        "pads",
+        "strides",
+        "storage_order",
+    ),
+)
 def pool(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -233,6 +284,24 @@ def pool(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     n, c, h, w = x.shape
     out = b.new(F32, (n, c, oh, ow))
     is_max = node.op_type == "MaxPool"
-    b.emit(OP_POOL, 0 if is_max else 1, int(node.attrs.get("count_include_pad", 0)), n * c, h, w,
-           kernel[0], kernel[1], oh, ow, sh, sw, pt, pl, dh, dw, b.ref(x), b.ref(out))
+    b.emit(
+        OP_POOL,
+        0 if is_max else 1,
+        int(node.attrs.get("count_include_pad", 0)),
+        n * c,
+        h,
+        w,
+        kernel[0],
+        kernel[1],
+        oh,
+        ow,
+        sh,
+        sw,
+        pt,
+        pl,
+        dh,
+        dw,
+        b.ref(x),
+        b.ref(out),
+    )
     return [b.alias(out, (n, c, ow)) if one_d else out]

@@ -19,8 +19,7 @@ __all__ = ["emit_reduce"]
 
 R_SUM, R_MEAN, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_ARGMAX_LAST, R_ARGMIN_LAST = range(8)
 KINDS = {"ReduceSum": R_SUM, "ReduceMean": R_MEAN, "ReduceMax": R_MAX, "ReduceMin": R_MIN}
-FOLDS: dict[str, Any] = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max,
-                         "ReduceMin": np.min}
+FOLDS: dict[str, Any] = {"ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max, "ReduceMin": np.min}
 # the opset from which `axes` is an input instead of an attribute
 AXES_INPUT_FROM = {"ReduceSum": 13, "ReduceMean": 18, "ReduceMax": 18, "ReduceMin": 18}
 

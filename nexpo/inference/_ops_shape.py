@@ -34,8 +34,18 @@ def _prod(xs: Any) -> int:
     return int(np.prod(xs, dtype=np.int64))
 
 
-def emit_copy(b: Builder, node: Node, src: Value, dst: Value, *, shape: list[int], sin: list[int],
-              sout: list[int], src_offset: int = 0, dst_offset: int = 0) -> None:
+def emit_copy(
+    b: Builder,
+    node: Node,
+    src: Value,
+    dst: Value,
+    *,
+    shape: list[int],
+    sin: list[int],
+    sout: list[int],
+    src_offset: int = 0,
+    dst_offset: int = 0,
+) -> None:
     """dst[dst_offset + idx·sout] = src[src_offset + idx·sin] for every idx of ``shape``."""
     dims: list[list[int]] = []
     for d, s_in, s_out in zip(shape, sin, sout, strict=True):
@@ -49,17 +59,28 @@ def emit_copy(b: Builder, node: Node, src: Value, dst: Value, *, shape: list[int
         raise unsupported(node, f"a copy over {len(dims)} dimensions (at most {MAX_COPY_RANK})")
     pad = [0] * (MAX_COPY_RANK - len(dims))
     size = src.dtype.itemsize
-    b.emit(OP_COPY, size, len(dims), *[d[0] for d in dims], *pad, *[d[1] for d in dims], *pad,
-           *[d[2] for d in dims], *pad, Ref(b.ref(src).storage, src_offset * size),
-           Ref(b.ref(dst).storage, dst_offset * size))
+    b.emit(
+        OP_COPY,
+        size,
+        len(dims),
+        *[d[0] for d in dims],
+        *pad,
+        *[d[1] for d in dims],
+        *pad,
+        *[d[2] for d in dims],
+        *pad,
+        Ref(b.ref(src).storage, src_offset * size),
+        Ref(b.ref(dst).storage, dst_offset * size),
+    )
 
 
 def emit_transpose(b: Builder, node: Node, x: Value, perm: list[int]) -> Value:
     strides = contiguous_strides(x.shape)
     shape = [x.shape[p] for p in perm]
     out = b.new(x.dtype, shape)
-    emit_copy(b, node, x, out, shape=shape, sin=[strides[p] for p in perm],
-              sout=contiguous_strides(tuple(shape)))
+    emit_copy(
+        b, node, x, out, shape=shape, sin=[strides[p] for p in perm], sout=contiguous_strides(tuple(shape))
+    )
     return out
 
 
@@ -122,8 +143,11 @@ def squeeze(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     assert x is not None
     given = _axes(b, node, ins)
     rank = len(x.shape)
-    axes = {norm_axis(node, a, rank) for a in given} if given is not None else \
-        {d for d in range(rank) if x.shape[d] == 1}
+    axes = (
+        {norm_axis(node, a, rank) for a in given}
+        if given is not None
+        else {d for d in range(rank) if x.shape[d] == 1}
+    )
     if any(x.shape[a] != 1 for a in axes):
         raise invalid(node, f"cannot squeeze axes {sorted(axes)} of shape {x.shape}")
     return [b.alias(x, [x.shape[d] for d in range(rank) if d not in axes])]
@@ -166,8 +190,10 @@ def concat(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     rank = len(vals[0].shape)
     axis = norm_axis(node, int(node.attrs.get("axis", 0)), rank)
     for v in vals:
-        if len(v.shape) != rank or v.dtype != vals[0].dtype or any(
-            v.shape[d] != vals[0].shape[d] for d in range(rank) if d != axis
+        if (
+            len(v.shape) != rank
+            or v.dtype != vals[0].dtype
+            or any(v.shape[d] != vals[0].shape[d] for d in range(rank) if d != axis)
         ):
             raise invalid(node, f"inputs {[u.shape for u in vals]} do not concatenate on axis {axis}")
     if all(v.const is not None for v in vals):
@@ -181,8 +207,16 @@ def concat(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     at = 0
     for v in vals:
         span = v.shape[axis] * inner
-        emit_copy(b, node, v, out, shape=[outer, span], sin=[span, 1], sout=[total * inner, 1],
-                  dst_offset=at * inner)
+        emit_copy(
+            b,
+            node,
+            v,
+            out,
+            shape=[outer, span],
+            sin=[span, 1],
+            sout=[total * inner, 1],
+            dst_offset=at * inner,
+        )
         at += v.shape[axis]
     return [out]
 
@@ -212,8 +246,16 @@ def split(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
             outs.append(b.const(np.take(x.const, range(at, at + s), axis=axis)))
         else:
             out = b.new(x.dtype, shape)
-            emit_copy(b, node, x, out, shape=[outer, s * inner], sin=[x.shape[axis] * inner, 1],
-                      sout=[s * inner, 1], src_offset=at * inner)
+            emit_copy(
+                b,
+                node,
+                x,
+                out,
+                shape=[outer, s * inner],
+                sin=[x.shape[axis] * inner, 1],
+                sout=[s * inner, 1],
+                src_offset=at * inner,
+            )
             outs.append(out)
         at += s
     return outs
@@ -260,9 +302,16 @@ def slice_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     out = b.new(x.dtype, shape)
     if out.size:
         offset = sum(r.start * s for r, s in zip(ranges, strides, strict=True))
-        emit_copy(b, node, x, out, shape=shape,
-                  sin=[abs(r.step) * s for r, s in zip(ranges, strides, strict=True)],
-                  sout=contiguous_strides(tuple(shape)), src_offset=offset)
+        emit_copy(
+            b,
+            node,
+            x,
+            out,
+            shape=shape,
+            sin=[abs(r.step) * s for r, s in zip(ranges, strides, strict=True)],
+            sout=contiguous_strides(tuple(shape)),
+            src_offset=offset,
+        )
     return [out]
 
 
@@ -283,8 +332,17 @@ def gather(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     runtime_dtype(node, data)
     shape = [*data.shape[:axis], *idx.shape, *data.shape[axis + 1 :]]
     out = b.new(data.dtype, shape)
-    b.emit(OP_GATHER, data.dtype.itemsize, _prod(data.shape[:axis]), dim, _prod(data.shape[axis + 1 :]),
-           idx.size, b.ref(data), b.ref(idx), b.ref(out))
+    b.emit(
+        OP_GATHER,
+        data.dtype.itemsize,
+        _prod(data.shape[:axis]),
+        dim,
+        _prod(data.shape[axis + 1 :]),
+        idx.size,
+        b.ref(data),
+        b.ref(idx),
+        b.ref(out),
+    )
     return [out]
 
 
@@ -299,9 +357,15 @@ def expand(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     padded = (1,) * (len(shape) - len(x.shape)) + x.shape
     strides = contiguous_strides(padded)
     out = b.new(x.dtype, shape)
-    emit_copy(b, node, x, out, shape=list(shape),
-              sin=[0 if padded[d] == 1 else strides[d] for d in range(len(shape))],
-              sout=contiguous_strides(shape))
+    emit_copy(
+        b,
+        node,
+        x,
+        out,
+        shape=list(shape),
+        sin=[0 if padded[d] == 1 else strides[d] for d in range(len(shape))],
+        sout=contiguous_strides(shape),
+    )
     return [out]
 
 
@@ -350,8 +414,9 @@ def constant_of_shape(b: Builder, node: Node, ins: list[Value | None]) -> list[V
 
 @op("Range")
 def range_op(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
-    start, limit, delta = (const_of(node, v, n) for v, n in zip(ins, ("start", "limit", "delta"),
-                                                                   strict=True))
+    start, limit, delta = (
+        const_of(node, v, n) for v, n in zip(ins, ("start", "limit", "delta"), strict=True)
+    )
     if delta == 0:
         raise invalid(node, "delta is 0")
     count = max(int(np.ceil((limit - start) / delta)), 0)

@@ -86,10 +86,10 @@ Handler = Callable[["Builder", Node, list["Value | None"]], list["Value"]]
 
 @dataclass
 class Plan:
-    code: np.ndarray[Any, Any]            # int64 words
-    consts: np.ndarray[Any, Any]          # uint8 blob
+    code: np.ndarray[Any, Any]  # int64 words
+    consts: np.ndarray[Any, Any]  # uint8 blob
     arena_bytes: int
-    outputs: list[Value]                  # one per graph output
+    outputs: list[Value]  # one per graph output
     input_storages: list[Storage]
     arenas: list[np.ndarray[Any, Any]] = field(default_factory=list)
 
@@ -99,8 +99,10 @@ def check_elements(shape: tuple[int, ...] | list[int]) -> None:
     for d in shape:
         count *= int(d)
     if count > MAX_ELEMENTS:
-        raise InvalidModel(f"a tensor of shape {tuple(shape)} ({count} elements) exceeds the "
-                           f"engine's limit of {MAX_ELEMENTS}")
+        raise InvalidModel(
+            f"a tensor of shape {tuple(shape)} ({count} elements) exceeds the "
+            f"engine's limit of {MAX_ELEMENTS}"
+        )
 
 
 def f64_word(x: float) -> int:

@@ -21,7 +21,7 @@ from nexpo.inference._registry import OPS, check_node
 __all__ = ["InferenceSession", "NodeArg"]
 
 _OPERATOR_MODULES = (_ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape)
-MAX_PLANS = 8       # input-shape combinations kept compiled (LRU)
+MAX_PLANS = 8  # input-shape combinations kept compiled (LRU)
 MAX_IDLE_ARENAS = 4  # per plan: concurrent runs beyond this allocate and drop their own
 
 
@@ -145,8 +145,9 @@ class InferenceSession:
 
     def _check_feed(self, input_feed: Mapping[str, Any]) -> list[np.ndarray[Any, Any]]:
         if type(input_feed) is not dict and not isinstance(input_feed, Mapping):
-            raise TypeError(f"input_feed must be a mapping of input name to array, not "
-                            f"{type(input_feed).__name__}")
+            raise TypeError(
+                f"input_feed must be a mapping of input name to array, not {type(input_feed).__name__}"
+            )
         expected = self._input_names
         if len(input_feed) != len(expected) or any(k not in self._input_set for k in input_feed):
             unknown = [k for k in input_feed if k not in self._input_set]
@@ -162,30 +163,39 @@ class InferenceSession:
         return arrays
 
     @staticmethod
-    def _check_input(info: TensorInfo, want: np.dtype[Any], value: Any,
-                     symbols: dict[str, tuple[int, str]]) -> np.ndarray[Any, Any]:
+    def _check_input(
+        info: TensorInfo, want: np.dtype[Any], value: Any, symbols: dict[str, tuple[int, str]]
+    ) -> np.ndarray[Any, Any]:
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"input {info.name!r}: expected a numpy array of {info.type_name} "
-                            f"({want}), got {type(value).__name__}")
+            raise TypeError(
+                f"input {info.name!r}: expected a numpy array of {info.type_name} "
+                f"({want}), got {type(value).__name__}"
+            )
         if value.dtype != want:
-            raise TypeError(f"input {info.name!r}: expected {info.type_name} ({want}), "
-                            f"got {value.dtype}")
+            raise TypeError(f"input {info.name!r}: expected {info.type_name} ({want}), got {value.dtype}")
         if value.ndim != len(info.shape):
-            raise ValueError(f"input {info.name!r}: expected rank {len(info.shape)} "
-                             f"(shape {info.shape}), got shape {value.shape}")
+            raise ValueError(
+                f"input {info.name!r}: expected rank {len(info.shape)} "
+                f"(shape {info.shape}), got shape {value.shape}"
+            )
         for d, (want_dim, got) in enumerate(zip(info.shape, value.shape, strict=True)):
             if isinstance(want_dim, int) and want_dim != got:
-                raise ValueError(f"input {info.name!r}: dimension {d} must be {want_dim} "
-                                 f"(shape {info.shape}), got shape {value.shape}")
+                raise ValueError(
+                    f"input {info.name!r}: dimension {d} must be {want_dim} "
+                    f"(shape {info.shape}), got shape {value.shape}"
+                )
             if isinstance(want_dim, str) and want_dim:
                 seen = symbols.setdefault(want_dim, (got, info.name))
                 if seen[0] != got:
-                    raise ValueError(f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
-                                     f"but it is {seen[0]} in input {seen[1]!r}")
+                    raise ValueError(
+                        f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
+                        f"but it is {seen[0]} in input {seen[1]!r}"
+                    )
         return value if value.flags.c_contiguous else value.copy(order="C")
 
-    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
-            run_options: object = None) -> list[np.ndarray[Any, Any]]:
+    def run(
+        self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any], run_options: object = None
+    ) -> list[np.ndarray[Any, Any]]:
         """The requested outputs (all, in graph order, when ``output_names`` is None)."""
         if output_names is None:
             wanted = self._all_outputs
@@ -195,8 +205,9 @@ class InferenceSession:
             wanted = []
             for name in output_names:
                 if name not in self._output_index:
-                    raise ValueError(f"unknown output {name!r}; the model's outputs are "
-                                     f"{list(self._output_index)}")
+                    raise ValueError(
+                        f"unknown output {name!r}; the model's outputs are {list(self._output_index)}"
+                    )
                 wanted.append(self._output_index[name])
         arrays = self._check_feed(input_feed)
         compiled = self._compiled(tuple(a.shape for a in arrays))
@@ -207,8 +218,9 @@ class InferenceSession:
             buf = ffi.from_buffer("uint8_t[]", a) if a.nbytes else ffi.NULL
             keep.append(buf)
             slot.bases[2 + i], slot.sizes[2 + i] = buf, a.nbytes
-        status = _native.lib.nexpo_infer_run(compiled.code, compiled.code_len, slot.bases, slot.sizes,
-                                             slot.spaces)
+        status = _native.lib.nexpo_infer_run(
+            compiled.code, compiled.code_len, slot.bases, slot.sizes, slot.spaces
+        )
         if status:
             compiled.give_back(slot)
             _native.check(status)
@@ -217,8 +229,9 @@ class InferenceSession:
         return results
 
 
-def _read(reader: _Reader, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
-          ) -> np.ndarray[Any, Any]:
+def _read(
+    reader: _Reader, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
+) -> np.ndarray[Any, Any]:
     where, at, dtype, shape, count, cast = reader
     if where == "const":
         result: np.ndarray[Any, Any] = np.array(at, copy=True)

@@ -17,11 +17,18 @@ int32_t nexpo_sha256_final(const uint8_t *state, size_t state_len, uint8_t *out,
  * lengths == NULL for n equal rows of len / n bytes. out gets 32 * n bytes. */
 int32_t nexpo_sha256_many(const char *data, size_t len, const uint64_t *lengths, size_t n,
                           uint8_t *out, size_t out_len);
+/* The same batch with messages apart in memory: message i is ptrs[i][0..lengths[i]) (a NULL
+ * pointer only for an empty message). Nothing is copied. */
+int32_t nexpo_sha256_many_ptrs(const char *const *ptrs, const uint64_t *lengths, size_t n,
+                               uint8_t *out, size_t out_len);
 int32_t nexpo_hmac_sha256(const char *key, size_t key_len, const char *data, size_t len,
                           uint8_t *out, size_t out_len);
 int32_t nexpo_hmac_sha256_many(const char *key, size_t key_len, const char *data,
                                size_t len, const uint64_t *lengths, size_t n, uint8_t *out,
                                size_t out_len);
+int32_t nexpo_hmac_sha256_many_ptrs(const char *key, size_t key_len, const char *const *ptrs,
+                                    const uint64_t *lengths, size_t n, uint8_t *out,
+                                    size_t out_len);
 /* *ok = 1 when tag is HMAC-SHA-256(key, data), else 0; compares in constant time. */
 int32_t nexpo_hmac_sha256_verify(const char *key, size_t key_len, const char *data,
                                  size_t len, const char *tag, size_t tag_len, int32_t *ok);

@@ -60,6 +60,27 @@ proc nexpo_sha256_many*(data: Bytes, len: int, lengths: ptr UncheckedArray[uint6
     hashMany(jobSha256, implOf(), b, output)
     countCall(kSha256Many, len)
 
+proc nexpo_sha256_many_ptrs*(ptrs: ptr UncheckedArray[Bytes], lengths: ptr UncheckedArray[uint64],
+                             n: int, output: Bytes, outLen: int): int32 {.exportc, cdecl.} =
+  cabi:
+    var b = initBatchPtrs(ptrs, lengths, n, "messages")
+    checkOut(output, outLen, 32 * n)
+    hashMany(jobSha256, implOf(), b, output)
+    countCall(kSha256Many, b.total)
+
+proc nexpo_hmac_sha256_many_ptrs*(key: Bytes, keyLen: int, ptrs: ptr UncheckedArray[Bytes],
+                                  lengths: ptr UncheckedArray[uint64], n: int, output: Bytes,
+                                  outLen: int): int32 {.exportc, cdecl.} =
+  cabi:
+    checkPtr(key, keyLen, "key")
+    var b = initBatchPtrs(ptrs, lengths, n, "messages")
+    checkOut(output, outLen, 32 * n)
+    let impl = implOf()
+    var k = initHmacKey(impl, key, keyLen)
+    hashMany(jobHmac, impl, b, output, k.addr)
+    wipe(k)
+    countCall(kHmacSha256, b.total)
+
 proc nexpo_hmac_sha256*(key: Bytes, keyLen: int, data: Bytes, len: int, output: Bytes,
                         outLen: int): int32 {.exportc, cdecl.} =
   cabi:

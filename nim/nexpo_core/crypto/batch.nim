@@ -7,6 +7,8 @@
 ##   offsets: 0            o1      o2               o3 = len
 ##
 ## Properties:
+## - or (`initBatchPtrs`) one pointer and one length per message, for messages that already
+##   sit apart in memory (the items of a Python list of bytes): nothing is copied
 ## - validated once on construction: the lengths must add up to exactly `len`
 ## - `msgPtr(i)`/`msgLen(i)` are O(1), so a batch can be split into ranges for
 ##   `scheduler.parallelFor`; equal lengths side by side let the SHA-NI path pair neighbours
@@ -30,6 +32,8 @@ type
     total*: int            ## bytes in all messages together
     stride: int            ## message length when all are equal (`offsets` empty)
     offsets: seq[int]      ## n+1 prefix sums when lengths vary
+    ptrs: ptr UncheckedArray[ptr UncheckedArray[byte]]  ## per-message pointers (pointer mode)
+    lens: ptr UncheckedArray[uint64]                    ## their lengths (pointer mode)
 
 proc initBatch*(data: ptr UncheckedArray[byte], len: int, lengths: ptr UncheckedArray[uint64],
                 n: int, name: string): MessageBatch =
@@ -54,10 +58,28 @@ proc initBatch*(data: ptr UncheckedArray[byte], len: int, lengths: ptr Unchecked
       result.offsets[i + 1] = int(total)
     check(total == uint64(len), name & ": message lengths add up to " & $total & ", not " & $len)
 
+proc initBatchPtrs*(ptrs: ptr UncheckedArray[ptr UncheckedArray[byte]],
+                    lens: ptr UncheckedArray[uint64], n: int, name: string): MessageBatch =
+  ## Message i is ptrs[i][0 ..< lens[i]]; a NULL pointer is allowed only for an empty message.
+  check(n >= 0, name & ": negative message count " & $n)
+  check(n == 0 or (ptrs != nil and lens != nil), name & ": NULL pointer or length array")
+  var total = 0'u64
+  for i in 0 ..< n:
+    check(lens[i] <= uint64(high(int)) - total, name & ": message lengths overflow")
+    check(ptrs[i] != nil or lens[i] == 0, name & ": message " & $i & " has a NULL pointer")
+    total += lens[i]
+  result.n = n
+  result.total = int(total)
+  result.ptrs = ptrs
+  result.lens = lens
+
 proc msgLen*(b: MessageBatch, i: int): int {.inline.} =
-  if b.offsets.len == 0: b.stride else: b.offsets[i + 1] - b.offsets[i]
+  if b.ptrs != nil: int(b.lens[i])
+  elif b.offsets.len == 0: b.stride
+  else: b.offsets[i + 1] - b.offsets[i]
 
 proc msgPtr*(b: MessageBatch, i: int): ptr UncheckedArray[byte] {.inline.} =
+  if b.ptrs != nil: return b.ptrs[i]
   let off = if b.offsets.len == 0: i * b.stride else: b.offsets[i]
   cast[ptr UncheckedArray[byte]](cast[uint](b.data) + uint(off))
 
