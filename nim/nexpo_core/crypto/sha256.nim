@@ -22,7 +22,7 @@
 ## - `implOf()` is read once per export call; batch paths pass the choice down
 
 import ../config, ../cpu
-import ./sha256/sha256_generic, ./ct
+import ./sha256/sha256_generic, ./ct, ./block_buffer
 when x86SimdEnabled:
   import ./sha256/sha256_x86_shani
 
@@ -73,23 +73,7 @@ proc init*(ctx: var Sha256Ctx) {.inline.} =
   ctx.total = 0
 
 proc update*(ctx: var Sha256Ctx, impl: Sha256Impl, data: ptr UncheckedArray[byte], len: int) =
-  var pos = 0
-  ctx.total += uint64(len)
-  if ctx.bufLen > 0:
-    let take = min(len, 64 - ctx.bufLen)
-    if take > 0: copyMem(ctx.buf[ctx.bufLen].addr, data[0].addr, take)
-    ctx.bufLen += take
-    pos = take
-    if ctx.bufLen < 64: return
-    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](ctx.buf[0].addr), 1)
-    ctx.bufLen = 0
-  let full = (len - pos) div 64
-  if full > 0:
-    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](data[pos].addr), full)
-    pos += 64 * full
-  if pos < len:
-    copyMem(ctx.buf[0].addr, data[pos].addr, len - pos)
-    ctx.bufLen = len - pos
+  absorb(ctx, impl, data, len)
 
 proc update*(ctx: var Sha256Ctx, impl: Sha256Impl, data: openArray[byte]) {.inline.} =
   if data.len > 0: update(ctx, impl, cast[ptr UncheckedArray[byte]](data[0].unsafeAddr), data.len)

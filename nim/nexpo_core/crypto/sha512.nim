@@ -17,6 +17,7 @@
 
 import ../config, ../cpu
 import ./sha512/[sha512_generic, sha512_avx2]
+import ./block_buffer
 
 export Sha512State, sha512Iv
 
@@ -56,23 +57,7 @@ proc init*(ctx: var Sha512Ctx) {.inline.} =
   ctx.total = 0
 
 proc update*(ctx: var Sha512Ctx, impl: Sha512Impl, data: ptr UncheckedArray[byte], len: int) =
-  var pos = 0
-  ctx.total += uint64(len)
-  if ctx.bufLen > 0:
-    let take = min(len, 128 - ctx.bufLen)
-    if take > 0: copyMem(ctx.buf[ctx.bufLen].addr, data[0].addr, take)
-    ctx.bufLen += take
-    pos = take
-    if ctx.bufLen < 128: return
-    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](ctx.buf[0].addr), 1)
-    ctx.bufLen = 0
-  let full = (len - pos) div 128
-  if full > 0:
-    compress(impl, ctx.state, cast[ptr UncheckedArray[byte]](data[pos].addr), full)
-    pos += 128 * full
-  if pos < len:
-    copyMem(ctx.buf[0].addr, data[pos].addr, len - pos)
-    ctx.bufLen = len - pos
+  absorb(ctx, impl, data, len)
 
 proc finish*(ctx: Sha512Ctx, impl: Sha512Impl, output: ptr UncheckedArray[byte]) =
   ## Write the digest of everything absorbed to output[0..64); `ctx` is left as it was.
