@@ -9,14 +9,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
-        wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server
+        wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server \
+        libnexpo test-libnexpo node-build test-node bench-node
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
 	$(BIN)/nexpo serve
 
 test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64 \
-      test-installed check-dist test-aarch64-wheel
+      test-installed check-dist test-aarch64-wheel test-libnexpo test-node
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -113,6 +114,34 @@ check-aarch64: $(INSTALLED)
 FUZZ_RUNS ?= 20000
 fuzz-native: build
 	$(BIN)/python tests/fuzz/native_args.py --runs $(FUZZ_RUNS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+# --- other languages: libnexpo (C) and the Node.js package (node/) ------------------------
+
+# The core as a plain C shared library with one header: build/libnexpo/{libnexpo.so,include/nexpo.h}.
+libnexpo: $(INSTALLED) nim-toolchain
+	$(BIN)/python nim/libnexpo.py build
+
+# A C program linked against libnexpo (tests/c/test_libnexpo.c).
+test-libnexpo: libnexpo
+	@mkdir -p build/libnexpo/test
+	$(CC) -std=c11 -Wall -Wextra -Werror -Ibuild/libnexpo/include tests/c/test_libnexpo.c \
+	  -Lbuild/libnexpo -lnexpo -Wl,-rpath,$(CURDIR)/build/libnexpo -o build/libnexpo/test/test_libnexpo
+	build/libnexpo/test/test_libnexpo
+
+# The Node-API addon (node/scripts/build.js compiles the generated C and node/src/*.c with cc;
+# no node-gyp, no download), its dev dependencies from npm, then `node --test` (NODE_TESTS=...).
+NPM ?= npm
+NODE_TESTS ?= test/*.test.js
+node-build: $(INSTALLED) nim-toolchain
+	cd node && $(NPM) install --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node scripts/build.js
+
+test-node: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node --test $(NODE_TESTS)
+	cd node && npx --no-install tsc -p test/types
+
+bench-node: node-build
+	cd node && node bench/bench.js
 
 # --- deployment: Dockerfile and k8s/ -------------------------------------------------------
 # Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra
