@@ -5,8 +5,8 @@ init, status codes and last-error are exactly what ``nexpo._core`` sees::
 
     python nim/libnexpo.py build [--profile release]   # -> build/libnexpo/{libnexpo.so,include/nexpo.h}
     python nim/libnexpo.py header                      # the public header on stdout
-    python nim/libnexpo.py export-c --out DIR          # DIR/<cpu>/: generated C + build.json, for
-                                                       # packages that compile it without Nim (node/)
+    python nim/libnexpo.py export-c --out DIR [--cpu amd64]  # DIR/<cpu>/: generated C + build.json,
+                                                             # for packages built without Nim (node/)
 
 Nim declares every proc, ``exportc`` ones included, ``N_LIB_PRIVATE`` (hidden). The library's
 objects are compiled with a forced include that empties that macro, and a linker version script
@@ -47,6 +47,9 @@ nimbuild = _load_nimbuild()
 ROOT = nimbuild.ROOT
 OUT = ROOT / "build" / "libnexpo"
 
+# Lines of each area header that the assembled header states once at its top.
+_HEADER_PREAMBLE = re.compile(r"^\s*#\s*(pragma once|include <std(def|int)\.h>)\s*$\n?", re.M)
+
 _VISIBILITY_SHIM = """\
 /* libnexpo: force-included before every generated C file. Nim marks each proc N_LIB_PRIVATE
  * (hidden); the library's version script decides what is exported instead. The generated
@@ -85,7 +88,7 @@ def header_text() -> str:
         "#endif",
     ]
     for header in cfg.headers:
-        body = re.sub(r"^\s*#\s*(pragma once|include <std(def|int)\.h>)\s*$\n?", "", header.read_text(), flags=re.M)
+        body = _HEADER_PREAMBLE.sub("", header.read_text())
         parts += [f"\n/* ---- {header.name} ---- */", body.strip()]
     parts += ["", "#ifdef __cplusplus", "}", "#endif", "#endif /* NEXPO_H */", ""]
     return "\n".join(parts)
@@ -164,20 +167,28 @@ def missing_exports(so: Path) -> list[str]:
     return sorted(declared_functions() - exported_functions(so))
 
 
-def export_c(out: Path, profile: str = "release") -> list[Path]:
-    """Generated C for every supported CPU, with its compile flags, for a package built without Nim."""
+def export_c(out: Path, profile: str = "release", cpus: list[str] | None = None) -> list[Path]:
+    """Generated C for each CPU (every supported one by default) with its compile flags, for a
+    package built without Nim. A folder already holding this C is left as it is (its files keep
+    their times, so a package's build reuses its objects)."""
     cfg = nimbuild.load_config()
     written = []
-    for cpu in nimbuild.TARGET_CPUS:
-        gen = nimbuild.generate(profile, cpu=cpu)
+    for cpu in cpus or list(nimbuild.TARGET_CPUS):
+        gen = nimbuild.generate(profile, cpu=cpu, quiet=True)
         dest = out / cpu
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(gen, dest)
-        meta = {"profile": profile, "cpu": cpu, "cflags": cfg.c_flags(profile, cpu),
-                "ldflags": [*cfg.ld_flags(profile), "-lm", "-pthread"]}
-        (dest / "build.json").write_text(json.dumps(meta, indent=1) + "\n")
-        (dest / "nexpo.h").write_text(header_text())
+        meta = json.dumps({"profile": profile, "cpu": cpu, "cflags": cfg.c_flags(profile, cpu),
+                           "ldflags": [*cfg.ld_flags(profile), "-lm", "-pthread"]}, indent=1) + "\n"
+        with nimbuild.build_lock("export-c"):
+            current = dest / "STAMP", dest / "build.json"
+            if not (current[0].is_file() and current[0].read_text() == (gen / "STAMP").read_text()
+                    and current[1].is_file() and current[1].read_text() == meta):
+                staging = out / f".{cpu}.staging"
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.copytree(gen, staging)
+                (staging / "nexpo.h").write_text(header_text())
+                (staging / "build.json").write_text(meta)
+                shutil.rmtree(dest, ignore_errors=True)
+                staging.rename(dest)
         written.append(dest)
     return written
 
@@ -190,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("header")
     e = sub.add_parser("export-c")
     e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--cpu", action="append", choices=sorted(nimbuild.TARGET_CPUS), help="(default: all)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         print(build(args.profile))
     elif args.cmd == "header":
         sys.stdout.write(header_text())
     elif args.cmd == "export-c":
-        for path in export_c(args.out):
+        for path in export_c(args.out, cpus=args.cpu):
             print(path)
     return 0
 
