@@ -7,9 +7,11 @@
  * hands out. Waits: the synchronous calls take a timeout the caller chose (JS passes one slice
  * at a time); waitAsync blocks a libuv pool thread in nexpo_channel_wait on the caller's behalf
  * (taking nothing, claiming no SPSC side) for at most one slice, and resolves a promise. */
+#define _POSIX_C_SOURCE 200809L  /* clock_gettime under -std=c11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "channel.h"
 #include "channel_internal.h"
@@ -240,31 +242,64 @@ static napi_value channel_send(napi_env env, napi_callback_info info) {
   return chan_throw_status(env, st, "send");
 }
 
-/* The message a receive produced, as a new Buffer (a heap copy is freed here). */
-static napi_value take_message(napi_env env, const char *buf, size_t len, char *heap) {
-  napi_value out;
-  void *copy;
-  napi_status s = napi_create_buffer_copy(env, len, heap ? heap : buf, &copy, &out);
-  if (heap) nexpo_free(heap);
-  return s == napi_ok ? out : chan_throw_pending(env, "could not allocate a Buffer");
+/* One message taken by recv_visit: copied out while the runtime holds the claim (into the
+ * caller's stack buffer, or a heap block when longer), made a Buffer afterwards. */
+typedef struct {
+  char *buf;
+  size_t cap, len;
+  char *heap;
+  bool failed;
+} taken;
+
+static void take_one(void *ctx, const char *data, size_t len, void *obj) {
+  (void)obj;  /* shared rings never lend references */
+  taken *t = ctx;
+  t->len = len;
+  if (len <= t->cap) {
+    memcpy(t->buf, data, len);
+  } else if ((t->heap = malloc(len)) != NULL) {
+    memcpy(t->heap, data, len);
+  } else {
+    t->failed = true;  /* the message is lost: memory ran out */
+  }
 }
 
-/* recv(handle, timeoutNs) -> Buffer, or null when it timed out / is empty (timeout 0). */
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* recv(handle, timeoutNs) -> Buffer, or null when it timed out / is empty (timeout 0). A try
+ * (no clock, no watcher) first; then waits for the ring to become readable and tries again,
+ * the last try after the deadline included. */
 static napi_value channel_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[2], none;
+  napi_value argv[2], out;
   int64_t timeout;
   nexpo_channel *ch = chan_handle_args(env, info, 2, argv);
   if (!ch || !chan_int64_arg(env, argv[1], "timeout", &timeout)) return NULL;
   char scratch[CHAN_SCRATCH_SIZE];
-  size_t index = 0, len = 0;
-  char *heap = NULL;
-  int32_t st = nexpo_channel_select(&ch, 1, timeout, &index, scratch, CHAN_SCRATCH_SIZE, &len, &heap);
-  if (st == NEXPO_OK) return take_message(env, scratch, len, heap);
-  if (st == NEXPO_EAGAIN || st == NEXPO_ETIMEOUT) {
-    CALL(env, napi_get_null(env, &none));
-    return none;
+  taken t = {scratch, sizeof scratch, 0, NULL, false};
+  int64_t deadline = timeout > 0 ? now_ns() + timeout : 0;
+  for (;;) {
+    size_t count = 0;
+    int32_t st = nexpo_channel_recv_visit(ch, 1, take_one, &t, &count);
+    if (st == NEXPO_OK) {
+      if (t.failed) return chan_throw_status(env, NEXPO_ENOMEM, "recv");
+      void *copy;
+      napi_status s = napi_create_buffer_copy(env, t.len, t.heap ? t.heap : t.buf, &copy, &out);
+      free(t.heap);
+      return s == napi_ok ? out : chan_throw_pending(env, "could not allocate a Buffer");
+    }
+    if (st != NEXPO_EAGAIN) return chan_throw_status(env, st, "recv");
+    int64_t left = timeout < 0 ? -1 : timeout == 0 ? 0 : deadline - now_ns();
+    if (timeout == 0 || (timeout > 0 && left <= 0)) break;
+    st = nexpo_channel_wait(ch, CHAN_INTEREST_RECV, left);
+    if (st == NEXPO_ETIMEOUT) timeout = 0;  /* one last try, then null */
+    else if (st != NEXPO_OK) return chan_throw_status(env, st, "recv");
   }
-  return chan_throw_status(env, st, "recv");
+  CALL(env, napi_get_null(env, &out));
+  return out;
 }
 
 napi_status nexpo_node_register_channels(napi_env env, napi_value exports) {
