@@ -15,5 +15,5 @@ if (!fs.existsSync(exporter)) {
   process.exit(1);
 }
 const python = process.env.NEXPO_PYTHON || 'python3';
-const run = spawnSync(python, [exporter, 'export-c', '--out', path.join(PKG, 'native')], { stdio: 'inherit' });
+const run = spawnSync(python, [exporter, 'export-c', '--out', path.join(PKG, 'native')], { stdio: ['ignore', 2, 'inherit'] });  // npm pack --json owns stdout
 process.exit(run.status ?? 1);
