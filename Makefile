@@ -10,14 +10,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
         wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server \
-        libnexpo test-libnexpo node-build test-node bench-node
+        libnexpo test-libnexpo node-build test-node bench-node test-node-examples bench-node-channel
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
 	$(BIN)/nexpo serve
 
 test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64 \
-      test-installed check-dist test-aarch64-wheel test-libnexpo test-node
+      test-installed check-dist test-aarch64-wheel test-libnexpo test-node test-node-examples
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -142,6 +142,16 @@ test-node: node-build
 
 bench-node: node-build
 	cd node && node bench/bench.js
+
+# node/examples: an Express server whose /hash and /infer routes call the addon (express from
+# npm), tested end to end on 127.0.0.1 (its /infer against Python's registry too).
+test-node-examples: node-build
+	cd node/examples && $(NPM) install --no-audit --no-fund --loglevel=error
+	cd node/examples && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node --test test/
+
+# Node -> Python through a shared channel, 64-byte messages (node/bench/channel.js).
+bench-node-channel: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node bench/channel.js
 
 # --- deployment: Dockerfile and k8s/ -------------------------------------------------------
 # Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra
