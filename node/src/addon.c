@@ -63,7 +63,7 @@ static napi_value set_num_threads(napi_env env, napi_callback_info cb) {
   napi_value argv[1];
   int32_t n;
   if (!nx_args(env, cb, 1, 1, argv, "setNumThreads")) return NULL;
-  if (!nx_int32(env, argv[0], "setNumThreads: n", 1, 1024, &n)) return NULL;
+  if (!nx_int32(env, argv[0], "setNumThreads", "n", 1, 1024, &n)) return NULL;
   int32_t st = nexpo_set_num_threads(n);
   if (st != NEXPO_OK) return nx_throw_status(env, st, "setNumThreads", nexpo_last_error());
   napi_value undefined;

@@ -21,11 +21,15 @@ napi_value nx_type_error(napi_env env, const char *fmt, ...);
 napi_value nx_range_error(napi_env env, const char *fmt, ...);
 /* Throws the error of a failed core call of `op`: nexpo_last_error() and an err.code. */
 napi_value nx_throw_status(napi_env env, int32_t status, const char *op, const char *message);
-/* The bytes of a Buffer, TypedArray, DataView or ArrayBuffer (borrowed for this call). */
-bool nx_bytes(napi_env env, napi_value v, const char *name, const char **data, size_t *len);
+/* The bytes of a Buffer, TypedArray, DataView or ArrayBuffer (borrowed for this call); false
+ * (nothing thrown) for anything else. */
+bool nx_view(napi_env env, napi_value v, const char **data, size_t *len);
+/* nx_view, or a TypeError "<op>: <name> must be ...". Messages are formatted only on failure. */
+bool nx_bytes(napi_env env, napi_value v, const char *op, const char *name, const char **data, size_t *len);
 /* A non-negative integer below 2^53. */
-bool nx_size(napi_env env, napi_value v, const char *name, size_t *out);
-bool nx_int32(napi_env env, napi_value v, const char *name, int32_t lo, int32_t hi, int32_t *out);
+bool nx_size(napi_env env, napi_value v, const char *op, const char *name, size_t *out);
+bool nx_int32(napi_env env, napi_value v, const char *op, const char *name, int32_t lo, int32_t hi,
+              int32_t *out);
 /* Reads exactly `min`..`max` arguments into argv (missing optional ones are undefined). */
 bool nx_args(napi_env env, napi_callback_info info, size_t min, size_t max, napi_value *argv,
              const char *op);
@@ -57,19 +61,22 @@ struct nx_job {
   napi_async_work work;
   napi_deferred deferred;
   int32_t status;
+  bool on_heap;
   char error[256];
 };
 
-/* A new zeroed job, or NULL with an error thrown. */
-nx_job *nx_job_new(napi_env env, const char *op, nx_run_fn run);
+/* A sync call's job lives on its stack; an async one's on the heap (nx_job_queue moves it). */
+void nx_job_init(nx_job *job, const char *op, nx_run_fn run);
 void nx_job_free(napi_env env, nx_job *job);
 /* Makes the job's output a new Buffer of len bytes (job->out, job->result). */
 bool nx_job_buffer_out(napi_env env, nx_job *job, size_t len);
 /* Gathers an array of byte sequences into job->scratch + job->lengths (count = array length). */
 bool nx_job_gather(napi_env env, nx_job *job, napi_value array, const char *name, int slot);
-/* Sync: runs the job here and returns its result (or throws); frees the job. */
+/* Releases what the job owns (and the job itself when on the heap). */
+/* Sync: runs the job here and returns its result (or throws); releases the job. */
 napi_value nx_job_run_sync(napi_env env, nx_job *job);
-/* Async: copies the borrowed inputs, queues the job on the libuv pool, returns a Promise. */
+/* Async: copies the job and its borrowed inputs to the heap, queues it on the libuv pool,
+ * returns a Promise; releases the caller's job either way. */
 napi_value nx_job_queue(napi_env env, nx_job *job);
 
 /* ---- registration of each area's functions (hash.c, aead.c, matmul.c) ---- */
@@ -85,15 +92,19 @@ napi_status nx_register_aead(napi_env env, napi_value exports);
 napi_status nx_register_matmul(napi_env env, napi_value exports);
 
 /* A sync function `name` and its Promise variant `name##Async` from one prepare function
- * (nx_job *prepare(napi_env, napi_callback_info, const char *op): a job, or NULL with an
- * error thrown and nothing left allocated). */
+ * (bool prepare(napi_env, napi_callback_info, nx_job *): fills the job, or false with an error
+ * thrown). */
 #define NX_SYNC_AND_ASYNC(name, prepare)                                         \
   static napi_value name(napi_env env, napi_callback_info info) {               \
-    nx_job *job = prepare(env, info, #name);                                    \
-    return job ? nx_job_run_sync(env, job) : NULL;                              \
+    nx_job job;                                                                 \
+    nx_job_init(&job, #name, NULL);                                             \
+    if (!prepare(env, info, &job)) return nx_job_free(env, &job), NULL;         \
+    return nx_job_run_sync(env, &job);                                          \
   }                                                                             \
   static napi_value name##Async(napi_env env, napi_callback_info info) {        \
-    nx_job *job = prepare(env, info, #name "Async");                            \
-    return job ? nx_job_queue(env, job) : NULL;                                 \
+    nx_job job;                                                                 \
+    nx_job_init(&job, #name "Async", NULL);                                     \
+    if (!prepare(env, info, &job)) return nx_job_free(env, &job), NULL;         \
+    return nx_job_queue(env, &job);                                             \
   }
 #define NX_FUNCTIONS(name) {#name, name}, {#name "Async", name##Async}

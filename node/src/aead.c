@@ -1,8 +1,6 @@
 /* RFC 8439 ChaCha20-Poly1305: chacha20poly1305Encrypt(key, nonce, data, aad?) returns
  * ciphertext || 16-byte tag; Decrypt takes that and throws (err.code ERR_NEXPO_AUTH) when any of
  * data, aad, key or nonce differ from the encryption's; the core writes no plaintext then. */
-#include <stdio.h>
-
 #include "addon.h"
 #include "crypto.h"
 
@@ -20,48 +18,40 @@ static int32_t run_decrypt(nx_job *j) {
                                         j->in_len[2], j->in[3], j->in_len[3], j->out, j->out_len);
 }
 
-static nx_job *prepare(napi_env env, napi_callback_info info, const char *op, bool decrypt) {
+static bool prepare(napi_env env, napi_callback_info info, nx_job *job, bool decrypt) {
   napi_value argv[4];
-  char name[80];
-  if (!nx_args(env, info, 3, 4, argv, op)) return NULL;
-  nx_job *job = nx_job_new(env, op, decrypt ? run_decrypt : run_encrypt);
-  if (!job) return NULL;
+  job->run = decrypt ? run_decrypt : run_encrypt;
+  if (!nx_args(env, info, 3, 4, argv, job->op)) return false;
   static const char *const names[4] = {"key", "nonce", "data", "aad"};
   for (int i = 0; i < 4; i++) {
     if (i == 3 && nx_is_nullish(env, argv[3])) {
       job->in[3] = "";
       break;
     }
-    snprintf(name, sizeof name, "%s: %s", op, names[i]);
-    if (!nx_bytes(env, argv[i], name, &job->in[i], &job->in_len[i])) goto fail;
+    if (!nx_bytes(env, argv[i], job->op, names[i], &job->in[i], &job->in_len[i])) return false;
   }
   if (job->in_len[0] != KEY_SIZE) {
-    nx_range_error(env, "%s: key must be %d bytes, got %zu", op, KEY_SIZE, job->in_len[0]);
-    goto fail;
+    nx_range_error(env, "%s: key must be %d bytes, got %zu", job->op, KEY_SIZE, job->in_len[0]);
+    return false;
   }
   if (job->in_len[1] != NONCE_SIZE) {
-    nx_range_error(env, "%s: nonce must be %d bytes, got %zu", op, NONCE_SIZE, job->in_len[1]);
-    goto fail;
+    nx_range_error(env, "%s: nonce must be %d bytes, got %zu", job->op, NONCE_SIZE, job->in_len[1]);
+    return false;
   }
   if (decrypt && job->in_len[2] < TAG_SIZE) {
-    nx_range_error(env, "%s: data must hold at least the %d-byte tag, got %zu bytes", op, TAG_SIZE,
+    nx_range_error(env, "%s: data must hold at least the %d-byte tag, got %zu bytes", job->op, TAG_SIZE,
                    job->in_len[2]);
-    goto fail;
+    return false;
   }
-  size_t out = decrypt ? job->in_len[2] - TAG_SIZE : job->in_len[2] + TAG_SIZE;
-  if (!nx_job_buffer_out(env, job, out)) goto fail;
-  return job;
-fail:
-  nx_job_free(env, job);
-  return NULL;
+  return nx_job_buffer_out(env, job, decrypt ? job->in_len[2] - TAG_SIZE : job->in_len[2] + TAG_SIZE);
 }
 
-static nx_job *prepare_encrypt(napi_env env, napi_callback_info info, const char *op) {
-  return prepare(env, info, op, false);
+static bool prepare_encrypt(napi_env env, napi_callback_info info, nx_job *job) {
+  return prepare(env, info, job, false);
 }
 
-static nx_job *prepare_decrypt(napi_env env, napi_callback_info info, const char *op) {
-  return prepare(env, info, op, true);
+static bool prepare_decrypt(napi_env env, napi_callback_info info, nx_job *job) {
+  return prepare(env, info, job, true);
 }
 
 NX_SYNC_AND_ASYNC(chacha20poly1305Encrypt, prepare_encrypt)

@@ -81,49 +81,53 @@ static size_t element_size(napi_typedarray_type type) {
   }
 }
 
-bool nx_bytes(napi_env env, napi_value v, const char *name, const char **data, size_t *len) {
+bool nx_view(napi_env env, napi_value v, const char **data, size_t *len) {
   bool is = false;
   void *ptr = NULL;
   size_t n = 0;
   if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
     napi_typedarray_type type;
-    if (napi_get_typedarray_info(env, v, &type, &n, &ptr, NULL, NULL) != napi_ok) goto bad;
+    if (napi_get_typedarray_info(env, v, &type, &n, &ptr, NULL, NULL) != napi_ok) return false;
     n *= element_size(type);
   } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
-    if (napi_get_dataview_info(env, v, &n, &ptr, NULL, NULL) != napi_ok) goto bad;
+    if (napi_get_dataview_info(env, v, &n, &ptr, NULL, NULL) != napi_ok) return false;
   } else if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
-    if (napi_get_arraybuffer_info(env, v, &ptr, &n) != napi_ok) goto bad;
+    if (napi_get_arraybuffer_info(env, v, &ptr, &n) != napi_ok) return false;
   } else {
-    goto bad;
+    return false;
   }
   *data = ptr ? (const char *)ptr : EMPTY;  /* a detached or empty buffer is 0 bytes */
   *len = ptr ? n : 0;
   return true;
-bad:
-  nx_type_error(env, "%s must be a Buffer, TypedArray, DataView or ArrayBuffer", name);
+}
+
+bool nx_bytes(napi_env env, napi_value v, const char *op, const char *name, const char **data, size_t *len) {
+  if (nx_view(env, v, data, len)) return true;
+  nx_type_error(env, "%s: %s must be a Buffer, TypedArray, DataView or ArrayBuffer", op, name);
   return false;
 }
 
-bool nx_size(napi_env env, napi_value v, const char *name, size_t *out) {
+bool nx_size(napi_env env, napi_value v, const char *op, const char *name, size_t *out) {
   napi_valuetype t;
   double d;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
-    nx_type_error(env, "%s must be a number", name);
+    nx_type_error(env, "%s: %s must be a number", op, name);
     return false;
   }
   if (!(d >= 0) || d != floor(d) || d > 9007199254740991.0) {
-    nx_range_error(env, "%s must be a non-negative integer, got %g", name, d);
+    nx_range_error(env, "%s: %s must be a non-negative integer, got %g", op, name, d);
     return false;
   }
   *out = (size_t)d;
   return true;
 }
 
-bool nx_int32(napi_env env, napi_value v, const char *name, int32_t lo, int32_t hi, int32_t *out) {
+bool nx_int32(napi_env env, napi_value v, const char *op, const char *name, int32_t lo, int32_t hi,
+              int32_t *out) {
   size_t n;
-  if (!nx_size(env, v, name, &n)) return false;
+  if (!nx_size(env, v, op, name, &n)) return false;
   if (n < (size_t)lo || n > (size_t)hi) {
-    nx_range_error(env, "%s must be between %d and %d, got %zu", name, lo, hi, n);
+    nx_range_error(env, "%s: %s must be between %d and %d, got %zu", op, name, lo, hi, n);
     return false;
   }
   *out = (int32_t)n;

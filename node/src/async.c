@@ -3,31 +3,27 @@
  * returns: JS may modify, detach or transfer the caller's buffers while the pool thread reads.
  * Its output is a Buffer/TypedArray created up front that no JS code can reach until the
  * Promise resolves, so the pool thread writes straight into it. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addon.h"
 
-nx_job *nx_job_new(napi_env env, const char *op, nx_run_fn run) {
-  nx_job *job = calloc(1, sizeof *job);
-  if (!job) {
-    napi_throw_error(env, "ERR_NEXPO_NO_MEMORY", "out of memory");
-    return NULL;
-  }
+void nx_job_init(nx_job *job, const char *op, nx_run_fn run) {
+  memset(job, 0, offsetof(nx_job, error));
+  job->error[0] = '\0';
   job->op = op;
   job->run = run;
-  return job;
 }
 
 void nx_job_free(napi_env env, nx_job *job) {
-  if (!job) return;
   if (job->result_ref) napi_delete_reference(env, job->result_ref);
   if (job->work) napi_delete_async_work(env, job->work);
   free(job->owned);
   free(job->scratch);
   free(job->lengths);
-  free(job);
+  if (job->on_heap) free(job);
 }
 
 bool nx_job_buffer_out(napi_env env, nx_job *job, size_t len) {
@@ -64,8 +60,11 @@ bool nx_job_gather(napi_env env, nx_job *job, napi_value array, const char *name
       nx_throw_internal(env);
       return false;
     }
-    snprintf(item, sizeof item, "%s[%u]", name, i);
-    if (!nx_bytes(env, v, item, &data, &len)) return false;
+    if (!nx_view(env, v, &data, &len)) {
+      snprintf(item, sizeof item, "%s[%u]", name, i);
+      nx_type_error(env, "%s must be a Buffer, TypedArray, DataView or ArrayBuffer", item);
+      return false;
+    }
     if (len > cap - total) {
       while (len > cap - total) cap *= 2;
       char *grown = realloc(job->scratch, cap);
@@ -139,8 +138,16 @@ static void complete(napi_env env, napi_status status, void *data) {
   nx_job_free(env, job);
 }
 
-napi_value nx_job_queue(napi_env env, nx_job *job) {
+napi_value nx_job_queue(napi_env env, nx_job *stack_job) {
   napi_value promise, name;
+  nx_job *job = malloc(sizeof *job);
+  if (!job) {
+    nx_job_free(env, stack_job);
+    napi_throw_error(env, "ERR_NEXPO_NO_MEMORY", "out of memory");
+    return NULL;
+  }
+  *job = *stack_job;  /* the heap job takes over what the stack one owned */
+  job->on_heap = true;
   if (!own_inputs(job)) {
     nx_job_free(env, job);
     napi_throw_error(env, "ERR_NEXPO_NO_MEMORY", "out of memory");

@@ -1,6 +1,5 @@
 /* matmul(a, m, k, b, n): the m x n product of row-major a (m x k) and b (k x n), both
  * Float32Array or both Float64Array, as a new array of their type; matmulAsync on the pool. */
-#include <stdio.h>
 
 #include "addon.h"
 #include "kernels.h"
@@ -13,8 +12,10 @@ static int32_t run_matmul(nx_job *j) {
 }
 
 /* a Float32Array or Float64Array of exactly rows x cols elements; *dtype set from the first. */
-static bool matrix_arg(napi_env env, napi_value v, const char *op, const char *name, size_t rows,
-                       size_t cols, int32_t *dtype, nx_job *job, int slot) {
+static bool matrix_arg(napi_env env, napi_value v, const char *name, size_t rows, size_t cols,
+                       nx_job *job, int slot) {
+  const char *op = job->op;
+  int32_t *dtype = &job->dtype;
   bool is = false;
   napi_typedarray_type type;
   size_t length;
@@ -46,25 +47,21 @@ static bool matrix_arg(napi_env env, napi_value v, const char *op, const char *n
   return true;
 }
 
-static nx_job *prepare_matmul(napi_env env, napi_callback_info info, const char *op) {
+static bool prepare_matmul(napi_env env, napi_callback_info info, nx_job *job) {
   napi_value argv[5];
-  char name[64];
-  if (!nx_args(env, info, 5, 5, argv, op)) return NULL;
-  nx_job *job = nx_job_new(env, op, run_matmul);
-  if (!job) return NULL;
+  job->run = run_matmul;
+  if (!nx_args(env, info, 5, 5, argv, job->op)) return false;
   static const char *const dim_names[3] = {"m", "k", "n"};
   static const int dim_at[3] = {1, 2, 4};
-  for (int i = 0; i < 3; i++) {
-    snprintf(name, sizeof name, "%s: %s", op, dim_names[i]);
-    if (!nx_size(env, argv[dim_at[i]], name, &job->dims[i])) goto fail;
-  }
+  for (int i = 0; i < 3; i++)
+    if (!nx_size(env, argv[dim_at[i]], job->op, dim_names[i], &job->dims[i])) return false;
   size_t m = job->dims[0], k = job->dims[1], n = job->dims[2];
   job->dtype = -1;
-  if (!matrix_arg(env, argv[0], op, "a", m, k, &job->dtype, job, 0)) goto fail;
-  if (!matrix_arg(env, argv[3], op, "b", k, n, &job->dtype, job, 1)) goto fail;
+  if (!matrix_arg(env, argv[0], "a", m, k, job, 0) || !matrix_arg(env, argv[3], "b", k, n, job, 1))
+    return false;
   if (n != 0 && m > SIZE_MAX / 8 / n) {
-    nx_range_error(env, "%s: the %zu x %zu result is too large", op, m, n);
-    goto fail;
+    nx_range_error(env, "%s: the %zu x %zu result is too large", job->op, m, n);
+    return false;
   }
   size_t elem = job->dtype == NEXPO_F32 ? 4 : 8, count = m * n;
   napi_value buffer;
@@ -73,14 +70,11 @@ static nx_job *prepare_matmul(napi_env env, napi_callback_info info, const char 
       napi_create_typedarray(env, job->dtype == NEXPO_F32 ? napi_float32_array : napi_float64_array,
                              count, buffer, 0, &job->result) != napi_ok) {
     nx_throw_internal(env);
-    goto fail;
+    return false;
   }
   job->out = data;
   job->out_len = count * elem;
-  return job;
-fail:
-  nx_job_free(env, job);
-  return NULL;
+  return true;
 }
 
 NX_SYNC_AND_ASYNC(matmul, prepare_matmul)
