@@ -6,7 +6,8 @@
 const path = require('node:path');
 const { version } = require('./package.json');
 
-const native = require(path.join(__dirname, 'build', 'Release', 'nexpo.node'));
+// NEXPO_NODE_ADDON loads another build of the addon (a sanitizer build, in the tests).
+const native = require(process.env.NEXPO_NODE_ADDON || path.join(__dirname, 'build', 'Release', 'nexpo.node'));
 const { channelClass } = require('./lib/channel');
 
 function info() {
