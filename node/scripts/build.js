@@ -101,7 +101,9 @@ async function main() {
     ...fs.readdirSync(gen).filter((f) => f.endsWith('.c')).map((f) => [path.join(gen, f), meta.cflags]),
     ...fs.readdirSync(srcDir).filter((f) => f.endsWith('.c')).map((f) => [path.join(srcDir, f), [...ADDON_CFLAGS, `-I${include}`]]),
   ];
-  const headers = fs.readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => fs.statSync(path.join(srcDir, f)).mtimeMs);
+  // The addon's C includes its own headers and the core's (native/<cpu>/*.h): newer ones rebuild it.
+  const headers = [srcDir, gen].flatMap((dir) => fs.readdirSync(dir).filter((f) => f.endsWith('.h'))
+    .map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
   const newestHeader = Math.max(0, ...headers);
   const objects = [];
   let compiled = 0;
@@ -124,7 +126,11 @@ async function main() {
   const width = Number(process.env.NEXPO_BUILD_JOBS) || (os.availableParallelism?.() ?? os.cpus().length);
   await pool(tasks, width);
   const target = path.join(OUT, 'nexpo.node');
-  await run(cc[0], [...cc.slice(1), '-shared', '-o', `${target}.tmp`, ...objects, ...meta.ldflags]);
+  // Only Node's entry points leave the addon (some of the core's procs are declared visible).
+  const exportsMap = path.join(PKG, 'build', 'exports.map');
+  fs.writeFileSync(exportsMap, '{\n  global: napi_register_module_v1; node_api_module_get_api_version_v1;\n  local: *;\n};\n');
+  await run(cc[0], [...cc.slice(1), '-shared', `-Wl,--version-script=${exportsMap}`, '-o', `${target}.tmp`,
+    ...objects, ...meta.ldflags]);
   fs.renameSync(`${target}.tmp`, target);
   console.error(`nexpo: built ${path.relative(process.cwd(), target)} (${compiled} of ${units.length} C files compiled, ${meta.cpu})`);
 }
