@@ -47,7 +47,7 @@ bool nx_job_gather(napi_env env, nx_job *job, napi_value array, const char *name
     return false;
   }
   napi_get_array_length(env, array, &n);
-  size_t cap = (size_t)n * 64 + 64, total = 0;
+  size_t cap = (size_t)(n < 65536 ? n : 65536) * 64 + 64, total = 0;  /* grows as needed */
   job->lengths = malloc(sizeof(uint64_t) * (n ? n : 1));
   job->scratch = malloc(cap);
   if (!job->lengths || !job->scratch) goto oom;

@@ -73,3 +73,19 @@ test('info() and the thread count', () => {
   nexpo.setNumThreads(before);
   assert.equal(nexpo.getNumThreads(), before);
 });
+
+test('hostile batches: a sparse huge array, a getter that detaches an element already read', () => {
+  assert.throws(() => nexpo.sha256Many(new Array(2 ** 30)), { name: 'TypeError', message: /sha256Many: messages\[0\] must be/ });
+  const first = new Uint8Array(64).fill(1);
+  const want = nexpo.sha256(first);
+  const messages = [first, Buffer.alloc(1)];
+  Object.defineProperty(messages, 1, {
+    get() {
+      structuredClone(first.buffer, { transfer: [first.buffer] }); // detach element 0 mid-gather
+      return Buffer.alloc(1);
+    },
+  });
+  const digests = nexpo.sha256Many(messages);
+  assert.deepEqual(digests.subarray(0, 32), want); // element 0 was copied before the getter ran
+  assert.equal(first.byteLength, 0);
+});
