@@ -10,14 +10,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
         wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server \
-        libnexpo test-libnexpo node-build test-node bench-node test-node-examples bench-node-channel
+        libnexpo test-libnexpo node-build test-node test-node-sanitize bench-node test-node-examples bench-node-channel
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
 	$(BIN)/nexpo serve
 
 test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64 \
-      test-installed check-dist test-aarch64-wheel test-libnexpo test-node test-node-examples
+      test-installed check-dist test-aarch64-wheel test-libnexpo test-node test-node-sanitize test-node-examples
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -139,6 +139,16 @@ node-build: $(INSTALLED) nim-toolchain
 test-node: node-build
 	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node --test $(NODE_TESTS)
 	cd node && npx --no-install tsc -p test/types
+
+# The addon's own C under ASan + UBSan (node/build/Sanitize, loaded through NEXPO_NODE_ADDON) over the
+# suites that exercise it in-process (the packed-install test builds a release addon of its own).
+NODE_SANITIZE_TESTS ?= test/vectors.test.js test/differential.test.js test/matmul.test.js \
+  test/args.test.js test/async.test.js test/channel.test.js
+test-node-sanitize: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node scripts/build.js --sanitize
+	cd node && LD_PRELOAD="$(SANITIZER_PRELOAD)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 NEXPO_NODE_ADDON=$(CURDIR)/node/build/Sanitize/nexpo.node \
+	  node --expose-gc --test $(NODE_SANITIZE_TESTS)
 
 bench-node: node-build
 	cd node && node bench/bench.js

@@ -14,9 +14,14 @@ const path = require('node:path');
 
 const PKG = path.resolve(__dirname, '..');
 const REPO = path.resolve(PKG, '..');
-const OUT = path.join(PKG, 'build', 'Release');
+// --sanitize: the addon's own C under AddressSanitizer + UBSan (the core's objects are the release
+// ones), into build/Sanitize/; load it with NEXPO_NODE_ADDON and LD_PRELOAD of the runtimes.
+const SANITIZE = process.argv.includes('--sanitize');
+const OUT = path.join(PKG, 'build', SANITIZE ? 'Sanitize' : 'Release');
+const SANITIZE_FLAGS = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'];
 const CPUS = { x64: 'amd64', arm64: 'arm64' };
-const ADDON_CFLAGS = ['-O2', '-fPIC', '-std=c11', '-Wall', '-Wextra', '-Wno-unused-parameter',
+const ADDON_CFLAGS = [...(SANITIZE ? ['-O1', '-g', '-fno-omit-frame-pointer', ...SANITIZE_FLAGS] : ['-O2']),
+  '-fPIC', '-std=c11', '-Wall', '-Wextra', '-Wno-unused-parameter',
   '-fvisibility=hidden', '-DNAPI_VERSION=8'];
 
 function fail(message) {
@@ -109,7 +114,9 @@ async function main() {
   let compiled = 0;
   const tasks = units.map(([src, flags]) => {
     const id = crypto.createHash('sha1').update(src).digest('hex').slice(0, 12);
-    const obj = path.join(objDir, `${path.basename(src, '.c').replace(/[^\w.-]/g, '_').slice(-40)}-${id}.o`);
+    const dir = SANITIZE && src.startsWith(srcDir) ? `${objDir}-sanitize` : objDir;
+    fs.mkdirSync(dir, { recursive: true });
+    const obj = path.join(dir, `${path.basename(src, '.c').replace(/[^\w.-]/g, '_').slice(-40)}-${id}.o`);
     objects.push(obj);
     const args = [...cc.slice(1), ...flags, `-I${gen}`, '-c', src, '-o', obj];
     const flagsFile = `${obj}.flags`;
@@ -130,7 +137,7 @@ async function main() {
   const exportsMap = path.join(PKG, 'build', 'exports.map');
   fs.writeFileSync(exportsMap, '{\n  global: napi_register_module_v1; node_api_module_get_api_version_v1;\n  local: *;\n};\n');
   await run(cc[0], [...cc.slice(1), '-shared', `-Wl,--version-script=${exportsMap}`, '-o', `${target}.tmp`,
-    ...objects, ...meta.ldflags]);
+    ...objects, ...meta.ldflags, ...(SANITIZE ? SANITIZE_FLAGS : [])]);
   fs.renameSync(`${target}.tmp`, target);
   console.error(`nexpo: built ${path.relative(process.cwd(), target)} (${compiled} of ${units.length} C files compiled, ${meta.cpu})`);
 }
