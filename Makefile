@@ -121,12 +121,13 @@ fuzz-native: build
 libnexpo: $(INSTALLED) nim-toolchain
 	$(BIN)/python nim/libnexpo.py build
 
-# A C program linked against libnexpo (tests/c/test_libnexpo.c).
+# A C program linked against libnexpo (tests/c/test_libnexpo.c); the header also parses as C++.
 test-libnexpo: libnexpo
 	@mkdir -p build/libnexpo/test
 	$(CC) -std=c11 -Wall -Wextra -Werror -Ibuild/libnexpo/include tests/c/test_libnexpo.c \
 	  -Lbuild/libnexpo -lnexpo -Wl,-rpath,$(CURDIR)/build/libnexpo -o build/libnexpo/test/test_libnexpo
 	build/libnexpo/test/test_libnexpo
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ build/libnexpo/include/nexpo.h
 
 # The Node-API addon (node/scripts/build.js compiles the generated C and node/src/*.c with cc;
 # no node-gyp, no download), its dev dependencies from npm, then `node --test` (NODE_TESTS=...).
