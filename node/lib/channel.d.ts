@@ -52,7 +52,8 @@ export declare class Channel implements AsyncIterable<Buffer> {
   tryRecv(): Buffer | null;
   /** Sends in order; returns how many went (fewer only on a timeout or a close part way). */
   sendMany(msgs: ChannelMessage[], options?: ChannelWaitOptions): number;
-  /** Up to maxN ready messages, waiting (up to options.timeout ms) for the first. */
+  /** Up to maxN ready messages, waiting (up to options.timeout ms) for the first; the Buffers
+   *  of one call view one block (keeping one keeps the block alive). */
   recvMany(maxN: number, options?: ChannelWaitOptions): Buffer[];
   /** Waits on a libuv pool thread, never on the event loop. */
   recvAsync(options?: ChannelWaitOptions): Promise<Buffer>;

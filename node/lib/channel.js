@@ -87,6 +87,18 @@ function nextWait(deadline) {
   return left <= 0n ? 0 : Number(left < BigInt(SLICE_NS) ? left : BigInt(SLICE_NS));
 }
 
+/** [block, len0, len1, ...] from the native recvMany -> Buffers viewing the one block. */
+function sliceBlock(packed) {
+  const out = new Array(Math.max(packed.length - 1, 0));
+  const block = packed[0];
+  let at = 0;
+  for (let i = 1; i < packed.length; i++) {
+    out[i - 1] = block.subarray(at, at + packed[i]);
+    at += packed[i];
+  }
+  return out;
+}
+
 function channelClass(native) {
   const api = native._channel;
 
@@ -181,17 +193,21 @@ function channelClass(native) {
       return sent;
     }
 
-    /** Receive up to maxN messages that are ready (waiting up to options.timeout ms for one). */
+    /**
+     * Receive up to maxN messages that are ready (waiting up to options.timeout ms for one).
+     * The Buffers of one call are views of one block (as Buffer.allocUnsafe's pool): keeping
+     * one keeps the block alive.
+     */
     recvMany(maxN, options) {
       checkInt(maxN, 'maxN', 1, MAX_CAPACITY);
       const deadline = deadlineOf(timeoutNs(options));
       for (;;) {
-        const got = api.recvMany(this.#handle, maxN);
+        const got = sliceBlock(api.recvMany(this.#handle, maxN));
         if (got.length > 0) return got;
         const wait = nextWait(deadline);
         if (wait === 0) throw timeoutError('recvMany');
         const first = api.recv(this.#handle, wait);
-        if (first !== null) return maxN > 1 ? [first, ...api.recvMany(this.#handle, maxN - 1)] : [first];
+        if (first !== null) return maxN > 1 ? [first, ...sliceBlock(api.recvMany(this.#handle, maxN - 1))] : [first];
       }
     }
 

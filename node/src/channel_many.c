@@ -85,9 +85,11 @@ static void gather_visit(void *ctx, const char *data, size_t len, void *obj) {
   g->lens[g->n++] = len;
 }
 
-/* recvMany(handle, maxN) -> Buffer[] (non-blocking; [] when empty). */
+/* recvMany(handle, maxN) -> [block, len0, len1, ...]: the messages end to end in one Buffer
+ * (one allocation, not one per message) and their lengths; node/lib/channel.js slices it.
+ * Non-blocking: [] when empty. */
 napi_value chan_recv_many(napi_env env, napi_callback_info info) {
-  napi_value argv[2], out, buf;
+  napi_value argv[2], out, v;
   int64_t max_n;
   nexpo_channel *ch = chan_handle_args(env, info, 2, argv);
   if (!ch || !chan_int64_arg(env, argv[1], "maxN", &max_n)) return NULL;
@@ -97,13 +99,16 @@ napi_value chan_recv_many(napi_env env, napi_callback_info info) {
   int32_t st = (g.data && g.lens) ? nexpo_channel_recv_visit(ch, (size_t)max_n, gather_visit, &g, &count)
                                   : NEXPO_ENOMEM;
   if (g.failed) st = NEXPO_ENOMEM;  /* messages taken are lost: memory ran out */
-  napi_status s = napi_create_array_with_length(env, st == NEXPO_OK ? g.n : 0, &out);
-  size_t at = 0;
-  for (size_t i = 0; s == napi_ok && st == NEXPO_OK && i < g.n; i++) {
+  size_t n = st == NEXPO_OK ? g.n : 0;
+  napi_status s = napi_create_array_with_length(env, n ? n + 1 : 0, &out);
+  if (s == napi_ok && n) {
     void *copy;
-    s = napi_create_buffer_copy(env, g.lens[i], g.data + at, &copy, &buf);
-    if (s == napi_ok) s = napi_set_element(env, out, (uint32_t)i, buf);
-    at += g.lens[i];
+    s = napi_create_buffer_copy(env, g.used, g.data, &copy, &v);
+    if (s == napi_ok) s = napi_set_element(env, out, 0, v);
+  }
+  for (size_t i = 0; s == napi_ok && i < n; i++) {
+    s = napi_create_uint32(env, (uint32_t)g.lens[i], &v);  /* max message <= 2^24 */
+    if (s == napi_ok) s = napi_set_element(env, out, (uint32_t)(i + 1), v);
   }
   free(g.data); free(g.lens);
   if (s != napi_ok) return chan_throw_pending(env, "could not allocate Buffers");
