@@ -9,14 +9,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: serve test build nim-toolchain lint typecheck stubtest test-python test-isa test-nim \
         test-sanitize test-tsan check-aarch64 bench sdist clean deploy-check \
-        wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server
+        wheels test-installed check-dist test-aarch64-wheel fuzz-native redis-server \
+        libnexpo test-libnexpo node-build test-node test-node-sanitize bench-node test-node-examples bench-node-channel
 
 # The main job: the gateway with its default model (NEXPO_HOST/NEXPO_PORT/NEXPO_* configure it).
 serve: build
 	$(BIN)/nexpo serve
 
 test: build lint typecheck test-nim test-sanitize test-tsan test-python test-isa check-aarch64 \
-      test-installed check-dist test-aarch64-wheel
+      test-installed check-dist test-aarch64-wheel test-libnexpo test-node test-node-sanitize test-node-examples
 
 # --- setup ----------------------------------------------------------------------------------
 
@@ -113,6 +114,55 @@ check-aarch64: $(INSTALLED)
 FUZZ_RUNS ?= 20000
 fuzz-native: build
 	$(BIN)/python tests/fuzz/native_args.py --runs $(FUZZ_RUNS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+# --- other languages: libnexpo (C) and the Node.js package (node/) ------------------------
+
+# The core as a plain C shared library with one header: build/libnexpo/{libnexpo.so,include/nexpo.h}.
+libnexpo: $(INSTALLED) nim-toolchain
+	$(BIN)/python nim/libnexpo.py build
+
+# A C program linked against libnexpo (tests/c/test_libnexpo.c); the header also parses as C++.
+test-libnexpo: libnexpo
+	@mkdir -p build/libnexpo/test
+	$(CC) -std=c11 -Wall -Wextra -Werror -Ibuild/libnexpo/include tests/c/test_libnexpo.c \
+	  -Lbuild/libnexpo -lnexpo -Wl,-rpath,$(CURDIR)/build/libnexpo -o build/libnexpo/test/test_libnexpo
+	build/libnexpo/test/test_libnexpo
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ build/libnexpo/include/nexpo.h
+
+# The Node-API addon (node/scripts/build.js compiles the generated C and node/src/*.c with cc;
+# no node-gyp, no download), its dev dependencies from npm, then `node --test` (NODE_TESTS=...).
+NPM ?= npm
+NODE_TESTS ?= test/*.test.js
+node-build: $(INSTALLED) nim-toolchain
+	cd node && $(NPM) install --no-audit --no-fund --ignore-scripts --loglevel=error
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node scripts/build.js
+
+test-node: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node --test $(NODE_TESTS)
+	cd node && npx --no-install tsc -p test/types
+
+# The addon's own C under ASan + UBSan (node/build/Sanitize, loaded through NEXPO_NODE_ADDON) over the
+# suites that exercise it in-process (the packed-install test builds a release addon of its own).
+NODE_SANITIZE_TESTS ?= test/vectors.test.js test/differential.test.js test/matmul.test.js \
+  test/args.test.js test/async.test.js test/channel.test.js
+test-node-sanitize: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node scripts/build.js --sanitize
+	cd node && LD_PRELOAD="$(SANITIZER_PRELOAD)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 NEXPO_NODE_ADDON=$(CURDIR)/node/build/Sanitize/nexpo.node \
+	  node --expose-gc --test $(NODE_SANITIZE_TESTS)
+
+bench-node: node-build
+	cd node && node bench/bench.js
+
+# node/examples: an Express server whose /hash and /infer routes call the addon (express from
+# npm), tested end to end on 127.0.0.1 (its /infer against Python's registry too).
+test-node-examples: node-build
+	cd node/examples && $(NPM) install --no-audit --no-fund --loglevel=error
+	cd node/examples && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node --test test/
+
+# Node -> Python through a shared channel, 64-byte messages (node/bench/channel.js).
+bench-node-channel: node-build
+	cd node && NEXPO_PYTHON=$(CURDIR)/$(BIN)/python node bench/channel.js
 
 # --- deployment: Dockerfile and k8s/ -------------------------------------------------------
 # Also part of test-python. kubectl, kubernetes-validate and hadolint come from the dev extra

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -23,6 +25,28 @@ def test_default_is_the_usable_cores() -> None:
     # The test process may have been resized by another test; the default is read at import.
     assert 1 <= scheduler.get_num_threads() <= 1024
     assert len(os.sched_getaffinity(0)) >= 1
+
+
+def test_the_default_comes_from_the_affinity_mask_not_from_stdin() -> None:
+    # Before: the syscall number was a local 0 (read), so starting the pool read stdin and hung
+    # a process whose stdin was an idle pipe (Node's test runner; `producer | python app.py`).
+    env = {k: v for k, v in os.environ.items() if k != "NEXPO_NUM_THREADS"}
+    code = "import os, nexpo; print(nexpo.get_num_threads(), len(os.sched_getaffinity(0)))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        proc.wait(timeout=60)  # stdin stays open and idle meanwhile
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("importing nexpo hung reading stdin")
+    finally:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.close()
+        out = proc.stdout.read()
+        proc.stdout.close()
+    threads, cores = map(int, out.split())
+    assert threads == min(cores, 1024)
 
 
 def test_set_and_get_round_trip() -> None:

@@ -142,11 +142,15 @@ proc countSetBits(x: uint64): int {.inline.} =
     v = v and (v - 1)
     inc result
 
+when defined(linux):
+  # At module level: an importc var declared inside a proc is a fresh local (0, read(2)'s
+  # number), so the call read stdin instead, and hung a process whose stdin was an idle pipe.
+  let SYS_sched_getaffinity {.importc, header: "<sys/syscall.h>", nodecl.}: clong
+  proc syscall(number: clong): clong {.importc, header: "<unistd.h>", varargs.}
+
 proc affinityCores(): int =
   ## CPUs this process may run on (sched_getaffinity), at least 1.
   when defined(linux):
-    var SYS_sched_getaffinity {.importc, header: "<sys/syscall.h>".}: clong
-    proc syscall(number: clong): clong {.importc, header: "<unistd.h>", varargs.}
     var mask: array[128, uint64]   # 8192 CPUs
     let bytes = syscall(SYS_sched_getaffinity, 0.cint, csize_t(sizeof(mask)), addr mask[0])
     if bytes > 0:
