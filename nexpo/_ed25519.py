@@ -124,7 +124,7 @@ def ed25519_verify_many(
     own entry False and nothing else. The three sequences must have the same length; a public
     key of the wrong size is a ValueError naming it, a signature of the wrong size is False.
     """
-    from nexpo.crypto import _Batch  # noqa: PLC0415 (nexpo.crypto imports this module)
+    from nexpo.crypto import _Batch  # here: nexpo.crypto imports this module
 
     keys = _items(public_keys, PUBLIC_KEY_SIZE, "public_keys")
     sigs = _items(signatures, SIGNATURE_SIZE, "signatures")
@@ -141,8 +141,16 @@ def ed25519_verify_many(
     out_buf, out_len = _native.write_buffer(out, "out")
     check(
         lib.nexpo_ed25519_verify_many(
-            key_data, len(key_data), batch.data, batch.length, batch.lengths, n,
-            sig_data, len(sig_data), out_buf, out_len,
+            key_data,
+            len(key_data),
+            batch.data,
+            batch.length,
+            batch.lengths,
+            n,
+            sig_data,
+            len(sig_data),
+            out_buf,
+            out_len,
         )
     )
     return cast(list[bool], out.astype(bool).tolist())

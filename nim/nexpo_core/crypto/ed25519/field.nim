@@ -11,6 +11,8 @@
 ## - Nim 1.6 has no 128-bit integer: `U128` is C's `unsigned __int128` (gcc and clang on every
 ##   64-bit target we build), reached through one-line `emit`s the C compiler inlines
 
+{.push raises: [].}
+
 type
   U128 {.importc: "unsigned __int128", nodecl.} = object
   Fe* = array[5, uint64]
@@ -26,20 +28,40 @@ const
   feSqrtM1*: Fe = [0x61b274a0ea0b0'u64, 0xd5a5fc8f189d'u64, 0x7ef5e9cbd0c60'u64,
                    0x78595a6804c9e'u64, 0x2b8324804fc1d'u64] ## sqrt(-1) = 2^((p-1)/4)
 
-proc mulw(a, b: uint64): U128 {.inline.} =
-  {.emit: [result, " = (unsigned __int128)", a, " * ", b, ";"].}
+# The 128-bit helpers are templates, not procs: a call to a proc with an `emit` is followed by
+# a check of the exception flag (goto exceptions), ~50 of them per multiplication.
+template mulw(a, b: uint64): U128 =
+  let x = a
+  let y = b
+  var r {.noinit.}: U128
+  {.emit: [r, " = (unsigned __int128)", x, " * ", y, ";"].}
+  r
 
-proc `+`(a, b: U128): U128 {.inline.} =
-  {.emit: [result, " = ", a, " + ", b, ";"].}
+template `+`(a, b: U128): U128 =
+  let x = a
+  let y = b
+  var r {.noinit.}: U128
+  {.emit: [r, " = ", x, " + ", y, ";"].}
+  r
 
-proc `+`(a: U128, b: uint64): U128 {.inline.} =
-  {.emit: [result, " = ", a, " + ", b, ";"].}
+template `+`(a: U128, b: uint64): U128 =
+  let x = a
+  let y = b
+  var r {.noinit.}: U128
+  {.emit: [r, " = ", x, " + ", y, ";"].}
+  r
 
-proc lo51(a: U128): uint64 {.inline.} =
-  {.emit: [result, " = (NU64)", a, " & 0x7ffffffffffffULL;"].}
+template lo51(a: U128): uint64 =
+  let x = a
+  var r {.noinit.}: uint64
+  {.emit: [r, " = (NU64)", x, " & 0x7ffffffffffffULL;"].}
+  r
 
-proc hi51(a: U128): uint64 {.inline.} =
-  {.emit: [result, " = (NU64)(", a, " >> 51);"].}
+template hi51(a: U128): uint64 =
+  let x = a
+  var r {.noinit.}: uint64
+  {.emit: [r, " = (NU64)(", x, " >> 51);"].}
+  r
 
 proc add*(r: var Fe, a, b: Fe) {.inline.} =
   for i in 0 ..< 5: r[i] = a[i] + b[i]
