@@ -124,7 +124,6 @@ type
   ExpandedKey = object
     a: Scalar                 ## the clamped secret scalar
     prefix: array[32, byte]   ## the nonce key
-    publicKey: array[32, byte]
 
 proc expand(seed: ptr UncheckedArray[byte]): ExpandedKey =
   var h: array[64, byte]
@@ -134,13 +133,13 @@ proc expand(seed: ptr UncheckedArray[byte]): ExpandedKey =
   wipe(h)
   result.a[0] = result.a[0] and 248
   result.a[31] = (result.a[31] and 127) or 64
-  let pub = mulBase(result.a)
-  encode(result.publicKey, pub)
 
 proc publicKey*(seed: ptr UncheckedArray[byte], output: ptr UncheckedArray[byte]) =
   ## output[0..32) = the public key of the 32-byte seed.
   var k = expand(seed)
-  copyMem(output, k.publicKey[0].addr, 32)
+  var pub: array[32, byte]
+  encode(pub, mulBase(k.a))
+  copyMem(output, pub[0].addr, 32)
   wipe(k)
 
 proc hashToScalar(impl: Sha512Impl, parts: openArray[(ptr UncheckedArray[byte], int)]): Scalar =
@@ -164,9 +163,9 @@ proc sign*(seed, msg: ptr UncheckedArray[byte], len: int, output: ptr UncheckedA
   var r = hashToScalar(impl, [(bytes(k.prefix), 32), (msg, len)])
   var sig: array[64, byte]
   var rPoint = mulBase(r)
-  var rEnc: array[32, byte]
-  encode(rEnc, rPoint)
-  let h = hashToScalar(impl, [(bytes(rEnc), 32), (bytes(k.publicKey), 32), (msg, len)])
+  var rEnc, pub: array[32, byte]
+  encodeTwo(rEnc, rPoint, pub, mulBase(k.a))
+  let h = hashToScalar(impl, [(bytes(rEnc), 32), (bytes(pub), 32), (msg, len)])
   let s = mulAdd(h, k.a, r)
   copyMem(sig[0].addr, rEnc[0].addr, 32)
   copyMem(sig[32].addr, s[0].unsafeAddr, 32)

@@ -110,13 +110,21 @@ proc double*(r: var Point, p: Point, withT = true) {.inline.} =
   add(f, c, g)
   finish(r, e, f, g, h, withT)
 
-proc encode*(s: var openArray[byte], p: Point) =
-  ## The 32-byte RFC 8032 encoding: y, with x's sign in bit 255.
-  let zi = invert(p.z)
+proc encodeWith*(s: var openArray[byte], p: Point, zi: Fe) =
+  ## The 32-byte RFC 8032 encoding of p, given zi = 1/Z: y, with x's sign in bit 255.
   let x = mul(p.x, zi)
   let y = mul(p.y, zi)
   toBytes(s, y)
   s[31] = s[31] or byte(isNegative(x) shl 7)
+
+proc encode*(s: var openArray[byte], p: Point) =
+  encodeWith(s, p, invert(p.z))
+
+proc encodeTwo*(s1: var openArray[byte], p1: Point, s2: var openArray[byte], p2: Point) =
+  ## Both encodings with one inversion (Montgomery's trick: 1/z1 = z2/(z1·z2)).
+  let inv = invert(mul(p1.z, p2.z))
+  encodeWith(s1, p1, mul(inv, p2.z))
+  encodeWith(s2, p2, mul(inv, p1.z))
 
 proc decode*(p: var Point, s: openArray[byte]): bool =
   ## Decompress s[0..32) (variable time: for public keys). False when no x exists.
@@ -151,6 +159,8 @@ proc negate*(p: Point): Point =
   neg(result.t, p.t)
 
 proc cmovAffine*(r: var Affine, a: Affine, flag: uint64) {.inline.} =
-  cmov(r.ypx, a.ypx, flag)
-  cmov(r.ymx, a.ymx, flag)
-  cmov(r.xy2d, a.xy2d, flag)
+  ## r = a when flag == 1, unchanged when 0: one loop over the 15 words (vectorised).
+  let m = 0'u64 - flag
+  let rw = cast[ptr array[15, uint64]](r.addr)
+  let aw = cast[ptr array[15, uint64]](a.unsafeAddr)
+  for i in 0 ..< 15: rw[i] = rw[i] xor (m and (rw[i] xor aw[i]))
