@@ -89,6 +89,16 @@ def test_rfc8032_vectors(name: str) -> None:
     assert not ed25519_verify(public, message + b"\x00", signature)
 
 
+def test_rfc8032_vectors_on_every_isa_path(isa: str) -> None:
+    """The SHA-512 inside signing and verification runs on the forced path."""
+    for seed_hex, public_hex, message_hex, signature_hex in RFC8032.values():
+        seed, public = bytes.fromhex(seed_hex), bytes.fromhex(public_hex)
+        message, signature = bytes.fromhex(message_hex), bytes.fromhex(signature_hex)
+        assert ed25519_sign(seed, message) == signature, isa
+        assert ed25519_verify(public, message, signature), isa
+        assert ed25519_verify_many([public] * 3, [message] * 3, [signature] * 3) == [True] * 3
+
+
 def test_test_1024_message_is_1023_bytes() -> None:
     assert len(MESSAGE_1024) == 1023
 
