@@ -170,6 +170,21 @@ def test_non_bytes_arguments_are_type_errors(bad: object) -> None:
         ed25519_verify(good_key, b"m", bad)
 
 
+class _LyingBytes(bytes):
+    def __len__(self) -> int:
+        return 32
+
+
+def test_verify_many_sizes_come_from_the_buffers_not_len() -> None:
+    key = ed25519_public_key(bytes(32))
+    sig = ed25519_sign(bytes(32), b"m")
+    with pytest.raises(ValueError, match=r"public_keys\[0\] must be 32 bytes, got 31"):
+        ed25519_verify_many([_LyingBytes(key[:31])], [b"m"], [sig])
+    with pytest.raises(ValueError, match="public_key must be 32 bytes, got 31"):
+        ed25519_verify(_LyingBytes(key[:31]), b"m", sig)
+    assert ed25519_verify_many([key], [b"m"], [_LyingBytes(sig[:40])]) == [False]
+
+
 def test_verify_many_hostile_arguments() -> None:
     key = ed25519_public_key(bytes(32))
     sig = ed25519_sign(bytes(32), b"m")

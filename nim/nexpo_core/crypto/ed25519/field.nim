@@ -7,7 +7,7 @@
 ##   2^51 + 2^13; `add` doesn't carry, so its result (limbs < 2^52 + 2^14) may only go into
 ##   `mul`, `sq`, or as the first operand of `sub` (whose 4p bias covers limbs up to 2^53)
 ## - `toBytes` is the one canonical encoding (value fully reduced below p); `fromBytes` ignores
-##   bit 255 and accepts y ≥ p (reduced mod p), as OpenSSL does; `isCanonical` tells them apart
+##   bit 255 and accepts y ≥ p (reduced mod p), as OpenSSL does
 ## - Nim 1.6 has no 128-bit integer: `U128` is C's `unsigned __int128` (gcc and clang on every
 ##   64-bit target we build), reached through one-line `emit`s the C compiler inlines
 
@@ -215,10 +215,3 @@ proc cmov*(r: var Fe, a: Fe, flag: uint64) {.inline.} =
   ## r = a when flag == 1, unchanged when flag == 0, without a branch.
   let m = 0'u64 - flag
   for i in 0 ..< 5: r[i] = r[i] xor (m and (r[i] xor a[i]))
-
-proc isCanonical*(s: openArray[byte]): bool =
-  ## Are the low 255 bits of s[0..32) below p? (public data: an early exit is fine)
-  if (s[0] < 0xed'u8): return true
-  for i in 1 ..< 31:
-    if s[i] != 0xff: return true
-  (s[31] and 0x7f) != 0x7f

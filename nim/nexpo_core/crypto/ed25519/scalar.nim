@@ -8,6 +8,8 @@
 ## - `recode16` gives the signed radix-16 digits of the constant-time base multiplication,
 ##   `slide` the width-w NAF of the variable-time verification
 
+import ../ct
+
 type
   U128 {.importc: "unsigned __int128", nodecl.} = object
   Limbs[N: static int] = array[N, uint64]
@@ -98,7 +100,9 @@ proc storeScalar(s: var Scalar, a: Limbs[4]) =
 
 proc reduce*(h: openArray[byte]): Scalar =
   ## A 64-byte little-endian number (a SHA-512 digest) mod L.
-  storeScalar(result, barrett(loadLimbs[8](h)))
+  var x = loadLimbs[8](h)
+  storeScalar(result, barrett(x))
+  wipe(x)                           # the nonce's hash when signing
 
 proc mulAdd*(a, b, c: Scalar): Scalar =
   ## a·b + c mod L.
@@ -114,6 +118,7 @@ proc mulAdd*(a, b, c: Scalar): Scalar =
     x[i] = s2
     carry = c1 or c2
   storeScalar(result, barrett(x))   # a·b + c < 2^512 for a, b, c < 2^253
+  wipe(x)                           # a is the secret scalar
 
 proc isReduced*(s: openArray[byte]): bool =
   ## s[0..32) < L (little-endian), as RFC 8032 requires of S.
