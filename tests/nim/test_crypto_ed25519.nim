@@ -3,6 +3,9 @@
 ## Quick enough to run under ASan+UBSan.
 
 import std/[unittest, strutils]
+import nexpo_core
+import nexpo_core/capi
+import nexpo_core/errors
 import nexpo_core/crypto/ed25519
 import nexpo_core/crypto/ed25519/[field, scalar]
 
@@ -29,6 +32,9 @@ const vectors: array[3, Vector] = [
    "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a")]
 
 suite "ed25519":
+  test "init":
+    check nexpo_init() == 0
+
   test "RFC 8032 7.1 vectors":
     for v in vectors:
       let seed = fromHex(v.seed)
@@ -80,3 +86,51 @@ suite "ed25519":
     for i in 0 ..< 64: h[i] = 0xff
     # (2^512 - 1) mod L, from Python
     check hexOf(reduce(h)) == "000f9c44e31106a447938568a71b0ed065bef517d273ecce3d9a307c1b419903"
+
+  test "field: encoding is canonical and decoding reduces y mod p":
+    var p = fromHex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")  # p
+    var enc = newSeq[byte](32)
+    toBytes(enc, fromBytes(p))
+    check hexOf(enc) == "0000000000000000000000000000000000000000000000000000000000000000"
+    p[0] = 0xee                                                                      # p + 1
+    toBytes(enc, fromBytes(p))
+    check hexOf(enc) == "0100000000000000000000000000000000000000000000000000000000000000"
+    toBytes(enc, feZero - feOne)                                                     # p - 1
+    check hexOf(enc) == "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+
+  test "C ABI: verify_many, one bad item, and refused arguments":
+    var keys, sigs, msgs: seq[byte]
+    var lengths: seq[uint64]
+    for v in vectors:
+      keys.add fromHex(v.pub)
+      sigs.add fromHex(v.sig)
+      msgs.add fromHex(v.msg)
+      lengths.add uint64(fromHex(v.msg).len)
+    sigs[64 + 40] = sigs[64 + 40] xor 1
+    var ok = newSeq[byte](3)
+    check nexpo_ed25519_verify_many(P(keys), keys.len, P(msgs), msgs.len,
+                                    cast[ptr UncheckedArray[uint64]](lengths[0].addr), 3,
+                                    P(sigs), sigs.len, P(ok), 3) == 0
+    check ok == @[1'u8, 0, 1]
+    let lens = cast[ptr UncheckedArray[uint64]](lengths[0].addr)
+    check nexpo_ed25519_verify_many(P(keys), keys.len - 1, P(msgs), msgs.len, lens, 3,
+                                    P(sigs), sigs.len, P(ok), 3) == int32(ord(stInvalid))
+    check nexpo_ed25519_verify_many(P(keys), keys.len, P(msgs), msgs.len, lens, 3,
+                                    P(sigs), sigs.len, P(ok), 2) == int32(ord(stInvalid))
+    check nexpo_ed25519_verify_many(P(keys), keys.len, P(msgs), msgs.len, lens, -1,
+                                    P(sigs), sigs.len, P(ok), 3) == int32(ord(stInvalid))
+    check nexpo_ed25519_verify_many(P(keys), keys.len, P(msgs), msgs.len, lens, high(int) div 32,
+                                    P(sigs), sigs.len, P(ok), 3) == int32(ord(stInvalid))
+    var seed = fromHex(vectors[0].seed)
+    var sig = newSeq[byte](64)
+    check nexpo_ed25519_sign(P(seed), 31, nil, 0, P(sig), 64) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign(P(seed), 32, nil, 0, P(sig), 63) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign(P(seed), 32, nil, 5, P(sig), 64) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign(P(seed), 32, nil, 0, P(sig), 64) == 0
+    check hexOf(sig) == vectors[0].sig
+    var verdict: int32
+    check nexpo_ed25519_verify(P(keys), 32, nil, 0, P(sig), 63, verdict.addr) == 0
+    check verdict == 0
+    check nexpo_ed25519_verify(P(keys), 32, nil, 0, P(sig), 64, verdict.addr) == 0
+    check verdict == 1
+    check nexpo_ed25519_verify(P(keys), 33, nil, 0, P(sig), 64, verdict.addr) == int32(ord(stInvalid))
