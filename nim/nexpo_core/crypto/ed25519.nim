@@ -62,15 +62,20 @@ proc buildTables() =
 buildTables()
 
 proc select(row: int, digit: int8): Affine {.inline.} =
-  ## row's entry for |digit| (the identity for 0), negated when digit < 0, by masks only.
+  ## row's entry for |digit| (the identity for 0), negated when digit < 0, by masks only:
+  ## every entry is read, and the one whose mask is all ones is OR-ed into the result.
   let d = cast[uint64](int64(digit))
   let negative = d shr 63                            # sign bit
   let absd = (d xor (0'u64 - negative)) + negative   # |digit| in 0..8
-  result = affineIdentity
+  let isZero = 0'u64 - (((absd or (0'u64 - absd)) shr 63) xor 1)
+  result.ypx[0] = isZero and 1                       # the identity (1, 1, 0) when digit == 0
+  result.ymx[0] = isZero and 1
+  let rw = cast[ptr array[15, uint64]](result.addr)
   for j in 0 ..< 8:
     let diff = absd xor uint64(j + 1)
-    let hit = ((diff - 1) shr 63) and 1              # 1 exactly when diff == 0
-    cmovAffine(result, baseTable[row][j], hit)
+    let hit = 0'u64 - (((diff - 1) shr 63) and 1)   # all ones exactly when diff == 0
+    let ew = cast[ptr array[15, uint64]](baseTable[row][j].addr)
+    for i in 0 ..< 15: rw[i] = rw[i] or (ew[i] and hit)
   var negated: Affine
   negated.ypx = result.ymx
   negated.ymx = result.ypx
