@@ -186,3 +186,55 @@ def test_r_with_its_sign_bit_flipped_is_rejected() -> None:
     flipped = signature[:31] + bytes([signature[31] ^ 0x80]) + signature[32:]
     assert not ed25519_verify(public, message, flipped)
     assert not _reference(public, message, flipped)
+
+
+# --- mixed-order points: a genuine key or R plus a point of small order -----------------------
+
+_D = (-121665 * pow(121666, P - 2, P)) % P
+_SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def _decode(s: bytes) -> tuple[int, int]:
+    """Affine (x, y) of a canonical encoding (slow reference, test data only)."""
+    y = int.from_bytes(s, "little") & (2**255 - 1)
+    xx = (y * y - 1) * pow(_D * y * y + 1, P - 2, P) % P
+    x = pow(xx, (P + 3) // 8, P)
+    if (x * x - xx) % P:
+        x = x * _SQRT_M1 % P
+    assert (x * x - xx) % P == 0
+    if x & 1 != s[31] >> 7:
+        x = (P - x) % P
+    return x, y
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % P
+    return ((x1 * y2 + x2 * y1) * pow(1 + t, P - 2, P) % P, (y1 * y2 + x1 * x2) * pow(1 - t, P - 2, P) % P)
+
+
+def _encode(pt: tuple[int, int]) -> bytes:
+    return _enc(pt[1], pt[0] & 1)
+
+
+def test_mixed_order_keys_and_r_match_cryptography() -> None:
+    """A genuine signature checked under A + T, or with R + T, for every small-order T: the
+    cofactorless equation accepts exactly when the torsion terms cancel, as in OpenSSL."""
+    torsion = [_decode(t) for t in SMALL_ORDER]
+    results = []
+    for i in range(24):
+        seed = hashlib.sha256(b"mixed %d" % i).digest()
+        message = b"mixed order %d" % i
+        public = ed25519_public_key(seed)
+        signature = ed25519_sign(seed, message)
+        a, r = _decode(public), _decode(signature[:32])
+        for t in torsion:
+            cases = [
+                (_encode(_add(a, t)), message, signature),
+                (public, message, _encode(_add(r, t)) + signature[32:]),
+            ]
+            for case in cases:
+                expected = _reference(*case)
+                assert ed25519_verify(*case) is expected
+                results.append(expected)
+    assert True in results and False in results  # both outcomes occur
