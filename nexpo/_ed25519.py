@@ -31,6 +31,7 @@ PUBLIC_KEY_SIZE: Final = 32
 SIGNATURE_SIZE: Final = 64
 
 _in = _native.read_buffer
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)  # C writes every byte
 _NEVER_VALID: Final = b"\xff" * SIGNATURE_SIZE  # S = 2^256 - 1 >= L: rejected before any math
 
 
@@ -52,10 +53,15 @@ def ed25519_public_key(seed: object) -> bytes:
 def ed25519_sign(seed: object, message: object) -> bytes:
     """The 64-byte signature R ‖ S of ``message`` by the key with this 32-byte seed.
     Deterministic: the same seed and message always give the same signature."""
-    seed_buf, seed_len = _sized(seed, SEED_SIZE, "seed")
-    msg_buf, msg_len = _in(message, "message")
-    out = ffi.new("uint8_t[64]")
-    check(lib.nexpo_ed25519_sign(seed_buf, seed_len, msg_buf, msg_len, out, 64))
+    if type(seed) is bytes and type(message) is bytes and len(seed) == SEED_SIZE:
+        seed_buf, seed_len, msg_buf, msg_len = seed, SEED_SIZE, message, len(message)  # common case
+    else:
+        seed_buf, seed_len = _sized(seed, SEED_SIZE, "seed")
+        msg_buf, msg_len = _in(message, "message")
+    out = _new_uncleared("uint8_t[64]")
+    status = lib.nexpo_ed25519_sign(seed_buf, seed_len, msg_buf, msg_len, out, 64)
+    if status:
+        check(status)
     return cast(bytes, ffi.buffer(out)[:])
 
 
@@ -64,9 +70,18 @@ def ed25519_verify(public_key: object, message: object, signature: object) -> bo
 
     False for any invalid signature, including one of the wrong length; ValueError for a
     public key that is not 32 bytes."""
-    key_buf, key_len = _sized(public_key, PUBLIC_KEY_SIZE, "public_key")
-    msg_buf, msg_len = _in(message, "message")
-    sig_buf, sig_len = _in(signature, "signature")
+    if (
+        type(public_key) is bytes
+        and type(message) is bytes
+        and type(signature) is bytes
+        and (len(public_key) == PUBLIC_KEY_SIZE)
+    ):
+        key_buf, key_len, msg_buf, msg_len = public_key, PUBLIC_KEY_SIZE, message, len(message)
+        sig_buf, sig_len = signature, len(signature)  # the common case: no views to make
+    else:
+        key_buf, key_len = _sized(public_key, PUBLIC_KEY_SIZE, "public_key")
+        msg_buf, msg_len = _in(message, "message")
+        sig_buf, sig_len = _in(signature, "signature")
     ok = ffi.new("int32_t *")
     check(lib.nexpo_ed25519_verify(key_buf, key_len, msg_buf, msg_len, sig_buf, sig_len, ok))
     return bool(ok[0])
