@@ -1,5 +1,5 @@
 """nexpo.crypto next to its peers, in one run: hashlib, hmac, a pure-Python RFC 9162 Merkle tree
-on hashlib, and cryptography's ChaCha20Poly1305.
+on hashlib, and cryptography's ChaCha20Poly1305 and Ed25519.
 
 Every case records what one call processes (``bytes`` and/or ``msgs``) in ``extra_info`` so a
 report can compute GB/s or M msgs/s, and ``correct`` = did nexpo's output match the peer's.
@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from pytest_benchmark.fixture import BenchmarkFixture
 
@@ -204,3 +206,122 @@ def test_chacha20poly1305_encrypt(benchmark: BenchmarkFixture, impl: str, size: 
     benchmark.group = f"crypto: chacha20poly1305 encrypt {size}"
     out = _run(benchmark, run, rounds=20 if n < MIB else 10)
     benchmark.extra_info.update(implementation=impl, bytes=n * calls, msgs=calls, correct=out == expected)
+
+
+# --- Ed25519 -------------------------------------------------------------------------------
+# Peers: cryptography with a key object made once ("cryptography", its fastest use) and made
+# from the raw seed / public key on each call ("cryptography from bytes", the same inputs as
+# nexpo's functions take).
+
+_ed_seed = os.urandom(32)
+_ed_key = Ed25519PrivateKey.from_private_bytes(_ed_seed)
+_ed_public = _ed_key.public_key().public_bytes_raw()
+_ed_public_key = _ed_key.public_key()
+_ED_MESSAGE = os.urandom(64)
+_ED_SIGNATURE = _ed_key.sign(_ED_MESSAGE)
+_ED_CALLS = 200
+_ED_MANY = 10_000
+_ED_IMPLS = ["cryptography", "cryptography from bytes", "nexpo"]
+
+
+@pytest.mark.parametrize("impl", _ED_IMPLS)
+def test_ed25519_sign(benchmark: BenchmarkFixture, impl: str) -> None:
+    seed, message = _ed_seed, _ED_MESSAGE
+    if impl == "nexpo":
+        sign = crypto.ed25519_sign
+
+        def run() -> bytes:
+            for _ in range(_ED_CALLS):
+                out = sign(seed, message)
+            return out
+    elif impl == "cryptography":
+        peer_sign = _ed_key.sign
+
+        def run() -> bytes:
+            for _ in range(_ED_CALLS):
+                out = peer_sign(message)
+            return out
+    else:
+        from_bytes = Ed25519PrivateKey.from_private_bytes
+
+        def run() -> bytes:
+            for _ in range(_ED_CALLS):
+                out = from_bytes(seed).sign(message)
+            return out
+
+    benchmark.group = "crypto: ed25519 sign 64 B"
+    out = _run(benchmark, run, rounds=15)
+    benchmark.extra_info.update(implementation=impl, msgs=_ED_CALLS, correct=out == _ED_SIGNATURE)
+
+
+def _peer_verify(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("impl", _ED_IMPLS)
+def test_ed25519_verify(benchmark: BenchmarkFixture, impl: str) -> None:
+    public, message, signature = _ed_public, _ED_MESSAGE, _ED_SIGNATURE
+    if impl == "nexpo":
+        verify = crypto.ed25519_verify
+
+        def run() -> bool:
+            for _ in range(_ED_CALLS):
+                ok = verify(public, message, signature)
+            return ok
+    elif impl == "cryptography":
+
+        def run() -> bool:
+            for _ in range(_ED_CALLS):
+                ok = _peer_verify(_ed_public_key, signature, message)
+            return ok
+    else:
+        from_bytes = Ed25519PublicKey.from_public_bytes
+
+        def run() -> bool:
+            for _ in range(_ED_CALLS):
+                ok = _peer_verify(from_bytes(public), signature, message)
+            return ok
+
+    benchmark.group = "crypto: ed25519 verify 64 B"
+    out = _run(benchmark, run, rounds=15)
+    benchmark.extra_info.update(implementation=impl, msgs=_ED_CALLS, correct=out is True)
+
+
+def _ed_batch() -> tuple[list[bytes], list[bytes], list[bytes], list[bool]]:
+    seeds = [os.urandom(32) for _ in range(64)]
+    keys = [Ed25519PrivateKey.from_private_bytes(s) for s in seeds]
+    publics = [k.public_key().public_bytes_raw() for k in keys]
+    pubs, msgs, sigs = [], [], []
+    for i in range(_ED_MANY):
+        message = os.urandom(64)
+        pubs.append(publics[i % 64])
+        msgs.append(message)
+        sigs.append(keys[i % 64].sign(message))
+    for i in range(0, _ED_MANY, 997):  # a few bad signatures
+        sigs[i] = sigs[i][:40] + bytes([sigs[i][40] ^ 1]) + sigs[i][41:]
+    expected = [i % 997 != 0 for i in range(_ED_MANY)]
+    return pubs, msgs, sigs, expected
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+@pytest.mark.parametrize("impl", ["cryptography loop", "nexpo"])
+def test_ed25519_verify_many(benchmark: BenchmarkFixture, impl: str, threads: int) -> None:
+    pubs, msgs, sigs, expected = _ed_batch()
+    if impl == "nexpo":
+
+        def run() -> list[bool]:
+            return crypto.ed25519_verify_many(pubs, msgs, sigs)
+    else:
+        key_objects = [Ed25519PublicKey.from_public_bytes(p) for p in pubs]  # made once, untimed
+
+        def run() -> list[bool]:
+            return [_peer_verify(k, s, m) for k, m, s in zip(key_objects, msgs, sigs, strict=True)]
+
+    benchmark.group = f"crypto: ed25519 verify_many {_ED_MANY} × 64 B"
+    out = _run(benchmark, run, rounds=3)
+    name = f"nexpo threads={threads}" if impl == "nexpo" else impl
+    benchmark.extra_info.update(implementation=name, msgs=_ED_MANY, correct=out == expected)

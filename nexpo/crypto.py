@@ -1,4 +1,5 @@
-"""SHA-256, SHA-512, HMAC-SHA-256, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
+"""SHA-256, SHA-512, HMAC-SHA-256, RFC 9162 Merkle trees, RFC 8439 ChaCha20-Poly1305 and
+RFC 8032 Ed25519 signatures, in Nim.
 
 Every function takes any bytes-like object (bytes, bytearray, memoryview, numpy arrays, ...)
 and rejects ``str`` with a TypeError. The batch functions (``sha256_many``,
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nexpo import _native
+from nexpo._ed25519 import ed25519_public_key, ed25519_sign, ed25519_verify, ed25519_verify_many
 from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
 from nexpo._sha512 import Sha512, sha512
@@ -27,6 +29,10 @@ __all__ = [
     "Sha512",
     "chacha20poly1305_decrypt",
     "chacha20poly1305_encrypt",
+    "ed25519_public_key",
+    "ed25519_sign",
+    "ed25519_verify",
+    "ed25519_verify_many",
     "hmac_sha256",
     "hmac_sha256_many",
     "hmac_sha256_verify",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cases_ed25519 import ed25519_case
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hostile import JUNK, Arg, BadInt, Indexy, bytes_like, dim, float_matrix, lying, payload
 from references import gemm_close, mth, path, sha
@@ -414,7 +415,7 @@ def race_case(rng: random.Random) -> Case:
 
 FAMILIES: list[tuple[Callable[[random.Random], Case], int]] = [
     (matmul_case, 6), (linear_case, 4), (hash_case, 8), (merkle_case, 3), (aead_case, 4),
-    (scheduler_case, 1), (race_case, 1),
+    (scheduler_case, 1), (race_case, 1), (ed25519_case, 3),
 ]
 
 
