@@ -129,7 +129,7 @@ def _flatten(data: Any, expected: int, what: str) -> list[Any]:
     return flat
 
 
-def _from_json(flat: list[Any], datatype: str, what: str) -> np.ndarray:
+def from_json_values(flat: list[Any], datatype: str, what: str) -> np.ndarray:
     dtype = DTYPES[datatype]
     types = set(map(type, flat))  # one pass in C; orjson gives exactly bool, int, float, str, ...
     if datatype == "BYTES":
@@ -236,7 +236,7 @@ def decode_request(body: bytes, json_length: int | None, *, max_elements: int) -
         else:
             if "data" not in raw:
                 raise V2Error(400, f"{what}: no 'data' and no binary_data_size")
-            array = _from_json(_flatten(raw["data"], count, what), datatype, what)
+            array = from_json_values(_flatten(raw["data"], count, what), datatype, what)
         inputs[name] = array.reshape(shape)
     if offset != len(binary):
         raise V2Error(400, f"{len(binary) - offset} bytes of binary data belong to no input")
