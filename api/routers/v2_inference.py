@@ -21,7 +21,14 @@ from ..inference.batcher import BatcherClosed
 from ..readiness import not_ready_reason
 from ..repository.store import ModelRepository, ModelVersion
 from ..state import Gateway
-from ..v2.codec import HEADER_LENGTH, InferRequest, decode_request, encode_response, header_length
+from ..v2.codec import (
+    HEADER_LENGTH,
+    InferRequest,
+    datatype_of,
+    decode_request,
+    encode_response,
+    header_length,
+)
 from ..v2.errors import V2Error
 from ..v2.schemas import (
     V2_ERRORS,
@@ -207,12 +214,18 @@ def max_elements(gateway: Gateway) -> int:
     return gateway.settings.max_body_bytes
 
 
-async def read_body(chunks: AsyncIterator[bytes], json_length: int | None, limits: JsonLimits) -> bytes:
-    """The body; its JSON part counted against ``limits`` while it arrives (400 beyond)."""
+async def read_body(
+    chunks: AsyncIterator[bytes] | bytes, json_length: int | None, limits: JsonLimits
+) -> bytes:
+    """The body; its JSON part counted against ``limits`` while it arrives (400 beyond). A body
+    already whole (``bytes``: the hot path's usual single message) is counted at once."""
     budget = limits.budget()
     parts: list[bytes] = []
     received = 0
     try:
+        if isinstance(chunks, bytes):
+            budget.feed(chunks if json_length is None else chunks[:json_length])
+            return chunks
         async for chunk in chunks:
             if json_length is None or received < json_length:
                 budget.feed(chunk if json_length is None else chunk[: json_length - received])
@@ -245,7 +258,11 @@ async def _infer_on(request: Request, gateway: Gateway, model: ModelVersion, nam
 
 
 async def answer(
-    gateway: Gateway, model: ModelVersion, name: str, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+    gateway: Gateway,
+    model: ModelVersion,
+    name: str,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes] | bytes,
 ) -> tuple[bytes, int | None]:
     """The response body to an infer request (and the length of its JSON part when it has binary
     outputs), from its headers and body chunks: shared by the route and the pure-ASGI hot path."""
@@ -318,6 +335,4 @@ def check_inputs(model: ModelVersion, request: InferRequest, max_rows: int) -> N
 
 
 def request_datatype(array: np.ndarray) -> str:
-    from ..v2.codec import datatype_of
-
     return datatype_of(array)

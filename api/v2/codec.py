@@ -42,13 +42,16 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _MAX_DIMS = 32
 
 
+_DATATYPES = {dtype: name for name, dtype in DTYPES.items() if name != "BYTES"}
+
+
 def datatype_of(array: np.ndarray) -> str:
     """The protocol datatype of a numpy array (object/str/bytes arrays are BYTES)."""
+    found = _DATATYPES.get(array.dtype)  # one hash lookup per tensor (it is on every request)
+    if found is not None:
+        return found
     if array.dtype.kind in "OSU":
         return "BYTES"
-    for name, dtype in DTYPES.items():
-        if dtype == array.dtype and name != "BYTES":
-            return name
     raise V2Error(400, f"no protocol datatype for numpy dtype {array.dtype}")
 
 
