@@ -6,7 +6,9 @@ clients, one image per request, side by side in one run:
 - the server a user would write without nexpo: FastAPI, one route, one onnxruntime session, JSON
   in/out (benchmarks/v2_bare_onnx_app.py);
 - gRPC (``GRPCInferenceService``) against REST on the same gateway;
-- micro-batching on against off, on the same models.
+- micro-batching on against off, on the same models;
+- in ``test_goal_ratios``, gRPC against REST again with h2load (C) as the client of both, when it
+  is installed: the Python gRPC client costs more per call than the HTTP one (benchmarks/h2load.py).
 
 Bounded: each case runs ``SECONDS`` after a warm-up, on 127.0.0.1 only; the load generators are
 in this process (a minimal HTTP/1.1 client, grpc.aio with pre-serialized messages) and share the
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h2load
 import numpy as np
 import pytest
 from nexpo.api.devserver import GatewayProcess, free_port
@@ -180,6 +183,10 @@ CASES: dict[str, tuple[str, str, str, str, Any]] = {
 }  # fmt: skip
 
 
+# gRPC against REST once more with h2load driving both, when it is installed (benchmarks/h2load.py)
+H2LOAD_CASES = ("REST v2 binary, ONNX", "gRPC, ONNX", "REST v2 binary, MLP", "gRPC, MLP")
+
+
 def _target(name: str, servers: dict[str, Served]) -> tuple[str, int, bytes]:
     _, _, server, kind, request = CASES[name]
     served = servers[server]
@@ -211,6 +218,12 @@ def test_load(benchmark: Any, name: str, request: pytest.FixtureRequest) -> None
     assert outcome["errors"] == 0
 
 
+def _goal(goal: str, value: float, target: float, *, higher: bool = True) -> dict[str, Any]:
+    """A row of the report's goals (nexpo/bench_goals.py), issue 21's targets."""
+    described = f"{goal} (issue 21, {CLIENTS} clients)"
+    return {"goal": described, "value": value, "target": target, "higher": higher}
+
+
 def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: Served) -> None:
     """The issue's goals as ratios of interleaved 1-second rounds (the machine is shared: rounds
     alternate so each pair sees the same background load); medians reported, never asserted."""
@@ -219,6 +232,9 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
     rates: dict[str, list[float]] = {name: [] for name in CASES}
     p99: dict[str, list[float]] = {name: [] for name in CASES}
 
+    native = {f"{name} (h2load)": targets[name] for name in H2LOAD_CASES} if h2load.H2LOAD else {}
+    native_rates: dict[str, list[float]] = {name: [] for name in native}
+
     def rounds() -> None:
         for _ in range(ROUNDS):
             for name, (kind, port, payload) in targets.items():
@@ -226,7 +242,12 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
                 assert errors == 0
                 rates[name].append(len(latencies))
                 p99[name].append(float(np.percentile(latencies, 99) * 1000))
+            for name, (kind, port, payload) in native.items():
+                per_second, failed = h2load.measure(kind, port, payload, 1, KEY)
+                assert failed == 0
+                native_rates[name].append(per_second)
 
+    benchmark.group = "gateway v2: goal ratios (interleaved rounds)"  # before timing: it is read then
     benchmark.pedantic(rounds, rounds=1, iterations=1)
     rate = {name: float(np.median(v)) for name, v in rates.items()}
     tail = {name: float(np.median(v)) for name, v in p99.items()}
@@ -238,10 +259,40 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
         "batched_over_unbatched_mlp": rate["REST v2 binary, MLP"] / rate["REST v2 unbatched, MLP"],
         "batched_over_unbatched_onnx": rate["REST v2 binary, ONNX"] / rate["REST v2 unbatched, ONNX"],
     }
-    benchmark.group = "gateway v2: goal ratios (interleaved rounds)"
+    for name, values in native_rates.items():
+        rate[name] = float(np.median(values))
+    if native:  # gRPC against REST with one C load generator for both (benchmarks/h2load.py)
+        for model, short in (("ONNX", "onnx"), ("MLP", "mlp")):
+            grpc_rate, rest_rate = rate[f"gRPC, {model} (h2load)"], rate[f"REST v2 binary, {model} (h2load)"]
+            ratios[f"grpc_over_rest_{short}_h2load"] = grpc_rate / rest_rate
+    bare_p99 = tail["bare onnxruntime JSON"]
     benchmark.extra_info.update(ratios, rounds=ROUNDS, req_per_s=rate, p99_ms=tail)
+    benchmark.extra_info["goals"] = [
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, ONNX MLP (req/s)",
+              ratios["rest_onnx_over_bare"], 2),
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, safetensors MLP (req/s)",
+              ratios["rest_mlp_over_bare"], 2),
+        _goal("p99: REST v2 binary ONNX MLP ÷ bare", tail["REST v2 binary, ONNX"] / bare_p99, 1,
+              higher=False),
+        _goal("p99: REST v2 binary safetensors MLP ÷ bare", tail["REST v2 binary, MLP"] / bare_p99, 1,
+              higher=False),
+        _goal("gRPC ÷ REST v2 binary, ONNX MLP (req/s, Python clients)", ratios["grpc_over_rest_onnx"], 1),
+        _goal("gRPC ÷ REST v2 binary, safetensors MLP (req/s, Python clients)", ratios["grpc_over_rest_mlp"],
+              1),
+        _goal("batching on ÷ off, safetensors MLP (req/s)", ratios["batched_over_unbatched_mlp"],
+              2),
+        _goal("batching on ÷ off, ONNX MLP (req/s)", ratios["batched_over_unbatched_onnx"], 2),
+    ]  # fmt: skip
+    if native:
+        benchmark.extra_info["goals"] += [
+            _goal("gRPC ÷ REST v2 binary, ONNX MLP (req/s, h2load for both)",
+                  ratios["grpc_over_rest_onnx_h2load"], 1),
+            _goal("gRPC ÷ REST v2 binary, safetensors MLP (req/s, h2load for both)",
+                  ratios["grpc_over_rest_mlp_h2load"], 1),
+        ]  # fmt: skip
     benchmark.extra_info["correct"] = True
     lines = [f"  {n:<26} {rate[n]:>7.0f} req/s  p99 {tail[n]:.1f} ms" for n in CASES]
+    lines += [f"  {n:<26} {rate[n]:>7.0f} req/s" for n in native]
     print(f"\nmedians over {ROUNDS} interleaved rounds:\n" + "\n".join(lines))
     print("\n".join(f"  {k}: {v:.2f}x" for k, v in ratios.items()))
     print("goals: REST v2 / bare >= 2 with p99 no higher; gRPC / REST >= 1; batched / unbatched >= 2")
