@@ -120,6 +120,7 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "NEXPO_STATE_DIR": str(tmp / "state"),
         "NEXPO_RATE_LIMIT_RPS": "1000000",
         "NEXPO_RATE_LIMIT_BURST": "1000000",
+        "NEXPO_GRPC_PORT": "0",  # off: two gateways (or another on this machine) would both take 8001
         **extra,
     }
 
