@@ -1,8 +1,8 @@
 """Load benchmark of the Open Inference Protocol (v2): req/s and p50/p99 latency with 64 concurrent
 clients, one image per request, side by side in one run:
 
-- REST ``/v2`` with binary tensors, on the digits MLP (safetensors) and on the same MLP as ONNX
-  (nexpo's engine, or onnxruntime standing in for it: benchmarks/v2_models.py);
+- REST ``/v2`` with binary tensors, on the digits MLP (safetensors), on the same MLP as ONNX and on
+  issue 17's encoder block (nexpo's engine, or onnxruntime standing in for it: benchmarks/v2_models.py);
 - the server a user would write without nexpo: FastAPI, one route, one onnxruntime session, JSON
   in/out (benchmarks/v2_bare_onnx_app.py);
 - gRPC (``GRPCInferenceService``) against REST on the same gateway;
@@ -45,6 +45,7 @@ ROUNDS = 3
 KEY = "bench-key"
 HERE = Path(__file__).resolve().parent
 ROW = np.random.default_rng(7).random(64, dtype=np.float32) * 16
+SEQUENCE = np.random.default_rng(7).standard_normal((32, 128)).astype(np.float32)  # the encoder's
 
 
 class Served:
@@ -53,13 +54,14 @@ class Served:
 
 
 def _gateway(tmp: Path, batching: bool) -> Iterator[Served]:
-    from v2_models import export_onnx
+    from v2_models import export_encoder, export_onnx
 
     repository = tmp / "repository"
-    for name in ("digits", "digits_onnx"):
+    for name in ("digits", "digits_onnx", "encoder"):
         (repository / name / "1").mkdir(parents=True)
     shutil.copyfile(DEFAULT_MODELS_DIR / "digits.safetensors", repository / "digits/1/model.safetensors")
     export_onnx(DEFAULT_MODELS_DIR / "digits.safetensors", repository / "digits_onnx/1/model.onnx")
+    export_encoder(repository / "encoder/1/model.onnx")
     grpc_port = free_port()
     env = {
         "NEXPO_API_KEYS": KEY,
@@ -86,17 +88,29 @@ def unbatched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from _gateway(tmp_path_factory.mktemp("v2-unbatched"), batching=False)
 
 
+def _bare(tmp: Path, model: Path) -> Iterator[Served]:
+    command = ("-m", "uvicorn", "--app-dir", str(HERE), "v2_bare_onnx_app:app", "--port", "{port}",
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log")  # fmt: skip
+    with GatewayProcess({"NEXPO_BENCH_ONNX": str(model)}, command=command, log_path=tmp / "log") as process:
+        yield Served(process)
+
+
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from v2_models import export_onnx
 
     tmp = tmp_path_factory.mktemp("v2-bare")
     export_onnx(DEFAULT_MODELS_DIR / "digits.safetensors", tmp / "digits.onnx")
-    command = ("-m", "uvicorn", "--app-dir", str(HERE), "v2_bare_onnx_app:app", "--port", "{port}",
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log")  # fmt: skip
-    env = {"NEXPO_BENCH_ONNX": str(tmp / "digits.onnx")}
-    with GatewayProcess(env, command=command, log_path=tmp / "log") as process:
-        yield Served(process)
+    yield from _bare(tmp, tmp / "digits.onnx")
+
+
+@pytest.fixture(scope="module")
+def bare_encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from v2_models import export_encoder
+
+    tmp = tmp_path_factory.mktemp("v2-bare-encoder")
+    export_encoder(tmp / "encoder.onnx")
+    yield from _bare(tmp, tmp / "encoder.onnx")
 
 
 def _http(path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -105,10 +119,10 @@ def _http(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return head.encode() + b"\r\n" + body
 
 
-def rest_binary(model: str) -> bytes:
-    raw = ROW.astype("<f4").tobytes()
+def rest_binary(model: str, tensor: str = "INPUT", x: np.ndarray = ROW) -> bytes:
+    raw = x.astype("<f4").tobytes()
     header = json.dumps({
-        "inputs": [{"name": "INPUT", "datatype": "FP32", "shape": [1, 64],
+        "inputs": [{"name": tensor, "datatype": "FP32", "shape": [1, *x.shape],
                     "parameters": {"binary_data_size": len(raw)}}],
         "parameters": {"binary_data_output": True},
     }).encode()  # fmt: skip
@@ -117,17 +131,17 @@ def rest_binary(model: str) -> bytes:
     return _http(f"/v2/models/{model}/infer", header + raw, headers)
 
 
-def bare_json() -> bytes:
-    body = json.dumps({"inputs": [ROW.tolist()]}).encode()
+def bare_json(x: np.ndarray = ROW) -> bytes:
+    body = json.dumps({"inputs": [x.tolist()]}).encode()
     return _http("/infer", body, {"Content-Type": "application/json"})
 
 
-def grpc_infer(model: str) -> bytes:
+def grpc_infer(model: str, tensor: str = "INPUT", x: np.ndarray = ROW) -> bytes:
     from nexpo.api.grpc_v2 import messages
 
     request = messages.ModelInferRequest(model_name=model)
-    request.inputs.add(name="INPUT", datatype="FP32", shape=[1, 64])
-    request.raw_input_contents.append(ROW.astype("<f4").tobytes())
+    request.inputs.add(name=tensor, datatype="FP32", shape=[1, *x.shape])
+    request.raw_input_contents.append(x.astype("<f4").tobytes())
     return bytes(request.SerializeToString())
 
 
@@ -180,6 +194,14 @@ CASES: dict[str, tuple[str, str, str, str, Any]] = {
                                lambda: rest_binary("digits")),
     "REST v2 unbatched, ONNX": ("digits MLP", "nexpo /v2 binary ONNX, batching off", "unbatched", "http",
                                 lambda: rest_binary("digits_onnx")),
+    "bare onnxruntime JSON, encoder": ("encoder", "FastAPI + onnxruntime, JSON", "bare_encoder", "http",
+                                       lambda: bare_json(SEQUENCE)),
+    "REST v2 binary, encoder": ("encoder", "nexpo /v2 binary", "batched", "http",
+                                lambda: rest_binary("encoder", "x", SEQUENCE)),
+    "gRPC, encoder": ("encoder", "nexpo gRPC", "batched", "grpc",
+                      lambda: grpc_infer("encoder", "x", SEQUENCE)),
+    "REST v2 unbatched, encoder": ("encoder", "nexpo /v2 binary, batching off", "unbatched", "http",
+                                   lambda: rest_binary("encoder", "x", SEQUENCE)),
 }  # fmt: skip
 
 
@@ -224,10 +246,12 @@ def _goal(goal: str, value: float, target: float, *, higher: bool = True) -> dic
     return {"goal": described, "value": value, "target": target, "higher": higher}
 
 
-def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: Served) -> None:
+def test_goal_ratios(
+    benchmark: Any, bare: Served, bare_encoder: Served, batched: Served, unbatched: Served
+) -> None:
     """The issue's goals as ratios of interleaved 1-second rounds (the machine is shared: rounds
     alternate so each pair sees the same background load); medians reported, never asserted."""
-    servers = {"bare": bare, "batched": batched, "unbatched": unbatched}
+    servers = {"bare": bare, "bare_encoder": bare_encoder, "batched": batched, "unbatched": unbatched}
     targets = {name: _target(name, servers) for name in CASES}
     rates: dict[str, list[float]] = {name: [] for name in CASES}
     p99: dict[str, list[float]] = {name: [] for name in CASES}
@@ -258,6 +282,11 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
         "grpc_over_rest_onnx": rate["gRPC, ONNX"] / rate["REST v2 binary, ONNX"],
         "batched_over_unbatched_mlp": rate["REST v2 binary, MLP"] / rate["REST v2 unbatched, MLP"],
         "batched_over_unbatched_onnx": rate["REST v2 binary, ONNX"] / rate["REST v2 unbatched, ONNX"],
+        "rest_encoder_over_bare": rate["REST v2 binary, encoder"] / rate["bare onnxruntime JSON, encoder"],
+        "grpc_over_rest_encoder": rate["gRPC, encoder"] / rate["REST v2 binary, encoder"],
+        "batched_over_unbatched_encoder": (
+            rate["REST v2 binary, encoder"] / rate["REST v2 unbatched, encoder"]
+        ),
     }
     for name, values in native_rates.items():
         rate[name] = float(np.median(values))
@@ -283,6 +312,12 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
         _goal("batching on ÷ off, safetensors MLP (req/s)", ratios["batched_over_unbatched_mlp"],
               2),
         _goal("batching on ÷ off, ONNX MLP (req/s)", ratios["batched_over_unbatched_onnx"], 2),
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, encoder (req/s)", ratios["rest_encoder_over_bare"],
+              2),
+        _goal("p99: REST v2 binary encoder ÷ bare",
+              tail["REST v2 binary, encoder"] / tail["bare onnxruntime JSON, encoder"], 1, higher=False),
+        _goal("gRPC ÷ REST v2 binary, encoder (req/s, Python clients)", ratios["grpc_over_rest_encoder"], 1),
+        _goal("batching on ÷ off, encoder (req/s)", ratios["batched_over_unbatched_encoder"], 2),
     ]  # fmt: skip
     if native:
         benchmark.extra_info["goals"] += [
