@@ -11,6 +11,7 @@ Routers' routes are added to the app directly (see ``create_app``).
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -135,6 +136,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             gateway.batchers[model.name] = batcher
     poller = await repository_service.start(gateway)
     grpc = await grpc_server.start(gateway)  # the v2 protocol over gRPC, on this event loop
+    # What is loaded now (the app, models, libraries) lives as long as the process: out of the
+    # collector's sight, a full collection scans only what requests allocate (unfrozen, it walked
+    # the whole heap every ~0.5 s under load and stalled every request in flight for ~100 ms).
+    gc.collect()
+    gc.freeze()
     gateway.ready = True
     log.info("ready: models %s", ", ".join(sorted(gateway.registry.models)) or "none")
     try:

@@ -54,7 +54,6 @@ def check_redis_url(url: str) -> str:
     return url
 
 
-
 class Settings(BaseSettings):
     """The gateway's configuration; defaults start a secure service with the bundled model."""
 
@@ -145,7 +144,10 @@ class Settings(BaseSettings):
     )
 
     # --- inference
-    models_dir: Path = Field(default=DEFAULT_MODELS_DIR, description="directory of *.safetensors MLP models")
+    models_dir: Path = Field(
+        default=DEFAULT_MODELS_DIR,
+        description="directory of *.safetensors MLP models and *.onnx models (each served as version 1)",
+    )
     batching: bool = Field(default=True, description="merge concurrent infer requests into one batch")
     max_batch_size: int = Field(default=128, ge=1, le=65536, description="rows per merged batch")
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")

@@ -1,12 +1,14 @@
 """Load benchmark of the Open Inference Protocol (v2): req/s and p50/p99 latency with 64 concurrent
 clients, one image per request, side by side in one run:
 
-- REST ``/v2`` with binary tensors, on the digits MLP (safetensors) and on the same MLP as ONNX
-  (nexpo's engine, or onnxruntime standing in for it: benchmarks/v2_models.py);
+- REST ``/v2`` with binary tensors, on the digits MLP (safetensors), on the same MLP as ONNX and on
+  issue 17's encoder block (nexpo's engine, or onnxruntime standing in for it: benchmarks/v2_models.py);
 - the server a user would write without nexpo: FastAPI, one route, one onnxruntime session, JSON
   in/out (benchmarks/v2_bare_onnx_app.py);
 - gRPC (``GRPCInferenceService``) against REST on the same gateway;
-- micro-batching on against off, on the same models.
+- micro-batching on against off, on the same models;
+- in ``test_goal_ratios``, gRPC against REST again with h2load (C) as the client of both, when it
+  is installed: the Python gRPC client costs more per call than the HTTP one (benchmarks/h2load.py).
 
 Bounded: each case runs ``SECONDS`` after a warm-up, on 127.0.0.1 only; the load generators are
 in this process (a minimal HTTP/1.1 client, grpc.aio with pre-serialized messages) and share the
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import h2load
 import numpy as np
 import pytest
 from nexpo.api.devserver import GatewayProcess, free_port
@@ -42,6 +45,7 @@ ROUNDS = 3
 KEY = "bench-key"
 HERE = Path(__file__).resolve().parent
 ROW = np.random.default_rng(7).random(64, dtype=np.float32) * 16
+SEQUENCE = np.random.default_rng(7).standard_normal((32, 128)).astype(np.float32)  # the encoder's
 
 
 class Served:
@@ -50,13 +54,14 @@ class Served:
 
 
 def _gateway(tmp: Path, batching: bool) -> Iterator[Served]:
-    from v2_models import export_onnx
+    from v2_models import export_encoder, export_onnx
 
     repository = tmp / "repository"
-    for name in ("digits", "digits_onnx"):
+    for name in ("digits", "digits_onnx", "encoder"):
         (repository / name / "1").mkdir(parents=True)
     shutil.copyfile(DEFAULT_MODELS_DIR / "digits.safetensors", repository / "digits/1/model.safetensors")
     export_onnx(DEFAULT_MODELS_DIR / "digits.safetensors", repository / "digits_onnx/1/model.onnx")
+    export_encoder(repository / "encoder/1/model.onnx")
     grpc_port = free_port()
     env = {
         "NEXPO_API_KEYS": KEY,
@@ -83,17 +88,29 @@ def unbatched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from _gateway(tmp_path_factory.mktemp("v2-unbatched"), batching=False)
 
 
+def _bare(tmp: Path, model: Path) -> Iterator[Served]:
+    command = ("-m", "uvicorn", "--app-dir", str(HERE), "v2_bare_onnx_app:app", "--port", "{port}",
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log")  # fmt: skip
+    with GatewayProcess({"NEXPO_BENCH_ONNX": str(model)}, command=command, log_path=tmp / "log") as process:
+        yield Served(process)
+
+
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from v2_models import export_onnx
 
     tmp = tmp_path_factory.mktemp("v2-bare")
     export_onnx(DEFAULT_MODELS_DIR / "digits.safetensors", tmp / "digits.onnx")
-    command = ("-m", "uvicorn", "--app-dir", str(HERE), "v2_bare_onnx_app:app", "--port", "{port}",
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log")  # fmt: skip
-    env = {"NEXPO_BENCH_ONNX": str(tmp / "digits.onnx")}
-    with GatewayProcess(env, command=command, log_path=tmp / "log") as process:
-        yield Served(process)
+    yield from _bare(tmp, tmp / "digits.onnx")
+
+
+@pytest.fixture(scope="module")
+def bare_encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    from v2_models import export_encoder
+
+    tmp = tmp_path_factory.mktemp("v2-bare-encoder")
+    export_encoder(tmp / "encoder.onnx")
+    yield from _bare(tmp, tmp / "encoder.onnx")
 
 
 def _http(path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -102,10 +119,10 @@ def _http(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return head.encode() + b"\r\n" + body
 
 
-def rest_binary(model: str) -> bytes:
-    raw = ROW.astype("<f4").tobytes()
+def rest_binary(model: str, tensor: str = "INPUT", x: np.ndarray = ROW) -> bytes:
+    raw = x.astype("<f4").tobytes()
     header = json.dumps({
-        "inputs": [{"name": "INPUT", "datatype": "FP32", "shape": [1, 64],
+        "inputs": [{"name": tensor, "datatype": "FP32", "shape": [1, *x.shape],
                     "parameters": {"binary_data_size": len(raw)}}],
         "parameters": {"binary_data_output": True},
     }).encode()  # fmt: skip
@@ -114,17 +131,17 @@ def rest_binary(model: str) -> bytes:
     return _http(f"/v2/models/{model}/infer", header + raw, headers)
 
 
-def bare_json() -> bytes:
-    body = json.dumps({"inputs": [ROW.tolist()]}).encode()
+def bare_json(x: np.ndarray = ROW) -> bytes:
+    body = json.dumps({"inputs": [x.tolist()]}).encode()
     return _http("/infer", body, {"Content-Type": "application/json"})
 
 
-def grpc_infer(model: str) -> bytes:
+def grpc_infer(model: str, tensor: str = "INPUT", x: np.ndarray = ROW) -> bytes:
     from nexpo.api.grpc_v2 import messages
 
     request = messages.ModelInferRequest(model_name=model)
-    request.inputs.add(name="INPUT", datatype="FP32", shape=[1, 64])
-    request.raw_input_contents.append(ROW.astype("<f4").tobytes())
+    request.inputs.add(name=tensor, datatype="FP32", shape=[1, *x.shape])
+    request.raw_input_contents.append(x.astype("<f4").tobytes())
     return bytes(request.SerializeToString())
 
 
@@ -177,7 +194,19 @@ CASES: dict[str, tuple[str, str, str, str, Any]] = {
                                lambda: rest_binary("digits")),
     "REST v2 unbatched, ONNX": ("digits MLP", "nexpo /v2 binary ONNX, batching off", "unbatched", "http",
                                 lambda: rest_binary("digits_onnx")),
+    "bare onnxruntime JSON, encoder": ("encoder", "FastAPI + onnxruntime, JSON", "bare_encoder", "http",
+                                       lambda: bare_json(SEQUENCE)),
+    "REST v2 binary, encoder": ("encoder", "nexpo /v2 binary", "batched", "http",
+                                lambda: rest_binary("encoder", "x", SEQUENCE)),
+    "gRPC, encoder": ("encoder", "nexpo gRPC", "batched", "grpc",
+                      lambda: grpc_infer("encoder", "x", SEQUENCE)),
+    "REST v2 unbatched, encoder": ("encoder", "nexpo /v2 binary, batching off", "unbatched", "http",
+                                   lambda: rest_binary("encoder", "x", SEQUENCE)),
 }  # fmt: skip
+
+
+# gRPC against REST once more with h2load driving both, when it is installed (benchmarks/h2load.py)
+H2LOAD_CASES = ("REST v2 binary, ONNX", "gRPC, ONNX", "REST v2 binary, MLP", "gRPC, MLP")
 
 
 def _target(name: str, servers: dict[str, Served]) -> tuple[str, int, bytes]:
@@ -211,13 +240,24 @@ def test_load(benchmark: Any, name: str, request: pytest.FixtureRequest) -> None
     assert outcome["errors"] == 0
 
 
-def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: Served) -> None:
+def _goal(goal: str, value: float, target: float, *, higher: bool = True) -> dict[str, Any]:
+    """A row of the report's goals (nexpo/bench_goals.py), issue 21's targets."""
+    described = f"{goal} (issue 21, {CLIENTS} clients)"
+    return {"goal": described, "value": value, "target": target, "higher": higher}
+
+
+def test_goal_ratios(
+    benchmark: Any, bare: Served, bare_encoder: Served, batched: Served, unbatched: Served
+) -> None:
     """The issue's goals as ratios of interleaved 1-second rounds (the machine is shared: rounds
     alternate so each pair sees the same background load); medians reported, never asserted."""
-    servers = {"bare": bare, "batched": batched, "unbatched": unbatched}
+    servers = {"bare": bare, "bare_encoder": bare_encoder, "batched": batched, "unbatched": unbatched}
     targets = {name: _target(name, servers) for name in CASES}
     rates: dict[str, list[float]] = {name: [] for name in CASES}
     p99: dict[str, list[float]] = {name: [] for name in CASES}
+
+    native = {f"{name} (h2load)": targets[name] for name in H2LOAD_CASES} if h2load.H2LOAD else {}
+    native_rates: dict[str, list[float]] = {name: [] for name in native}
 
     def rounds() -> None:
         for _ in range(ROUNDS):
@@ -226,7 +266,12 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
                 assert errors == 0
                 rates[name].append(len(latencies))
                 p99[name].append(float(np.percentile(latencies, 99) * 1000))
+            for name, (kind, port, payload) in native.items():
+                per_second, failed = h2load.measure(kind, port, payload, 1, KEY)
+                assert failed == 0
+                native_rates[name].append(per_second)
 
+    benchmark.group = "gateway v2: goal ratios (interleaved rounds)"  # before timing: it is read then
     benchmark.pedantic(rounds, rounds=1, iterations=1)
     rate = {name: float(np.median(v)) for name, v in rates.items()}
     tail = {name: float(np.median(v)) for name, v in p99.items()}
@@ -237,11 +282,53 @@ def test_goal_ratios(benchmark: Any, bare: Served, batched: Served, unbatched: S
         "grpc_over_rest_onnx": rate["gRPC, ONNX"] / rate["REST v2 binary, ONNX"],
         "batched_over_unbatched_mlp": rate["REST v2 binary, MLP"] / rate["REST v2 unbatched, MLP"],
         "batched_over_unbatched_onnx": rate["REST v2 binary, ONNX"] / rate["REST v2 unbatched, ONNX"],
+        "rest_encoder_over_bare": rate["REST v2 binary, encoder"] / rate["bare onnxruntime JSON, encoder"],
+        "grpc_over_rest_encoder": rate["gRPC, encoder"] / rate["REST v2 binary, encoder"],
+        "batched_over_unbatched_encoder": (
+            rate["REST v2 binary, encoder"] / rate["REST v2 unbatched, encoder"]
+        ),
     }
-    benchmark.group = "gateway v2: goal ratios (interleaved rounds)"
-    benchmark.extra_info.update(ratios, rounds=ROUNDS, req_per_s=rate, p99_ms=tail)
+    for name, values in native_rates.items():
+        rate[name] = float(np.median(values))
+    if native:  # gRPC against REST with one C load generator for both (benchmarks/h2load.py)
+        for model, short in (("ONNX", "onnx"), ("MLP", "mlp")):
+            grpc_rate, rest_rate = rate[f"gRPC, {model} (h2load)"], rate[f"REST v2 binary, {model} (h2load)"]
+            ratios[f"grpc_over_rest_{short}_h2load"] = grpc_rate / rest_rate
+    bare_p99 = tail["bare onnxruntime JSON"]
+    # per-case figures under their own keys: "req_per_s"/"p99_ms" are the report's single numbers
+    benchmark.extra_info.update(ratios, rounds=ROUNDS, req_per_s_by_case=rate, p99_ms_by_case=tail)
+    benchmark.extra_info["goals"] = [
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, ONNX MLP (req/s)",
+              ratios["rest_onnx_over_bare"], 2),
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, safetensors MLP (req/s)",
+              ratios["rest_mlp_over_bare"], 2),
+        _goal("p99: REST v2 binary ONNX MLP ÷ bare", tail["REST v2 binary, ONNX"] / bare_p99, 1,
+              higher=False),
+        _goal("p99: REST v2 binary safetensors MLP ÷ bare", tail["REST v2 binary, MLP"] / bare_p99, 1,
+              higher=False),
+        _goal("gRPC ÷ REST v2 binary, ONNX MLP (req/s, Python clients)", ratios["grpc_over_rest_onnx"], 1),
+        _goal("gRPC ÷ REST v2 binary, safetensors MLP (req/s, Python clients)", ratios["grpc_over_rest_mlp"],
+              1),
+        _goal("batching on ÷ off, safetensors MLP (req/s)", ratios["batched_over_unbatched_mlp"],
+              2),
+        _goal("batching on ÷ off, ONNX MLP (req/s)", ratios["batched_over_unbatched_onnx"], 2),
+        _goal("REST v2 binary ÷ bare FastAPI+onnxruntime, encoder (req/s)", ratios["rest_encoder_over_bare"],
+              2),
+        _goal("p99: REST v2 binary encoder ÷ bare",
+              tail["REST v2 binary, encoder"] / tail["bare onnxruntime JSON, encoder"], 1, higher=False),
+        _goal("gRPC ÷ REST v2 binary, encoder (req/s, Python clients)", ratios["grpc_over_rest_encoder"], 1),
+        _goal("batching on ÷ off, encoder (req/s)", ratios["batched_over_unbatched_encoder"], 2),
+    ]  # fmt: skip
+    if native:
+        benchmark.extra_info["goals"] += [
+            _goal("gRPC ÷ REST v2 binary, ONNX MLP (req/s, h2load for both)",
+                  ratios["grpc_over_rest_onnx_h2load"], 1),
+            _goal("gRPC ÷ REST v2 binary, safetensors MLP (req/s, h2load for both)",
+                  ratios["grpc_over_rest_mlp_h2load"], 1),
+        ]  # fmt: skip
     benchmark.extra_info["correct"] = True
     lines = [f"  {n:<26} {rate[n]:>7.0f} req/s  p99 {tail[n]:.1f} ms" for n in CASES]
+    lines += [f"  {n:<26} {rate[n]:>7.0f} req/s" for n in native]
     print(f"\nmedians over {ROUNDS} interleaved rounds:\n" + "\n".join(lines))
     print("\n".join(f"  {k}: {v:.2f}x" for k, v in ratios.items()))
     print("goals: REST v2 / bare >= 2 with p99 no higher; gRPC / REST >= 1; batched / unbatched >= 2")

@@ -5,6 +5,8 @@ Models (built with onnx.helper, tests/unit/_inference_models.py): an MLP 64->256
 seq 32, ff 512), each at batch 1, 8 and 64; one ``benchmark.group`` per (model, batch).
 onnxruntime runs with intra_op_num_threads = inter_op_num_threads = the thread count and every
 graph optimisation on. Each result records ``correct`` (outputs within 1e-4·(1 + max|ref|)).
+The report's goals (nexpo/bench_goals.py): throughput ≥ onnxruntime's in every group, and at batch 1
+the median of one ``run`` (its p50 latency) no higher than onnxruntime's.
 
     .venv/bin/pytest benchmarks/test_inference.py --benchmark-only
 """
@@ -77,11 +79,12 @@ def test_inference(benchmark: BenchmarkFixture, threads: int, name: str, batch: 
     sess = _session(impl, name, threads)
     want = _session("onnxruntime", name, threads).run(None, feed)[0]
     got = sess.run(None, feed)[0]
-    benchmark.group = f"inference {name} batch {batch}"
+    benchmark.group = f"inference: {name} batch {batch}"  # one report table "inference"
     benchmark.extra_info.update({
         "implementation": impl,
         "model": name,
         "batch": batch,
+        "samples": batch,  # throughput in rows/s; the median of one call is its p50 latency
         "threads": threads,
         "correct": bool(np.all(np.abs(got - want) <= 1e-4 * (1 + np.abs(want).max()))),
     })

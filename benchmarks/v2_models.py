@@ -1,6 +1,8 @@
 """Models and servers of the v2 load benchmark (benchmarks/test_gateway_v2.py).
 
-- ``export_onnx``: the bundled digits MLP (64 → 128 → 64 → 10) as an ONNX graph, same weights.
+- ``export_onnx``: the bundled digits MLP (64 → 128 → 64 → 10) as an ONNX graph, same weights;
+- ``export_encoder``: issue 17's transformer encoder block (d=128, 4 heads, seq 32, ff 512), ``x``
+  FP32 [batch, 32, 128] (tests/unit/_inference_models.py).
 - ``python benchmarks/v2_models.py gateway [serve options]``: ``nexpo serve`` whose ONNX models run
   on nexpo's engine when it is installed, else on onnxruntime standing in for it (same session API).
 """
@@ -48,6 +50,13 @@ def export_onnx(safetensors_path: Path, out: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     out.write_bytes(model.SerializeToString())
+
+
+def export_encoder(out: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
+    import _inference_models
+
+    out.write_bytes(_inference_models.encoder(seq=32).SerializeToString())
 
 
 def _gateway(argv: list[str]) -> int:

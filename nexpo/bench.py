@@ -6,7 +6,7 @@ Conventions the benchmarks follow (``benchmark.extra_info``):
 - ``implementation``: who ran (``"nexpo ..."`` for ours, else the peer: ``"numpy"``, ``"hashlib"``);
 - ``correct``: whether that implementation's result matched the reference;
 - one unit of work per timed call, to turn seconds into throughput: ``flops`` (GFLOPS),
-  ``bytes`` (GB/s) or ``items`` (M items/s; ``msgs``, ``ops``, ``calls`` and ``requests`` are
+  ``bytes`` (GB/s) or ``items`` (M items/s; ``samples``, ``msgs``, ``ops``, ``calls`` and ``requests`` are
   read as items);
 - or a throughput measured inside the benchmark: ``throughput`` with its ``unit``, or
   ``req_per_s`` (a load test); optional latencies ``p50_us``/``p99_us`` or ``p50_ms``/``p99_ms``;
@@ -49,7 +49,7 @@ __all__ = [
     "summary_rows",
 ]
 
-_ITEM_KEYS = ("items", "messages", "msgs", "ops", "calls", "requests")
+_ITEM_KEYS = ("items", "samples", "messages", "msgs", "ops", "calls", "requests")
 
 
 @dataclass(frozen=True)
@@ -260,6 +260,12 @@ def render_report(results: Sequence[BenchResult], machine: dict[str, Any], comma
         render_summary(results),
         "",
     ]
+    from .bench_goals import render_goals
+
+    goals = render_goals(results)
+    if goals:
+        out += ["## Goals", "", "Each issue's performance target against this run (`met`: reached here).", "",
+                goals, ""]  # fmt: skip
     by_area: dict[str, list[BenchResult]] = defaultdict(list)
     for r in results:
         by_area[r.area].append(r)

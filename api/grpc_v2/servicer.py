@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
@@ -27,9 +28,10 @@ from nexpo.metrics import REGISTRY
 from ..inference.batcher import BatcherClosed
 from ..middleware.auth import find_key
 from ..readiness import not_ready_reason
-from ..routers.v2_inference import EXTENSIONS, check_inputs, find_version, repository_of
+from ..routers.v2_inference import EXTENSIONS, check_inputs, find_version, parse_version, repository_of
 from ..state import Gateway
 from ..v2.errors import V2Error
+from ..v2.statistics import statistics
 from . import messages, tensors
 
 log = logging.getLogger("api.grpc")
@@ -154,6 +156,7 @@ class InferenceServicer:
             "ServerMetadata": self.handler("ServerMetadata", self.server_metadata),
             "ModelMetadata": self.handler("ModelMetadata", self.model_metadata),
             "ModelInfer": self.handler("ModelInfer", self.model_infer),
+            "ModelStatistics": self.handler("ModelStatistics", self.model_statistics),
             "RepositoryIndex": self.handler("RepositoryIndex", self.repository_index),
             "RepositoryModelLoad": self.handler("RepositoryModelLoad", self.load, admin=True),
             "RepositoryModelUnload": self.handler("RepositoryModelUnload", self.unload, admin=True),
@@ -202,6 +205,7 @@ class InferenceServicer:
         gateway = self.gateway
         model = find_version(gateway, request.model_name, request.model_version or None)
         with model.hold():  # a version retired meanwhile still serves this request
+            metrics = model.metrics
             started = time.perf_counter()
             try:
                 decode = functools.partial(
@@ -209,16 +213,23 @@ class InferenceServicer:
                 )
                 decoded = await gateway.run(decode, request, cost=request.ByteSize())
                 check_inputs(model, decoded, gateway.settings.max_infer_rows)
+                decoded_at = time.perf_counter()
                 outputs = await gateway.repository.infer(model, decoded.inputs)
+                inferred_at = time.perf_counter()
                 args = (request.model_name, str(model.version), decoded, outputs)
                 cost = sum(a.nbytes for a in outputs.values())
                 response = await gateway.run(tensors.encode_response, *args, cost=cost)
             except (V2Error, BatcherClosed):
-                model.metrics.failure.inc()
+                metrics.failed(time.perf_counter() - started)
                 raise
-            model.metrics.success.inc()
-            model.metrics.request_seconds.inc(time.perf_counter() - started)
+            done = time.perf_counter()
+            metrics.succeeded(done - started, decoded_at - started, done - inferred_at)
             return response
+
+    async def model_statistics(self, request: Any, _: Context) -> Any:
+        version = parse_version(request.version) if request.name else None
+        stats = statistics(repository_of(self.gateway), request.name, version)
+        return json_format.ParseDict(stats, messages.ModelStatisticsResponse(), ignore_unknown_fields=True)
 
     async def repository_index(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)

@@ -1,6 +1,6 @@
 """What is on disk: Triton's layout ``<repository>/<model>/<version>/model.{onnx,safetensors}`` with
-an optional ``<model>/config.json``, plus the flat ``NEXPO_MODELS_DIR`` (``<model>.safetensors``,
-served as version 1). Scanning only lists and stats; loading is ``store.py``'s job.
+an optional ``<model>/config.json``, plus the flat ``NEXPO_MODELS_DIR`` (``<model>.safetensors`` or
+``<model>.onnx``, served as version 1). Scanning only lists and stats; loading is ``store.py``'s job.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .config import ConfigError, ModelConfig, read_config
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch
 VERSION = re.compile(r"[1-9][0-9]{0,9}")
 MODEL_FILES = ("model.safetensors", "model.onnx")
+FLAT_KINDS = ("safetensors", "onnx")
 MAX_MODELS = 1000
 MAX_VERSION_DIRS = 1000
 
@@ -95,15 +96,28 @@ def scan_model(directory: Path, name: str) -> ModelSource:
     return source
 
 
+def scan_flat(flat: Path) -> dict[str, ModelSource]:
+    """``<name>.safetensors`` and ``<name>.onnx`` in the flat directory, each served as version 1;
+    a name with both files is an error (which one would serve is not the user's guess to make)."""
+    models: dict[str, ModelSource] = {}
+    paths = sorted(p for kind in FLAT_KINDS for p in flat.glob(f"*.{kind}"))
+    for path in paths[:MAX_MODELS]:
+        name, _, kind = path.name.rpartition(".")
+        if not NAME.fullmatch(name) or (stamp := _stamp(path)) is None:
+            continue
+        if name in models:
+            models[name] = ModelSource(name, error=f"both {name}.onnx and {name}.safetensors: keep one")
+            continue
+        models[name] = ModelSource(name, versions={1: VersionSource(path, kind, stamp)})
+    return models
+
+
 def scan(repository: Path | None, flat: Path | None) -> tuple[dict[str, ModelSource], str | None]:
     """Every model on disk by name, and why the repository itself could not be read (if so).
     A model in the repository hides a flat file of the same name."""
     models: dict[str, ModelSource] = {}
     if flat is not None and flat.is_dir():
-        for path in sorted(flat.glob("*.safetensors"))[:MAX_MODELS]:
-            name = path.name.removesuffix(".safetensors")
-            if NAME.fullmatch(name) and (stamp := _stamp(path)) is not None:
-                models[name] = ModelSource(name, versions={1: VersionSource(path, "safetensors", stamp)})
+        models = scan_flat(flat)
     if repository is None:
         return models, None
     try:

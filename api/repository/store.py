@@ -46,16 +46,34 @@ class BatchingDefaults:
 
 
 class _Rows:
-    """A single-input, single-output backend as the batcher's row model."""
+    """A single-input, single-output backend as the batcher's row model.
 
-    def __init__(self, name: str, backend: Backend) -> None:
+    nexpo's ONNX engine plans a graph per input shape and keeps a few plans (milliseconds to make
+    one): merged batches of every size from 1 to the maximum would re-plan on nearly every call.
+    They run in chunks of powers of two instead (37 rows: 32, 4, 1), which reuse at most
+    log2(max_batch_size) + 1 plans; rows are independent in a batchable model, as they are between
+    requests."""
+
+    def __init__(self, name: str, backend: Backend, *, power_of_two_chunks: bool = False) -> None:
         self.name = name
         self._backend = backend
         self._input = backend.inputs[0].name
         self._output = backend.outputs[0].name
+        self._chunked = power_of_two_chunks
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self._backend.infer({self._input: x})[self._output]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._backend.infer({self._input: x})[self._output]
+        rows = x.shape[0]
+        if not self._chunked or rows & (rows - 1) == 0:
+            return self._run(x)
+        parts, start = [], 0
+        for bit in reversed(range(rows.bit_length())):
+            if rows & (1 << bit):
+                parts.append(self._run(x[start : start + (1 << bit)]))
+                start += 1 << bit
+        return np.concatenate(parts)
 
     def forward_cost(self, rows: int) -> int:
         return self._backend.forward_cost(rows)
@@ -333,7 +351,9 @@ class ModelRepository:
                 metrics.queue_seconds.inc(queued)
 
             model.batcher = MicroBatcher(
-                _Rows(f"{source.name}/{version}", backend),
+                _Rows(
+                    f"{source.name}/{version}", backend, power_of_two_chunks=isinstance(backend, OnnxBackend)
+                ),
                 self._run,
                 max_batch_size=rows,
                 max_wait_s=wait,

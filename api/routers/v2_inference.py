@@ -21,22 +21,31 @@ from ..inference.batcher import BatcherClosed
 from ..readiness import not_ready_reason
 from ..repository.store import ModelRepository, ModelVersion
 from ..state import Gateway
-from ..v2.codec import HEADER_LENGTH, InferRequest, decode_request, encode_response, header_length
+from ..v2.codec import (
+    HEADER_LENGTH,
+    InferRequest,
+    datatype_of,
+    decode_request,
+    encode_response,
+    header_length,
+)
 from ..v2.errors import V2Error
 from ..v2.schemas import (
     V2_ERRORS,
     InferenceRequest,
     InferenceResponse,
+    InferenceStatistics,
     ModelMetadata,
     ServerMetadata,
     json_body,
 )
 from ..v2.schemas import errors as error_responses
+from ..v2.statistics import statistics
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 open_router = APIRouter(prefix="/v2/health", tags=["open inference protocol"])
 
-EXTENSIONS = ["binary_tensor_data", "model_repository"]
+EXTENSIONS = ["binary_tensor_data", "model_repository", "statistics"]
 _VERSION = re.compile(r"[1-9][0-9]{0,9}")
 
 
@@ -53,11 +62,7 @@ def find_version(gateway: Gateway, name: str, version: str | None) -> ModelVersi
     entry = repository.models.get(name)
     if entry is None:
         raise V2Error(404, f"unknown model {name[:64]!r}")
-    number: int | None = None
-    if version is not None and version != "":
-        if not _VERSION.fullmatch(version):
-            raise V2Error(400, f"model version must be a positive integer, got {version[:20]!r}")
-        number = int(version)
+    number = parse_version(version)
     model = repository.get(name, number)
     if model is None:
         if number is not None and number in entry.errors:
@@ -67,6 +72,15 @@ def find_version(gateway: Gateway, name: str, version: str | None) -> ModelVersi
         reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
         raise V2Error(503, f"model {name!r} is not ready: {reason}")
     return model
+
+
+def parse_version(version: str | None) -> int | None:
+    """A request's model version (None: the latest); 400 unless a positive integer."""
+    if version is None or version == "":
+        return None
+    if not _VERSION.fullmatch(version):
+        raise V2Error(400, f"model version must be a positive integer, got {version[:20]!r}")
+    return int(version)
 
 
 @open_router.get("/live", summary="Liveness (open, like /livez)", responses=error_responses(503))
@@ -114,6 +128,17 @@ _META: dict[str, Any] = {
 }
 
 
+_STATS: dict[str, Any] = {
+    "response_model": InferenceStatistics,
+    "responses": {**V2_ERRORS, **error_responses(404, 503)},
+}
+
+
+@router.get("/models/stats", summary="Statistics of every loaded model (Triton extension)", **_STATS)
+async def all_statistics(request: Request) -> dict[str, Any]:
+    return statistics(repository_of(request.app.state.gateway), "", None)
+
+
 @router.get("/models/{name}", summary="Model metadata (latest version)", **_META)
 async def model_metadata(request: Request, name: str) -> dict[str, Any]:
     return _metadata(request.app.state.gateway, name, None)
@@ -145,6 +170,16 @@ async def model_ready(request: Request, name: str) -> Response:
 async def version_ready(request: Request, name: str, version: str) -> Response:
     find_version(request.app.state.gateway, name, version)
     return Response(b'{"ready":true}', media_type="application/json")
+
+
+@router.get("/models/{name}/stats", summary="Statistics of a model's versions (Triton extension)", **_STATS)
+async def model_statistics(request: Request, name: str) -> dict[str, Any]:
+    return statistics(repository_of(request.app.state.gateway), name, None)
+
+
+@router.get("/models/{name}/versions/{version}/stats", summary="Statistics of one version", **_STATS)
+async def version_statistics(request: Request, name: str, version: str) -> dict[str, Any]:
+    return statistics(repository_of(request.app.state.gateway), name, parse_version(version))
 
 
 _INFER: dict[str, Any] = {
@@ -179,12 +214,18 @@ def max_elements(gateway: Gateway) -> int:
     return gateway.settings.max_body_bytes
 
 
-async def read_body(chunks: AsyncIterator[bytes], json_length: int | None, limits: JsonLimits) -> bytes:
-    """The body; its JSON part counted against ``limits`` while it arrives (400 beyond)."""
+async def read_body(
+    chunks: AsyncIterator[bytes] | bytes, json_length: int | None, limits: JsonLimits
+) -> bytes:
+    """The body; its JSON part counted against ``limits`` while it arrives (400 beyond). A body
+    already whole (``bytes``: the hot path's usual single message) is counted at once."""
     budget = limits.budget()
     parts: list[bytes] = []
     received = 0
     try:
+        if isinstance(chunks, bytes):
+            budget.feed(chunks if json_length is None else chunks[:json_length])
+            return chunks
         async for chunk in chunks:
             if json_length is None or received < json_length:
                 budget.feed(chunk if json_length is None else chunk[: json_length - received])
@@ -217,7 +258,11 @@ async def _infer_on(request: Request, gateway: Gateway, model: ModelVersion, nam
 
 
 async def answer(
-    gateway: Gateway, model: ModelVersion, name: str, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+    gateway: Gateway,
+    model: ModelVersion,
+    name: str,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes] | bytes,
 ) -> tuple[bytes, int | None]:
     """The response body to an infer request (and the length of its JSON part when it has binary
     outputs), from its headers and body chunks: shared by the route and the pure-ASGI hot path."""
@@ -229,22 +274,25 @@ async def answer(
     body = await read_body(chunks, json_length, _limits(gateway))
     if declared is not None:
         json_length = header_length(declared, len(body))
+    metrics = model.metrics
     started = time.perf_counter()
     try:
         decoded = await gateway.run(_decode, body, json_length, max_elements(gateway), cost=len(body))
         check_inputs(model, decoded, gateway.settings.max_infer_rows)
+        decoded_at = time.perf_counter()
         try:
             outputs = await gateway.repository.infer(model, decoded.inputs)
         except BatcherClosed as exc:
             raise V2Error(503, str(exc)) from None
+        inferred_at = time.perf_counter()
         args = (name, str(model.version), decoded, outputs)
         cost = sum(a.nbytes for a in outputs.values())
         result: tuple[bytes, int | None] = await gateway.run(encode_response, *args, cost=cost)
     except V2Error:
-        model.metrics.failure.inc()
+        metrics.failed(time.perf_counter() - started)
         raise
-    model.metrics.success.inc()
-    model.metrics.request_seconds.inc(time.perf_counter() - started)
+    done = time.perf_counter()
+    metrics.succeeded(done - started, decoded_at - started, done - inferred_at)
     return result
 
 
@@ -287,6 +335,4 @@ def check_inputs(model: ModelVersion, request: InferRequest, max_rows: int) -> N
 
 
 def request_datatype(array: np.ndarray) -> str:
-    from ..v2.codec import datatype_of
-
     return datatype_of(array)

@@ -42,13 +42,16 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 _MAX_DIMS = 32
 
 
+_DATATYPES = {dtype: name for name, dtype in DTYPES.items() if name != "BYTES"}
+
+
 def datatype_of(array: np.ndarray) -> str:
     """The protocol datatype of a numpy array (object/str/bytes arrays are BYTES)."""
+    found = _DATATYPES.get(array.dtype)  # one hash lookup per tensor (it is on every request)
+    if found is not None:
+        return found
     if array.dtype.kind in "OSU":
         return "BYTES"
-    for name, dtype in DTYPES.items():
-        if dtype == array.dtype and name != "BYTES":
-            return name
     raise V2Error(400, f"no protocol datatype for numpy dtype {array.dtype}")
 
 
@@ -129,7 +132,7 @@ def _flatten(data: Any, expected: int, what: str) -> list[Any]:
     return flat
 
 
-def _from_json(flat: list[Any], datatype: str, what: str) -> np.ndarray:
+def from_json_values(flat: list[Any], datatype: str, what: str) -> np.ndarray:
     dtype = DTYPES[datatype]
     types = set(map(type, flat))  # one pass in C; orjson gives exactly bool, int, float, str, ...
     if datatype == "BYTES":
@@ -236,7 +239,7 @@ def decode_request(body: bytes, json_length: int | None, *, max_elements: int) -
         else:
             if "data" not in raw:
                 raise V2Error(400, f"{what}: no 'data' and no binary_data_size")
-            array = _from_json(_flatten(raw["data"], count, what), datatype, what)
+            array = from_json_values(_flatten(raw["data"], count, what), datatype, what)
         inputs[name] = array.reshape(shape)
     if offset != len(binary):
         raise V2Error(400, f"{len(binary) - offset} bytes of binary data belong to no input")

@@ -27,7 +27,20 @@ _LATEST, _VERSIONED = "/v2/models/{name}/infer", "/v2/models/{name}/versions/{ve
 _JSON = b"application/json"
 
 
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+async def _body(receive: Receive) -> AsyncIterator[bytes] | bytes:
+    """The body when its first message holds all of it (the usual case: no generator per request),
+    else its chunks as they arrive (counted by the caller)."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    first: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return first
+    return _chunks(receive, first)
+
+
+async def _chunks(receive: Receive, first: bytes) -> AsyncIterator[bytes]:
+    yield first
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -61,7 +74,7 @@ class V2InferMiddleware:
         try:
             model = find_version(self.gateway, name, version)
             with model.hold():  # a version retired meanwhile still serves this request
-                content, head = await answer(self.gateway, model, name, headers, _chunks(receive))
+                content, head = await answer(self.gateway, model, name, headers, await _body(receive))
         except V2Error as exc:
             await _send(send, exc.status, _error(exc.message), _JSON)
             return

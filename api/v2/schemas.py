@@ -78,6 +78,43 @@ class InferenceResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
+class StatisticDuration(BaseModel):
+    count: int
+    ns: int
+
+
+class InferStatistics(BaseModel):
+    success: StatisticDuration
+    fail: StatisticDuration
+    queue: StatisticDuration
+    compute_input: StatisticDuration
+    compute_infer: StatisticDuration
+    compute_output: StatisticDuration
+    cache_hit: StatisticDuration
+    cache_miss: StatisticDuration
+
+
+class BatchStatistics(BaseModel):
+    batch_size: int
+    compute_input: StatisticDuration
+    compute_infer: StatisticDuration
+    compute_output: StatisticDuration
+
+
+class ModelStatistics(BaseModel):
+    name: str
+    version: str
+    last_inference: int = Field(description="milliseconds since the epoch (0: never)")
+    inference_count: int = Field(description="inferences performed (batch rows)")
+    execution_count: int = Field(description="model executions (merged batches)")
+    inference_stats: InferStatistics
+    batch_stats: list[BatchStatistics]
+
+
+class InferenceStatistics(BaseModel):
+    model_stats: list[ModelStatistics]
+
+
 class RepositoryIndexRequest(BaseModel):
     ready: bool = False
 

@@ -300,3 +300,31 @@ def test_the_old_version_serves_while_the_new_one_loads(tmp_path: Path) -> None:
         await repository.close()
 
     asyncio.run(scenario())
+
+
+class _RecordingBackend:
+    """Doubles its input and records the batch sizes it was called with."""
+
+    def __init__(self) -> None:
+        from nexpo.api.repository.backends import TensorSpec
+
+        self.inputs = (TensorSpec("x", "FP32", (-1, 2)),)
+        self.outputs = (TensorSpec("y", "FP32", (-1, 2)),)
+        self.calls: list[int] = []
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls.append(inputs["x"].shape[0])
+        return {"y": inputs["x"] * 2}
+
+
+@pytest.mark.parametrize(("rows", "chunks"), [(37, [32, 4, 1]), (64, [64]), (1, [1]), (3, [2, 1])])
+def test_onnx_batches_run_in_power_of_two_chunks_in_order(rows: int, chunks: list[int]) -> None:
+    from nexpo.api.repository.store import _Rows
+
+    backend = _RecordingBackend()
+    x = np.arange(rows * 2, dtype=np.float32).reshape(rows, 2)
+    np.testing.assert_array_equal(_Rows("m/1", backend, power_of_two_chunks=True).forward(x), x * 2)
+    assert backend.calls == chunks
+    backend.calls.clear()
+    _Rows("m/1", backend).forward(x)  # other backends: one call per batch
+    assert backend.calls == [rows]
