@@ -130,6 +130,30 @@ def test_bad_feeds_name_the_input_and_what_was_expected() -> None:
         sess.run(None, [("x", randn(1, 64))])  # type: ignore[arg-type]
 
 
+def test_cached_shapes_still_check_every_feed_and_results_never_alias() -> None:
+    """Once a shape has a plan, `run` skips the checks only for plain C-contiguous arrays of the
+    input's dtype under exactly the model's names: every other feed still gets its error, and
+    each result is the caller's own array, untouched by the next run."""
+    sess = InferenceSession(models.mlp().SerializeToString())
+    x1, x2 = randn(1, 64, seed=1), randn(1, 64, seed=2)
+    (y1,) = sess.run(None, {"x": x1})
+    kept = y1.copy()
+    (y2,) = sess.run(None, {"x": x2})
+    assert np.array_equal(y1, kept) and not np.shares_memory(y1, y2)
+    assert_close([y2], reference(models.mlp(), {"x": x2}))
+    with pytest.raises(TypeError, match="got float64"):
+        sess.run(None, {"x": np.zeros((1, 64))})
+    with pytest.raises(ValueError, match=r"unknown input\(s\) \['y'\]"):
+        sess.run(None, {"y": x1})
+    with pytest.raises(TypeError, match="numpy array"):
+        sess.run(None, {"x": x1.tolist()})
+    swapped = x1.astype(x1.dtype.newbyteorder())
+    with pytest.raises(TypeError, match="expected tensor\\(float\\)"):
+        sess.run(None, {"x": swapped})
+    strided = randn(2, 64, seed=3)[::2]
+    assert_close(sess.run(None, {"x": strided}), reference(models.mlp(), {"x": strided.copy()}))
+
+
 def test_non_contiguous_inputs_and_empty_batches() -> None:
     sess = InferenceSession(models.mlp().SerializeToString())
     x = randn(64, 6)[:, ::1].T.copy(order="F")
