@@ -50,6 +50,7 @@ type
     spec: KernelSpec[T]
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
     rowsPerPart: int       ## multiple of spec.mr
+    colsPerPart: int       ## small path: multiple of its wide tile
     outOfMemory: Atomic[bool]
 
 const
@@ -61,6 +62,8 @@ const
   skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
                            ## time, row after row, which the hardware prefetcher follows
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
+  smallKc = 256            ## k block of the small path
+  maxSmallWidth = 16       ## largest `sw` of any spec
 
 proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
 proc roundUp(a, b: int): int {.inline.} = ceilDiv(a, b) * b
@@ -200,6 +203,55 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
       jr += s.nr
     pc += kc
 
+proc smallTile[T](job: GemmJob[T], uk: DirectKernel[T], pc, kc: int, b: ptr T, rsb, col, cols,
+                  width: int, accumulate, last: bool, tile: ptr T) {.inline.} =
+  let c = job.c +! col
+  if cols == width:
+    uk(kc, job.a.at(0, pc), job.a.rs, job.a.cs, b, rsb, c, job.ldc, accumulate)
+  else:  # ragged last columns: the full width into a scratch tile, then the valid part
+    uk(kc, job.a.at(0, pc), job.a.rs, job.a.cs, b, rsb, tile, width, false)
+    storeTile(tile, width, c, job.ldc, job.m, cols, accumulate)
+  if last: finishTile(job, c, job.m, col, cols)
+
+proc gemmColsSmall[T](job: GemmJob[T], j0, j1: int) =
+  ## Columns j0 ..< j1 of a product with m <= smallRows rows (batch-1 inference, GEMV-like):
+  ## nothing is packed and nothing is split by rows. One tile holds every row of C, as wide as
+  ## the registers allow (fewer rows, more columns: enough independent FMA chains either way);
+  ## B's rows are read in place and A is broadcast from where it is. Leftover columns take
+  ## one-vector tiles, the last ragged ones a zero-padded copy of their B panel.
+  let s = job.spec
+  let w = s.sw
+  let wide = s.snv[job.m - 1] * w
+  let ukWide = s.smallWide[job.m - 1]
+  let ukNarrow = s.smallNarrow[job.m - 1]
+  var tile {.noinit.}: array[smallRows * maxSmallWidth, T]
+  var panel {.noinit.}: array[smallKc * maxSmallWidth, T]
+  var pc = 0
+  while pc < job.k:
+    let kc = min(smallKc, job.k - pc)
+    let accumulate = pc > 0
+    let last = pc + kc >= job.k
+    var jr = j0
+    while j1 - jr >= wide:
+      smallTile(job, ukWide, pc, kc, job.b.at(pc, jr), job.b.rs, jr, wide, wide, accumulate, last,
+                tile[0].addr)
+      jr += wide
+    while j1 - jr >= w:
+      smallTile(job, ukNarrow, pc, kc, job.b.at(pc, jr), job.b.rs, jr, w, w, accumulate, last,
+                tile[0].addr)
+      jr += w
+    if jr < j1:
+      packB(kc, j1 - jr, job.b.at(pc, jr), job.b.rs, job.b.cs, panel[0].addr, w)
+      smallTile(job, ukNarrow, pc, kc, panel[0].addr, w, jr, j1 - jr, w, accumulate, last,
+                tile[0].addr)
+    pc += kc
+
+proc smallParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr GemmJob[T]](ctx)
+  for part in lo ..< hi:
+    let j0 = part * job.colsPerPart
+    gemmColsSmall(job[], j0, min(job.n, j0 + job.colsPerPart))
+
 proc gemmRows[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
   ## Rows i0 ..< i1 of the result, complete: product, bias, activation (softmax included).
   if job.k == 0:  # empty sum: zeros, then the epilogue
@@ -235,6 +287,18 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
                        spec: spec)
+  if m <= smallRows and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
+      spec.smallWide[m - 1] != nil:
+    # Small path; a large one (m*n*k >= parallelMinWork) splits its columns between threads.
+    let wide = spec.snv[m - 1] * spec.sw
+    let tiles = ceilDiv(n, wide)
+    let parts = if m * n * k < parallelMinWork: 1 else: max(1, min(numThreads(), tiles))
+    job.colsPerPart = ceilDiv(tiles, parts) * wide
+    let used = ceilDiv(n, job.colsPerPart)
+    if used == 1: smallParts[T](0, 1, job.addr)
+    else: parallelFor(0, used, 1, smallParts[T], job.addr)
+    if act == actSoftmax: softmaxRows(c, ldc, m, n)
+    return
   job.direct = m <= skinnyRows or m * n * k <= directMaxWork
   let panels = ceilDiv(m, spec.mr)
   let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork
