@@ -273,3 +273,27 @@ def test_large_tensors_split_across_threads_match_onnxruntime() -> None:
     model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 999])],
                     [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], opset=20)
     check_model(model, [{"x": randn(n, 999, seed=n) * 3} for n in (1, 77, 301)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("pads", "strides", "dilations"), [
+    ([1, 1, 1, 1], [1, 1], [1, 1]), ([0, 2, 1, 0], [2, 1], [1, 1]), ([2, 2, 2, 2], [1, 2], [2, 1]),
+    ([0, 0, 0, 0], [1, 1], [1, 1]),
+])
+def test_conv_batch_smaller_than_threads_splits_rows(threads: int, pads: list[int], strides: list[int],
+                                                      dilations: list[int]) -> None:
+    """Fewer images than threads: each image's output rows are split between threads (each part
+    builds its own im2col columns from the zero-padded input); bias and ReLU fused."""
+    x = ("x", TensorProto.FLOAT, [None, 8, 23, 37])
+    w, b = randn(16, 8, 3, 3, seed=2), randn(16, seed=3)
+    conv = models.single_op("Conv", [x], [("c", TensorProto.FLOAT)], inits={"w": w, "b": b}, pads=pads,
+                            strides=strides, dilations=dilations)
+    conv.graph.node.append(helper.make_node("Relu", ["c"], ["y"]))
+    conv.graph.output[0].name = "y"
+    before = nexpo.get_num_threads()
+    nexpo.set_num_threads(threads)
+    try:
+        check_model(conv, [{"x": randn(n, 8, 23, 37, seed=n)} for n in (1, 2, 1)])
+    finally:
+        nexpo.set_num_threads(before)

@@ -119,6 +119,20 @@ proc channelBiasAct*(n, c, spatial: int, data, bias: ptr float32, relu: bool) =
       elif bias != nil:
         for j in 0 ..< spatial: d[base + j] = d[base + j] + bb
 
+proc biasActRows*(rows, cols, ld: int, data, bias: ptr float32, relu: bool) =
+  ## `channelBiasAct` over a block of `rows` rows (one per channel) of `cols` elements, row
+  ## stride `ld`: the columns one part of a split convolution wrote.
+  let b = cast[F32s](bias)
+  for ch in 0 ..< rows:
+    let d = cast[F32s](cast[int](data) + ch * ld * sizeof(float32))
+    let bb = if bias == nil: 0'f32 else: b[ch]
+    if relu:
+      for j in 0 ..< cols:
+        let v = d[j] + bb
+        d[j] = (if v < 0: 0'f32 else: v)
+    elif bias != nil:
+      for j in 0 ..< cols: d[j] = d[j] + bb
+
 proc instanceNorm*(n, c, spatial: int, src, dst, scale, bias: ptr float32, eps: float32) =
   let s = cast[F32s](src)
   let d = cast[F32s](dst)
