@@ -297,3 +297,41 @@ def test_conv_batch_smaller_than_threads_splits_rows(threads: int, pads: list[in
         check_model(conv, [{"x": randn(n, 8, 23, 37, seed=n)} for n in (1, 2, 1)])
     finally:
         nexpo.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("axis_len", [1, 5, 16, 37, 300])
+def test_softmax_of_contiguous_rows_in_blocks_keeps_nan_and_inf(axis_len: int) -> None:
+    """Rows are shifted, exponentiated a block at a time and scaled; a NaN anywhere in a row makes
+    the row NaN, +inf gives NaN where x = inf (inf - inf) as in onnxruntime's formula."""
+    x = randn(130, axis_len, seed=axis_len) * 5
+    x[3, axis_len // 2] = np.nan
+    x[7, 0] = -np.inf
+    x[9, -1] = np.inf
+    model = models.single_op("Softmax", [("x", TensorProto.FLOAT, [130, axis_len])],
+                             [("y", TensorProto.FLOAT)], axis=-1)
+    (got,) = InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    with np.errstate(invalid="ignore"):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        want = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_plain_2x2_pooling_matches_the_window_rules(op: str) -> None:
+    """The 2x2 stride-2 fast path: odd sizes drop the last row/column; a max skips NaN (a window
+    of NaN only gives the lowest float, like the general path), an average propagates it."""
+    x = randn(2, 3, 9, 12, seed=5)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, 2:4, 2:4] = np.nan
+    model = models.single_op(op, [("x", TensorProto.FLOAT, [2, 3, 9, 12])], [("y", TensorProto.FLOAT)],
+                             kernel_shape=[2, 2], strides=[2, 2])
+    (got,) = InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    win = x[:, :, :8, :].reshape(2, 3, 4, 2, 6, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 4, 6, 4)
+    if op == "MaxPool":
+        lowest = np.finfo(np.float32).min
+        want = np.where(np.isnan(win), lowest, win).max(axis=-1)
+    else:
+        want = win.mean(axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, equal_nan=True)

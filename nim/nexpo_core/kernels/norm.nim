@@ -24,20 +24,63 @@ template laneSum(n: int, term: untyped): float64 =
       let start = j
       for t in 0 ..< lanes:
         j = start + t
-        acc[t] += term
+        acc[t] = acc[t] + term  # not +=: a call gcc won't inline into an optimize()d proc
       j = start + lanes
     var total = 0'f64
     while j < n:
-      total += float64(term)
+      total = total + float64(term)
       inc j
-    for t in 0 ..< lanes: total += float64(acc[t])
+    for t in 0 ..< lanes: total = total + float64(acc[t])
     total
+
+template rowMax(s: F32s, base, n: int): float32 =
+  ## max of s[base ..< base + n] (n >= 1), NaN when any element is NaN (a NaN sticks in its
+  ## lane: nothing compares greater than it); in 16 lanes, a compare and a blend each.
+  block:
+    var acc {.noinit.}: array[lanes, float32]
+    for t in 0 ..< lanes: acc[t] = -Inf.float32
+    var j = 0
+    while j + lanes <= n:
+      for t in 0 ..< lanes:
+        let x = s[base + j + t]
+        acc[t] = (if x > acc[t] or x != x: x else: acc[t])
+      j += lanes
+    var hi = -Inf.float32
+    for t in 0 ..< lanes: hi = (if acc[t] > hi or acc[t] != acc[t]: acc[t] else: hi)
+    while j < n:
+      let x = s[base + j]
+      hi = (if x > hi or x != x: x else: hi)
+      inc j
+    hi
+
+proc softmaxRowsBlocked(outer, axis: int, s, d: F32s) {.
+    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
+  ## Softmax of contiguous rows, a block of rows at a time: shift every row by its max, one
+  ## vectorised exp over the whole block, then each row's sum and scale. (Attention's rows are
+  ## short: per-row calls and a scalar max loop would cost more than the exps.)
+  let perBlock = max(1, 4096 div axis)
+  var o = 0
+  while o < outer:
+    let rows = min(perBlock, outer - o)
+    for r in o ..< o + rows:
+      let base = r * axis
+      let hi = rowMax(s, base, axis)
+      for j in 0 ..< axis: d[base + j] = s[base + j] - hi
+    vmap(vExp, rows * axis, d[o * axis].addr, d[o * axis].addr)
+    for r in o ..< o + rows:
+      let base = r * axis
+      let inv = float32(1.0 / laneSum(axis, d[base + j]))
+      for j in 0 ..< axis: d[base + j] = d[base + j] * inv
+    o += rows
 
 proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: bool) =
   ## exp(x - max) / sum along the axis (or x - max - log(sum) for LogSoftmax).
   let s = cast[F32s](src)
   let d = cast[F32s](dst)
   if axis == 0: return
+  if inner == 1 and not logSoftmax:
+    softmaxRowsBlocked(outer, axis, s, d)
+    return
   for o in 0 ..< outer:
     for i in 0 ..< inner:
       let base = o * axis * inner + i
