@@ -122,6 +122,16 @@ def test_small_row_counts_match_numpy_on_every_isa(isa: str, dtype: Any, m: int)
         assert_close(matmul(np.pad(a0, 2)[2:-2, 2:-2], b0), a0, b0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_products_take_row_groups_on_every_isa(isa: str, dtype: Any) -> None:
+    """n <= one vector (a classifier's last layer): groups of 8 rows on the small path, the
+    ragged B panel copied once per k block; a large one splits its rows between threads."""
+    for m, k, n in [(64, 128, 10), (45, 300, 16), (1000, 33, 3), (19, 7, 1), (2048, 1024, 5)]:
+        a, b = random((m, k), dtype, m), random((k, n), dtype, n)
+        assert_close(matmul(a, b), a, b)
+        assert_close(matmul(np.ascontiguousarray(a.T).T, np.pad(b, 2)[2:-2, 2:-2]), a, b)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("activation", [None, "relu", "softmax"])
 def test_small_path_epilogue_and_column_split(threads: int, activation: str | None) -> None:
