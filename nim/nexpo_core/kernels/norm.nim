@@ -18,8 +18,11 @@ const lanes = 16
 template laneSum(n: int, term: untyped): float64 =
   ## sum of `term` (an expression of the injected index `j`) for j in 0 ..< n.
   block:
-    var acc: array[lanes, float32]
+    var acc {.noinit.}: array[lanes, float32]
     var j {.inject.} = 0
+    let laned = n >= lanes  # short lines: no lanes to clear and add (the same sum)
+    if laned:
+      for t in 0 ..< lanes: acc[t] = 0'f32
     while j + lanes <= n:
       let start = j
       for t in 0 ..< lanes:
@@ -30,23 +33,25 @@ template laneSum(n: int, term: untyped): float64 =
     while j < n:
       total = total + float64(term)
       inc j
-    for t in 0 ..< lanes: total = total + float64(acc[t])
+    if laned:
+      for t in 0 ..< lanes: total = total + float64(acc[t])
     total
 
 template rowMax(s: F32s, base, n: int): float32 =
   ## max of s[base ..< base + n] (n >= 1), NaN when any element is NaN (a NaN sticks in its
   ## lane: nothing compares greater than it); in 16 lanes, a compare and a blend each.
   block:
-    var acc {.noinit.}: array[lanes, float32]
-    for t in 0 ..< lanes: acc[t] = -Inf.float32
-    var j = 0
-    while j + lanes <= n:
-      for t in 0 ..< lanes:
-        let x = s[base + j + t]
-        acc[t] = (if x > acc[t] or x != x: x else: acc[t])
-      j += lanes
     var hi = -Inf.float32
-    for t in 0 ..< lanes: hi = (if acc[t] > hi or acc[t] != acc[t]: acc[t] else: hi)
+    var j = 0
+    if n >= lanes:
+      var acc {.noinit.}: array[lanes, float32]
+      for t in 0 ..< lanes: acc[t] = -Inf.float32
+      while j + lanes <= n:
+        for t in 0 ..< lanes:
+          let x = s[base + j + t]
+          acc[t] = (if x > acc[t] or x != x: x else: acc[t])
+        j += lanes
+      for t in 0 ..< lanes: hi = (if acc[t] > hi or acc[t] != acc[t]: acc[t] else: hi)
     while j < n:
       let x = s[base + j]
       hi = (if x > hi or x != x: x else: hi)
