@@ -185,7 +185,13 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
         panel = bp
         rsb = s.nr
       var ir = i0
-      while i1 - ir >= s.mr:
+      # full tiles, but a remainder that makes whole 8-row tiles with the last full one takes
+      # those instead (16 rows: 8 + 8, not 14 + a 2-row tile with too few FMA chains)
+      var fullEnd = i0 + (i1 - i0) div s.mr * s.mr
+      if fullEnd > i0 and fullEnd < i1 and (s.mr + i1 - fullEnd) mod 8 == 0 and
+          s.ukRows[0] != nil:
+        fullEnd -= s.mr
+      while fullEnd - ir >= s.mr:
         directTile(job, s.ukDirect, ir, s.mr, pc, kc, panel, rsb, jr, cols, accumulate, last,
                    tile[0].addr)
         ir += s.mr
