@@ -6,6 +6,7 @@
 ## outer*inner lines (inner = 1 is the contiguous, common case).
 
 import std/math
+import ../config, ../cpu, ../targets
 import ./vmath
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
@@ -58,8 +59,7 @@ template rowMax(s: F32s, base, n: int): float32 =
       inc j
     hi
 
-proc softmaxRowsBlocked(outer, axis: int, s, d: F32s) {.
-    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
+template softmaxRowsBody(outer, axis: int, s, d: F32s) =
   ## Softmax of contiguous rows, a block of rows at a time: shift every row by its max, one
   ## vectorised exp over the whole block, then each row's sum and scale. (Attention's rows are
   ## short: per-row calls and a scalar max loop would cost more than the exps.)
@@ -77,6 +77,30 @@ proc softmaxRowsBlocked(outer, axis: int, s, d: F32s) {.
       let inv = float32(1.0 / laneSum(axis, d[base + j]))
       for j in 0 ..< axis: d[base + j] = d[base + j] * inv
     o += rows
+
+const noTrap = "optimize(\"no-trapping-math\")"
+
+proc softmaxRowsPortable(outer, axis: int, s, d: F32s) {.
+    codegenDecl: "__attribute__((" & noTrap & ")) $# $#$#".} =
+  softmaxRowsBody(outer, axis, s, d)
+
+when x86SimdEnabled:
+  proc softmaxRowsAvx2(outer, axis: int, s, d: F32s) {.
+      codegenDecl: "__attribute__((target(\"" & avx2Targets & "\"), " & noTrap & ")) $# $#$#".} =
+    softmaxRowsBody(outer, axis, s, d)
+
+  proc softmaxRowsAvx512(outer, axis: int, s, d: F32s) {.
+      codegenDecl: "__attribute__((target(\"" & avx512Targets & "\"), " & noTrap & ")) $# $#$#".} =
+    softmaxRowsBody(outer, axis, s, d)
+
+proc softmaxRowsBlocked(outer, axis: int, s, d: F32s) =
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: softmaxRowsAvx512(outer, axis, s, d)
+    of isaAvx2: softmaxRowsAvx2(outer, axis, s, d)
+    of isaPortable: softmaxRowsPortable(outer, axis, s, d)
+  else:
+    softmaxRowsPortable(outer, axis, s, d)
 
 proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: bool) =
   ## exp(x - max) / sum along the axis (or x - max - log(sum) for LogSoftmax).
@@ -122,8 +146,7 @@ proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: b
         let inv = 1'f32 / total
         for j in 0 ..< axis: d[base + j * inner] = d[base + j * inner] * inv
 
-proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
-  ## (x - mean) / sqrt(var + eps) * scale + bias over each contiguous row; `bias` may be nil.
+template layerNormBody(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
   let s = cast[F32s](src)
   let d = cast[F32s](dst)
   let g = cast[F32s](scale)
@@ -138,6 +161,29 @@ proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float3
       for j in 0 ..< cols: d[base + j] = (s[base + j] - mean) * inv * g[j]
     else:
       for j in 0 ..< cols: d[base + j] = (s[base + j] - mean) * inv * g[j] + b[j]
+
+proc layerNormPortable(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
+  layerNormBody(rows, cols, src, dst, scale, bias, eps)
+
+when x86SimdEnabled:
+  proc layerNormAvx2(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) {.
+      codegenDecl: "__attribute__((target(\"" & avx2Targets & "\"))) $# $#$#".} =
+    layerNormBody(rows, cols, src, dst, scale, bias, eps)
+
+  proc layerNormAvx512(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) {.
+      codegenDecl: "__attribute__((target(\"" & avx512Targets & "\"))) $# $#$#".} =
+    layerNormBody(rows, cols, src, dst, scale, bias, eps)
+
+proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
+  ## (x - mean) / sqrt(var + eps) * scale + bias over each contiguous row; `bias` may be nil.
+  ## Compiled for each ISA path (the row sums and the scaling are vector loops).
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: layerNormAvx512(rows, cols, src, dst, scale, bias, eps)
+    of isaAvx2: layerNormAvx2(rows, cols, src, dst, scale, bias, eps)
+    of isaPortable: layerNormPortable(rows, cols, src, dst, scale, bias, eps)
+  else:
+    layerNormPortable(rows, cols, src, dst, scale, bias, eps)
 
 proc channelAffine*(n, c, spatial: int, src, dst, scale, shift: ptr float32) =
   ## y = x * scale[ch] + shift[ch] for NC... tensors (BatchNormalization folded to this).
