@@ -37,7 +37,10 @@ Array = npt.NDArray[Any]
 SIZES = sizes(quick=[64, 256, 1024], full=[64, 128, 256, 512, 1024, 2048])
 DTYPES = ["float32", "float64"]
 THREADS = [1, 2]
-SKINNY = (8, 1024, 1024)  # m, k, n: a batch-8 MLP layer
+# m, k, n: layers of batch-1 and batch-8 inference (the GEMM's small path, m <= 8)
+SKINNY = sizes(quick=[(1, 64, 256), (1, 256, 128), (8, 1024, 1024)],
+               full=[(1, 64, 256), (1, 256, 128), (1, 1024, 1024), (2, 256, 256), (4, 512, 512),
+                     (8, 128, 512), (8, 1024, 1024)])
 TIMER = Path(__file__).with_name("matmul_numpy_timer.py")
 
 
@@ -170,11 +173,13 @@ def test_matmul_square(
 
 
 @pytest.mark.parametrize("threads", THREADS, indirect=True, ids=lambda t: f"{t}t")
+@pytest.mark.parametrize("shape", SKINNY, ids=[f"{m}x{k}x{n}" for m, k, n in SKINNY])
 @pytest.mark.parametrize("impl", list(IMPLS))
 def test_matmul_skinny(
-    benchmark: BenchmarkFixture, skylakex: NumpyProcess, impl: str, threads: int
+    benchmark: BenchmarkFixture, skylakex: NumpyProcess, impl: str, shape: tuple[int, int, int],
+    threads: int,
 ) -> None:
-    m, k, n = SKINNY
+    m, k, n = shape
     a, b = _operands(m, k, n, "float32")
     benchmark.group = f"matmul: skinny {m}x{k} @ {k}x{n} float32 {threads}t"
     c = benchmark(IMPLS[impl], a, b)

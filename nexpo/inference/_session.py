@@ -21,7 +21,7 @@ from nexpo.inference._registry import OPS, check_node
 __all__ = ["InferenceSession", "NodeArg"]
 
 _OPERATOR_MODULES = (_ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape)
-MAX_PLANS = 8  # input-shape combinations kept compiled (LRU)
+MAX_PLANS = 8       # input-shape combinations kept compiled (LRU)
 MAX_IDLE_ARENAS = 4  # per plan: concurrent runs beyond this allocate and drop their own
 
 
@@ -47,6 +47,13 @@ class _Slot:
         self.bases[0], self.sizes[0] = self.arena_view, self.arena.nbytes
         self.bases[1], self.sizes[1] = compiled.consts, compiled.plan.consts.nbytes
         self.spaces = spaces
+        # Per graph output kept in the arena: a view of it, copied out after a run (the copy is
+        # what the caller gets: the arena is reused by the next run).
+        self.views: list[np.ndarray[Any, Any] | None] = [
+            np.frombuffer(self.arena, dtype=dtype, count=count, offset=at).reshape(shape)
+            if where == "arena" and count else None
+            for where, at, dtype, shape, count, _ in compiled.readers
+        ]
 
 
 # How to read graph output i after a run: ("const", array) | ("arena", byte offset) | ("input", index)
@@ -111,6 +118,7 @@ class InferenceSession:
         self._input_names = [i.name for i in self._graph.inputs]
         self._input_set = frozenset(self._input_names)
         self._input_dtypes = [RUNTIME_DTYPES[i.elem_type] for i in self._graph.inputs]
+        self._feed_spec = list(zip(self._input_names, self._input_dtypes, strict=True))
         self._plan_at_load()
 
     def _plan_at_load(self) -> None:
@@ -145,9 +153,8 @@ class InferenceSession:
 
     def _check_feed(self, input_feed: Mapping[str, Any]) -> list[np.ndarray[Any, Any]]:
         if type(input_feed) is not dict and not isinstance(input_feed, Mapping):
-            raise TypeError(
-                f"input_feed must be a mapping of input name to array, not {type(input_feed).__name__}"
-            )
+            raise TypeError(f"input_feed must be a mapping of input name to array, not "
+                            f"{type(input_feed).__name__}")
         expected = self._input_names
         if len(input_feed) != len(expected) or any(k not in self._input_set for k in input_feed):
             unknown = [k for k in input_feed if k not in self._input_set]
@@ -163,54 +170,49 @@ class InferenceSession:
         return arrays
 
     @staticmethod
-    def _check_input(
-        info: TensorInfo, want: np.dtype[Any], value: Any, symbols: dict[str, tuple[int, str]]
-    ) -> np.ndarray[Any, Any]:
+    def _check_input(info: TensorInfo, want: np.dtype[Any], value: Any,
+                     symbols: dict[str, tuple[int, str]]) -> np.ndarray[Any, Any]:
         if not isinstance(value, np.ndarray):
-            raise TypeError(
-                f"input {info.name!r}: expected a numpy array of {info.type_name} "
-                f"({want}), got {type(value).__name__}"
-            )
+            raise TypeError(f"input {info.name!r}: expected a numpy array of {info.type_name} "
+                            f"({want}), got {type(value).__name__}")
         if value.dtype != want:
-            raise TypeError(f"input {info.name!r}: expected {info.type_name} ({want}), got {value.dtype}")
+            raise TypeError(f"input {info.name!r}: expected {info.type_name} ({want}), "
+                            f"got {value.dtype}")
         if value.ndim != len(info.shape):
-            raise ValueError(
-                f"input {info.name!r}: expected rank {len(info.shape)} "
-                f"(shape {info.shape}), got shape {value.shape}"
-            )
+            raise ValueError(f"input {info.name!r}: expected rank {len(info.shape)} "
+                             f"(shape {info.shape}), got shape {value.shape}")
         for d, (want_dim, got) in enumerate(zip(info.shape, value.shape, strict=True)):
             if isinstance(want_dim, int) and want_dim != got:
-                raise ValueError(
-                    f"input {info.name!r}: dimension {d} must be {want_dim} "
-                    f"(shape {info.shape}), got shape {value.shape}"
-                )
+                raise ValueError(f"input {info.name!r}: dimension {d} must be {want_dim} "
+                                 f"(shape {info.shape}), got shape {value.shape}")
             if isinstance(want_dim, str) and want_dim:
                 seen = symbols.setdefault(want_dim, (got, info.name))
                 if seen[0] != got:
-                    raise ValueError(
-                        f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
-                        f"but it is {seen[0]} in input {seen[1]!r}"
-                    )
+                    raise ValueError(f"input {info.name!r}: dimension {d} ({want_dim!r}) is {got} "
+                                     f"but it is {seen[0]} in input {seen[1]!r}")
         return value if value.flags.c_contiguous else value.copy(order="C")
 
-    def run(
-        self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any], run_options: object = None
-    ) -> list[np.ndarray[Any, Any]]:
+    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
+            run_options: object = None) -> list[np.ndarray[Any, Any]]:
         """The requested outputs (all, in graph order, when ``output_names`` is None)."""
-        if output_names is None:
-            wanted = self._all_outputs
-        else:
-            if isinstance(output_names, str):
-                raise TypeError("output_names must be a list of names (or None), not a str")
-            wanted = []
-            for name in output_names:
-                if name not in self._output_index:
-                    raise ValueError(
-                        f"unknown output {name!r}; the model's outputs are {list(self._output_index)}"
-                    )
-                wanted.append(self._output_index[name])
-        arrays = self._check_feed(input_feed)
-        compiled = self._compiled(tuple(a.shape for a in arrays))
+        wanted = self._all_outputs if output_names is None else self._wanted(output_names)
+        compiled = None
+        # Fast path: a dict of exactly the inputs, as C-contiguous arrays of the runtime dtypes,
+        # whose shapes have a plan already (a plan exists only for shapes that passed the
+        # checks, which depend on nothing else). Anything else takes the checked path.
+        if type(input_feed) is dict and len(input_feed) == len(self._feed_spec):
+            arrays = []
+            for name, want in self._feed_spec:
+                value = input_feed.get(name)
+                if type(value) is not np.ndarray or value.dtype is not want or \
+                        not value.flags.c_contiguous:
+                    break
+                arrays.append(value)
+            else:
+                compiled = self._plans.get(tuple([a.shape for a in arrays]))
+        if compiled is None:
+            arrays = self._check_feed(input_feed)
+            compiled = self._compiled(tuple(a.shape for a in arrays))
         slot = compiled.take()
         ffi = _native.ffi
         keep = []
@@ -218,27 +220,36 @@ class InferenceSession:
             buf = ffi.from_buffer("uint8_t[]", a) if a.nbytes else ffi.NULL
             keep.append(buf)
             slot.bases[2 + i], slot.sizes[2 + i] = buf, a.nbytes
-        status = _native.lib.nexpo_infer_run(
-            compiled.code, compiled.code_len, slot.bases, slot.sizes, slot.spaces
-        )
+        status = _native.lib.nexpo_infer_run(compiled.code, compiled.code_len, slot.bases, slot.sizes,
+                                             slot.spaces)
         if status:
             compiled.give_back(slot)
             _native.check(status)
-        results = [_read(compiled.readers[i], slot.arena, arrays) for i in wanted]
+        results = [_read(compiled.readers[i], slot.views[i], arrays) for i in wanted]
         compiled.give_back(slot)
         return results
 
+    def _wanted(self, output_names: Sequence[str]) -> list[int]:
+        if isinstance(output_names, str):
+            raise TypeError("output_names must be a list of names (or None), not a str")
+        wanted = []
+        for name in output_names:
+            if name not in self._output_index:
+                raise ValueError(f"unknown output {name!r}; the model's outputs are "
+                                 f"{list(self._output_index)}")
+            wanted.append(self._output_index[name])
+        return wanted
 
-def _read(
-    reader: _Reader, arena: np.ndarray[Any, Any], arrays: list[np.ndarray[Any, Any]]
-) -> np.ndarray[Any, Any]:
+
+def _read(reader: _Reader, view: np.ndarray[Any, Any] | None, arrays: list[np.ndarray[Any, Any]]
+          ) -> np.ndarray[Any, Any]:
     where, at, dtype, shape, count, cast = reader
-    if where == "const":
-        result: np.ndarray[Any, Any] = np.array(at, copy=True)
+    if view is not None:  # an arena output: a copy, since the arena is reused by the next run
+        result: np.ndarray[Any, Any] = view.copy()
+    elif where == "const":
+        result = np.array(at, copy=True)
     elif count == 0:
         result = np.empty(shape, dtype=dtype)
-    elif where == "arena":
-        result = np.frombuffer(arena, dtype=dtype, count=count, offset=at).reshape(shape).copy()
     else:
         result = arrays[at].reshape(shape).copy()
     return result if cast is None else result.astype(cast)

@@ -102,9 +102,12 @@ proc testKernels[T]() =
 proc testDrivers[T]() =
   for (isa, spec) in kernelSpecs[T]():
     checkpoint("isa " & isaNames[isa])
-    # shapes cross every path: direct (small, m <= 16), blocked, k blocks (kc = 256), ragged edges
+    # shapes cross every path: small (m <= 8: every row count, wide/one-vector/ragged tiles,
+    # k blocks; n <= one vector: groups of 8 rows), direct (m <= 16), blocked, k blocks (kc = 256), ragged edges
     for (m, k, n) in [(1, 1, 1), (5, 3, 70), (13, 20, 33), (16, 300, 40), (17, 33, 65),
-                      (27, 64, 40), (70, 290, 90), (129, 130, 131), (3, 0, 4)]:
+                      (27, 64, 40), (70, 290, 90), (129, 130, 131), (3, 0, 4), (1, 300, 129),
+                      (2, 257, 100), (4, 64, 17), (6, 513, 40), (7, 20, 130), (8, 600, 33),
+                      (64, 128, 10), (45, 300, 16), (19, 7, 3), (30, 50, 70)]:
       for la in 0 .. 3:
         let lb = (la + m) mod 4
         var a = makeView[T](m, k, la)

@@ -130,6 +130,30 @@ def test_bad_feeds_name_the_input_and_what_was_expected() -> None:
         sess.run(None, [("x", randn(1, 64))])  # type: ignore[arg-type]
 
 
+def test_cached_shapes_still_check_every_feed_and_results_never_alias() -> None:
+    """Once a shape has a plan, `run` skips the checks only for plain C-contiguous arrays of the
+    input's dtype under exactly the model's names: every other feed still gets its error, and
+    each result is the caller's own array, untouched by the next run."""
+    sess = InferenceSession(models.mlp().SerializeToString())
+    x1, x2 = randn(1, 64, seed=1), randn(1, 64, seed=2)
+    (y1,) = sess.run(None, {"x": x1})
+    kept = y1.copy()
+    (y2,) = sess.run(None, {"x": x2})
+    assert np.array_equal(y1, kept) and not np.shares_memory(y1, y2)
+    assert_close([y2], reference(models.mlp(), {"x": x2}))
+    with pytest.raises(TypeError, match="got float64"):
+        sess.run(None, {"x": np.zeros((1, 64))})
+    with pytest.raises(ValueError, match=r"unknown input\(s\) \['y'\]"):
+        sess.run(None, {"y": x1})
+    with pytest.raises(TypeError, match="numpy array"):
+        sess.run(None, {"x": x1.tolist()})
+    swapped = x1.astype(x1.dtype.newbyteorder())
+    with pytest.raises(TypeError, match="expected tensor\\(float\\)"):
+        sess.run(None, {"x": swapped})
+    strided = randn(2, 64, seed=3)[::2]
+    assert_close(sess.run(None, {"x": strided}), reference(models.mlp(), {"x": strided.copy()}))
+
+
 def test_non_contiguous_inputs_and_empty_batches() -> None:
     sess = InferenceSession(models.mlp().SerializeToString())
     x = randn(64, 6)[:, ::1].T.copy(order="F")
@@ -249,3 +273,65 @@ def test_large_tensors_split_across_threads_match_onnxruntime() -> None:
     model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 999])],
                     [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], opset=20)
     check_model(model, [{"x": randn(n, 999, seed=n) * 3} for n in (1, 77, 301)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("pads", "strides", "dilations"), [
+    ([1, 1, 1, 1], [1, 1], [1, 1]), ([0, 2, 1, 0], [2, 1], [1, 1]), ([2, 2, 2, 2], [1, 2], [2, 1]),
+    ([0, 0, 0, 0], [1, 1], [1, 1]),
+])
+def test_conv_batch_smaller_than_threads_splits_rows(threads: int, pads: list[int], strides: list[int],
+                                                      dilations: list[int]) -> None:
+    """Fewer images than threads: each image's output rows are split between threads (each part
+    builds its own im2col columns from the zero-padded input); bias and ReLU fused."""
+    x = ("x", TensorProto.FLOAT, [None, 8, 23, 37])
+    w, b = randn(16, 8, 3, 3, seed=2), randn(16, seed=3)
+    conv = models.single_op("Conv", [x], [("c", TensorProto.FLOAT)], inits={"w": w, "b": b}, pads=pads,
+                            strides=strides, dilations=dilations)
+    conv.graph.node.append(helper.make_node("Relu", ["c"], ["y"]))
+    conv.graph.output[0].name = "y"
+    before = nexpo.get_num_threads()
+    nexpo.set_num_threads(threads)
+    try:
+        check_model(conv, [{"x": randn(n, 8, 23, 37, seed=n)} for n in (1, 2, 1)])
+    finally:
+        nexpo.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("axis_len", [1, 5, 16, 37, 300])
+def test_softmax_of_contiguous_rows_in_blocks_keeps_nan_and_inf(axis_len: int) -> None:
+    """Rows are shifted, exponentiated a block at a time and scaled; a NaN anywhere in a row makes
+    the row NaN, +inf gives NaN where x = inf (inf - inf) as in onnxruntime's formula."""
+    x = randn(130, axis_len, seed=axis_len) * 5
+    x[3, axis_len // 2] = np.nan
+    x[7, 0] = -np.inf
+    x[9, -1] = np.inf
+    model = models.single_op("Softmax", [("x", TensorProto.FLOAT, [130, axis_len])],
+                             [("y", TensorProto.FLOAT)], axis=-1)
+    (got,) = InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    with np.errstate(invalid="ignore"):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        want = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_plain_2x2_pooling_matches_the_window_rules(op: str) -> None:
+    """The 2x2 stride-2 fast path: odd sizes drop the last row/column; a max skips NaN (a window
+    of NaN only gives the lowest float, like the general path), an average propagates it."""
+    x = randn(2, 3, 9, 12, seed=5)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, 2:4, 2:4] = np.nan
+    model = models.single_op(op, [("x", TensorProto.FLOAT, [2, 3, 9, 12])], [("y", TensorProto.FLOAT)],
+                             kernel_shape=[2, 2], strides=[2, 2])
+    (got,) = InferenceSession(model.SerializeToString()).run(None, {"x": x})
+    win = x[:, :, :8, :].reshape(2, 3, 4, 2, 6, 2).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 4, 6, 4)
+    if op == "MaxPool":
+        lowest = np.finfo(np.float32).min
+        want = np.where(np.isnan(win), lowest, win).max(axis=-1)
+    else:
+        want = win.mean(axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, equal_nan=True)

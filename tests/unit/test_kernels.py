@@ -41,7 +41,7 @@ def random(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> Array:
 
 # --- matmul: values ---------------------------------------------------------------------------
 
-SHAPES = [(1, 1, 1), (2, 3, 4), (14, 32, 32), (15, 33, 65), (16, 300, 70), (17, 64, 64),
+SHAPES = [(1, 1, 1), (2, 3, 4), (14, 32, 32), (15, 33, 65), (16, 300, 70), (17, 64, 64), (30, 27, 1024),
           (64, 64, 64), (100, 257, 129), (300, 20, 300), (513, 31, 7)]
 
 
@@ -97,6 +97,62 @@ def test_matmul_skinny_and_narrow_paths(isa: str, dtype: Any) -> None:
         a, b = random((m, k), dtype, 5), random((k, n), dtype, 6)
         assert_close(matmul(a, b), a, b)
         assert_close(matmul(a, np.asfortranarray(b)), a, b)
+
+
+SMALL_VIEWS_B: dict[str, Callable[[Array], Array]] = {
+    "C": lambda x: x,
+    "reversed rows": lambda x: np.ascontiguousarray(x[::-1])[::-1],
+    "sliced from a bigger array": lambda x: np.pad(x, 3)[3:-3, 3:-3],
+    "F": np.asfortranarray,  # columns not contiguous: not the small path, the same answer
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", range(1, 10))
+def test_small_row_counts_match_numpy_on_every_isa(isa: str, dtype: Any, m: int) -> None:
+    """m <= 8 takes the small path (one tile of all rows, A and B read in place): every row
+    count, k across its k blocks, n across wide, one-vector and ragged tiles, A and B views."""
+    rng = np.random.default_rng(m)
+    for k, n in [(1, 1), (7, 15), (64, 16), (256, 17), (257, 100), (600, 129), (33, 257)]:
+        a0, b0 = random((m, k), dtype, int(rng.integers(1 << 16))), random((k, n), dtype, k + n)
+        for view_b in SMALL_VIEWS_B.values():
+            assert_close(matmul(a0, view_b(b0)), a0, b0)
+        a_t = np.ascontiguousarray(a0.T).T  # A read through a column-major view
+        assert_close(matmul(a_t, b0), a0, b0)
+        assert_close(matmul(np.pad(a0, 2)[2:-2, 2:-2], b0), a0, b0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_products_take_row_groups_on_every_isa(isa: str, dtype: Any) -> None:
+    """n <= one vector (a classifier's last layer): groups of 8 rows on the small path, the
+    ragged B panel copied once per k block; a large one splits its rows between threads."""
+    for m, k, n in [(64, 128, 10), (45, 300, 16), (1000, 33, 3), (19, 7, 1), (2048, 1024, 5)]:
+        a, b = random((m, k), dtype, m), random((k, n), dtype, n)
+        assert_close(matmul(a, b), a, b)
+        assert_close(matmul(np.ascontiguousarray(a.T).T, np.pad(b, 2)[2:-2, 2:-2]), a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("activation", [None, "relu", "softmax"])
+def test_small_path_epilogue_and_column_split(threads: int, activation: str | None) -> None:
+    """A large small-m product splits its columns between threads; bias and activations (softmax
+    over whole rows) are applied the same way whatever the split."""
+    previous = nexpo.get_num_threads()
+    nexpo.set_num_threads(threads)
+    try:
+        for m, k, n in [(1, 64, 10), (3, 1024, 1030), (8, 1024, 1024)]:
+            x, w = random((m, k), np.float32, 7), random((k, n), np.float32, 8)
+            bias = random((n,), np.float32, 9)
+            want = reference(x, w) + bias
+            if activation == "relu":
+                want = np.maximum(want, 0)
+            elif activation == "softmax":
+                e = np.exp(want - want.max(axis=1, keepdims=True))
+                want = e / e.sum(axis=1, keepdims=True)
+            got = linear(x, w, bias, activation=activation)
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
+    finally:
+        nexpo.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])

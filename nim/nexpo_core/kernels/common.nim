@@ -1,7 +1,7 @@
 ## Shared pieces of the GEMM kernels: pointer arithmetic, compile-time unrolling, the
 ## micro-kernel signature and blocking parameters, and a pool of reusable work buffers.
 
-import std/[macros, atomics]
+import std/[macros, atomics, strutils]
 
 template `+!`*[T](p: ptr T, n: int): ptr T =
   ## `p` advanced by `n` elements (n may be negative: reversed views have negative strides).
@@ -18,6 +18,8 @@ macro unroll*(idx: untyped, count: static int, body: untyped): untyped =
   result = newStmtList()
   for i in 0 ..< count:
     result.add newBlockStmt(replaceIdent(body, $idx, newLit(i)))
+
+const smallRows* = 8  ## m at or below this takes the small path (no packing, tile = all rows)
 
 type
   MicroKernel*[T] = proc (kc: int, a, b: ptr T, rsb: int, c: ptr T, ldc: int,
@@ -42,8 +44,33 @@ type
     ukRows*: array[4, DirectKernel[T]]
       ## direct kernels for `rowTileSizes` rows (nil where not built): the rows left over
       ## below a multiple of mr run on these instead of a zero-padded full tile
+    sw*: int                                ## small path: elements per column vector
+    snv*: array[smallRows, int]             ## vectors per wide tile, by row count - 1
+    smallWide*, smallNarrow*: array[smallRows, DirectKernel[T]]
+      ## small path (m <= smallRows): an m x snv[m-1]*sw and an m x sw tile, A and B in place
 
 const rowTileSizes* = [8, 4, 2, 1]
+
+macro defineSmallKernels*(prefix, T: static string, nvs: static array[8, int],
+                          body, pragmas: static string): untyped =
+  ## The small path's kernels of one ISA and dtype: `<prefix>Wide<m>` (m rows, nvs[m-1] vectors)
+  ## and `<prefix>Narrow<m>` (m rows, one vector) for m in 1..8, as DirectKernels, and the
+  ## tables `<prefix>Wide` / `<prefix>Narrow` of them. `body` is the kernel body with $MR and
+  ## $NV for the tile; `pragmas` the target pragma. (Tile shapes differ by row count: fewer rows
+  ## take more columns, so there are always enough independent FMA chains to hide latency.)
+  var src = ""
+  for kind in ["Wide", "Narrow"]:
+    var names: seq[string]
+    for mr in 1 .. 8:
+      let nv = if kind == "Wide": nvs[mr - 1] else: 1
+      let name = prefix & kind & $mr
+      names.add name
+      src.add "proc " & name & "(kc: int, a: ptr " & T & ", rsa, csa: int, b: ptr " & T &
+        ", rsb: int, c: ptr " & T & ", ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: []" &
+        (if pragmas.len > 0: ", " & pragmas else: "") & ".} =\n  " & body.replace("$MR", $mr).replace("$NV", $nv) & "\n"
+    src.add "const " & prefix & kind & "* = [DirectKernel[" & T & "](" & names[0] & "), " &
+      names[1 .. ^1].join(", ") & "]\n"
+  parseStmt(src)
 
 # --- work buffers ------------------------------------------------------------------------------
 #

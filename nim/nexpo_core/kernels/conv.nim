@@ -5,10 +5,11 @@
 ## (cols is the image itself); otherwise `cols` is built in a pooled scratch buffer, with zeros
 ## where the window overlaps the padding. Bias and ReLU run over each finished image while it is
 ## in cache. Images are split across the scheduler's threads (each GEMM is then usually small
-## enough to stay on its thread).
+## enough to stay on its thread). With fewer images than threads (batch 1), each image's output
+## rows are split instead: every part builds its own columns of `cols` and runs its GEMM on them.
 
 import std/atomics
-import ../errors
+import ../config, ../cpu, ../errors, ../targets
 import ../runtime/scheduler
 import ./common, ./gemm, ./norm, ./pool
 
@@ -25,45 +26,106 @@ type
     src, weight, bias, dst: ptr float32
     relu: bool
     failed: Atomic[bool]
+    image: int             ## row split: the image, the shared im2col buffer, rows per part
+    scratch: ptr float32
+    padded: ptr float32    ## the image's input as im2col reads it
+    rowsPerPart: int
+
+const rowSplitMinWork = 1 shl 17  ## multiply-adds of one image below which it stays on one thread
 
 proc pointwise(c: ConvShape): bool =
   c.g.kh == 1 and c.g.kw == 1 and c.g.sh == 1 and c.g.sw == 1 and c.g.pt == 0 and
     c.g.pl == 0 and c.g.oh == c.g.h and c.g.ow == c.g.w
 
-proc scratchElements*(c: ConvShape): int =
-  ## Elements of im2col scratch one (image, group) needs (0 for pointwise convolutions).
-  if c.pointwise: 0 else: (c.cin div c.groups) * c.g.kh * c.g.kw * c.g.oh * c.g.ow
+proc paddedDims(c: ConvShape): (int, int) =
+  ## Height and width of the zero-padded input that every window of the output reads inside.
+  (max(c.g.h + c.g.pt, (c.g.oh - 1) * c.g.sh + (c.g.kh - 1) * c.g.dh + 1),
+   max(c.g.w + c.g.pl, (c.g.ow - 1) * c.g.sw + (c.g.kw - 1) * c.g.dw + 1))
 
-proc im2col(c: ConvShape, src: ptr UncheckedArray[float32], cols: ptr UncheckedArray[float32]) =
-  ## src: the cin/groups planes of one group; cols: K rows of oh*ow.
-  let (h, w, kh, kw, oh, ow) = (c.g.h, c.g.w, c.g.kh, c.g.kw, c.g.oh, c.g.ow)
-  let (sh, sw, pt, pl, dh, dw) = (c.g.sh, c.g.sw, c.g.pt, c.g.pl, c.g.dh, c.g.dw)
+proc needsPadding(c: ConvShape): bool =
+  let (hp, wp) = c.paddedDims
+  c.g.pt > 0 or c.g.pl > 0 or hp > c.g.h or wp > c.g.w
+
+proc scratchElements*(c: ConvShape): int =
+  ## Elements of scratch one (image, group) needs: the im2col matrix, then the padded input
+  ## when there is padding (0 for pointwise convolutions).
+  if c.pointwise: return 0
+  result = (c.cin div c.groups) * c.g.kh * c.g.kw * c.g.oh * c.g.ow
+  if c.needsPadding:
+    let (hp, wp) = c.paddedDims
+    result += (c.cin div c.groups) * hp * wp
+
+proc padInput(c: ConvShape, src, dst: ptr UncheckedArray[float32]) =
+  ## One group's input planes into dst (hp x wp each) with zeros around them.
+  let (hp, wp) = c.paddedDims
+  let (h, w, pt, pl) = (c.g.h, c.g.w, c.g.pt, c.g.pl)
+  zeroMem(dst[0].addr, (c.cin div c.groups) * hp * wp * sizeof(float32))
+  for ch in 0 ..< c.cin div c.groups:
+    for y in 0 ..< h:
+      copyMem(dst[(ch * hp + y + pt) * wp + pl].addr, src[(ch * h + y) * w].addr,
+              w * sizeof(float32))
+
+template im2colBody(c: ConvShape, src: ptr UncheckedArray[float32], hp, wp: int,
+                    cols: ptr UncheckedArray[float32], oy0, oy1: int) =
+  ## src: the cin/groups planes (hp x wp, padded: every window inside) of one group; cols: K rows
+  ## of oh*ow, of which the columns of output rows oy0 ..< oy1 are written. The pieces are a few
+  ## dozen elements: inline loops compiled for the ISA path (not memcpy calls).
+  let (kh, kw, oh, ow) = (c.g.kh, c.g.kw, c.g.oh, c.g.ow)
+  let (sh, sw, dh, dw) = (c.g.sh, c.g.sw, c.g.dh, c.g.dw)
   let plane = oh * ow
   var row = 0
   for ch in 0 ..< c.cin div c.groups:
     for ky in 0 ..< kh:
       for kx in 0 ..< kw:
         let dstRow = row * plane
-        for oy in 0 ..< oh:
-          let y = oy * sh - pt + ky * dh
+        for oy in oy0 ..< oy1:
           let d = dstRow + oy * ow
-          if y < 0 or y >= h:
-            for ox in 0 ..< ow: cols[d + ox] = 0'f32
-            continue
-          let srow = ch * h * w + y * w
-          let x0 = kx * dw - pl
-          if sw == 1:  # zeros left of the image, one copy, zeros right of it
-            let lo = min(ow, max(0, -x0))
-            let hi = max(lo, min(ow, w - x0))
-            for ox in 0 ..< lo: cols[d + ox] = 0'f32
-            if hi > lo:
-              copyMem(cols[d + lo].addr, src[srow + x0 + lo].addr, (hi - lo) * sizeof(float32))
-            for ox in hi ..< ow: cols[d + ox] = 0'f32
+          let srow = (ch * hp + oy * sh + ky * dh) * wp + kx * dw
+          if sw == 1:
+            for ox in 0 ..< ow: cols[d + ox] = src[srow + ox]
           else:
-            for ox in 0 ..< ow:
-              let x = ox * sw + x0
-              cols[d + ox] = (if x < 0 or x >= w: 0'f32 else: src[srow + x])
+            for ox in 0 ..< ow: cols[d + ox] = src[srow + ox * sw]
         inc row
+
+const noCallsPragma = "optimize(\"no-tree-loop-distribute-patterns\")"
+
+proc im2colPortable(c: ConvShape, src: ptr UncheckedArray[float32], hp, wp: int,
+                    cols: ptr UncheckedArray[float32], oy0, oy1: int) {.
+    codegenDecl: "__attribute__((" & noCallsPragma & ")) $# $#$#".} =
+  im2colBody(c, src, hp, wp, cols, oy0, oy1)
+
+when x86SimdEnabled:
+  proc im2colAvx2(c: ConvShape, src: ptr UncheckedArray[float32], hp, wp: int,
+                    cols: ptr UncheckedArray[float32], oy0, oy1: int) {.
+      codegenDecl: "__attribute__((target(\"" & avx2Targets & "\"), " & noCallsPragma & ")) $# $#$#".} =
+    im2colBody(c, src, hp, wp, cols, oy0, oy1)
+
+  proc im2colAvx512(c: ConvShape, src: ptr UncheckedArray[float32], hp, wp: int,
+                    cols: ptr UncheckedArray[float32], oy0, oy1: int) {.
+      codegenDecl: "__attribute__((target(\"" & avx512Targets & "\"), " & noCallsPragma & ")) $# $#$#".} =
+    im2colBody(c, src, hp, wp, cols, oy0, oy1)
+
+proc im2col(c: ConvShape, src, scratch: ptr float32, oy0, oy1: int) =
+  ## Columns of output rows oy0 ..< oy1 into scratch's im2col matrix; `src` is the padded
+  ## input (`prepareInput`).
+  let (hp, wp) = if c.needsPadding: c.paddedDims else: (c.g.h, c.g.w)
+  let s = cast[ptr UncheckedArray[float32]](src)
+  let cols = cast[ptr UncheckedArray[float32]](scratch)
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: im2colAvx512(c, s, hp, wp, cols, oy0, oy1)
+    of isaAvx2: im2colAvx2(c, s, hp, wp, cols, oy0, oy1)
+    of isaPortable: im2colPortable(c, s, hp, wp, cols, oy0, oy1)
+  else:
+    im2colPortable(c, s, hp, wp, cols, oy0, oy1)
+
+proc prepareInput(c: ConvShape, input, scratch: ptr float32): ptr float32 =
+  ## The input im2col reads: one group's planes, zero-padded into scratch (after the im2col
+  ## matrix) when the convolution pads.
+  if not c.needsPadding: return input
+  let padded = scratch +! ((c.cin div c.groups) * c.g.kh * c.g.kw * c.g.oh * c.g.ow)
+  padInput(c, cast[ptr UncheckedArray[float32]](input), cast[ptr UncheckedArray[float32]](padded))
+  padded
 
 proc convImages(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr ConvJob](ctx)
@@ -84,9 +146,9 @@ proc convImages(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
         let input = job.src +! ((i * c.cin + grp * cinG) * c.g.h * c.g.w)
         var cols = input
         if scratch != nil:
-          im2col(c, cast[ptr UncheckedArray[float32]](input),
-                 cast[ptr UncheckedArray[float32]](scratch))
-          cols = cast[ptr float32](scratch)
+          let sc = cast[ptr float32](scratch)
+          im2col(c, prepareInput(c, input, sc), sc, 0, c.g.oh)
+          cols = sc
         let w = job.weight +! (grp * coutG * k)
         let output = job.dst +! ((i * c.cout + grp * coutG) * plane)
         gemmStrided[float32](coutG, plane, k, Operand[float32](base: w, rs: k, cs: 1),
@@ -97,10 +159,54 @@ proc convImages(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
     job.failed.store(true, moRelaxed)
   releaseBuffer(scratch)
 
+proc convRowParts(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  ## Output rows [part * rowsPerPart, ..) of one image (groups = 1): im2col of those columns,
+  ## their GEMM, bias and ReLU.
+  let job = cast[ptr ConvJob](ctx)
+  let c = job.c
+  let k = c.cin * c.g.kh * c.g.kw
+  let plane = c.g.oh * c.g.ow
+  let input = job.padded
+  let output = job.dst +! (job.image * c.cout * plane)
+  try:
+    for part in lo ..< hi:
+      let oy0 = part * job.rowsPerPart
+      let oy1 = min(c.g.oh, oy0 + job.rowsPerPart)
+      if oy0 >= oy1: continue
+      var cols = input
+      if job.scratch != nil:
+        im2col(c, input, job.scratch, oy0, oy1)
+        cols = job.scratch
+      let j0 = oy0 * c.g.ow
+      let width = (oy1 - oy0) * c.g.ow
+      gemmStrided[float32](c.cout, width, k, Operand[float32](base: job.weight, rs: k, cs: 1),
+                           Operand[float32](base: cols +! j0, rs: plane, cs: 1), output +! j0,
+                           plane)
+      if job.bias != nil or job.relu:
+        biasActRows(c.cout, width, plane, output +! j0, job.bias, job.relu)
+  except CatchableError:
+    job.failed.store(true, moRelaxed)
+
 proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool) =
   var job = ConvJob(c: c, src: src, weight: weight, bias: bias, dst: dst, relu: relu)
   let work = c.g.oh * c.g.ow * c.cout * c.cin * c.g.kh * c.g.kw div c.groups
-  if c.n < 2 or work < 1 shl 16:
+  let threads = numThreads()
+  if c.n < threads and threads > 1 and c.groups == 1 and work >= rowSplitMinWork and
+      c.g.oh >= 2:
+    # fewer images than threads: split each image's output rows (>= 64 columns a part)
+    let parts = max(1, min(threads, c.g.oh * c.g.ow div 64))
+    job.rowsPerPart = (c.g.oh + parts - 1) div parts
+    if not c.pointwise:
+      job.scratch = cast[ptr float32](acquireBuffer(scratchElements(c) * sizeof(float32)))
+      if job.scratch == nil: fail(stNoMem, "Conv: out of memory for the im2col buffers")
+    for i in 0 ..< c.n:
+      job.image = i
+      job.padded = src +! (i * c.cin * c.g.h * c.g.w)
+      if job.scratch != nil: job.padded = prepareInput(c, job.padded, job.scratch)
+      parallelFor(0, (c.g.oh + job.rowsPerPart - 1) div job.rowsPerPart, 1, convRowParts,
+                  job.addr)
+    releaseBuffer(job.scratch)
+  elif c.n < 2 or work < 1 shl 16:
     convImages(0, c.n, job.addr)
   else:
     parallelFor(0, c.n, 1, convImages, job.addr)

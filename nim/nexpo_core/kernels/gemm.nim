@@ -50,6 +50,7 @@ type
     spec: KernelSpec[T]
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
     rowsPerPart: int       ## multiple of spec.mr
+    colsPerPart: int       ## small path: multiple of its wide tile
     outOfMemory: Atomic[bool]
 
 const
@@ -61,6 +62,8 @@ const
   skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
                            ## time, row after row, which the hardware prefetcher follows
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
+  smallKc = 256            ## k block of the small path
+  maxSmallWidth = 16       ## largest `sw` of any spec
 
 proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
 proc roundUp(a, b: int): int {.inline.} = ceilDiv(a, b) * b
@@ -182,7 +185,13 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
         panel = bp
         rsb = s.nr
       var ir = i0
-      while i1 - ir >= s.mr:
+      # full tiles, but a remainder that makes whole 8-row tiles with the last full one takes
+      # those instead (16 rows: 8 + 8, not 14 + a 2-row tile with too few FMA chains)
+      var fullEnd = i0 + (i1 - i0) div s.mr * s.mr
+      if fullEnd > i0 and fullEnd < i1 and (s.mr + i1 - fullEnd) mod 8 == 0 and
+          s.ukRows[0] != nil:
+        fullEnd -= s.mr
+      while fullEnd - ir >= s.mr:
         directTile(job, s.ukDirect, ir, s.mr, pc, kc, panel, rsb, jr, cols, accumulate, last,
                    tile[0].addr)
         ir += s.mr
@@ -199,6 +208,64 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
         if last: finishTile(job, c, rows, jr, cols)
       jr += s.nr
     pc += kc
+
+proc smallTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int, b: ptr T, rsb,
+                  col, cols, width: int, accumulate, last: bool, tile: ptr T) {.inline.} =
+  let c = job.c +! (row * job.ldc + col)
+  if cols == width:
+    uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, b, rsb, c, job.ldc, accumulate)
+  else:  # ragged last columns: the full width into a scratch tile, then the valid part
+    uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, b, rsb, tile, width, false)
+    storeTile(tile, width, c, job.ldc, rows, cols, accumulate)
+  if last: finishTile(job, c, rows, col, cols)
+
+proc gemmSmall[T](job: GemmJob[T], r0, r1, j0, j1: int) =
+  ## Rows r0 ..< r1 and columns j0 ..< j1 of C, for products with few rows (batch-1 inference,
+  ## GEMV-like) or few columns (a classifier's last layer): nothing is packed. A tile holds up to
+  ## smallRows rows, as wide as the registers allow (fewer rows, more columns: enough
+  ## independent FMA chains either way); B's rows are read in place and A is broadcast from
+  ## where it is. Leftover columns take one-vector tiles, the last ragged ones a zero-padded
+  ## copy of their B panel (made once per k block, for every group of rows).
+  let s = job.spec
+  let w = s.sw
+  var tile {.noinit.}: array[smallRows * maxSmallWidth, T]
+  var panel {.noinit.}: array[smallKc * maxSmallWidth, T]
+  let tail = j0 + (j1 - j0) div w * w  # first column of the ragged panel (== j1: none)
+  var pc = 0
+  while pc < job.k:
+    let kc = min(smallKc, job.k - pc)
+    let accumulate = pc > 0
+    let last = pc + kc >= job.k
+    if tail < j1: packB(kc, j1 - tail, job.b.at(pc, tail), job.b.rs, job.b.cs, panel[0].addr, w)
+    var row = r0
+    while row < r1:
+      let rows = min(smallRows, r1 - row)
+      let wide = s.snv[rows - 1] * w
+      var jr = j0
+      while j1 - jr >= wide:
+        smallTile(job, s.smallWide[rows - 1], row, rows, pc, kc, job.b.at(pc, jr), job.b.rs, jr,
+                  wide, wide, accumulate, last, tile[0].addr)
+        jr += wide
+      while j1 - jr >= w:
+        smallTile(job, s.smallNarrow[rows - 1], row, rows, pc, kc, job.b.at(pc, jr), job.b.rs,
+                  jr, w, w, accumulate, last, tile[0].addr)
+        jr += w
+      if jr < j1:
+        smallTile(job, s.smallNarrow[rows - 1], row, rows, pc, kc, panel[0].addr, w, jr, j1 - jr,
+                  w, accumulate, last, tile[0].addr)
+      row += rows
+    pc += kc
+
+proc smallParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  ## Parts of the small path: column ranges (m <= smallRows), or ranges of rows.
+  let job = cast[ptr GemmJob[T]](ctx)
+  for part in lo ..< hi:
+    if job.colsPerPart > 0:
+      let j0 = part * job.colsPerPart
+      gemmSmall(job[], 0, job.m, j0, min(job.n, j0 + job.colsPerPart))
+    else:
+      let r0 = part * job.rowsPerPart
+      gemmSmall(job[], r0, min(job.m, r0 + job.rowsPerPart), 0, job.n)
 
 proc gemmRows[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
   ## Rows i0 ..< i1 of the result, complete: product, bias, activation (softmax included).
@@ -235,6 +302,26 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
                        spec: spec)
+  if (m <= smallRows or n <= spec.sw) and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
+      spec.smallWide[0] != nil:
+    # Small path. A large product splits between threads: its columns when m <= smallRows,
+    # else its groups of smallRows rows.
+    let serial = m * n * k < parallelMinWork
+    var used = 1
+    if m <= smallRows:
+      let wide = spec.snv[m - 1] * spec.sw
+      let tiles = ceilDiv(n, wide)
+      job.colsPerPart = ceilDiv(tiles, if serial: 1 else: max(1, min(numThreads(), tiles))) * wide
+      used = ceilDiv(n, job.colsPerPart)
+    else:
+      let groups = ceilDiv(m, smallRows)
+      job.rowsPerPart = ceilDiv(groups, if serial: 1 else: max(1, min(numThreads(), groups))) *
+                        smallRows
+      used = ceilDiv(m, job.rowsPerPart)
+    if used == 1: smallParts[T](0, 1, job.addr)
+    else: parallelFor(0, used, 1, smallParts[T], job.addr)
+    if act == actSoftmax: softmaxRows(c, ldc, m, n)
+    return
   job.direct = m <= skinnyRows or m * n * k <= directMaxWork
   let panels = ceilDiv(m, spec.mr)
   let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork

@@ -57,10 +57,20 @@ proc ukAvx2F64Rows1(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb:
   simdMicroKernelBody(M256d, 1, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
                       mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)
 
+const avx2SmallNv = [6, 4, 3, 2, 2, 2, 1, 1]  ## vectors per wide small-path tile, by rows - 1
+defineSmallKernels("smallAvx2F32", "float32", avx2SmallNv,
+  "simdMicroKernelBody(M256, $MR, $NV, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps, " &
+  "mm256_fmadd_ps, mm256_add_ps, mm256_storeu_ps, rsa, csa)", "avx2fn")
+defineSmallKernels("smallAvx2F64", "float64", avx2SmallNv,
+  "simdMicroKernelBody(M256d, $MR, $NV, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd, " &
+  "mm256_fmadd_pd, mm256_add_pd, mm256_storeu_pd, rsa, csa)", "avx2fn")
+
 {.pop.}
 
 const
   avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 1024, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct,
-    ukRows: [nil, ukAvx2F32Rows4, ukAvx2F32Rows2, ukAvx2F32Rows1])
+    ukRows: [nil, ukAvx2F32Rows4, ukAvx2F32Rows2, ukAvx2F32Rows1],
+    sw: 8, snv: avx2SmallNv, smallWide: smallAvx2F32Wide, smallNarrow: smallAvx2F32Narrow)
   avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 512, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct,
-    ukRows: [nil, ukAvx2F64Rows4, ukAvx2F64Rows2, ukAvx2F64Rows1])
+    ukRows: [nil, ukAvx2F64Rows4, ukAvx2F64Rows2, ukAvx2F64Rows1],
+    sw: 4, snv: avx2SmallNv, smallWide: smallAvx2F64Wide, smallNarrow: smallAvx2F64Narrow)

@@ -68,12 +68,22 @@ proc ukAvx512F64Rows1(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rs
   simdMicroKernelBody(M512d, 1, 2, 8, mm512_setzero_pd, mm512_loadu_pd, mm512_set1_pd,
                       mm512_fmadd_pd, mm512_add_pd, mm512_storeu_pd, rsa, csa)
 
+const avx512SmallNv = [8, 6, 4, 4, 4, 4, 3, 3]  ## vectors per wide small-path tile, by rows - 1
+defineSmallKernels("smallAvx512F32", "float32", avx512SmallNv,
+  "simdMicroKernelBody(M512, $MR, $NV, 16, mm512_setzero_ps, mm512_loadu_ps, mm512_set1_ps, " &
+  "mm512_fmadd_ps, mm512_add_ps, mm512_storeu_ps, rsa, csa)", "avx512fn")
+defineSmallKernels("smallAvx512F64", "float64", avx512SmallNv,
+  "simdMicroKernelBody(M512d, $MR, $NV, 8, mm512_setzero_pd, mm512_loadu_pd, mm512_set1_pd, " &
+  "mm512_fmadd_pd, mm512_add_pd, mm512_storeu_pd, rsa, csa)", "avx512fn")
+
 {.pop.}
 
 const
   # Blocking measured on this Sapphire Rapids (48 KiB L1d, 2 MiB L2): the A micro-panel
   # (14 x kc) stays in L1, the packed B block (kc x nc, ~1 MiB) in L2.
   avx512F32* = KernelSpec[float32](mr: 14, nr: 32, kc: 256, mc: 504, nc: 1024, uk: ukAvx512F32, ukDirect: ukAvx512F32Direct,
-    ukRows: [ukAvx512F32Rows8, ukAvx512F32Rows4, ukAvx512F32Rows2, ukAvx512F32Rows1])
+    ukRows: [ukAvx512F32Rows8, ukAvx512F32Rows4, ukAvx512F32Rows2, ukAvx512F32Rows1],
+    sw: 16, snv: avx512SmallNv, smallWide: smallAvx512F32Wide, smallNarrow: smallAvx512F32Narrow)
   avx512F64* = KernelSpec[float64](mr: 14, nr: 16, kc: 192, mc: 252, nc: 512, uk: ukAvx512F64, ukDirect: ukAvx512F64Direct,
-    ukRows: [ukAvx512F64Rows8, ukAvx512F64Rows4, ukAvx512F64Rows2, ukAvx512F64Rows1])
+    ukRows: [ukAvx512F64Rows8, ukAvx512F64Rows4, ukAvx512F64Rows2, ukAvx512F64Rows1],
+    sw: 8, snv: avx512SmallNv, smallWide: smallAvx512F64Wide, smallNarrow: smallAvx512F64Narrow)

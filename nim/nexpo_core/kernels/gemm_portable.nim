@@ -55,10 +55,18 @@ proc ukPortableF64Rows1(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, 
                         c: ptr float64, ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].} =
   portableBody(float64, 1, 4, rsa, csa)
 
+const portableSmallNv = [4, 4, 2, 2, 2, 2, 1, 1]  ## vectors per wide small-path tile, by rows - 1
+defineSmallKernels("smallPortableF32", "float32", portableSmallNv,
+  "portableBody(float32, $MR, 8 * $NV, rsa, csa)", "")
+defineSmallKernels("smallPortableF64", "float64", portableSmallNv,
+  "portableBody(float64, $MR, 8 * $NV, rsa, csa)", "")
+
 {.pop.}
 
 const
   portableF32* = KernelSpec[float32](mr: 4, nr: 8, kc: 256, mc: 128, nc: 2048, uk: ukPortableF32, ukDirect: ukPortableF32Direct,
-    ukRows: [nil, nil, ukPortableF32Rows2, ukPortableF32Rows1])
+    ukRows: [nil, nil, ukPortableF32Rows2, ukPortableF32Rows1],
+    sw: 8, snv: portableSmallNv, smallWide: smallPortableF32Wide, smallNarrow: smallPortableF32Narrow)
   portableF64* = KernelSpec[float64](mr: 4, nr: 4, kc: 256, mc: 128, nc: 2048, uk: ukPortableF64, ukDirect: ukPortableF64Direct,
-    ukRows: [nil, nil, ukPortableF64Rows2, ukPortableF64Rows1])
+    ukRows: [nil, nil, ukPortableF64Rows2, ukPortableF64Rows1],
+    sw: 8, snv: portableSmallNv, smallWide: smallPortableF64Wide, smallNarrow: smallPortableF64Narrow)

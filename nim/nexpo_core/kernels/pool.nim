@@ -99,13 +99,49 @@ proc poolPlanes(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [],
       if not isMax:
         for ox in oxLo ..< oxHi: o[ox] = o[ox] * inv
 
+template pool2x2Body(job: ptr PoolJob, lo, hi: int, isMax: static bool) =
+  let (h, w, oh, ow) = (job.g.h, job.g.w, job.g.oh, job.g.ow)
+  for p in lo ..< hi:
+    for oy in 0 ..< oh:
+      let r0 = cast[ptr UncheckedArray[float32]](job.src[p * h * w + 2 * oy * w].addr)
+      let r1 = cast[ptr UncheckedArray[float32]](job.src[p * h * w + (2 * oy + 1) * w].addr)
+      let o = cast[ptr UncheckedArray[float32]](job.dst[(p * oh + oy) * ow].addr)
+      for ox in 0 ..< ow:
+        let (a, b, c, d) = (r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])
+        when isMax:  # the taps in the order of poolPlanes: the same result, NaN included
+          var m = lowest
+          if a > m: m = a
+          if b > m: m = b
+          if c > m: m = c
+          if d > m: m = d
+          o[ox] = m
+        else:
+          o[ox] = ((a + b) + (c + d)) * 0.25'f32
+
+proc maxPool2x2(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [],
+    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
+  pool2x2Body(cast[ptr PoolJob](ctx), lo, hi, true)
+
+proc avgPool2x2(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [],
+    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
+  pool2x2Body(cast[ptr PoolJob](ctx), lo, hi, false)
+
+proc isPlain2x2(g: PoolGeometry): bool =
+  ## The common 2x2 window of stride 2 with no padding: every window inside the image.
+  g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2 and g.pt == 0 and g.pl == 0 and
+    g.dh == 1 and g.dw == 1 and 2 * g.oh <= g.h and 2 * g.ow <= g.w
+
 proc pool2d*(isMax, countIncludePad: bool, planes: int, g: PoolGeometry, src, dst: ptr float32) =
   var job = PoolJob(isMax: isMax, countIncludePad: countIncludePad, g: g,
                     src: cast[ptr UncheckedArray[float32]](src),
                     dst: cast[ptr UncheckedArray[float32]](dst))
   let outputs = planes * g.oh * g.ow * g.kh * g.kw
+  let fn: proc (lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+    if not g.isPlain2x2: poolPlanes
+    elif isMax: maxPool2x2
+    else: avgPool2x2
   if outputs < parallelMinOutputs or planes < 2:
-    poolPlanes(0, planes, job.addr)
+    fn(0, planes, job.addr)
   else:
     let grain = max(1, planes div (4 * numThreads()))
-    parallelFor(0, planes, grain, poolPlanes, job.addr)
+    parallelFor(0, planes, grain, fn, job.addr)
