@@ -1,0 +1,137 @@
+## AES-256-GCM on VAES + VPCLMULQDQ (AVX-512): four blocks per zmm, sixteen per loop, their
+## GHASH folded with H^16..H^1 into one reduction. The tail (< 256 bytes) uses byte-masked loads
+## and stores, so short messages never touch a stack buffer.
+##
+## Properties:
+## - AES rounds in hardware (constant time); GHASH by carry-less multiply
+## - masked-off lanes are zero, and the key's hrev table is zero past H^1: padding lanes of a
+##   partial batch add nothing to the hash
+
+import ../../targets, ../simd, ../ct
+import ./aes_common
+
+type RoundKeys = array[aesRounds + 1, M512i]
+
+proc bswapLanes(): M512i {.vaesfn, inline.} =
+  ## pshufb control reversing each 128-bit lane.
+  mm512_broadcast_i32x4(mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
+proc xor3(a, b, c: M512i): M512i {.vaesfn, inline.} = mm512_ternarylogic_epi64(a, b, c, 0x96)
+
+proc reduceZ(lo, mid, hi: M512i): M128i {.vaesfn, inline.} =
+  ## Sum the four lanes' unreduced products, then reduce once (as aes_ni's `reduce`).
+  template fold(v: M512i): M128i =
+    mm_xor_si128(mm_xor_si128(mm512_extracti32x4_epi32(v, 0), mm512_extracti32x4_epi32(v, 1)),
+                 mm_xor_si128(mm512_extracti32x4_epi32(v, 2), mm512_extracti32x4_epi32(v, 3)))
+  let poly = mm_set_epi64x(cast[int64](0xC200000000000000'u64), 1)
+  let m = fold(mid)
+  var l = mm_xor_si128(fold(lo), mm_slli_si128(m, 8))
+  let h = mm_xor_si128(fold(hi), mm_srli_si128(m, 8))
+  l = mm_xor_si128(mm_shuffle_epi32(l, 0x4E), mm_clmulepi64_si128(l, poly, 0x10))
+  l = mm_xor_si128(mm_shuffle_epi32(l, 0x4E), mm_clmulepi64_si128(l, poly, 0x10))
+  mm_xor_si128(h, l)
+
+proc ghash16(key: AesGcmKey, y: var M128i, x: array[4, M512i], k: int) {.vaesfn, inline.} =
+  ## Absorb k ≤ 16 blocks held in x (block 4j+l in lane l of x[j], zero past k): one reduction.
+  let bs = bswapLanes()
+  var lo, mid, hi = mm512_setzero_si512()
+  let first = gcmPowers - k
+  for j in 0 ..< 4:
+    if 4 * j >= k: break
+    var v = mm512_shuffle_epi8(x[j], bs)
+    if j == 0: v = mm512_xor_si512(v, mm512_inserti32x4(mm512_setzero_si512(), y, 0))
+    let h = mm512_loadu_si512(key.hrev[first + 4 * j].unsafeAddr)
+    lo = mm512_xor_si512(lo, mm512_clmulepi64_epi128(v, h, 0x00))
+    hi = mm512_xor_si512(hi, mm512_clmulepi64_epi128(v, h, 0x11))
+    mid = xor3(mid, mm512_clmulepi64_epi128(v, h, 0x10), mm512_clmulepi64_epi128(v, h, 0x01))
+  y = reduceZ(lo, mid, hi)
+
+proc laneMask(bytes: int): uint64 {.inline.} =
+  ## Byte mask for min(bytes, 64) leading bytes of a zmm (0 when bytes <= 0).
+  if bytes >= 64: high(uint64) elif bytes <= 0: 0'u64 else: (1'u64 shl bytes) - 1
+
+proc ghashZ(key: AesGcmKey, y: var M128i, data: Bytes, len: int) {.vaesfn.} =
+  ## Absorb data, its last partial block zero-padded.
+  var x: array[4, M512i]
+  var off = 0
+  while len - off >= 256:
+    for j in 0 ..< 4: x[j] = mm512_loadu_si512(data[off + 64 * j].addr)
+    ghash16(key, y, x, 16)
+    off += 256
+  if off < len:
+    let rem = len - off
+    for j in 0 ..< 4:
+      x[j] = mm512_maskz_loadu_epi8(laneMask(rem - 64 * j), data[min(off + 64 * j, len - 1)].addr)
+    ghash16(key, y, x, (rem + 15) div 16)
+
+proc encrypt4(rk: RoundKeys, b: var array[4, M512i]) {.vaesfn, inline.} =
+  for j in 0 ..< 4: b[j] = mm512_xor_si512(b[j], rk[0])
+  for r in 1 ..< aesRounds:
+    for j in 0 ..< 4: b[j] = mm512_aesenc_epi128(b[j], rk[r])
+  for j in 0 ..< 4: b[j] = mm512_aesenclast_epi128(b[j], rk[aesRounds])
+
+proc gcmVaes(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
+             tag: Bytes, decrypting: bool) {.vaesfn.} =
+  var rk: RoundKeys
+  for r in 0 .. aesRounds:
+    rk[r] = mm512_broadcast_i32x4(mm_loadu_si128(key.rk[16 * r].unsafeAddr))
+  let j0 = counterBlock(nonce, 0)
+  let base = mm512_broadcast_i32x4(mm_loadu_si128(j0[0].unsafeAddr))   # counter bytes zero
+  # Counters count in little-endian dword 3 of each lane; `ctrSwap` moves them big-endian into
+  # place and zeroes the rest, so a block is base ⊕ shuffle(counter).
+  let ctrSwap = mm512_broadcast_i32x4(mm_set_epi8(12, 13, 14, 15, -128, -128, -128, -128, -128,
+                                                  -128, -128, -128, -128, -128, -128, -128))
+  var ctr = mm512_setr_epi32(0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5)
+  let four = mm512_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4)
+  var y = mm_setzero_si128()
+  ghashZ(key, y, aad, aadLen)
+  var b, x: array[4, M512i]
+  var off = 0
+  while len - off >= 256:
+    for j in 0 ..< 4:
+      b[j] = mm512_xor_si512(base, mm512_shuffle_epi8(ctr, ctrSwap))
+      ctr = mm512_add_epi32(ctr, four)
+    encrypt4(rk, b)
+    for j in 0 ..< 4:
+      let input = mm512_loadu_si512(src[off + 64 * j].addr)
+      let output = mm512_xor_si512(b[j], input)
+      mm512_storeu_si512(dst[off + 64 * j].addr, output)
+      x[j] = if decrypting: input else: output
+    ghash16(key, y, x, 16)
+    off += 256
+  if off < len:
+    let rem = len - off
+    for j in 0 ..< 4:
+      b[j] = mm512_xor_si512(base, mm512_shuffle_epi8(ctr, ctrSwap))
+      ctr = mm512_add_epi32(ctr, four)
+    encrypt4(rk, b)
+    for j in 0 ..< 4:
+      let m = laneMask(rem - 64 * j)
+      let at = min(off + 64 * j, len - 1)    # an in-bounds address even for an empty mask
+      let input = mm512_maskz_loadu_epi8(m, src[at].addr)
+      let output = mm512_maskz_mov_epi8(m, mm512_xor_si512(b[j], input))
+      mm512_mask_storeu_epi8(dst[at].addr, m, output)
+      x[j] = if decrypting: input else: output
+    ghash16(key, y, x, (rem + 15) div 16)
+  var lens = lengthBlock(aadLen, len)
+  x[0] = mm512_maskz_loadu_epi8(0xFFFF'u64, lens[0].addr)
+  ghash16(key, y, x, 1)
+  b[0] = mm512_xor_si512(base, mm512_shuffle_epi8(
+    mm512_setr_epi32(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), ctrSwap))
+  encrypt4(rk, b)
+  let mask = mm512_extracti32x4_epi32(b[0], 0)
+  mm_storeu_si128(tag, mm_xor_si128(mm_shuffle_epi8(y, mm512_extracti32x4_epi32(bswapLanes(), 0)),
+                                    mask))
+  wipe(rk)
+  wipe(b)
+  wipe(x)
+  wipe(y)
+
+proc sealVaes*(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
+               tag: Bytes) =
+  gcmVaes(key, nonce, aad, aadLen, src, dst, len, tag, decrypting = false)
+
+proc openVaes*(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
+               tag: Bytes) =
+  ## Decrypts and writes the expected tag; the caller compares and wipes dst on a mismatch.
+  gcmVaes(key, nonce, aad, aadLen, src, dst, len, tag, decrypting = true)
