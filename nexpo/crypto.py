@@ -17,13 +17,18 @@ import numpy as np
 import numpy.typing as npt
 
 from nexpo import _native
+from nexpo._aead import AesGcm, ChaCha20Poly1305, aes256gcm_decrypt, aes256gcm_encrypt
 from nexpo._native import CData, check, ffi, lib
 from nexpo._sha512 import Sha512, sha512
 from nexpo._slots import read_only_slot
 
 __all__ = [
+    "AesGcm",
+    "ChaCha20Poly1305",
     "Sha256",
     "Sha512",
+    "aes256gcm_decrypt",
+    "aes256gcm_encrypt",
     "chacha20poly1305_decrypt",
     "chacha20poly1305_encrypt",
     "hmac_sha256",

@@ -15,5 +15,6 @@ include ./capi/core
 include ./capi/kernels
 include ./capi/crypto
 include ./capi/sha512
+include ./capi/aes
 include ./capi/runtime
 include ./capi/inference

@@ -15,13 +15,18 @@ const
   aesNiTargets* = "aes,pclmul,avx2,fma"             # AES-NI + PCLMULQDQ, VEX-encoded
   vaesTargets* = avx512Targets & ",aes,pclmul,vaes,vpclmulqdq"
 
-proc withTarget(p: NimNode, targets: string): NimNode =
+proc withTarget(p: NimNode, targets: string, prefix = ""): NimNode =
   result = p
   result.addPragma(newColonExpr(ident"codegenDecl",
-                                newLit("__attribute__((target(\"" & targets & "\"))) $# $#$#")))
+                                newLit(prefix & "__attribute__((target(\"" & targets & "\"))) $# $#$#")))
 
 macro avx2fn*(p: untyped): untyped = withTarget(p, avx2Targets)
 macro avx512fn*(p: untyped): untyped = withTarget(p, avx512Targets)
 macro shanifn*(p: untyped): untyped = withTarget(p, shaNiTargets)
 macro aesnifn*(p: untyped): untyped = withTarget(p, aesNiTargets)
 macro vaesfn*(p: untyped): untyped = withTarget(p, vaesTargets)
+# The same, for small helpers of a hot loop: a target attribute replaces Nim's `static inline`,
+# and an extern function in a shared object is interposable, so GCC would call it via the PLT.
+const inlinePrefix = "static inline __attribute__((always_inline)) "
+macro aesniInline*(p: untyped): untyped = withTarget(p, aesNiTargets, inlinePrefix)
+macro vaesInline*(p: untyped): untyped = withTarget(p, vaesTargets, inlinePrefix)

@@ -22,7 +22,7 @@ import ./ct
 import ./aes/[aes_common, aes_portable]
 when x86SimdEnabled:
   import ./aes/[aes_ni, aes_vaes]
-export AesGcmKey, gcmMaxPlaintext, Bytes
+export AesGcmKey, gcmMaxPlaintext
 
 const
   aesKeyLen* = 32

@@ -104,6 +104,7 @@ proc mm_aeskeygenassist_si128*(a: M128i, imm: cint): M128i {.
 proc mm_clmulepi64_si128*(a, b: M128i, imm: cint): M128i {.importc: "_mm_clmulepi64_si128", header: hdr.}
 
 # --- VAES, VPCLMULQDQ on zmm (AES-GCM, 4 blocks per register) ---------------------------------
+proc mm512_shuffle_epi32*(a: M512i, imm: cint): M512i {.importc: "_mm512_shuffle_epi32", header: hdr.}
 proc mm512_setzero_si512*(): M512i {.importc: "_mm512_setzero_si512", header: hdr.}
 proc mm512_broadcast_i32x4*(a: M128i): M512i {.importc: "_mm512_broadcast_i32x4", header: hdr.}
 proc mm512_inserti32x4*(a: M512i, b: M128i, imm: cint): M512i {.importc: "_mm512_inserti32x4", header: hdr.}

@@ -15,7 +15,7 @@ import ../ct
 
 const
   aesRounds* = 14         ## AES-256
-  gcmPowers* = 16         ## H^1..H^16: the widest variant folds 16 blocks per reduction
+  gcmPowers* = 32         ## H^1..H^32: the widest variant folds 32 blocks per reduction
   gcmMaxPlaintext* = (1'i64 shl 36) - 32   ## NIST SP 800-38D: 2^39 - 256 bits
 
 type
@@ -24,8 +24,8 @@ type
     lo*, hi*: uint64      ## little-endian halves: loads straight into an xmm register
   AesGcmKey* = object
     ## An AES-256 key ready for GCM: 15 round keys in FIPS-197 byte order, then the GHASH key's
-    ## powers in POLYVAL form, highest first: hrev[n] = H^(16-n) for n < 16, zero after (so a
-    ## batch of k ≤ 16 blocks multiplies block n by hrev[16-k+n] and padding lanes by zero).
+    ## powers in POLYVAL form, highest first: hrev[n] = H^(32-n) for n < 32, zero after (so a
+    ## batch of k ≤ 32 blocks multiplies block n by hrev[32-k+n] and padding lanes by zero).
     rk*: array[(aesRounds + 1) * 16, byte]
     hrev*: array[2 * gcmPowers, U128]
 

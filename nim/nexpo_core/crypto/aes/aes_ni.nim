@@ -5,18 +5,20 @@
 ## - AES rounds in hardware (constant time); GHASH by carry-less multiply
 ## - the tail (< 128 bytes) goes through a zero-padded stack buffer, wiped afterwards
 
+{.push overflowChecks: off, boundChecks: off.}  # indices bounded by the loops
+
 import ../../targets, ../simd, ../ct
 import ./aes_common
 
 type RoundKeys = array[aesRounds + 1, M128i]
 
-proc bswapMask(): M128i {.aesnifn, inline.} =
+proc bswapMask(): M128i {.aesniInline.} =
   mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
-proc loadKeys(key: AesGcmKey, rk: var RoundKeys) {.aesnifn, inline.} =
+proc loadKeys(key: AesGcmKey, rk: var RoundKeys) {.aesniInline.} =
   for r in 0 .. aesRounds: rk[r] = mm_loadu_si128(key.rk[16 * r].unsafeAddr)
 
-proc reduce(lo, mid, hi: M128i): M128i {.aesnifn, inline.} =
+proc reduce(lo, mid, hi: M128i): M128i {.aesniInline.} =
   ## (hi·x^128 + mid·x^64 + lo)·x^-128 mod POLYVAL's polynomial.
   let poly = mm_set_epi64x(cast[int64](0xC200000000000000'u64), 1)
   var l = mm_xor_si128(lo, mm_slli_si128(mid, 8))
@@ -25,7 +27,7 @@ proc reduce(lo, mid, hi: M128i): M128i {.aesnifn, inline.} =
   l = mm_xor_si128(mm_shuffle_epi32(l, 0x4E), mm_clmulepi64_si128(l, poly, 0x10))
   mm_xor_si128(h, l)
 
-proc dotNi(a, b: M128i): M128i {.aesnifn, inline.} =
+proc dotNi(a, b: M128i): M128i {.aesniInline.} =
   reduce(mm_clmulepi64_si128(a, b, 0x00),
          mm_xor_si128(mm_clmulepi64_si128(a, b, 0x10), mm_clmulepi64_si128(a, b, 0x01)),
          mm_clmulepi64_si128(a, b, 0x11))
@@ -35,7 +37,7 @@ proc dotU128(a, b: U128): U128 {.aesnifn.} =
   var b = b
   mm_storeu_si128(result.addr, dotNi(mm_loadu_si128(a.addr), mm_loadu_si128(b.addr)))
 
-proc ghashBlocks(key: AesGcmKey, y: var M128i, data: pointer, k: int) {.aesnifn.} =
+proc ghashBlocks(key: AesGcmKey, y: var M128i, data: pointer, k: int) {.aesniInline.} =
   ## Absorb k ≤ 16 whole blocks with one reduction: block n times H^(k-n).
   let bs = bswapMask()
   let p = cast[Bytes](data)
@@ -64,12 +66,12 @@ proc ghashNi(key: AesGcmKey, y: var M128i, data: Bytes, len: int) {.aesnifn.} =
 template aesRound(b: var array[8, M128i], n: int, rk: M128i) =
   for i in 0 ..< n: b[i] = mm_aesenc_si128(b[i], rk)
 
-proc encryptBlocks(rk: RoundKeys, b: var array[8, M128i], n: int) {.aesnifn, inline.} =
+proc encryptBlocks(rk: RoundKeys, b: var array[8, M128i], n: int) {.aesniInline.} =
   for i in 0 ..< n: b[i] = mm_xor_si128(b[i], rk[0])
   for r in 1 ..< aesRounds: aesRound(b, n, rk[r])
   for i in 0 ..< n: b[i] = mm_aesenclast_si128(b[i], rk[aesRounds])
 
-proc counters(base: M128i, ctr: uint32, b: var array[8, M128i], n: int) {.aesnifn, inline.} =
+proc counters(base: M128i, ctr: uint32, b: var array[8, M128i], n: int) {.aesniInline.} =
   for i in 0 ..< n:
     let c = ctr + uint32(i)
     let be = (c shr 24) or ((c shr 8) and 0xff00'u32) or ((c shl 8) and 0xff0000'u32) or (c shl 24)
@@ -138,7 +140,7 @@ proc openNi*(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, le
 
 # --- key setup (AES-NI's key-generation assist; both x86 variants) ----------------------------
 
-proc prefixXor(k: M128i): M128i {.aesnifn, inline.} =
+proc prefixXor(k: M128i): M128i {.aesniInline.} =
   var k = k
   k = mm_xor_si128(k, mm_slli_si128(k, 4))
   k = mm_xor_si128(k, mm_slli_si128(k, 4))
