@@ -41,15 +41,19 @@ class _AeadPath(Protocol):
     """``nexpo._aeadpath``: errors are raised natively."""
 
     GIL_MINSIZE: int
+    AES256GCM_MAX: int
     AesGcm: type[AesGcm]
     ChaCha20Poly1305: type[ChaCha20Poly1305]
 
+    def aes256gcm_impl(self) -> str: ...
+    def aes256gcm_variants(self) -> list[str]: ...
     def aes256gcm_encrypt(self, key: object, nonce: object, data: object, aad: object = b"", /) -> bytes: ...
     def aes256gcm_decrypt(self, key: object, nonce: object, data: object, aad: object = b"", /) -> bytes: ...
 
 
 _ap: Final[_AeadPath] = load_sibling_module("nexpo._aeadpath")
 GIL_MINSIZE: Final = _ap.GIL_MINSIZE
+AES256GCM_MAX: Final = _ap.AES256GCM_MAX  # bytes of plaintext per message (2^36 - 32)
 
 KEY_SIZE: Final = 32
 NONCE_SIZE: Final = 12
@@ -59,5 +63,7 @@ if not TYPE_CHECKING:
     AesGcm = _ap.AesGcm
     ChaCha20Poly1305 = _ap.ChaCha20Poly1305
 
+aes256gcm_impl: Final = _ap.aes256gcm_impl  # 'portable' | 'aes-ni' | 'vaes', per NEXPO_ISA
+aes256gcm_variants: Final = _ap.aes256gcm_variants  # what this CPU can run
 aes256gcm_encrypt: Final = _ap.aes256gcm_encrypt
 aes256gcm_decrypt: Final = _ap.aes256gcm_decrypt

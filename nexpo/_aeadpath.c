@@ -27,6 +27,10 @@
 #define AP_KEY_LEN 32
 #define AP_NONCE_LEN 12
 #define AP_TAG_LEN 16
+/* Message limits, checked before the output is allocated (the natives check them again):
+ * GCM's 32-bit block counter, ChaCha20's 2^32 - 1 blocks after the one-time key. */
+#define AP_AES_MAX ((1LL << 36) - 32)
+#define AP_CHACHA_MAX (((1LL << 32) - 1) * 64)
 
 static PyObject *ap_auth_error;  /* nexpo.errors.AuthenticationError */
 
@@ -120,7 +124,8 @@ static int ap_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, 
 /* The shared body of every AEAD call: read the arguments, size the output, run `fn` on
  * `state` with the GIL kept for short messages. `opening` = data ends with the tag. */
 static PyObject *ap_run(const char *fname, ap_native_fn fn, const void *state, size_t state_len,
-                        PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int opening)
+                        PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int opening,
+                        long long max_len)
 {
     PyObject *nonce_obj, *data_obj, *aad_obj, *out = NULL;
     ap_arg nonce, data, aad;
@@ -146,8 +151,9 @@ static PyObject *ap_run(const char *fname, ap_native_fn fn, const void *state, s
                      AP_TAG_LEN);
         goto release_all;
     }
-    if (!opening && data.len > PY_SSIZE_T_MAX - AP_TAG_LEN) {
-        PyErr_SetString(PyExc_OverflowError, "data is too long");
+    if ((long long)data.len - (opening ? AP_TAG_LEN : 0) > max_len) {
+        PyErr_Format(PyExc_ValueError, "data: %zd bytes is over the %lld-byte message limit",
+                     data.len, max_len);
         goto release_all;
     }
     Py_ssize_t out_len = opening ? data.len - AP_TAG_LEN : data.len + AP_TAG_LEN;
@@ -276,13 +282,15 @@ static void ap_key_dealloc(ap_key *self)
 static PyObject *ap_key_encrypt(ap_key *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
     return ap_run("encrypt", self->is_aes ? nexpo_aes256gcm_seal : ap_chacha_seal, self->state,
-                  self->state_len, args, nargs, kw, 0);
+                  self->state_len, args, nargs, kw, 0,
+                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX);
 }
 
 static PyObject *ap_key_decrypt(ap_key *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
     return ap_run("decrypt", self->is_aes ? nexpo_aes256gcm_open : ap_chacha_open, self->state,
-                  self->state_len, args, nargs, kw, 1);
+                  self->state_len, args, nargs, kw, 1,
+                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX);
 }
 
 static PyObject *ap_key_reduce(PyObject *self, PyObject *unused)
@@ -350,7 +358,7 @@ static PyObject *ap_oneshot(const char *fname, PyObject *const *args, Py_ssize_t
         PyErr_Format(PyExc_ValueError, "key must be %d bytes, got %zd", AP_KEY_LEN, key.len);
     } else {
         result = ap_run(fname, opening ? ap_aes_oneshot_open : ap_aes_oneshot_seal,
-                        key.buf, (size_t)key.len, args + 1, nargs - 1, kwnames, opening);
+                        key.buf, (size_t)key.len, args + 1, nargs - 1, kwnames, opening, AP_AES_MAX);
     }
     ap_release(&key);
     return result;
@@ -366,7 +374,28 @@ static PyObject *ap_aes_decrypt(PyObject *m, PyObject *const *args, Py_ssize_t n
     return ap_oneshot("aes256gcm_decrypt", args, nargs, kw, 1);
 }
 
+static PyObject *ap_aes_impl(PyObject *m, PyObject *unused)
+{
+    static const char *names[] = {"portable", "aes-ni", "vaes"};
+    int32_t impl = nexpo_aes256gcm_impl();
+    return PyUnicode_FromString(impl >= 0 && impl <= 2 ? names[impl] : "unknown");
+}
+
+static PyObject *ap_aes_variants(PyObject *m, PyObject *unused)
+{
+    int32_t cpu = nexpo_aes256gcm_cpu();
+    if (cpu & 2)
+        return Py_BuildValue("[sss]", "portable", "aes-ni", "vaes");
+    if (cpu & 1)
+        return Py_BuildValue("[ss]", "portable", "aes-ni");
+    return Py_BuildValue("[s]", "portable");
+}
+
 static PyMethodDef ap_methods[] = {
+    {"aes256gcm_variants", ap_aes_variants, METH_NOARGS,
+     "aes256gcm_variants() -> list[str]: the variants this CPU can run."},
+    {"aes256gcm_impl", ap_aes_impl, METH_NOARGS,
+     "aes256gcm_impl() -> 'portable' | 'aes-ni' | 'vaes': the variant the next call uses."},
     {"aes256gcm_encrypt", (PyCFunction)(void (*)(void))ap_aes_encrypt, METH_FASTCALL | METH_KEYWORDS,
      "aes256gcm_encrypt(key, nonce, data, aad=b\"\") -> ciphertext || tag."},
     {"aes256gcm_decrypt", (PyCFunction)(void (*)(void))ap_aes_decrypt, METH_FASTCALL | METH_KEYWORDS,
@@ -403,6 +432,7 @@ PyMODINIT_FUNC PyInit__aeadpath(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddIntConstant(m, "GIL_MINSIZE", AP_GIL_MINSIZE) < 0
+            || PyModule_AddIntConstant(m, "AES256GCM_MAX", (long)AP_AES_MAX) < 0
             || PyModule_AddObjectRef(m, "AesGcm", (PyObject *)&ap_aesgcm_type) < 0
             || PyModule_AddObjectRef(m, "ChaCha20Poly1305", (PyObject *)&ap_chacha_type) < 0) {
         Py_DECREF(m);

@@ -7,6 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The variant the next call would use (follows nexpo_set_isa): 0 portable (bitsliced),
+ * 1 AES-NI + PCLMULQDQ, 2 VAES + VPCLMULQDQ (AVX-512). */
+int32_t nexpo_aes256gcm_impl(void);
+/* The CPU's AES extensions: bit 0 AES-NI + PCLMULQDQ, bit 1 VAES + VPCLMULQDQ on zmm. */
+int32_t nexpo_aes256gcm_cpu(void);
 /* One-shot calls: the key is expanded, used and wiped. */
 int32_t nexpo_aes256gcm_encrypt(const char *key, size_t key_len, const char *nonce,
                                 size_t nonce_len, const char *data, size_t len, const char *aad,

@@ -101,3 +101,11 @@ proc nexpo_aes256gcm_decrypt*(key: Bytes, keyLen: int, nonce: Bytes, nonceLen: i
       gcmOpen(k, nonce, data, len, aad, aadLen, output, outLen)
     finally:
       wipe(k)
+
+proc nexpo_aes256gcm_impl*(): int32 {.exportc, cdecl.} =
+  ## The variant the next call would use: 0 portable, 1 AES-NI, 2 VAES.
+  int32(ord(aesImplOf()))
+
+proc nexpo_aes256gcm_cpu*(): int32 {.exportc, cdecl.} =
+  ## The CPU's AES extensions: bit 0 AES-NI + PCLMULQDQ, bit 1 VAES + VPCLMULQDQ on zmm.
+  int32(hasAesNi()) or (int32(hasVaes()) shl 1)
