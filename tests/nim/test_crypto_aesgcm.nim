@@ -69,3 +69,22 @@ suite "aes-256-gcm":
       var back = newSeq[byte](40)
       check not open(impl, k, P(nonce), P(sealed), sealed.len, nil, 0, P(back))
       check back == newSeq[byte](40)
+
+  test "a long message split over two threads equals the one-thread result":
+    let before = numThreads()
+    for len in [256 * 1024, 256 * 1024 + 1, 600_000 + 13, 1 shl 20]:
+      let key = newSeqWith(32, byte(rng.rand(255)))
+      let nonce = newSeqWith(12, byte(rng.rand(255)))
+      let pt = newSeqWith(len, byte(rng.rand(255)))
+      let aad = newSeqWith(37, byte(rng.rand(255)))
+      setNumThreads(1)
+      let want = sealWith(gcmPortable, key, nonce, pt, aad)
+      setNumThreads(2)
+      for impl in variants():
+        check sealWith(impl, key, nonce, pt, aad) == want
+        var k: AesGcmKey
+        initKey(impl, k, P(key))
+        var back = newSeq[byte](len)
+        check open(impl, k, P(nonce), P(want), want.len, P(aad), aad.len, P(back))
+        check back == pt
+    setNumThreads(before)

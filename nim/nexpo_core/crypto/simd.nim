@@ -104,6 +104,9 @@ proc mm_aeskeygenassist_si128*(a: M128i, imm: cint): M128i {.
 proc mm_clmulepi64_si128*(a, b: M128i, imm: cint): M128i {.importc: "_mm_clmulepi64_si128", header: hdr.}
 
 # --- VAES, VPCLMULQDQ on zmm (AES-GCM, 4 blocks per register) ---------------------------------
+proc mm512_unpacklo_epi32*(a, b: M512i): M512i {.importc: "_mm512_unpacklo_epi32", header: hdr.}
+proc mm512_unpackhi_epi32*(a, b: M512i): M512i {.importc: "_mm512_unpackhi_epi32", header: hdr.}
+proc mm512_shuffle_i32x4*(a, b: M512i, imm: cint): M512i {.importc: "_mm512_shuffle_i32x4", header: hdr.}
 proc mm512_shuffle_epi32*(a: M512i, imm: cint): M512i {.importc: "_mm512_shuffle_epi32", header: hdr.}
 proc mm512_setzero_si512*(): M512i {.importc: "_mm512_setzero_si512", header: hdr.}
 proc mm512_broadcast_i32x4*(a: M128i): M512i {.importc: "_mm512_broadcast_i32x4", header: hdr.}

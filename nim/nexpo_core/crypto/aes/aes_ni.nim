@@ -32,7 +32,7 @@ proc dotNi(a, b: M128i): M128i {.aesniInline.} =
          mm_xor_si128(mm_clmulepi64_si128(a, b, 0x10), mm_clmulepi64_si128(a, b, 0x01)),
          mm_clmulepi64_si128(a, b, 0x11))
 
-proc dotU128(a, b: U128): U128 {.aesnifn.} =
+proc dotU128*(a, b: U128): U128 {.aesnifn.} =
   var a = a
   var b = b
   mm_storeu_si128(result.addr, dotNi(mm_loadu_si128(a.addr), mm_loadu_si128(b.addr)))

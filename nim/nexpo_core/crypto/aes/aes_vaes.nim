@@ -94,8 +94,12 @@ template encryptAll(rk: RoundKeys, b: var array) =
 proc encrypt4(rk: RoundKeys, b: var array[4, M512i]) {.vaesInline.} = encryptAll(rk, b)
 proc encrypt8(rk: RoundKeys, b: var array[8, M512i]) {.vaesInline.} = encryptAll(rk, b)
 
-proc gcmVaes(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
-             tag: Bytes, decrypting: bool) {.vaesfn.} =
+proc ctrGhashVaes*(key: AesGcmKey, nonce: Bytes, firstCtr: uint32, y0: U128, src, dst: Bytes,
+                   len: int, decrypting: bool): U128 {.vaesfn.} =
+  ## dst = src ⊕ keystream from counter `firstCtr`; returns y0 after GHASH absorbed the
+  ## ciphertext (src when decrypting, dst when encrypting). A partial last block is padded, so
+  ## a part that is not the message's end must be whole blocks.
+  var y0 = y0
   var rk: RoundKeys
   for r in 0 .. aesRounds:
     rk[r] = mm512_broadcast_i32x4(mm_loadu_si128(key.rk[16 * r].unsafeAddr))
@@ -105,9 +109,10 @@ proc gcmVaes(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, le
   # place and zeroes the rest, so a block is base ⊕ shuffle(counter).
   let ctrSwap = mm512_broadcast_i32x4(mm_set_epi8(12, 13, 14, 15, -128, -128, -128, -128, -128,
                                                   -128, -128, -128, -128, -128, -128, -128))
-  var ctr = mm512_setr_epi32(0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5)
+  let c = cast[int32](firstCtr)
+  var ctr = mm512_setr_epi32(0, 0, 0, c, 0, 0, 0, c +% 1, 0, 0, 0, c +% 2, 0, 0, 0, c +% 3)
   let four = mm512_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4)
-  var y = ghashZ(key, mm_setzero_si128(), aad, aadLen)
+  var y = mm_loadu_si128(y0.addr)
   var b, x: array[4, M512i]
   var off = 0
   template nextCounters(b: var array) =
@@ -164,15 +169,36 @@ proc gcmVaes(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, le
       mm512_mask_storeu_epi8(dst[at].addr, m, output)
       x[j] = if decrypting: input else: output
     ghash16(key, y, x, (rem + 15) div 16)
+  mm_storeu_si128(result.addr, y)
+
+proc ghashVaes*(key: AesGcmKey, y0: U128, data: Bytes, len: int): U128 {.vaesfn.} =
+  var y0 = y0
+  mm_storeu_si128(result.addr, ghashZ(key, mm_loadu_si128(y0.addr), data, len))
+
+proc tagVaes*(key: AesGcmKey, nonce: Bytes, y0: U128, aadLen, len: int, tag: Bytes) {.vaesfn.} =
+  ## tag = GHASH(..., lengths) ⊕ E_K(J0).
+  var y0 = y0
+  var y = mm_loadu_si128(y0.addr)
   var lens = lengthBlock(aadLen, len)
+  var x: array[4, M512i]
   x[0] = mm512_maskz_loadu_epi8(0xFFFF'u64, lens[0].addr)
   ghash16(key, y, x, 1)
-  b[0] = mm512_xor_si512(base, mm512_shuffle_epi8(
-    mm512_setr_epi32(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), ctrSwap))
+  var rk: RoundKeys
+  for r in 0 .. aesRounds:
+    rk[r] = mm512_broadcast_i32x4(mm_loadu_si128(key.rk[16 * r].unsafeAddr))
+  let j0 = counterBlock(nonce, 1)
+  var b: array[4, M512i]
+  b[0] = mm512_broadcast_i32x4(mm_loadu_si128(j0[0].unsafeAddr))
   encrypt4(rk, b)
   let mask = mm512_extracti32x4_epi32(b[0], 0)
   mm_storeu_si128(tag, mm_xor_si128(mm_shuffle_epi8(y, mm512_extracti32x4_epi32(bswapLanes(), 0)),
                                     mask))
+
+proc gcmVaes(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
+             tag: Bytes, decrypting: bool) =
+  var y = ghashVaes(key, U128(), aad, aadLen)
+  y = ctrGhashVaes(key, nonce, 2, y, src, dst, len, decrypting)
+  tagVaes(key, nonce, y, aadLen, len, tag)
 
 proc sealVaes*(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
                tag: Bytes) =
