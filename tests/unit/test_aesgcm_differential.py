@@ -131,15 +131,23 @@ def test_every_tamper_position_is_refused(isa: str, rng: random.Random, size: in
                 obj.decrypt(nonce, sealed[1:], aad)
 
 
-def test_tampered_large_message_is_refused(isa: str, rng: random.Random) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tampered_large_message_is_refused(isa: str, rng: random.Random, threads: int) -> None:
+    """300 kB: over the size where both AEADs split a message between two threads."""
     key, nonce, pt = rng.randbytes(32), rng.randbytes(12), rng.randbytes(300_000)
-    sealed = bytearray(crypto.AesGcm(key).encrypt(nonce, pt))
-    for pos in (0, 4096, 123_457, len(sealed) - 17, len(sealed) - 1):
-        sealed[pos] ^= 0x80
-        with pytest.raises(nexpo.AuthenticationError, match="authentication failed"):
-            crypto.AesGcm(key).decrypt(nonce, bytes(sealed))
-        sealed[pos] ^= 0x80
-    assert crypto.AesGcm(key).decrypt(nonce, bytes(sealed)) == pt
+    previous = nexpo.get_num_threads()
+    nexpo.set_num_threads(threads)
+    try:
+        for cls in (crypto.AesGcm, crypto.ChaCha20Poly1305):
+            sealed = bytearray(cls(key).encrypt(nonce, pt, b"aad"))
+            for pos in (0, 4096, 150_000, 150_017, len(sealed) - 17, len(sealed) - 1):
+                sealed[pos] ^= 0x80
+                with pytest.raises(nexpo.AuthenticationError, match="authentication failed"):
+                    cls(key).decrypt(nonce, bytes(sealed), b"aad")
+                sealed[pos] ^= 0x80
+            assert cls(key).decrypt(nonce, bytes(sealed), b"aad") == pt
+    finally:
+        nexpo.set_num_threads(previous)
 
 
 def test_a_key_object_made_under_one_variant_works_under_every_other(rng: random.Random) -> None:
