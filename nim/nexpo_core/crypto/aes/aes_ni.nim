@@ -3,7 +3,9 @@
 ##
 ## Properties:
 ## - AES rounds in hardware (constant time); GHASH by carry-less multiply
-## - the tail (< 128 bytes) goes through a zero-padded stack buffer, wiped afterwards
+## - the tail (< 128 bytes) goes through a zero-padded stack buffer, wiped afterwards; round
+##   keys, counters and the hash state are register values (wiping them would pin them to the
+##   stack): the lasting copy of the key is the caller's `AesGcmKey`
 
 {.push overflowChecks: off, boundChecks: off.}  # indices bounded by the loops
 
@@ -77,9 +79,10 @@ proc counters(base: M128i, ctr: uint32, b: var array[8, M128i], n: int) {.aesniI
     let be = (c shr 24) or ((c shr 8) and 0xff00'u32) or ((c shl 8) and 0xff0000'u32) or (c shl 24)
     b[i] = mm_insert_epi32(base, cast[int32](be), 3)
 
-proc ctrGhash(key: AesGcmKey, rk: RoundKeys, base: M128i, y: var M128i, src, dst: Bytes,
-              len: int, decrypting: bool) {.aesnifn.} =
-  ## dst = src ⊕ keystream (counter 2 on); GHASH absorbs the ciphertext (src or dst).
+proc ctrGhash(key: AesGcmKey, rk: RoundKeys, base: M128i, y0: M128i, src, dst: Bytes,
+              len: int, decrypting: bool): M128i {.aesniInline.} =
+  ## dst = src ⊕ keystream (counter 2 on); returns y0 after GHASH absorbed the ciphertext.
+  var y = y0
   var ctr = 2'u32
   var off = 0
   var b: array[8, M128i]
@@ -108,7 +111,7 @@ proc ctrGhash(key: AesGcmKey, rk: RoundKeys, base: M128i, y: var M128i, src, dst
       zeroMem(buf[rem].addr, 16 * n - rem)
       ghashBlocks(key, y, buf[0].addr, n)
     wipe(buf)
-  wipe(b)
+  y
 
 proc gcmNi(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
            tag: Bytes, decrypting: bool) {.aesnifn.} =
@@ -118,16 +121,13 @@ proc gcmNi(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len:
   let base = mm_loadu_si128(j0[0].unsafeAddr)
   var y = mm_setzero_si128()
   ghashNi(key, y, aad, aadLen)
-  ctrGhash(key, rk, base, y, src, dst, len, decrypting)
+  y = ctrGhash(key, rk, base, y, src, dst, len, decrypting)
   var lens = lengthBlock(aadLen, len)
   ghashBlocks(key, y, lens[0].addr, 1)
   var b: array[8, M128i]
   b[0] = base
   encryptBlocks(rk, b, 1)
   mm_storeu_si128(tag, mm_xor_si128(mm_shuffle_epi8(y, bswapMask()), b[0]))
-  wipe(rk)
-  wipe(b)
-  wipe(y)
 
 proc sealNi*(key: AesGcmKey, nonce, aad: Bytes, aadLen: int, src, dst: Bytes, len: int,
              tag: Bytes) =
