@@ -49,6 +49,12 @@ class _AeadPath(Protocol):
     def aes256gcm_variants(self) -> list[str]: ...
     def aes256gcm_encrypt(self, key: object, nonce: object, data: object, aad: object = b"", /) -> bytes: ...
     def aes256gcm_decrypt(self, key: object, nonce: object, data: object, aad: object = b"", /) -> bytes: ...
+    def chacha20poly1305_encrypt(
+        self, key: object, nonce: object, plaintext: object, aad: object = b"", /
+    ) -> bytes: ...
+    def chacha20poly1305_decrypt(
+        self, key: object, nonce: object, data: object, aad: object = b"", /
+    ) -> bytes: ...
 
 
 _ap: Final[_AeadPath] = load_sibling_module("nexpo._aeadpath")
@@ -67,3 +73,7 @@ aes256gcm_impl: Final = _ap.aes256gcm_impl  # 'portable' | 'aes-ni' | 'vaes', pe
 aes256gcm_variants: Final = _ap.aes256gcm_variants  # what this CPU can run
 aes256gcm_encrypt: Final = _ap.aes256gcm_encrypt
 aes256gcm_decrypt: Final = _ap.aes256gcm_decrypt
+# RFC 8439: encrypt → ciphertext ‖ 16-byte tag (never reuse a key and nonce pair); decrypt raises
+# nexpo.AuthenticationError and releases no plaintext when anything was altered.
+chacha20poly1305_encrypt: Final = _ap.chacha20poly1305_encrypt
+chacha20poly1305_decrypt: Final = _ap.chacha20poly1305_decrypt

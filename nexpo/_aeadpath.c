@@ -8,7 +8,8 @@
  * more, as hashlib does).
  *
  * Built into the same shared object as the cffi module nexpo._core, as a further PyInit_ (PEP
- * 489), so it calls the Nim exports (aes.h, crypto.h) directly. Errors carry the native message:
+ * 489), so it calls the Nim exports (aes.h, crypto.h) directly. The one-shot functions of both
+ * AEADs (nexpo.crypto.aes256gcm_*, chacha20poly1305_*) are here too. Errors carry the native message:
  * NEXPO_EAUTH → nexpo.AuthenticationError, NEXPO_EINVAL → ValueError.
  *
  * Key objects hold native key state (AES: round keys and GHASH powers; ChaCha20: the key) in
@@ -94,7 +95,7 @@ static PyObject *ap_raise(int32_t status)
     return NULL;
 }
 
-/* Parse (nonce, data, aad=b"") from a vectorcall; aad may be None or passed by keyword. */
+/* Parse (nonce, data, aad=b"") from a vectorcall; aad may be passed by keyword. */
 static int ap_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                     PyObject **nonce, PyObject **data, PyObject **aad)
 {
@@ -122,10 +123,11 @@ static int ap_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, 
 }
 
 /* The shared body of every AEAD call: read the arguments, size the output, run `fn` on
- * `state` with the GIL kept for short messages. `opening` = data ends with the tag. */
+ * `state` with the GIL kept for short messages. `opening` = data ends with the tag;
+ * `aad_none_ok`: aad=None means no AAD (the key objects, as cryptography's do). */
 static PyObject *ap_run(const char *fname, ap_native_fn fn, const void *state, size_t state_len,
                         PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int opening,
-                        long long max_len)
+                        long long max_len, int aad_none_ok)
 {
     PyObject *nonce_obj, *data_obj, *aad_obj, *out = NULL;
     ap_arg nonce, data, aad;
@@ -135,7 +137,7 @@ static PyObject *ap_run(const char *fname, ap_native_fn fn, const void *state, s
         return NULL;
     if (ap_read(data_obj, &data, "data") < 0)
         goto release_nonce;
-    if (aad_obj == NULL || aad_obj == Py_None) {
+    if (aad_obj == NULL || (aad_obj == Py_None && aad_none_ok)) {
         aad.has_view = 0;
         aad.buf = NULL;
         aad.len = 0;
@@ -283,14 +285,14 @@ static PyObject *ap_key_encrypt(ap_key *self, PyObject *const *args, Py_ssize_t 
 {
     return ap_run("encrypt", self->is_aes ? nexpo_aes256gcm_seal : ap_chacha_seal, self->state,
                   self->state_len, args, nargs, kw, 0,
-                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX);
+                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX, 1);
 }
 
 static PyObject *ap_key_decrypt(ap_key *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
     return ap_run("decrypt", self->is_aes ? nexpo_aes256gcm_open : ap_chacha_open, self->state,
                   self->state_len, args, nargs, kw, 1,
-                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX);
+                  self->is_aes ? AP_AES_MAX : AP_CHACHA_MAX, 1);
 }
 
 static PyObject *ap_key_reduce(PyObject *self, PyObject *unused)
@@ -340,11 +342,11 @@ static PyTypeObject ap_chacha_type = {
     .tp_repr = ap_key_repr,
 };
 
-/* --- one-shot AES-256-GCM ------------------------------------------------------------------ */
+/* --- one-shot calls (the key travels with each call) ------------------------------------------------------------------ */
 
 /* (key, nonce, data, aad=b"") → the key expanded on the native side, used, wiped. */
 static PyObject *ap_oneshot(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                            PyObject *kwnames, int opening)
+                            PyObject *kwnames, int opening, int is_aes)
 {
     if (nargs < 1) {
         PyErr_Format(PyExc_TypeError, "%s(key, nonce, data, aad=b\"\") takes 3 or 4 arguments", fname);
@@ -357,8 +359,10 @@ static PyObject *ap_oneshot(const char *fname, PyObject *const *args, Py_ssize_t
     if (key.len != AP_KEY_LEN) {
         PyErr_Format(PyExc_ValueError, "key must be %d bytes, got %zd", AP_KEY_LEN, key.len);
     } else {
-        result = ap_run(fname, opening ? ap_aes_oneshot_open : ap_aes_oneshot_seal,
-                        key.buf, (size_t)key.len, args + 1, nargs - 1, kwnames, opening, AP_AES_MAX);
+        ap_native_fn fn = is_aes ? (opening ? ap_aes_oneshot_open : ap_aes_oneshot_seal)
+                                 : (opening ? ap_chacha_open : ap_chacha_seal);
+        result = ap_run(fname, fn, key.buf, (size_t)key.len, args + 1, nargs - 1, kwnames, opening,
+                        is_aes ? AP_AES_MAX : AP_CHACHA_MAX, 0);
     }
     ap_release(&key);
     return result;
@@ -366,12 +370,22 @@ static PyObject *ap_oneshot(const char *fname, PyObject *const *args, Py_ssize_t
 
 static PyObject *ap_aes_encrypt(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
-    return ap_oneshot("aes256gcm_encrypt", args, nargs, kw, 0);
+    return ap_oneshot("aes256gcm_encrypt", args, nargs, kw, 0, 1);
 }
 
 static PyObject *ap_aes_decrypt(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
-    return ap_oneshot("aes256gcm_decrypt", args, nargs, kw, 1);
+    return ap_oneshot("aes256gcm_decrypt", args, nargs, kw, 1, 1);
+}
+
+static PyObject *ap_chacha_encrypt(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
+{
+    return ap_oneshot("chacha20poly1305_encrypt", args, nargs, kw, 0, 0);
+}
+
+static PyObject *ap_chacha_decrypt(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
+{
+    return ap_oneshot("chacha20poly1305_decrypt", args, nargs, kw, 1, 0);
 }
 
 static PyObject *ap_aes_impl(PyObject *m, PyObject *unused)
@@ -400,6 +414,12 @@ static PyMethodDef ap_methods[] = {
      "aes256gcm_encrypt(key, nonce, data, aad=b\"\") -> ciphertext || tag."},
     {"aes256gcm_decrypt", (PyCFunction)(void (*)(void))ap_aes_decrypt, METH_FASTCALL | METH_KEYWORDS,
      "aes256gcm_decrypt(key, nonce, data, aad=b\"\") -> plaintext."},
+    {"chacha20poly1305_encrypt", (PyCFunction)(void (*)(void))ap_chacha_encrypt,
+     METH_FASTCALL | METH_KEYWORDS,
+     "chacha20poly1305_encrypt(key, nonce, plaintext, aad=b\"\") -> ciphertext || tag."},
+    {"chacha20poly1305_decrypt", (PyCFunction)(void (*)(void))ap_chacha_decrypt,
+     METH_FASTCALL | METH_KEYWORDS,
+     "chacha20poly1305_decrypt(key, nonce, data, aad=b\"\") -> plaintext."},
     {NULL, NULL, 0, NULL},
 };
 
