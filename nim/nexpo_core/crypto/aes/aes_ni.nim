@@ -86,16 +86,21 @@ proc ctrGhash(key: AesGcmKey, rk: RoundKeys, base: M128i, y0: M128i, src, dst: B
   var ctr = 2'u32
   var off = 0
   var b: array[8, M128i]
+  # Encryption is software-pipelined: the GHASH of the previous 128 bytes of ciphertext runs
+  # beside the AES rounds of the next, so neither waits for the other.
+  var pending = -1
   while len - off >= 128:
     counters(base, ctr, b, 8)
     encryptBlocks(rk, b, 8)
     if decrypting: ghashBlocks(key, y, src[off].addr, 8)
+    elif pending >= 0: ghashBlocks(key, y, dst[pending].addr, 8)
     for i in 0 ..< 8:
       mm_storeu_si128(dst[off + 16 * i].addr,
                       mm_xor_si128(b[i], mm_loadu_si128(src[off + 16 * i].addr)))
-    if not decrypting: ghashBlocks(key, y, dst[off].addr, 8)
+    pending = off
     ctr += 8
     off += 128
+  if not decrypting and pending >= 0: ghashBlocks(key, y, dst[pending].addr, 8)
   if off < len:
     let rem = len - off
     let n = (rem + 15) div 16
