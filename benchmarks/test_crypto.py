@@ -1,5 +1,5 @@
 """nexpo.crypto next to its peers, in one run: hashlib, hmac, a pure-Python RFC 9162 Merkle tree
-on hashlib, and cryptography's ChaCha20Poly1305 and Ed25519.
+on hashlib, and cryptography's AESGCM, ChaCha20Poly1305 and Ed25519.
 
 Every case records what one call processes (``bytes`` and/or ``msgs``) in ``extra_info`` so a
 report can compute GB/s or M msgs/s, and ``correct`` = did nexpo's output match the peer's.
@@ -9,6 +9,7 @@ to N workers for the call (the peers are single-threaded Python).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import nexpo
@@ -171,39 +172,57 @@ def test_merkle_root(benchmark: BenchmarkFixture, impl: str) -> None:
     )
 
 
-# --- ChaCha20-Poly1305 -----------------------------------------------------------------------
+# --- AEADs: AES-256-GCM and ChaCha20-Poly1305 ------------------------------------------------
 
 _aead_key = os.urandom(32)
 _nonce = os.urandom(12)
 _aad = os.urandom(16)
-_peer = ChaCha20Poly1305(_aead_key)
-AEAD_SIZES = {"64 B": 64, "16 KiB": 16 * 1024, "1 MiB": MIB}
+AEAD_SIZES = {"64 B": 64, "1 KiB": 1024, "16 KiB": 16 * 1024, "1 MiB": MIB}
+# (cryptography's key object, nexpo's key object, nexpo's one-shot encrypt and decrypt)
+AEADS: dict[str, tuple[Any, Any, Callable[..., bytes], Callable[..., bytes]]] = {
+    "aes256gcm": (
+        AESGCM(_aead_key),
+        crypto.AesGcm(_aead_key),
+        crypto.aes256gcm_encrypt,
+        crypto.aes256gcm_decrypt,
+    ),
+    "chacha20poly1305": (
+        ChaCha20Poly1305(_aead_key),
+        crypto.ChaCha20Poly1305(_aead_key),
+        crypto.chacha20poly1305_encrypt,
+        crypto.chacha20poly1305_decrypt,
+    ),
+}
 
 
-@pytest.mark.parametrize("impl", ["cryptography", "nexpo"])
+@pytest.mark.parametrize("impl", ["cryptography", "nexpo", "nexpo function"])
 @pytest.mark.parametrize("size", list(AEAD_SIZES))
-def test_chacha20poly1305_encrypt(benchmark: BenchmarkFixture, impl: str, size: str) -> None:
+@pytest.mark.parametrize("op", ["encrypt", "decrypt"])
+@pytest.mark.parametrize("alg", list(AEADS))
+def test_aead(benchmark: BenchmarkFixture, alg: str, op: str, size: str, impl: str) -> None:
+    """One message per call, the key set up beforehand (key objects) or per call (functions)."""
+    peer, ours, encrypt_fn, decrypt_fn = AEADS[alg]
     n = AEAD_SIZES[size]
     plaintext = os.urandom(n)
-    expected = _peer.encrypt(_nonce, plaintext, _aad)
+    sealed = peer.encrypt(_nonce, plaintext, _aad)
+    arg, expected = (plaintext, sealed) if op == "encrypt" else (sealed, plaintext)
     # per round: enough calls to take ~1 ms or more, so the timer does not dominate
     calls = max(1, (4 * MIB) // (n * 8)) if n < MIB else 1
-    if impl == "nexpo":
-        encrypt = crypto.chacha20poly1305_encrypt
+    if impl == "nexpo function":
+        fn = encrypt_fn if op == "encrypt" else decrypt_fn
 
-        def run() -> bytes:
-            for _ in range(calls):
-                out = encrypt(_aead_key, _nonce, plaintext, _aad)
-            return out
+        def call() -> bytes:
+            return fn(_aead_key, _nonce, arg, _aad)
     else:
-        peer_encrypt = _peer.encrypt
+        obj = ours if impl == "nexpo" else peer
+        call = functools.partial(getattr(obj, op), _nonce, arg, _aad)
 
-        def run() -> bytes:
-            for _ in range(calls):
-                out = peer_encrypt(_nonce, plaintext, _aad)
-            return out
+    def run() -> bytes:
+        for _ in range(calls):
+            out = call()
+        return out
 
-    benchmark.group = f"crypto: chacha20poly1305 encrypt {size}"
+    benchmark.group = f"crypto: {alg} {op} {size}"
     out = _run(benchmark, run, rounds=20 if n < MIB else 10)
     benchmark.extra_info.update(implementation=impl, bytes=n * calls, msgs=calls, correct=out == expected)
 

@@ -18,6 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from nexpo import _native
+from nexpo._aead import (
+    AesGcm,
+    ChaCha20Poly1305,
+    aes256gcm_decrypt,
+    aes256gcm_encrypt,
+    chacha20poly1305_decrypt,
+    chacha20poly1305_encrypt,
+)
 from nexpo._ed25519 import ed25519_public_key, ed25519_sign, ed25519_verify, ed25519_verify_many
 from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
@@ -25,8 +33,12 @@ from nexpo._sha512 import Sha512, sha512
 from nexpo._slots import read_only_slot
 
 __all__ = [
+    "AesGcm",
+    "ChaCha20Poly1305",
     "Sha256",
     "Sha512",
+    "aes256gcm_decrypt",
+    "aes256gcm_encrypt",
     "chacha20poly1305_decrypt",
     "chacha20poly1305_encrypt",
     "ed25519_public_key",
@@ -51,7 +63,6 @@ NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 
 _STATE_SIZE: Final = int(lib.nexpo_sha256_state_size())
-_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 
 Messages = Iterable[Any] | npt.NDArray[np.uint8]
 
@@ -60,27 +71,6 @@ Messages = Iterable[Any] | npt.NDArray[np.uint8]
 
 
 _in = _native.read_buffer  # the ``const char *`` inputs of crypto.h
-
-
-class _Scratch(threading.local):
-    """A per-thread output buffer, reused so large outputs do not page-fault a fresh
-    allocation on every call (the result is copied out into the returned bytes)."""
-
-    def __init__(self) -> None:
-        self.buf: CData = _new_uncleared("uint8_t[]", 4096)
-
-    def get(self, n: int) -> CData:
-        size = len(self.buf)  # the allocation's own length: C writes n bytes into it
-        if n > size:
-            if n > _SCRATCH_MAX:
-                return _new_uncleared("uint8_t[]", n)
-            self.buf = _new_uncleared("uint8_t[]", max(n, 2 * size))
-        return self.buf
-
-
-_SCRATCH_MAX: Final = 64 * 1024 * 1024
-_SMALL: Final = 64 * 1024  # outputs up to this size are allocated fresh (cheaper than a lookup)
-_scratch = _Scratch()
 
 
 def _check_int(value: object, name: str) -> int:
@@ -390,55 +380,3 @@ def merkle_verify(leaf: object, index: int, tree_size: int, proof: Iterable[Any]
         )
     )
     return bool(ok[0])
-
-
-# --- ChaCha20-Poly1305 (RFC 8439) -----------------------------------------------------------
-
-
-def _key_nonce(key: object, nonce: object) -> tuple[CData | bytes, CData | bytes]:
-    key_buf, key_len = _in(key, "key")
-    if key_len != KEY_SIZE:
-        raise ValueError(f"key must be {KEY_SIZE} bytes, got {key_len}")
-    nonce_buf, nonce_len = _in(nonce, "nonce")
-    if nonce_len != NONCE_SIZE:
-        raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {nonce_len}")
-    return key_buf, nonce_buf
-
-
-def chacha20poly1305_encrypt(key: object, nonce: object, plaintext: object, aad: object = b"") -> bytes:
-    """RFC 8439 AEAD encryption: ciphertext ‖ 16-byte tag. Never reuse a (key, nonce) pair."""
-    if type(plaintext) is bytes and type(key) is bytes and type(nonce) is bytes and type(aad) is bytes:
-        # The common case, kept to a few attribute lookups: everything passes without a view.
-        key_buf, nonce_buf, buf, aad_buf = key, nonce, plaintext, aad
-        n, aad_len = len(plaintext), len(aad)
-        if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
-            _key_nonce(key, nonce)  # raises the ValueError
-    else:
-        key_buf, nonce_buf = _key_nonce(key, nonce)
-        buf, n = _in(plaintext, "plaintext")
-        aad_buf, aad_len = _in(aad, "aad")
-    size = n + TAG_SIZE
-    out = _new_uncleared("uint8_t[]", size) if size <= _SMALL else _scratch.get(size)
-    status = lib.nexpo_chacha20poly1305_encrypt(
-        key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, size
-    )
-    if status:
-        check(status)
-    return cast(bytes, ffi.buffer(out, size)[:])
-
-
-def chacha20poly1305_decrypt(key: object, nonce: object, data: object, aad: object = b"") -> bytes:
-    """RFC 8439 AEAD decryption of ciphertext ‖ tag. Raises ``nexpo.AuthenticationError`` (and
-    releases no plaintext) when the ciphertext, tag, aad, key or nonce does not match."""
-    key_buf, nonce_buf = _key_nonce(key, nonce)
-    buf, n = _in(data, "data")
-    aad_buf, aad_len = _in(aad, "aad")
-    if n < TAG_SIZE:
-        raise ValueError(f"data must hold at least the {TAG_SIZE}-byte tag, got {n} bytes")
-    out = _new_uncleared("uint8_t[]", max(n - TAG_SIZE, 1))
-    check(
-        lib.nexpo_chacha20poly1305_decrypt(
-            key_buf, KEY_SIZE, nonce_buf, NONCE_SIZE, buf, n, aad_buf, aad_len, out, n - TAG_SIZE
-        )
-    )
-    return cast(bytes, ffi.buffer(out, n - TAG_SIZE)[:])

@@ -16,5 +16,6 @@ include ./capi/kernels
 include ./capi/crypto
 include ./capi/sha512
 include ./capi/ed25519
+include ./capi/aes
 include ./capi/runtime
 include ./capi/inference

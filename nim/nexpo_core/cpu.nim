@@ -44,11 +44,14 @@ static int nexpo_cpu_flags(void) {
   int ymm = (xcr0 & 0x6) == 0x6, zmm = ymm && (xcr0 & 0xe0) == 0xe0;
   if (!__get_cpuid_count(7, 0, &a, &b7, &c, &d)) b7 = 0;
   int avx = (c1 >> 28) & 1, fma = (c1 >> 12) & 1, ssse3 = (c1 >> 9) & 1, sse41 = (c1 >> 19) & 1;
+  if (b7 == 0) c = 0;
   int avx2 = (b7 >> 5) & 1, bmi = ((b7 >> 3) & 1) && ((b7 >> 8) & 1), sha = (b7 >> 29) & 1;
   int avx512 = ((b7 >> 16) & 1) && ((b7 >> 17) & 1) && ((b7 >> 30) & 1) && ((b7 >> 31) & 1); /* F DQ BW VL */
   if (ymm && avx && avx2 && fma && bmi) flags |= 1;  /* x86-64-v3 has BMI1/2 too (SHA-512's rorx, andn) */
   if (zmm && avx512) flags |= 2;
   if (sha && ssse3 && sse41) flags |= 4;
+  if (((c1 >> 25) & 1) && ((c1 >> 1) & 1)) flags |= 8;             /* AES-NI + PCLMULQDQ */
+  if ((flags & 2) && ((c >> 9) & 1) && ((c >> 10) & 1)) flags |= 16; /* VAES + VPCLMULQDQ (zmm) */
   return (int)flags;
 }
 """.}
@@ -59,6 +62,8 @@ else:
 var
   bestIsa: Isa
   shaNiPresent: bool
+  aesNiPresent: bool   # AES-NI + PCLMULQDQ
+  vaesPresent: bool    # VAES + VPCLMULQDQ on zmm (implies the AVX-512 path)
   activeIsaVar: Atomic[int]
   forcedPortable: Atomic[bool]
   shaNiOff: Atomic[bool]
@@ -69,10 +74,14 @@ proc detect*() =
             elif (flags and 1) != 0: isaAvx2
             else: isaPortable
   shaNiPresent = (flags and 4) != 0
+  aesNiPresent = (flags and 8) != 0
+  vaesPresent = (flags and 16) != 0
   activeIsaVar.store(ord(bestIsa), moRelaxed)
 
 proc best*(): Isa = bestIsa
 proc hasShaNi*(): bool = shaNiPresent
+proc hasAesNi*(): bool = aesNiPresent
+proc hasVaes*(): bool = vaesPresent
 
 proc activeIsa*(): Isa {.inline.} = Isa(activeIsaVar.load(moRelaxed))
 

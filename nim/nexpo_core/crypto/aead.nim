@@ -11,8 +11,13 @@
 ##   mismatch the output buffer is never touched
 ## - the one-time key, the Poly1305 state and the keystream are wiped before returning
 ## - at most 2^32 - 1 blocks of keystream after the one-time key: 274,877,906,880 bytes
+## - long messages (`splitMin` and up, with two or more threads) are split in two at a 64-byte
+##   boundary: each half is encrypted and authenticated on its own thread, and the two Poly1305
+##   accumulators are joined (h = h_head·r^n_tail + h_tail); decryption authenticates both
+##   halves in parallel first, then decrypts in parallel
 
 import ../cpu, ../errors
+import ../runtime/scheduler
 import ./chacha20, ./poly1305, ./ct
 
 const
@@ -21,18 +26,62 @@ const
   tagLen* = 16
   maxPlaintext* = (int64(high(uint32))) * 64
 
+const splitMin = 256 * 1024   ## below this the two fork-joins cost more than they save
+
+proc lengthsBlock(aadLen, ctLen: int): array[16, byte] =
+  for i in 0 ..< 8:
+    result[i] = byte(uint64(aadLen) shr (8 * i))
+    result[8 + i] = byte(uint64(ctLen) shr (8 * i))
+
 proc computeTag(isa: Isa, otk: ptr UncheckedArray[byte], aad: ptr UncheckedArray[byte], aadLen: int,
                 ct: ptr UncheckedArray[byte], ctLen: int, tag: ptr UncheckedArray[byte]) =
   var mac: Poly1305
   mac.init(otk, wide = isa >= isaAvx2)
   mac.update(aad, aadLen, padTo16 = true)
   mac.update(ct, ctLen, padTo16 = true)
-  var lens: array[16, byte]
-  for i in 0 ..< 8:
-    lens[i] = byte(uint64(aadLen) shr (8 * i))
-    lens[8 + i] = byte(uint64(ctLen) shr (8 * i))
+  var lens = lengthsBlock(aadLen, ctLen)
   mac.blocks(cast[ptr UncheckedArray[byte]](lens[0].addr), 1)
   mac.finish(tag)
+
+type HalvesJob = object
+  ## Two halves of one message, [0, mid) and [mid, len): `encrypting` runs ChaCha20 over each
+  ## half before its MAC; the MAC always reads `ct` (the output when encrypting).
+  isa: Isa
+  encrypting: bool
+  key, nonce, src, ct, aad, otk: ptr UncheckedArray[byte]
+  aadLen, mid, len: int
+  macs: array[2, Poly1305]
+
+proc halfRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr HalvesJob](ctx)
+  for half in lo ..< hi:
+    let first = if half == 0: 0 else: job.mid
+    let last = if half == 0: job.mid else: job.len
+    if job.encrypting:
+      var input = chachaInput(job.key, job.nonce, 1)
+      input[12] += uint32(first div 64)
+      xorSerial(job.isa, input, cast[ptr UncheckedArray[byte]](job.src[first].addr),
+                cast[ptr UncheckedArray[byte]](job.ct[first].addr), last - first)
+      wipe(input)
+    var mac: Poly1305
+    mac.init(job.otk, wide = job.isa >= isaAvx2)
+    if half == 0: mac.update(job.aad, job.aadLen, padTo16 = true)
+    mac.update(cast[ptr UncheckedArray[byte]](job.ct[first].addr), last - first, padTo16 = true)
+    job.macs[half] = mac
+    wipe(mac)
+
+proc tagOfHalves(job: var HalvesJob, tag: ptr UncheckedArray[byte]) =
+  ## Run both halves on the pool, join their MACs, finish the tag.
+  parallelFor(0, 2, 1, halfRange, job.addr)
+  job.macs[0].join(job.macs[1], (job.len - job.mid + 15) div 16)
+  var lens = lengthsBlock(job.aadLen, job.len)
+  job.macs[0].blocks(cast[ptr UncheckedArray[byte]](lens[0].addr), 1)
+  job.macs[0].finish(tag)
+  wipe(job.macs)
+
+proc splitsAt(len: int): int =
+  ## Where to split a long message (a 64-byte boundary: whole ChaCha20 blocks), or 0 for "don't".
+  if len < splitMin or numThreads() < 2: 0 else: (len div 2) and not 63
 
 proc oneTimeKey(key, nonce: ptr UncheckedArray[byte], otk: var array[64, byte]) =
   var blk: array[16, uint32]
@@ -45,12 +94,19 @@ proc seal*(isa: Isa, key, nonce, plaintext: ptr UncheckedArray[byte], len: int,
   ## output[0..len) = ciphertext, output[len..len+16) = tag.
   var otk: array[64, byte]
   oneTimeKey(key, nonce, otk)
-  var input = chachaInput(key, nonce, 1)
-  chacha20Xor(isa, input, plaintext, output, len)
-  computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, output, len,
-             cast[ptr UncheckedArray[byte]](output[len].addr))
+  let mid = splitsAt(len)
+  if mid > 0:
+    var job = HalvesJob(isa: isa, encrypting: true, key: key, nonce: nonce, src: plaintext,
+                        ct: output, aad: aad, otk: cast[ptr UncheckedArray[byte]](otk[0].addr),
+                        aadLen: aadLen, mid: mid, len: len)
+    tagOfHalves(job, cast[ptr UncheckedArray[byte]](output[len].addr))
+  else:
+    var input = chachaInput(key, nonce, 1)
+    chacha20Xor(isa, input, plaintext, output, len)
+    computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, output, len,
+               cast[ptr UncheckedArray[byte]](output[len].addr))
+    wipe(input)
   wipe(otk)
-  wipe(input)
 
 proc open*(isa: Isa, key, nonce, data: ptr UncheckedArray[byte], len: int,
            aad: ptr UncheckedArray[byte], aadLen: int, output: ptr UncheckedArray[byte]): bool =
@@ -60,8 +116,15 @@ proc open*(isa: Isa, key, nonce, data: ptr UncheckedArray[byte], len: int,
   var otk: array[64, byte]
   oneTimeKey(key, nonce, otk)
   var tag: array[16, byte]
-  computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, data, ctLen,
-             cast[ptr UncheckedArray[byte]](tag[0].addr))
+  let mid = splitsAt(ctLen)
+  if mid > 0:
+    var job = HalvesJob(isa: isa, encrypting: false, ct: data, aad: aad,
+                        otk: cast[ptr UncheckedArray[byte]](otk[0].addr), aadLen: aadLen,
+                        mid: mid, len: ctLen)
+    tagOfHalves(job, cast[ptr UncheckedArray[byte]](tag[0].addr))
+  else:
+    computeTag(isa, cast[ptr UncheckedArray[byte]](otk[0].addr), aad, aadLen, data, ctLen,
+               cast[ptr UncheckedArray[byte]](tag[0].addr))
   wipe(otk)
   result = ctEqual(cast[ptr UncheckedArray[byte]](tag[0].addr),
                    cast[ptr UncheckedArray[byte]](data[ctLen].addr), tagLen)

@@ -13,8 +13,9 @@ when x86SimdEnabled:
   import ./chacha20/chacha20_avx2, ./chacha20/chacha20_avx512
 export ChaChaInput, chachaInput, chachaBlock, loadLe32, storeLe32
 
-proc xorSerial(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
-  ## dst[0..len) = src ⊕ keystream from counter input[12]; `src` may equal `dst`.
+proc xorSerial*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
+  ## dst[0..len) = src ⊕ keystream from counter input[12]; `src` may equal `dst`. On the
+  ## calling thread only (for callers that already split the work).
   when x86SimdEnabled:
     case isa
     of isaAvx512:

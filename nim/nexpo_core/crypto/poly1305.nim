@@ -219,6 +219,26 @@ proc finish*(st: var Poly1305, tag: ptr UncheckedArray[byte]) =
     tag[8 + i] = byte(out1 shr (8 * i))
   wipe(st)
 
+proc join*(st: var Poly1305, tail: Poly1305, tailBlocks: int) =
+  ## Poly1305 is a polynomial in r, so a message can be split: `st` absorbed the head, `tail`
+  ## (same key, fresh accumulator) the next `tailBlocks` blocks; st.h becomes h·r^tailBlocks +
+  ## tail.h, as if `st` had absorbed both. `tailBlocks` is public (a length): the square-and-
+  ## multiply branches on it, never on the key.
+  let r: Limbs44 = [st.r0, st.r1, st.r2]
+  var power: Limbs44 = [1'u64, 0, 0]
+  var base = r
+  var e = tailBlocks
+  while e > 0:
+    if (e and 1) == 1: power = fieldMul(power, base)
+    base = fieldMul(base, base)
+    e = e shr 1
+  let h = fieldMul([st.h0, st.h1, st.h2], power)
+  st.h0 = h[0] + tail.h0
+  st.h1 = h[1] + tail.h1
+  st.h2 = h[2] + tail.h2
+  wipe(power)
+  wipe(base)
+
 proc poly1305Mac*(key, msg: ptr UncheckedArray[byte], len: int, tag: ptr UncheckedArray[byte]) =
   var st: Poly1305
   st.init(key)

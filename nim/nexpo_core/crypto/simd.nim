@@ -89,3 +89,37 @@ proc mm_xor_si128*(a, b: M128i): M128i {.importc: "_mm_xor_si128", header: hdr.}
 proc mm_or_si128*(a, b: M128i): M128i {.importc: "_mm_or_si128", header: hdr.}
 proc mm_srli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_srli_epi64", header: hdr.}
 proc mm_slli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_slli_epi64", header: hdr.}
+
+# --- AES-NI, PCLMULQDQ (AES-GCM) ---------------------------------------------------------------
+proc mm_setzero_si128*(): M128i {.importc: "_mm_setzero_si128", header: hdr.}
+proc mm_set_epi8*(e15, e14, e13, e12, e11, e10, e9, e8, e7, e6, e5, e4, e3, e2, e1, e0: int8): M128i {.
+  importc: "_mm_set_epi8", header: hdr.}
+proc mm_insert_epi32*(a: M128i, v: int32, imm: cint): M128i {.importc: "_mm_insert_epi32", header: hdr.}
+proc mm_slli_si128*(a: M128i, imm: cint): M128i {.importc: "_mm_slli_si128", header: hdr.}
+proc mm_srli_si128*(a: M128i, imm: cint): M128i {.importc: "_mm_srli_si128", header: hdr.}
+proc mm_aesenc_si128*(a, rk: M128i): M128i {.importc: "_mm_aesenc_si128", header: hdr.}
+proc mm_aesenclast_si128*(a, rk: M128i): M128i {.importc: "_mm_aesenclast_si128", header: hdr.}
+proc mm_aeskeygenassist_si128*(a: M128i, imm: cint): M128i {.
+  importc: "_mm_aeskeygenassist_si128", header: hdr.}
+proc mm_clmulepi64_si128*(a, b: M128i, imm: cint): M128i {.importc: "_mm_clmulepi64_si128", header: hdr.}
+
+# --- VAES, VPCLMULQDQ on zmm (AES-GCM, 4 blocks per register) ---------------------------------
+proc mm512_unpacklo_epi32*(a, b: M512i): M512i {.importc: "_mm512_unpacklo_epi32", header: hdr.}
+proc mm512_unpackhi_epi32*(a, b: M512i): M512i {.importc: "_mm512_unpackhi_epi32", header: hdr.}
+proc mm512_shuffle_i32x4*(a, b: M512i, imm: cint): M512i {.importc: "_mm512_shuffle_i32x4", header: hdr.}
+proc mm512_shuffle_epi32*(a: M512i, imm: cint): M512i {.importc: "_mm512_shuffle_epi32", header: hdr.}
+proc mm512_setzero_si512*(): M512i {.importc: "_mm512_setzero_si512", header: hdr.}
+proc mm512_broadcast_i32x4*(a: M128i): M512i {.importc: "_mm512_broadcast_i32x4", header: hdr.}
+proc mm512_inserti32x4*(a: M512i, b: M128i, imm: cint): M512i {.importc: "_mm512_inserti32x4", header: hdr.}
+proc mm512_extracti32x4_epi32*(a: M512i, imm: cint): M128i {.
+  importc: "_mm512_extracti32x4_epi32", header: hdr.}
+proc mm512_aesenc_epi128*(a, rk: M512i): M512i {.importc: "_mm512_aesenc_epi128", header: hdr.}
+proc mm512_aesenclast_epi128*(a, rk: M512i): M512i {.importc: "_mm512_aesenclast_epi128", header: hdr.}
+proc mm512_clmulepi64_epi128*(a, b: M512i, imm: cint): M512i {.
+  importc: "_mm512_clmulepi64_epi128", header: hdr.}
+proc mm512_maskz_loadu_epi8*(k: uint64, p: pointer): M512i {.importc: "_mm512_maskz_loadu_epi8", header: hdr.}
+proc mm512_mask_storeu_epi8*(p: pointer, k: uint64, a: M512i) {.
+  importc: "_mm512_mask_storeu_epi8", header: hdr.}
+proc mm512_maskz_mov_epi8*(k: uint64, a: M512i): M512i {.importc: "_mm512_maskz_mov_epi8", header: hdr.}
+proc mm512_ternarylogic_epi64*(a, b, c: M512i, imm: cint): M512i {.
+  importc: "_mm512_ternarylogic_epi64", header: hdr.}

@@ -6,7 +6,8 @@
 ##
 ## Properties:
 ## - procs carry `avx2fn`; only called when `cpu.activeIsa() >= isaAvx2`
-## - add/xor/rotate only: constant time; the keystream buffer is wiped before returning
+## - add/xor/rotate only: constant time; the keystream buffer is wiped before returning (the
+##   state vectors stay in registers: wiping them would pin them to the stack for the whole loop)
 
 import ../../targets
 import ../simd
@@ -50,9 +51,9 @@ proc chachaXor8(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nchu
       mm256_storeu_si256(dst[off].addr, mm256_xor_si256(mm256_loadu_si256(src[off].addr), lo))
       mm256_storeu_si256(dst[off + 32].addr, mm256_xor_si256(mm256_loadu_si256(src[off + 32].addr), hi))
     input[12] += 8
+  # The vectors above live in registers (wiping them would force them to memory in the loop);
+  # the keystream buffer is the one copy of keystream that outlives the call.
   wipe(ks)
-  wipe(x)
-  wipe(init)
 
 proc chachaXorAvx2*(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
   ## Whole 512-byte chunks on AVX2, the rest on the portable block function.

