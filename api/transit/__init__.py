@@ -9,7 +9,7 @@ signatures. Rotating a key adds version N+1 for new tokens while older versions 
 - ``keyring``: keys, versions, tokens and the operations on them;
 - ``store``: the keys file — format (and the format before key types), atomic changes under a
   lock, the server's reloading view;
-- ``cli``: ``python -m nexpo.api.transit --file F {create,rotate,list} NAME [--type T]``.
+- ``cli``: ``python -m nexpo.api.transit --file F {create,rotate,config,delete,list} NAME``.
 """
 
 from .cli import main
