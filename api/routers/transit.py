@@ -24,6 +24,7 @@ from ..deps import GatewayDep
 from ..problems import PROBLEM_MEDIA_TYPE, V1_ERRORS, problem_body, problem_responses
 from ..state import Gateway
 from ..transit import InvalidRequest, InvalidToken, Keyring
+from ..transit.keyring import wipe
 from . import transit_keys
 from .transit_deps import KEY_NAME_PATTERN, KeyName, KeyringDep, as_problems
 from .transit_schemas import (
@@ -161,7 +162,8 @@ async def datakey(
         data_key, token, version = keyring.datakey(name, body.bits, context)
     answer: Item = {"ciphertext": token, "key_version": version}
     if kind == "plaintext":
-        answer["plaintext"] = b64encode(data_key)
+        answer["plaintext"] = base64.b64encode(data_key).decode()
+    wipe(data_key)  # the base64 copy in the answer is immutable: it goes with the response
     return answer
 
 

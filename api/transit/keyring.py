@@ -158,6 +158,12 @@ class TransitKey:
         }
 
 
+def wipe(secret: bytearray) -> None:
+    """Overwrite ``secret`` with zeros (only mutable buffers can be: key material held as ``bytes``
+    stays in memory until its pages are reused)."""
+    secret[:] = bytes(len(secret))
+
+
 def _aad(name: str, version: int, context: bytes) -> bytes:
     return b"nexpo-transit\x00" + name.encode() + b"\x00v" + str(version).encode() + b"\x00" + context
 
@@ -183,6 +189,7 @@ class Keyring:
 
     def __init__(self, keys: dict[str, TransitKey]) -> None:
         self.keys = keys
+        self._public_keys: dict[tuple[str, int], bytes] = {}  # Ed25519: derived once per snapshot
 
     def key(self, name: str) -> TransitKey:
         found = self.keys.get(name)
@@ -214,13 +221,18 @@ class Keyring:
         plaintext, _ = self.decrypt(name, token, context)
         return self.encrypt(name, plaintext, context, key_version)
 
-    def datakey(self, name: str, bits: int = 256, context: bytes = b"") -> tuple[bytes, str, int]:
+    def datakey(self, name: str, bits: int = 256, context: bytes = b"") -> tuple[bytearray, str, int]:
         """A fresh random data key of ``bits``, and the token sealing it (envelope encryption:
-        keep the token beside the data, ``decrypt`` it when the data key is needed again)."""
+        keep the token beside the data, ``decrypt`` it when the data key is needed again). The
+        key is a bytearray so the caller can wipe it once it has been sent (``wipe``)."""
         if bits not in DATAKEY_BITS:
             raise InvalidRequest(f"bits must be one of {', '.join(map(str, DATAKEY_BITS))}, got {bits}")
-        data_key = secrets.token_bytes(bits // 8)
-        token, version = self.encrypt(name, data_key, context)
+        data_key = bytearray(secrets.token_bytes(bits // 8))
+        try:
+            token, version = self.encrypt(name, data_key, context)  # type: ignore[arg-type]
+        except BaseException:
+            wipe(data_key)
+            raise
         return data_key, token, version
 
     def hmac(
@@ -249,5 +261,8 @@ class Keyring:
         key = self.key(name)
         kind = key.kind
         version, signature = parse_token(token, "signature")
-        public = public_key(kind, key.for_old_tokens(version).material)
-        return verify(kind, public or b"", data, signature)
+        public = self._public_keys.get((name, version))  # cached only once the version passed
+        if public is None:  # for_old_tokens (the snapshot never changes)
+            public = public_key(kind, key.for_old_tokens(version).material) or b""
+            self._public_keys[(name, version)] = public
+        return verify(kind, public, data, signature)

@@ -19,6 +19,7 @@ from nexpo.api.transit import (
     TransitError,
     TransitKey,
 )
+from nexpo.api.transit.keyring import wipe
 
 
 def test_the_domain_raises_domain_errors_not_http() -> None:
@@ -107,6 +108,8 @@ def test_datakey_is_sealed_by_the_key() -> None:
         data_key, token, version = ring.datakey("k", bits, b"ctx")
         assert len(data_key) == bits // 8 and version == 1
         assert ring.decrypt("k", token, b"ctx") == (data_key, 1)
+        wipe(data_key)  # a bytearray, so the caller can wipe it
+        assert data_key == bytes(bits // 8)
     with pytest.raises(InvalidRequest, match="bits must be one of 128, 256, 512"):
         ring.datakey("k", 64)
 
