@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH = 10_000
 B64 = "base64"
@@ -21,7 +21,14 @@ _PartialFailure = Field(
 )
 
 
-class EncryptItem(BaseModel):
+class Strict(BaseModel):
+    """A field this API does not know (Vault's ``derived``, ``convergent_encryption``,
+    ``associated_data``, ``nonce``, …) is a 422, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncryptItem(Strict):
     plaintext: str | None = Field(default=None, description=f"{B64} data to encrypt")
     context: str | None = _Context
     key_version: int | None = _KeyVersion
@@ -33,7 +40,7 @@ class EncryptRequest(EncryptItem):
     partial_failure_response_code: int | None = _PartialFailure
 
 
-class DecryptItem(BaseModel):
+class DecryptItem(Strict):
     ciphertext: str | None = Field(default=None, description="a token from encrypt, rewrap or datakey")
     context: str | None = Field(default=None, description=f"{B64} context given at encryption")
     reference: str | None = _Reference
@@ -53,7 +60,7 @@ class RewrapRequest(RewrapItem):
     partial_failure_response_code: int | None = _PartialFailure
 
 
-class HmacItem(BaseModel):
+class HmacItem(Strict):
     input: str | None = Field(default=None, description=f"{B64} data")
     key_version: int | None = _KeyVersion
     reference: str | None = _Reference
@@ -70,7 +77,7 @@ class SignRequest(HmacItem):
     partial_failure_response_code: int | None = _PartialFailure
 
 
-class VerifyItem(BaseModel):
+class VerifyItem(Strict):
     input: str | None = Field(default=None, description=f"{B64} data")
     signature: str | None = Field(default=None, description="a signature from sign")
     hmac: str | None = Field(default=None, description="an HMAC from hmac")
@@ -83,7 +90,7 @@ class VerifyRequest(VerifyItem):
     partial_failure_response_code: int | None = _PartialFailure
 
 
-class DatakeyRequest(BaseModel):
+class DatakeyRequest(Strict):
     bits: Literal[128, 256, 512] = Field(default=256, description="data key length")
     context: str | None = _Context
 
@@ -102,14 +109,14 @@ class TransitResult(BaseModel):
     batch_results: list[dict[str, Any]] | None = None
 
 
-class CreateKeyRequest(BaseModel):
+class CreateKeyRequest(Strict):
     type: Literal["aes256-gcm96", "chacha20-poly1305", "ed25519"] = Field(
         default="aes256-gcm96", description="key type (cannot change later)"
     )
     exportable: bool = Field(default=False, description="must be false: key export is disabled")
 
 
-class KeyConfigRequest(BaseModel):
+class KeyConfigRequest(Strict):
     min_decryption_version: int | None = Field(default=None, ge=1, le=10**9)
     min_encryption_version: int | None = Field(default=None, ge=0, le=10**9)
     deletion_allowed: bool | None = None

@@ -77,6 +77,8 @@ def test_create_each_type_and_conflicts(transit: TestClient, keys_file: Path) ->
     assert len(base64.b64decode(public)) == 32
     assert "already exists" in is_problem(transit.post("/v1/transit/keys/a", headers=ADMIN), 409)["detail"]
     is_problem(transit.post("/v1/transit/keys/x", headers=ADMIN, json={"type": "rsa-2048"}), 422)
+    for unsupported in ({"derived": True}, {"convergent_encryption": True}, {"auto_rotate_period": "1h"}):
+        is_problem(transit.post("/v1/transit/keys/x", headers=ADMIN, json=unsupported), 422)
     assert (
         "export is disabled"
         in is_problem(transit.post("/v1/transit/keys/x", headers=ADMIN, json={"exportable": True}), 400)[

@@ -74,6 +74,14 @@ def test_tampering_and_wrong_context_are_400(transit: TestClient, key: str) -> N
     post(transit, f"decrypt/{key}", {"ciphertext": "nexpo:v1:@@"}, 400)
     post(transit, f"decrypt/{key}", {}, 400)  # neither ciphertext nor batch_input
     post(transit, f"encrypt/{key}", {"plaintext": "!"}, 400)  # not base64
+    for unsupported in ({"associated_data": ""}, {"nonce": ""}, {"type": "aes256-gcm96"}):  # never ignored
+        is_problem(
+            transit.post(f"/v1/transit/encrypt/{key}", headers=AUTH, json={"plaintext": "", **unsupported}),
+            422,
+        )
+    is_problem(
+        transit.post(f"/v1/transit/encrypt/{key}", headers=AUTH, json={"batch_input": [{"nonce": ""}]}), 422
+    )
 
 
 def test_unknown_key_404_and_wrong_type_400(transit: TestClient) -> None:
