@@ -26,9 +26,11 @@ from .errors import InvalidRequest, InvalidToken, KeyNotFound
 from .keytypes import (
     DEFAULT_HMAC_ALGORITHM,
     DEFAULT_KEY_TYPE,
+    Cipher,
     KeyType,
     hmac_of,
     key_type,
+    new_cipher,
     new_hmac_key,
     new_material,
     open_sealed,
@@ -189,12 +191,21 @@ class Keyring:
 
     def __init__(self, keys: dict[str, TransitKey]) -> None:
         self.keys = keys
-        self._public_keys: dict[tuple[str, int], bytes] = {}  # Ed25519: derived once per snapshot
+        # Made once per snapshot: AEAD key objects (key schedule done once, their native copy of
+        # the key wiped when a newer snapshot replaces this one) and Ed25519 public keys.
+        self._ciphers: dict[tuple[str, int], Cipher] = {}
+        self._public_keys: dict[tuple[str, int], bytes] = {}
 
     def key(self, name: str) -> TransitKey:
         found = self.keys.get(name)
         if found is None:
             raise KeyNotFound(f"no transit key named {name!r}")
+        return found
+
+    def _cipher(self, key: TransitKey, version: int, entry: KeyVersion, operation: str) -> Cipher:
+        found = self._ciphers.get((key.name, version))
+        if found is None:
+            found = self._ciphers[(key.name, version)] = new_cipher(key.kind, entry.material, operation)
         return found
 
     def encrypt(
@@ -203,16 +214,15 @@ class Keyring:
         """A token sealing ``plaintext`` (with the latest version by default), and that version."""
         key = self.key(name)
         version, entry = key.for_new_tokens(key_version)
-        return format_token(
-            version, seal(key.kind, entry.material, plaintext, _aad(name, version, context))
-        ), version
+        cipher = self._cipher(key, version, entry, "encrypt")
+        return format_token(version, seal(cipher, plaintext, _aad(name, version, context))), version
 
     def decrypt(self, name: str, token: str, context: bytes = b"") -> tuple[bytes, int]:
         """The plaintext ``token`` seals and the key version that sealed it."""
         key = self.key(name)
         version, body = parse_token(token)
-        entry = key.for_old_tokens(version)
-        return open_sealed(key.kind, entry.material, body, _aad(name, version, context)), version
+        cipher = self._cipher(key, version, key.for_old_tokens(version), "decrypt")
+        return open_sealed(cipher, body, _aad(name, version, context)), version
 
     def rewrap(
         self, name: str, token: str, context: bytes = b"", key_version: int | None = None

@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from .errors import InvalidRequest, InvalidToken
 
@@ -31,7 +31,13 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 SIGNATURE_BYTES = 64
 
-Aead = Callable[[bytes, bytes, bytes, bytes], bytes]  # (key, nonce, data, aad) -> data
+
+class Cipher(Protocol):
+    """An AEAD key object of nexpo.crypto (``AesGcm``, ``ChaCha20Poly1305``): its key schedule is
+    done once, and its native copy of the key is wiped when the object is freed."""
+
+    def encrypt(self, nonce: bytes, data: bytes, aad: bytes = ..., /) -> bytes: ...
+    def decrypt(self, nonce: bytes, data: bytes, aad: bytes = ..., /) -> bytes: ...
 
 
 def _crypto(name: str) -> Callable[..., Any]:
@@ -42,41 +48,20 @@ def _crypto(name: str) -> Callable[..., Any]:
     return cast(Callable[..., Any], getattr(crypto, name))
 
 
-def _aes_seal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-    return cast(bytes, _crypto("aes256gcm_encrypt")(key, nonce, data, aad))
-
-
-def _aes_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-    return cast(bytes, _crypto("aes256gcm_decrypt")(key, nonce, data, aad))
-
-
-def _chacha_seal(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-    from nexpo.crypto import chacha20poly1305_encrypt
-
-    return chacha20poly1305_encrypt(key, nonce, data, aad)
-
-
-def _chacha_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-    from nexpo.crypto import chacha20poly1305_decrypt
-
-    return chacha20poly1305_decrypt(key, nonce, data, aad)
-
-
 @dataclass(frozen=True)
 class KeyType:
     name: str
-    seal: Aead | None = None  # None: the type does not encrypt
-    open: Aead | None = None
+    cipher: str | None = None  # the nexpo.crypto key object; None: the type does not encrypt
     signs: bool = False
 
     @property
     def encrypts(self) -> bool:
-        return self.seal is not None
+        return self.cipher is not None
 
 
 KEY_TYPES: dict[str, KeyType] = {
-    AES256_GCM96: KeyType(AES256_GCM96, _aes_seal, _aes_open),
-    CHACHA20_POLY1305: KeyType(CHACHA20_POLY1305, _chacha_seal, _chacha_open),
+    AES256_GCM96: KeyType(AES256_GCM96, "AesGcm"),
+    CHACHA20_POLY1305: KeyType(CHACHA20_POLY1305, "ChaCha20Poly1305"),
     ED25519: KeyType(ED25519, signs=True),
 }
 
@@ -103,23 +88,26 @@ def derive_hmac_key(material: bytes) -> bytes:
     return hmac_sha256(material, b"nexpo-transit hmac key")
 
 
-def seal(kind: KeyType, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+def new_cipher(kind: KeyType, key: bytes, operation: str = "encrypt") -> Cipher:
+    """The key object of ``kind`` for ``key``; ``InvalidRequest`` if the type does not encrypt."""
+    if kind.cipher is None:
+        raise InvalidRequest(f"keys of type {kind.name} do not {operation}")
+    return cast(Cipher, _crypto(kind.cipher)(key))
+
+
+def seal(cipher: Cipher, plaintext: bytes, aad: bytes) -> bytes:
     """nonce (12 random bytes) ‖ ciphertext ‖ tag (16)."""
-    if kind.seal is None:
-        raise InvalidRequest(f"keys of type {kind.name} do not encrypt")
     nonce = secrets.token_bytes(NONCE_BYTES)
-    return nonce + kind.seal(key, nonce, plaintext, aad)
+    return nonce + cipher.encrypt(nonce, plaintext, aad)
 
 
-def open_sealed(kind: KeyType, key: bytes, body: bytes, aad: bytes) -> bytes:
+def open_sealed(cipher: Cipher, body: bytes, aad: bytes) -> bytes:
     from nexpo.errors import AuthenticationError
 
-    if kind.open is None:
-        raise InvalidRequest(f"keys of type {kind.name} do not decrypt")
     if len(body) < NONCE_BYTES + TAG_BYTES:
         raise InvalidToken("malformed token: too short")
     try:
-        return kind.open(key, body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
+        return cipher.decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
     except AuthenticationError:
         raise InvalidToken(
             "decryption failed: the token was altered or belongs to another key or context"
