@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from .errors import InvalidRequest, InvalidToken, KeyNotFound
@@ -66,11 +67,11 @@ class TransitKey:
     deletion_allowed: bool = False
     type: str = DEFAULT_KEY_TYPE
 
-    @property
+    @cached_property  # a key never changes (changes make a new one): no max() per token
     def latest(self) -> int:
         return max(self.versions)
 
-    @property
+    @cached_property
     def kind(self) -> KeyType:
         return key_type(self.type)
 
