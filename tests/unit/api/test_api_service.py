@@ -59,6 +59,11 @@ def test_openapi_documents_every_endpoint_and_error(client: TestClient) -> None:
         "/livez", "/readyz", "/metrics", "/v1/info", "/v1/ping", "/v1/models", "/v1/models/{name}",
         "/v1/models/{name}/infer", "/v1/hash", "/v1/hash/stream", "/v1/hmac", "/v1/merkle", "/v1/matmul",
         "/v1/transit/{key}/encrypt", "/v1/transit/{key}/decrypt",
+        "/v1/transit/encrypt/{name}", "/v1/transit/decrypt/{name}", "/v1/transit/rewrap/{name}",
+        "/v1/transit/datakey/{kind}/{name}", "/v1/transit/hmac/{name}", "/v1/transit/hmac/{name}/{algorithm}",
+        "/v1/transit/sign/{name}", "/v1/transit/verify/{name}", "/v1/transit/verify/{name}/{algorithm}",
+        "/v1/transit/keys", "/v1/transit/keys/{name}", "/v1/transit/keys/{name}/rotate",
+        "/v1/transit/keys/{name}/config",
     }  # fmt: skip
     assert expected <= set(schema["paths"])
     for path, operations in schema["paths"].items():
@@ -101,6 +106,9 @@ def test_no_filesystem_path_in_any_answer(tmp_path: Path) -> None:
             ("POST", "/v1/models/digits/infer", {"inputs": [[0.0]]}),
             ("POST", "/v1/transit/orders/encrypt", {"plaintext": ""}),
             ("POST", "/v1/transit/orders/decrypt", {"ciphertext": "nexpo:v1:AAAA"}),
+            ("POST", "/v1/transit/encrypt/orders", {"plaintext": ""}),
+            ("GET", "/v1/transit/keys/orders", None),
+            ("POST", "/v1/transit/keys/orders/rotate", None),
         ):
             answer = c.request(method, url, headers=AUTH, json=body)
             assert answer.status_code < 500 or answer.status_code == 503, (url, answer.text)

@@ -37,3 +37,23 @@ def test_python_m_transit_keeps_its_arguments(tmp_path: Path) -> None:
     taken = cli("create", "app", "--file", path)
     assert (taken.returncode, taken.stderr) == (1, "error: transit key 'app' already exists\n")
     assert cli("rotate", "--file", path).returncode == 2  # argparse: a key name is required
+
+
+def test_cli_types_config_and_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "k.json"
+    assert main(["create", "signer", "--type", "ed25519", "--file", str(path)]) == 0
+    assert main(["create", "box", "--file", str(path)]) == 0
+    assert main(["rotate", "box", "--file", str(path)]) == 0
+    assert main(["list", "--file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "signer\tlatest=v1\tmin_decryption_version=1\ttype=ed25519" in out
+    assert "type=aes256-gcm96" in out
+    assert main(["config", "box", "--min-decryption-version", "2", "--file", str(path)]) == 0
+    assert read_keys(path)["box"].min_decryption_version == 2
+    assert main(["config", "box", "--min-decryption-version", "3", "--file", str(path)]) == 1
+    assert "between 1 and 2" in capsys.readouterr().err
+    assert main(["delete", "box", "--file", str(path)]) == 1
+    assert "deletion is not allowed" in capsys.readouterr().err
+    assert main(["config", "box", "--deletion-allowed", "true", "--file", str(path)]) == 0
+    assert main(["delete", "box", "--file", str(path)]) == 0
+    assert set(read_keys(path)) == {"signer"}
