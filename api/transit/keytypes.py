@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from .errors import InvalidRequest, InvalidToken
 
@@ -40,12 +40,12 @@ class Cipher(Protocol):
     def decrypt(self, nonce: bytes, data: bytes, aad: bytes = ..., /) -> bytes: ...
 
 
-def _crypto(name: str) -> Callable[..., Any]:
-    """``nexpo.crypto.<name>``, looked up when called: the AES-GCM and Ed25519 functions come with
-    their kernels, and importing nexpo.crypto here would load the native core on import."""
-    from nexpo import crypto
+def _cipher_class(name: str) -> Callable[[bytes], Cipher]:
+    """The nexpo.crypto key object named ``name``, imported when first needed (importing
+    nexpo.crypto at module level would load the native core with the router)."""
+    from nexpo.crypto import AesGcm, ChaCha20Poly1305
 
-    return cast(Callable[..., Any], getattr(crypto, name))
+    return cast(Callable[[bytes], Cipher], {"AesGcm": AesGcm, "ChaCha20Poly1305": ChaCha20Poly1305}[name])
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def new_cipher(kind: KeyType, key: bytes, operation: str = "encrypt") -> Cipher:
     """The key object of ``kind`` for ``key``; ``InvalidRequest`` if the type does not encrypt."""
     if kind.cipher is None:
         raise InvalidRequest(f"keys of type {kind.name} do not {operation}")
-    return cast(Cipher, _crypto(kind.cipher)(key))
+    return _cipher_class(kind.cipher)(key)
 
 
 def seal(cipher: Cipher, plaintext: bytes, aad: bytes) -> bytes:
@@ -148,13 +148,17 @@ def hmac_of(hmac_key: bytes, data: bytes, algorithm: str) -> bytes:
 def public_key(kind: KeyType, seed: bytes) -> bytes | None:
     if not kind.signs:
         return None
-    return cast(bytes, _crypto("ed25519_public_key")(seed))
+    from nexpo.crypto import ed25519_public_key
+
+    return ed25519_public_key(seed)
 
 
 def sign(kind: KeyType, seed: bytes, message: bytes) -> bytes:
     if not kind.signs:
         raise InvalidRequest(f"keys of type {kind.name} do not sign: create an ed25519 key")
-    return cast(bytes, _crypto("ed25519_sign")(seed, message))
+    from nexpo.crypto import ed25519_sign
+
+    return ed25519_sign(seed, message)
 
 
 def verify(kind: KeyType, public: bytes, message: bytes, signature: bytes) -> bool:
@@ -162,4 +166,6 @@ def verify(kind: KeyType, public: bytes, message: bytes, signature: bytes) -> bo
         raise InvalidRequest(f"keys of type {kind.name} do not verify signatures: create an ed25519 key")
     if len(signature) != SIGNATURE_BYTES:
         raise InvalidToken(f"malformed signature: need {SIGNATURE_BYTES} bytes, got {len(signature)}")
-    return bool(_crypto("ed25519_verify")(public, message, signature))
+    from nexpo.crypto import ed25519_verify
+
+    return ed25519_verify(public, message, signature)
