@@ -89,3 +89,12 @@ proc mm_xor_si128*(a, b: M128i): M128i {.importc: "_mm_xor_si128", header: hdr.}
 proc mm_or_si128*(a, b: M128i): M128i {.importc: "_mm_or_si128", header: hdr.}
 proc mm_srli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_srli_epi64", header: hdr.}
 proc mm_slli_epi64*(a: M128i, n: cint): M128i {.importc: "_mm_slli_epi64", header: hdr.}
+
+# --- 256-bit, 64-bit lanes (SHA-512's two-block message schedule) -------------------------------
+proc mm256_alignr_epi8*(a, b: M256i, imm: cint): M256i {.importc: "_mm256_alignr_epi8", header: hdr.}
+proc mm256_castsi128_si256*(a: M128i): M256i {.importc: "_mm256_castsi128_si256", header: hdr.}
+proc mm256_inserti128_si256*(a: M256i, b: M128i, imm: cint): M256i {.
+  importc: "_mm256_inserti128_si256", header: hdr.}
+proc mm256_ror_epi64*(a: M256i, n: cint): M256i {.importc: "_mm256_ror_epi64", header: hdr.}  ## AVX-512VL
+proc mm256_ternarylogic_epi64*(a, b, c: M256i, imm: cint): M256i {.
+  importc: "_mm256_ternarylogic_epi64", header: hdr.}  ## AVX-512VL
