@@ -1,4 +1,4 @@
-"""SHA-256, SHA-512, HMAC-SHA-256, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
+"""SHA-256, SHA-512, HMAC-SHA-256/512, RFC 9162 Merkle trees and RFC 8439 ChaCha20-Poly1305, in Nim.
 
 Every function takes any bytes-like object (bytes, bytearray, memoryview, numpy arrays, ...)
 and rejects ``str`` with a TypeError. The batch functions (``sha256_many``,
@@ -19,7 +19,7 @@ import numpy.typing as npt
 from nexpo import _native
 from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
-from nexpo._sha512 import Sha512, sha512
+from nexpo._sha512 import Sha512, hmac_sha512, hmac_sha512_verify, sha512
 from nexpo._slots import read_only_slot
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "hmac_sha256",
     "hmac_sha256_many",
     "hmac_sha256_verify",
+    "hmac_sha512",
+    "hmac_sha512_verify",
     "merkle_proof",
     "merkle_root",
     "merkle_verify",

@@ -19,6 +19,7 @@ type
     kMerkle = "merkle"
     kAead = "chacha20poly1305"
     kSha512 = "sha512"
+    kHmacSha512 = "hmac_sha512"
 
   Counters = object
     calls {.align: cacheLineSize.}: Atomic[uint64]
