@@ -1,5 +1,5 @@
 /* nexpo._hashpath: hash entry points that decide, per call, whether to release the GIL: SHA-512,
- * and the SHA-256 / HMAC-SHA-256 batches over a list of bytes.
+ * HMAC-SHA-512, and the SHA-256 / HMAC-SHA-256 batches over a list of bytes.
  *
  * Why it exists: cffi releases the GIL around every call. For a 64-byte message the release and
  * re-acquire cost more than the hash, and with several Python threads each release hands the
@@ -115,6 +115,76 @@ static PyObject *hp_sha512_final(PyObject *self, PyObject *const *args, Py_ssize
     if (status != NEXPO_OK)
         return PyLong_FromLong(status);
     return PyBytes_FromStringAndSize((const char *)out, sizeof out);
+}
+
+/* HMAC-SHA-512: the key and the data as read-only views; the GIL decision is on the data's
+ * length (the key costs at most two more blocks). */
+static int hp_hmac_views(PyObject *const *args, Py_buffer *key, Py_buffer *data)
+{
+    if (hp_view(args[0], key, "key") < 0)
+        return -1;
+    if (hp_view(args[1], data, "data") < 0) {
+        PyBuffer_Release(key);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *hp_hmac_sha512(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "hmac_sha512(key, data, /) takes two arguments");
+        return NULL;
+    }
+    Py_buffer key, data;
+    if (hp_hmac_views(args, &key, &data) < 0)
+        return NULL;
+    uint8_t out[64];
+    int32_t status;
+    if (data.len < HP_GIL_MINSIZE) {
+        status = nexpo_hmac_sha512(key.buf, (size_t)key.len, data.buf, (size_t)data.len, out, sizeof out);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_hmac_sha512(key.buf, (size_t)key.len, data.buf, (size_t)data.len, out, sizeof out);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    if (status != NEXPO_OK)
+        return PyLong_FromLong(status);
+    return PyBytes_FromStringAndSize((const char *)out, sizeof out);
+}
+
+static PyObject *hp_hmac_sha512_verify(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "hmac_sha512_verify(key, data, tag, /) takes three arguments");
+        return NULL;
+    }
+    Py_buffer key, data, tag;
+    if (hp_hmac_views(args, &key, &data) < 0)
+        return NULL;
+    if (hp_view(args[2], &tag, "tag") < 0) {
+        PyBuffer_Release(&key);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    int32_t ok = 0, status;
+    if (data.len < HP_GIL_MINSIZE) {
+        status = nexpo_hmac_sha512_verify(key.buf, (size_t)key.len, data.buf, (size_t)data.len,
+                                          tag.buf, (size_t)tag.len, &ok);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_hmac_sha512_verify(key.buf, (size_t)key.len, data.buf, (size_t)data.len,
+                                          tag.buf, (size_t)tag.len, &ok);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&tag);
+    if (status != NEXPO_OK)
+        return PyLong_FromLong(status);
+    return PyBool_FromLong(ok);
 }
 
 /* A batch over a list or tuple of exact bytes, hashed in place: the items' own buffers go to the
@@ -263,13 +333,17 @@ static PyMethodDef hp_methods[] = {
      "sha512_update(state, data, /) -> status: absorb data into a bytearray state."},
     {"sha512_final", (PyCFunction)(void (*)(void))hp_sha512_final, METH_FASTCALL,
      "sha512_final(state, /) -> bytes | status: the digest; the state is unchanged."},
+    {"hmac_sha512", (PyCFunction)(void (*)(void))hp_hmac_sha512, METH_FASTCALL,
+     "hmac_sha512(key, data, /) -> bytes | status: HMAC-SHA-512; the GIL is released for long data."},
+    {"hmac_sha512_verify", (PyCFunction)(void (*)(void))hp_hmac_sha512_verify, METH_FASTCALL,
+     "hmac_sha512_verify(key, data, tag, /) -> bool | status: constant-time tag check."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef hp_module = {
     PyModuleDef_HEAD_INIT,
     "nexpo._hashpath",
-    "SHA-512 calls that keep the GIL for short inputs (see nexpo/_hashpath.c).",
+    "SHA-512 and HMAC-SHA-512 calls that keep the GIL for short inputs (see nexpo/_hashpath.c).",
     0,
     hp_methods,
     NULL, NULL, NULL, NULL,

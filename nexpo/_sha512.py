@@ -1,4 +1,5 @@
-"""SHA-512 (``nexpo.crypto.sha512`` and ``nexpo.crypto.Sha512``), in Nim.
+"""SHA-512 (``nexpo.crypto.sha512`` and ``nexpo.crypto.Sha512``) and HMAC-SHA-512
+(``nexpo.crypto.hmac_sha512``, ``hmac_sha512_verify``), in Nim.
 
 Called through ``nexpo._hashpath`` (nexpo/_hashpath.c) rather than cffi: cffi releases the GIL
 on every call, which costs more than hashing a short message. Like hashlib, inputs shorter than
@@ -23,6 +24,8 @@ class _HashPath(Protocol):
     def sha512(self, data: object, /) -> bytes | int: ...
     def sha512_update(self, state: bytearray, data: object, /) -> int: ...
     def sha512_final(self, state: bytearray, /) -> bytes | int: ...
+    def hmac_sha512(self, key: object, data: object, /) -> bytes | int: ...
+    def hmac_sha512_verify(self, key: object, data: object, tag: object, /) -> bool | int: ...
 
 
 _hp: Final[_HashPath] = load_sibling_module("nexpo._hashpath")
@@ -43,6 +46,21 @@ def _digest(result: bytes | int) -> bytes:
 def sha512(data: object) -> bytes:
     """The SHA-512 digest (64 bytes) of a bytes-like object."""
     return _digest(_hp.sha512(data))
+
+
+def hmac_sha512(key: object, data: object) -> bytes:
+    """HMAC-SHA-512(key, data) (RFC 2104): 64 bytes. Any key length is accepted."""
+    return _digest(_hp.hmac_sha512(key, data))
+
+
+def hmac_sha512_verify(key: object, data: object, tag: object) -> bool:
+    """Is ``tag`` HMAC-SHA-512(key, data)? Compared in constant time (a tag of the wrong
+    length is simply not equal)."""
+    result = _hp.hmac_sha512_verify(key, data, tag)
+    if isinstance(result, bool):
+        return result
+    check(result)
+    raise AssertionError("unreachable: a status other than NEXPO_OK raised")
 
 
 class Sha512:

@@ -1,5 +1,5 @@
-"""SHA-256, SHA-512, HMAC-SHA-256, RFC 9162 Merkle trees, RFC 8439 ChaCha20-Poly1305 and
-RFC 8032 Ed25519 signatures, in Nim.
+"""SHA-256, SHA-512, HMAC-SHA-256/512, RFC 9162 Merkle trees, RFC 8439 ChaCha20-Poly1305,
+AES-256-GCM and RFC 8032 Ed25519 signatures, in Nim.
 
 Every function takes any bytes-like object (bytes, bytearray, memoryview, numpy arrays, ...)
 and rejects ``str`` with a TypeError. The batch functions (``sha256_many``,
@@ -29,7 +29,7 @@ from nexpo._aead import (
 from nexpo._ed25519 import ed25519_public_key, ed25519_sign, ed25519_verify, ed25519_verify_many
 from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
-from nexpo._sha512 import Sha512, sha512
+from nexpo._sha512 import Sha512, hmac_sha512, hmac_sha512_verify, sha512
 from nexpo._slots import read_only_slot
 
 __all__ = [
@@ -48,6 +48,8 @@ __all__ = [
     "hmac_sha256",
     "hmac_sha256_many",
     "hmac_sha256_verify",
+    "hmac_sha512",
+    "hmac_sha512_verify",
     "merkle_proof",
     "merkle_root",
     "merkle_verify",

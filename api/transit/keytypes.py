@@ -11,8 +11,6 @@ theirs one-way from the material (``derive_hmac_key``), so they stay stable with
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,12 +119,9 @@ def _hmac_sha256(key: bytes, data: bytes) -> bytes:
 
 
 def _hmac_sha512(key: bytes, data: bytes) -> bytes:
-    from nexpo import crypto
+    from nexpo.crypto import hmac_sha512
 
-    native = getattr(crypto, "hmac_sha512", None)  # nexpo.crypto has no HMAC-SHA-512 (yet)
-    if native is not None:
-        return bytes(native(key, data))
-    return hmac.new(key, data, hashlib.sha512).digest()
+    return hmac_sha512(key, data)
 
 
 HMAC_ALGORITHMS: dict[str, Callable[[bytes, bytes], bytes]] = {

@@ -20,6 +20,7 @@ type
     kAead = "chacha20poly1305"
     kSha512 = "sha512"
     kAesGcm = "aes256gcm"
+    kHmacSha512 = "hmac_sha512"
 
   Counters = object
     calls {.align: cacheLineSize.}: Atomic[uint64]

@@ -7,9 +7,10 @@ import nexpo_core
 import nexpo_core/capi
 import nexpo_core/crypto/sha512
 import nexpo_core/crypto/sha512/sha512_generic
+import nexpo_core/crypto/hmac_sha512
 when defined(amd64):
   import nexpo_core/cpu
-  import nexpo_core/crypto/sha512/sha512_avx2
+  import nexpo_core/crypto/sha512/[sha512_avx2, sha512_avx512]
 
 proc hexOf(p: openArray[byte]): string =
   for b in p: result.add b.toHex(2).toLowerAscii
@@ -76,17 +77,67 @@ suite "sha512":
     check hexOf(d1) == hexOf(sha512(bytesOf("ab")))
     check hexOf(d2) == hexOf(sha512(bytesOf("abc")))
 
-  test "the AVX2 path equals the portable one, for 1 to 6 blocks in one call":
+  test "the active ISA picks the path":
     when defined(amd64):
-      if best() >= isaAvx2:
-        for nblocks in 1 .. 6:
-          let data = newSeqWith(128 * nblocks, byte(rng.rand(255)))
+        check sha512ImplOf() == (if activeIsa() >= isaAvx512: sha512ViaAvx512
+                                 elif activeIsa() >= isaAvx2: sha512ViaAvx2
+                                 else: sha512ViaGeneric)
+
+  test "the AVX2 and AVX-512 paths equal the portable one: 0 to 9 blocks, lengths 0..1000, MiB":
+    when defined(amd64):
+      var paths: seq[(Sha512Impl, proc (s: var Sha512State, d: ptr UncheckedArray[byte], n: int) {.nimcall.})]
+      if best() >= isaAvx2: paths.add (sha512ViaAvx2, compressAvx2)
+      if best() >= isaAvx512: paths.add (sha512ViaAvx512, compressAvx512)
+      let big = newSeqWith(3 shl 20 + 128 * 5, byte(rng.rand(255)))
+      for (impl, compressFn) in paths:
+        for nblocks in 0 .. 9:   # odd and even counts: the last pair half-used or full
+          let data = newSeqWith(128 * nblocks + 1, byte(rng.rand(255)))
           var a = sha512Iv
           var b = sha512Iv
           compressGeneric(a, P(data), nblocks)
-          compressAvx2(b, P(data), nblocks)
+          compressFn(b, P(data), nblocks)
           check a == b
-        check sha512ImplOf() == (if activeIsa() >= isaAvx2: sha512ViaAvx2 else: sha512ViaGeneric)
+        for len in toSeq(0 .. 1000) & @[1 shl 20, 2 shl 20 + 128, big.len]:
+          var ctxG, ctxV: Sha512Ctx
+          var dG, dV: Digest512
+          ctxG.init(); ctxV.init()
+          ctxG.update(sha512ViaGeneric, P(big), len)
+          ctxV.update(impl, P(big), len)
+          ctxG.finish(sha512ViaGeneric, cast[ptr UncheckedArray[byte]](dG[0].addr))
+          ctxV.finish(impl, cast[ptr UncheckedArray[byte]](dV[0].addr))
+          check dG == dV
+
+suite "hmac-sha512":
+  test "RFC 4231 cases 1, 2 and 6 (a key longer than the block)":
+    check hexOf(hmacSha512(newSeqWith(20, 0x0b'u8), bytesOf("Hi There"))) ==
+      "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde" &
+      "daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854"
+    check hexOf(hmacSha512(bytesOf("Jefe"), bytesOf("what do ya want for nothing?"))) ==
+      "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554" &
+      "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+    check hexOf(hmacSha512(newSeqWith(131, 0xaa'u8),
+                           bytesOf("Test Using Larger Than Block-Size Key - Hash Key First"))) ==
+      "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352" &
+      "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598"
+
+  test "the C ABI: verify in constant time, bad arguments are status codes":
+    var output: array[64, byte]
+    let o = cast[ptr UncheckedArray[byte]](output[0].addr)
+    let key = bytesOf("key")
+    let msg = bytesOf("The quick brown fox jumps over the lazy dog")
+    check nexpo_hmac_sha512(P(key), 3, P(msg), msg.len, o, 64) == 0
+    check hexOf(output) == hexOf(hmacSha512(key, msg))
+    var ok = 7'i32
+    check nexpo_hmac_sha512_verify(P(key), 3, P(msg), msg.len, o, 64, ok.addr) == 0
+    check ok == 1
+    output[63] = output[63] xor 1
+    check nexpo_hmac_sha512_verify(P(key), 3, P(msg), msg.len, o, 64, ok.addr) == 0
+    check ok == 0
+    check nexpo_hmac_sha512_verify(P(key), 3, P(msg), msg.len, o, 63, ok.addr) == 0
+    check ok == 0
+    check nexpo_hmac_sha512(P(key), 3, P(msg), msg.len, o, 63) == int32(ord(stInvalid))
+    check nexpo_hmac_sha512(nil, 3, P(msg), msg.len, o, 64) == int32(ord(stInvalid))
+    check nexpo_hmac_sha512_verify(P(key), 3, P(msg), msg.len, o, 64, nil) == int32(ord(stInvalid))
 
 suite "sha512 c abi":
   test "bad arguments are status codes, never crashes":

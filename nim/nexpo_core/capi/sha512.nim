@@ -1,6 +1,6 @@
 # Included by capi.nim: the SHA-512 exports (declared in sha512.h).
 
-import ../crypto/sha512
+import ../crypto/[sha512, hmac_sha512]
 
 type
   Sha512Stream = object
@@ -54,3 +54,36 @@ proc nexpo_sha512_final*(state: ptr UncheckedArray[byte], stateLen: int,
     checkPtr(output, outLen, "out")
     check(outLen >= 64, "out: need 64 bytes, got " & $outLen)
     s.ctx.finish(sha512ImplOf(), output)
+
+proc nexpo_hmac_sha512*(key: ptr UncheckedArray[byte], keyLen: int, data: ptr UncheckedArray[byte],
+                        len: int, output: ptr UncheckedArray[byte], outLen: int): int32 {.
+    exportc, cdecl.} =
+  cabi:
+    checkPtr(key, keyLen, "key")
+    checkPtr(data, len, "data")
+    checkPtr(output, outLen, "out")
+    check(outLen >= 64, "out: need 64 bytes, got " & $outLen)
+    let impl = sha512ImplOf()
+    var k = initHmac512Key(impl, key, keyLen)
+    hmac512(impl, k, data, len, output)
+    wipe(k)
+    countCall(kHmacSha512, len)
+
+proc nexpo_hmac_sha512_verify*(key: ptr UncheckedArray[byte], keyLen: int,
+                               data: ptr UncheckedArray[byte], len: int,
+                               tag: ptr UncheckedArray[byte], tagLen: int, ok: ptr int32): int32 {.
+    exportc, cdecl.} =
+  cabi:
+    checkPtr(key, keyLen, "key")
+    checkPtr(data, len, "data")
+    checkPtr(tag, tagLen, "tag")
+    check(ok != nil, "ok: NULL")
+    let impl = sha512ImplOf()
+    var k = initHmac512Key(impl, key, keyLen)
+    var mac: array[64, byte]
+    hmac512(impl, k, data, len, cast[ptr UncheckedArray[byte]](mac[0].addr))
+    wipe(k)
+    # The tag's length is public; its bytes are compared in constant time.
+    ok[] = int32(tagLen == 64 and ctEqual(cast[ptr UncheckedArray[byte]](mac[0].addr), tag, 64))
+    wipe(mac)
+    countCall(kHmacSha512, len)

@@ -7,7 +7,9 @@
 ##   sha512.nim ── Sha512Impl, sha512ImplOf(); Sha512Ctx init/update/finish, one-shot
 ##        │ compress(impl, ...)
 ##        ├── sha512/sha512_generic.nim   portable C, any CPU
-##        └── sha512/sha512_avx2.nim      rorx rounds, SSE message schedule one block ahead
+##        ├── sha512/sha512_avx2.nim      rorx rounds, SSE message schedule one block ahead
+##        └── sha512/sha512_avx512.nim    rounds in xmm (vprorq, vpternlogq), ymm schedule of two
+##                                        blocks at once, one pair ahead
 ##
 ## Properties:
 ## - `Sha512Ctx` is a plain value (no heap): copying it forks the hash
@@ -16,7 +18,7 @@
 ##   from it at the end, so any input a 64-bit process can hold is hashed correctly
 
 import ../config, ../cpu
-import ./sha512/[sha512_generic, sha512_avx2]
+import ./sha512/[sha512_generic, sha512_avx2, sha512_avx512]
 import ./block_buffer
 
 export Sha512State, sha512Iv
@@ -24,7 +26,8 @@ export Sha512State, sha512Iv
 type
   Sha512Impl* = enum
     sha512ViaGeneric  ## compressGeneric
-    sha512ViaAvx2     ## compressAvx2 (x86, `cpu.activeIsa() >= isaAvx2`)
+    sha512ViaAvx2     ## compressAvx2 (x86, `cpu.activeIsa() == isaAvx2`)
+    sha512ViaAvx512   ## compressAvx512 (x86, `cpu.activeIsa() == isaAvx512`)
 
   Sha512Ctx* = object
     state*: Sha512State
@@ -40,15 +43,19 @@ const sha512BlockSize* = 128
 proc sha512ImplOf*(): Sha512Impl {.inline.} =
   ## The one place the SHA-512 path is chosen.
   when x86SimdEnabled:
-    if activeIsa() >= isaAvx2: return sha512ViaAvx2
+    case activeIsa()
+    of isaAvx512: return sha512ViaAvx512
+    of isaAvx2: return sha512ViaAvx2
+    of isaPortable: discard
   sha512ViaGeneric
 
 proc compress(impl: Sha512Impl, state: var Sha512State, data: ptr UncheckedArray[byte],
               nblocks: int) {.inline.} =
   when x86SimdEnabled:
-    if impl == sha512ViaAvx2:
-      compressAvx2(state, data, nblocks)
-      return
+    case impl
+    of sha512ViaAvx512: compressAvx512(state, data, nblocks); return
+    of sha512ViaAvx2: compressAvx2(state, data, nblocks); return
+    of sha512ViaGeneric: discard
   compressGeneric(state, data, nblocks)
 
 proc init*(ctx: var Sha512Ctx) {.inline.} =

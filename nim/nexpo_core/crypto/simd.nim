@@ -123,3 +123,12 @@ proc mm512_mask_storeu_epi8*(p: pointer, k: uint64, a: M512i) {.
 proc mm512_maskz_mov_epi8*(k: uint64, a: M512i): M512i {.importc: "_mm512_maskz_mov_epi8", header: hdr.}
 proc mm512_ternarylogic_epi64*(a, b, c: M512i, imm: cint): M512i {.
   importc: "_mm512_ternarylogic_epi64", header: hdr.}
+
+# --- 256-bit, 64-bit lanes (SHA-512's two-block message schedule) -------------------------------
+proc mm256_alignr_epi8*(a, b: M256i, imm: cint): M256i {.importc: "_mm256_alignr_epi8", header: hdr.}
+proc mm256_castsi128_si256*(a: M128i): M256i {.importc: "_mm256_castsi128_si256", header: hdr.}
+proc mm256_inserti128_si256*(a: M256i, b: M128i, imm: cint): M256i {.
+  importc: "_mm256_inserti128_si256", header: hdr.}
+proc mm256_ror_epi64*(a: M256i, n: cint): M256i {.importc: "_mm256_ror_epi64", header: hdr.}  ## AVX-512VL
+proc mm256_ternarylogic_epi64*(a, b, c: M256i, imm: cint): M256i {.
+  importc: "_mm256_ternarylogic_epi64", header: hdr.}  ## AVX-512VL
