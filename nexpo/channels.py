@@ -37,7 +37,6 @@ this process. ``nim/nexpo_core/runtime/ring.nim`` has the details.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Final, Literal
 
 from nexpo import _channel
@@ -78,13 +77,7 @@ class Channel(_channel.Channel):
         if getattr(self, "_loops", None):
             aio.detach_all(self)
 
-    async def arecv(self) -> bytes:
-        """Receive one message without blocking the event loop. Cancelling takes nothing."""
-        return await aio.arecv(self)
-
-    async def asend(self, msg: bytes | bytearray | memoryview) -> None:
-        """Send one message without blocking the event loop. Cancelling sends nothing."""
-        await aio.asend(self, msg)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return aio.aiter(self)
+    # The asyncio methods are aio's functions themselves (no extra coroutine per call).
+    arecv = aio.arecv
+    asend = aio.asend
+    __aiter__ = aio.aiter
