@@ -65,7 +65,7 @@ lint: $(INSTALLED)
 
 typecheck: build
 	$(BIN)/mypy nexpo $(if $(wildcard api/__init__.py),api)
-	$(BIN)/python -m mypy.stubtest nexpo._core --allowlist tests/stubtest-allowlist.txt
+	$(BIN)/python -m mypy.stubtest nexpo._core nexpo._channel --allowlist tests/stubtest-allowlist.txt
 
 test-nim: $(INSTALLED)
 	$(BIN)/python nim/nimbuild.py test --profile release

@@ -74,7 +74,21 @@ def _thread_run(produce: Callable[[], None], consume: Callable[[], list[bytes]])
 
 # --- thread -> thread, one message per call ------------------------------------------------
 
-PER_ITEM = ["nexpo", "queue.Queue", "queue.SimpleQueue"]
+PER_ITEM = ["nexpo", "nexpo-copied", "queue.Queue", "queue.SimpleQueue"]
+
+
+def _channel(capacity: int, impl: str) -> Channel:
+    """An SPSC channel; "nexpo-copied" copies bytes messages instead of lending them (the
+    measurement behind lending, nexpo/_channel/lend.c)."""
+    if impl != "nexpo-copied":
+        return Channel(capacity, mode="spsc")
+    from nexpo._native import ffi, lib
+
+    out = ffi.new("nexpo_channel **")
+    assert lib.nexpo_channel_new(0, capacity, 16 << 20, out) == lib.NEXPO_OK
+    ch = Channel.__new__(Channel)
+    ch._bind(int(ffi.cast("uintptr_t", out[0])), False)
+    return ch
 
 
 @pytest.mark.parametrize("impl", PER_ITEM)
@@ -84,8 +98,8 @@ def test_thread_per_item(benchmark: Any, impl: str) -> None:
     _info(benchmark, f"thread->thread per item {MSG}B", n)
 
     def transfer() -> list[bytes]:
-        if impl == "nexpo":
-            ch = Channel(1024, mode="spsc")
+        if impl.startswith("nexpo"):
+            ch = _channel(1024, impl)
 
             def produce() -> None:
                 send = ch.send
@@ -116,7 +130,7 @@ def test_thread_per_item(benchmark: Any, impl: str) -> None:
 # --- thread -> thread, batches -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("impl", ["nexpo", "deque+Condition"])
+@pytest.mark.parametrize("impl", ["nexpo", "nexpo-copied", "deque+Condition"])
 def test_thread_batched(benchmark: Any, impl: str) -> None:
     n = _n(1_000_000)
     msgs = _payloads(n)
@@ -125,8 +139,8 @@ def test_thread_batched(benchmark: Any, impl: str) -> None:
     benchmark.extra_info["batch"] = BATCH
 
     def transfer() -> list[bytes]:
-        if impl == "nexpo":
-            ch = Channel(4096, mode="spsc")
+        if impl.startswith("nexpo"):
+            ch = _channel(4096, impl)
 
             def produce() -> None:
                 for b in batches:

@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from nexpo.errors import AuthenticationError, ChannelClosed, ChannelCorrupted, NexpoError
 
@@ -42,7 +42,6 @@ __all__ = [
     "CData",
     "check",
     "error_for",
-    "fastpath",
     "ffi",
     "last_error",
     "lib",
@@ -56,33 +55,11 @@ NULL: Final = ffi.NULL
 lib.nexpo_init()
 
 
-class FastPath(Protocol):
-    """``nexpo._fastpath`` (nexpo/_fastpath.c): non-blocking channel calls that keep the GIL.
-
-    ``ch`` is a ``nexpo.Channel``. Statuses are NEXPO_* codes (NEXPO_EAGAIN: would block).
-    ``send_many`` sends ``msgs[start:]`` and returns ``(index reached, status)``, or
-    ``(-1 - i, NEXPO_ETYPE)`` when ``msgs[i]`` is not bytes-like (checked when start is 0).
-    In-process channels lend messages (``bytes`` as they are, other bytes-like ones as a
-    ``bytes`` copy); receivers that copy give them back, and ``release_pending`` drops those
-    (every call here does it too).
-    """
-
-    SCRATCH: int
-    GIL_FREE_COPY: int
-    ChannelCore: type
-
-    def send(self, ch: Any, msg: object, /) -> int: ...
-    def recv(self, ch: Any, /) -> bytes | int: ...
-    def send_many(self, ch: Any, msgs: list[Any] | tuple[Any, ...], start: int = 0, /) -> tuple[int, int]: ...
-    def recv_many(self, ch: Any, max_n: int, /) -> list[bytes] | int: ...
-    def release_pending(self) -> None: ...
-    def pending_releases(self) -> int: ...
-
-
 def load_sibling_module(name: str) -> Any:
-    """A further module of the ``_core`` shared object (``nexpo._fastpath``, ``nexpo._hashpath``),
+    """A further module of the ``_core`` shared object (``nexpo._channel``, ``nexpo._hashpath``),
     loaded from that same file (PEP 489: a library may export several ``PyInit_*``); it shares the
-    one Nim runtime. Callers type it with their own Protocol. Loaded once per process."""
+    one Nim runtime. Typed by its stub (nexpo/_channel.pyi) or the caller's Protocol. Loaded once
+    per process."""
     if name in sys.modules:
         return sys.modules[name]
     path = sys.modules["nexpo._core"].__file__
@@ -95,7 +72,9 @@ def load_sibling_module(name: str) -> Any:
     return module
 
 
-fastpath: Final[FastPath] = load_sibling_module("nexpo._fastpath")
+# nexpo._channel (nexpo/_channel/): the C type of nexpo.Channel; `import nexpo._channel` finds
+# it in sys.modules from here on.
+load_sibling_module("nexpo._channel")
 
 ISA_NAMES: Final = ("portable", "avx2", "avx512")
 

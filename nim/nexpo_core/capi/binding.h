@@ -1,4 +1,4 @@
-/* nexpo exports for C bindings that lend object references to channels (nexpo/_fastpath.c):
+/* nexpo exports for C bindings that lend object references to channels (nexpo/_channel/):
  * declared here, implemented in runtime.nim beside this file. Not part of the cffi interface:
  * an object reference can only be lent by code that owns it (holds the GIL for CPython).
  *

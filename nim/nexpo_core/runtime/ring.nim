@@ -18,7 +18,7 @@
 ## - `kind` 0: the message is inline in the payload; kind 1 (one process only): the payload
 ##   holds a pointer to a malloc'd copy (messages longer than the inline room); kind 2 (one
 ##   process only): the payload holds an object reference `[obj | data]` lent by a binding
-##   (`nexpo/_fastpath.c` stores CPython `bytes` this way): the message is the `len` bytes at
+##   (`nexpo/_channel/lend.c` stores CPython `bytes` this way): the message is the `len` bytes at
 ##   `data`, kept alive by `obj`. A receiver that can take the reference takes it as it is (no
 ##   copy); any other receiver copies the bytes out and gives `obj` to `refRelease` (see
 ##   below). Shared rings use kind 0 only: their messages must fit the inline room

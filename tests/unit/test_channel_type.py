@@ -1,7 +1,7 @@
-"""nexpo/_fastpath.c: the GIL-holding channel calls behind Channel's per-message methods.
+"""nexpo/_channel/: the C type behind nexpo.Channel (every per-message method, and its waits).
 
-Every argument shape goes either through the C attempt or, unchanged, to the Python method it
-falls back to; both must give the same results and the same errors as before.
+Every argument shape is parsed in C; the hot shape (``send(msg)``, ``recv()``) and the others
+must give the same results and the same errors.
 """
 
 from __future__ import annotations
@@ -10,47 +10,99 @@ import array
 import asyncio
 import gc
 import os
+import signal
 import sys
 import threading
+import time
 
 import pytest
 
-from nexpo import Channel, ChannelClosed, select
-from nexpo._native import fastpath, lib
+from nexpo import Channel, ChannelClosed, _channel, select
 
-SCRATCH = fastpath.SCRATCH
+SCRATCH = _channel.SCRATCH
 
 
 def test_loaded_from_the_core_library_and_sharing_its_runtime() -> None:
-    assert fastpath.__file__ == sys.modules["nexpo._core"].__file__
-    assert isinstance(Channel(2), fastpath.ChannelCore)
+    assert _channel.__file__ == sys.modules["nexpo._core"].__file__
+    assert isinstance(Channel(2), _channel.Channel)
     ch = Channel(4)
-    assert fastpath.send(ch, b"via fastpath") == lib.NEXPO_OK
-    assert len(ch) == 1  # seen by the cffi module: one Nim runtime, one channel
-    assert ch.recv() == b"via fastpath"
+    ch.send(b"via the C type")
+    assert len(ch) == 1
+    _, got = select([ch])  # a cffi receive: one Nim runtime, one channel
+    assert got == b"via the C type"
 
 
-def test_module_functions_report_statuses() -> None:
+def test_non_blocking_shapes_report_without_waiting() -> None:
     ch = Channel(2, mode="spsc")
-    assert fastpath.recv(ch) == lib.NEXPO_EAGAIN
-    assert fastpath.recv_many(ch, 4) == lib.NEXPO_EAGAIN
-    assert fastpath.send_many(ch, [b"a", b"b", b"c"]) == (2, lib.NEXPO_EAGAIN)
-    assert fastpath.send(ch, b"d") == lib.NEXPO_EAGAIN
-    assert fastpath.recv_many(ch, 8) == [b"a", b"b"]
-    assert fastpath.send_many(ch, [b"ok", 3]) == (-2, lib.NEXPO_ETYPE)  # nothing sent
-    assert len(ch) == 0
+    assert ch.try_recv() is None
+    with pytest.raises(TimeoutError):
+        ch.recv_many(4, timeout=0)
+    assert ch.send_many([b"a", b"b", b"c"], timeout=0) == 2
+    assert not ch.try_send(b"d")
+    assert ch.recv_many(8) == [b"a", b"b"]
+    with pytest.raises(TypeError, match=r"msgs\[1\]"):
+        ch.send_many([b"ok", 3])  # type: ignore[list-item]
+    assert len(ch) == 0, "a bad batch sends nothing"
     ch.close()
-    assert fastpath.send(ch, b"x") == lib.NEXPO_ECLOSED
-    assert fastpath.recv(ch) == lib.NEXPO_ECLOSED
-    with pytest.raises(TypeError, match="list or a tuple"):
-        fastpath.send_many(ch, iter([b"x"]))
-    with pytest.raises(ValueError, match="max_n"):
-        fastpath.recv_many(ch, 0)
-    with pytest.raises(TypeError, match="takes 2 arguments"):
-        fastpath.send(ch)  # type: ignore[call-arg]
+    with pytest.raises(ChannelClosed):
+        ch.try_send(b"x")
+    with pytest.raises(ChannelClosed):
+        ch.try_recv()
+    with pytest.raises(TypeError, match="not iterable"):
+        ch.send_many(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ch.send()  # type: ignore[call-arg]
 
 
-GIL_FREE_COPY = 64 * 1024  # _fastpath.c: copies this long are made with the GIL released
+def test_the_c_type_alone_is_a_channel() -> None:
+    """nexpo.Channel only adds asyncio: the base type works on its own."""
+    ch = _channel.Channel(4, mode="mpsc", max_message_size=64)
+    ch.send(b"x")
+    assert ch.recv() == b"x"
+    assert (ch.capacity, ch.mode, ch.max_message_size, ch.name) == (4, "mpsc", 64, None)
+    with ch:
+        ch.send(b"last")
+    assert ch.closed
+    assert list(ch) == [b"last"]
+
+
+def test_a_blocked_wait_runs_signal_handlers() -> None:
+    """Ctrl-C reaches a recv blocked with no timeout (the wait is cut into slices)."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread")
+    ch = Channel(2)
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            ch.recv()
+        assert time.monotonic() - started < 5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_blocked_wait_releases_the_gil() -> None:
+    ch = Channel(2)
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    t = threading.Thread(target=count)
+    t.start()
+    with pytest.raises(TimeoutError):
+        ch.recv(timeout=0.3)
+    stop.set()
+    t.join(10)
+    assert ticks > 1000
+
+
+GIL_FREE_COPY = _channel.GIL_FREE_COPY  # copies this long are made with the GIL released
 
 
 @pytest.mark.parametrize(
@@ -74,10 +126,10 @@ def test_call_shapes_reach_the_same_behaviour() -> None:
     ch.send(b"a")
     ch.send(b"b", None)
     ch.send(b"c", timeout=None)
-    ch.send(b"d", timeout=1.0)  # a timeout skips the C attempt: the Python path sends it
+    ch.send(b"d", timeout=1.0)  # parsed by the cold path
     assert [ch.recv(), ch.recv(None), ch.recv(timeout=None), ch.recv(timeout=1)] == [b"a", b"b", b"c", b"d"]
     assert ch.send_many((b"t1", b"t2")) == 2
-    assert ch.send_many(m for m in [b"g1"]) == 1  # not a list or tuple: Python path
+    assert ch.send_many(m for m in [b"g1"]) == 1  # not a list or tuple: a tuple of it
     assert ch.recv_many(max_n=8) == [b"t1", b"t2", b"g1"]
     with pytest.raises(TypeError):
         ch.send()  # type: ignore[call-arg]
@@ -107,7 +159,7 @@ def test_bytes_like_inputs_and_precise_type_errors() -> None:
     assert len(ch) == 0, "a bad batch sends nothing"
 
 
-def test_errors_come_from_the_python_methods() -> None:
+def test_errors_are_precise() -> None:
     ch = Channel(2, max_message_size=8)
     with pytest.raises(ValueError, match="max_message_size"):
         ch.send(b"123456789")
@@ -137,7 +189,7 @@ def test_errors_come_from_the_python_methods() -> None:
         ch.recv_many(4)
 
 
-def test_send_many_continues_in_python_when_the_ring_fills() -> None:
+def test_send_many_waits_when_the_ring_fills() -> None:
     ch = Channel(4, mode="spsc")
     msgs = [i.to_bytes(4, "little") for i in range(1000)]
     got: list[bytes] = []
@@ -184,7 +236,7 @@ def _payload(i: int, size: int = 64) -> bytes:
 
 
 def _settled_refcount(obj: object) -> int:
-    fastpath.release_pending()
+    _channel.release_pending()
     return sys.getrefcount(obj) - 1  # not counting the argument
 
 
@@ -225,7 +277,7 @@ def test_shared_and_tiny_slot_channels_copy() -> None:
     tiny.send(msg)
     tiny.send_many([msg, msg])
     assert tiny.recv_many(3) == [msg] * 3
-    assert not tiny._lend, "the channel told the fast path to copy"
+    assert not tiny._lend, "the channel copies from then on"
     name = f"nexpo-test-lend-{os.getpid()}"
     shared = Channel.create_shared(name, 4)
     try:
@@ -253,16 +305,16 @@ def test_the_ring_holds_one_reference_per_lent_message() -> None:
 
 def test_receivers_that_copy_give_lent_messages_back() -> None:
     """select, asyncio waits and every cffi receive copy the bytes out (any thread, no GIL)
-    and park the reference; the next fast-path call drops it."""
+    and park the reference; the next call of the C type drops it."""
     msg = _payload(4)
     base = _settled_refcount(msg)
     ch = Channel(8)
     ch.send_many([msg, msg])
     _, first = select([ch])
     assert first == msg and first is not msg
-    assert fastpath.pending_releases() == 1
-    assert ch.recv() is msg  # a fast-path call: settles first
-    assert fastpath.pending_releases() == 0
+    assert _channel.pending_releases() == 1
+    assert ch.recv() is msg  # a call of the C type: settles first
+    assert _channel.pending_releases() == 0
     assert _settled_refcount(msg) == base
 
     async def woken_later() -> bytes:
@@ -278,7 +330,7 @@ def test_a_full_ring_rejects_a_batch_without_leaking_references() -> None:
     msgs = [_payload(i) for i in range(6)]
     bases = [_settled_refcount(m) for m in msgs]
     ch = Channel(4, mode="spsc")
-    assert fastpath.send_many(ch, msgs) == (4, lib.NEXPO_EAGAIN)
+    assert ch.send_many(msgs, timeout=0) == 4
     assert [_settled_refcount(m) for m in msgs] == [b + 1 for b in bases[:4]] + bases[4:]
     with pytest.raises(TimeoutError):
         ch.send(msgs[5], timeout=0)
@@ -325,5 +377,5 @@ def test_lent_messages_between_threads_with_every_receive(mode: str) -> None:
     t.join(10)
     assert got == msgs
     del got
-    fastpath.release_pending()
+    _channel.release_pending()
     assert [_settled_refcount(m) for m in msgs[:50]] == bases
