@@ -49,9 +49,9 @@
 ## - the stats counters are owner-written, on their own cache lines (no shared atomic adds on
 ##   the hot path)
 
-import std/[atomics, cpuinfo, locks, os, strutils]
+import std/[atomics, locks]
 import ../config, ../contracts
-import ./backoff, ./chase_lev, ./parking
+import ./backoff, ./chase_lev, ./parking, ./thread_count
 
 const dequeCapacity = 1024  ## per thread; spawns beyond it run inline
 
@@ -135,39 +135,6 @@ proc nextRandom(): uint64 {.inline.} =
   x = x xor (x shr 27)
   rngState = x
   x * 0x2545F4914F6CDD1D'u64
-
-proc countSetBits(x: uint64): int {.inline.} =
-  var v = x
-  while v != 0:
-    v = v and (v - 1)
-    inc result
-
-when defined(linux):
-  # At module level: an importc var declared inside a proc is a fresh local (0, read(2)'s
-  # number), so the call read stdin instead, and hung a process whose stdin was an idle pipe.
-  let SYS_sched_getaffinity {.importc, header: "<sys/syscall.h>", nodecl.}: clong
-  proc syscall(number: clong): clong {.importc, header: "<unistd.h>", varargs.}
-
-proc affinityCores(): int =
-  ## CPUs this process may run on (sched_getaffinity), at least 1.
-  when defined(linux):
-    var mask: array[128, uint64]   # 8192 CPUs
-    let bytes = syscall(SYS_sched_getaffinity, 0.cint, csize_t(sizeof(mask)), addr mask[0])
-    if bytes > 0:
-      var n = 0
-      for i in 0 ..< int(bytes) div 8:
-        n += countSetBits(mask[i])
-      return max(n, 1)
-  max(1, countProcessors())
-
-proc defaultThreads(): int =
-  let env = getEnv("NEXPO_NUM_THREADS")
-  if env.len > 0:
-    try:
-      return clamp(parseInt(env), 1, maxWorkers + 1)
-    except ValueError:
-      discard
-  clamp(affinityCores(), 1, maxWorkers + 1)
 
 # --- waking parked threads --------------------------------------------------------------
 
@@ -498,7 +465,7 @@ proc initPool() =
   initLock(poolLock)
   for i in 0 ..< maxCallers:
     callerSlots[i] = newSlot()
-  configured.store(defaultThreads(), moRelaxed)
+  configured.store(defaultThreads(maxWorkers + 1), moRelaxed)
   discard pthread_atfork(nil, nil, afterForkInChild)
 
 initPool()
