@@ -39,7 +39,6 @@ __all__ = [
     "BenchResult",
     "Regression",
     "compare",
-    "draw_charts",
     "load_results",
     "machine_summary",
     "record_command",
@@ -192,20 +191,20 @@ def _fmt_tp(result: BenchResult) -> str:
     return "—" if tp is None else f"{tp[0]:.4g} {tp[1]}"
 
 
-def _by_group(results: Iterable[BenchResult]) -> dict[str, list[BenchResult]]:
+def by_group(results: Iterable[BenchResult]) -> dict[str, list[BenchResult]]:
     groups: dict[str, list[BenchResult]] = defaultdict(list)
     for r in results:
         groups[r.group].append(r)
     return dict(groups)
 
 
-def _reference(rows: Sequence[BenchResult]) -> BenchResult | None:
+def reference(rows: Sequence[BenchResult]) -> BenchResult | None:
     """The nexpo row the peers are compared with: the fastest nexpo implementation."""
     ours = [r for r in rows if r.is_nexpo]
     return max(ours, key=BenchResult.speed) if ours else None
 
 
-def _ratio(ours: BenchResult, peer: BenchResult) -> float:
+def speed_ratio(ours: BenchResult, peer: BenchResult) -> float:
     return ours.speed() / peer.speed() if peer.speed() > 0 else math.inf
 
 
@@ -216,8 +215,8 @@ def _correct_mark(value: bool | None) -> str:
 def summary_rows(results: Iterable[BenchResult]) -> list[tuple[str, str, str, str, float]]:
     """(area, case, nexpo throughput, best peer (throughput), nexpo ÷ best peer) per group."""
     rows = []
-    for _group, members in sorted(_by_group(results).items()):
-        ours = _reference(members)
+    for _group, members in sorted(by_group(results).items()):
+        ours = reference(members)
         peers = [r for r in members if not r.is_nexpo]
         if ours is None or not peers:
             continue
@@ -228,7 +227,7 @@ def summary_rows(results: Iterable[BenchResult]) -> list[tuple[str, str, str, st
                 ours.case,
                 _fmt_tp(ours),
                 f"{best.implementation} ({_fmt_tp(best)})",
-                _ratio(ours, best),
+                speed_ratio(ours, best),
             )
         )
     return rows
@@ -276,10 +275,10 @@ def render_report(results: Sequence[BenchResult], machine: dict[str, Any], comma
             "| case | implementation | median time | throughput | nexpo ÷ this | correct |",
         ]
         out.append("| --- | --- | --- | --- | --- | --- |")
-        for _group, members in sorted(_by_group(by_area[area]).items()):
-            ours = _reference(members)
+        for _group, members in sorted(by_group(by_area[area]).items()):
+            ours = reference(members)
             for r in sorted(members, key=lambda m: (not m.is_nexpo, -m.speed())):
-                ratio = "—" if ours is None or r is ours else f"{_ratio(ours, r):.2f}×"
+                ratio = "—" if ours is None or r is ours else f"{speed_ratio(ours, r):.2f}×"
                 shown_time = "—" if r.rounds == 0 else _fmt_time(r.median_s)
                 out.append(
                     f"| {r.case} | {r.implementation} | {shown_time} | {_fmt_tp(r)}{_latency(r)} "
@@ -310,95 +309,6 @@ def _sub_table(result: BenchResult) -> list[str]:
         cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (row.get(c, "") for c in columns)]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
-
-
-# --- charts --------------------------------------------------------------------------------
-
-
-def draw_charts(results: Sequence[BenchResult], out_dir: Path) -> list[Path]:
-    """GFLOPS vs n for matmul; nexpo-vs-peer ratio bars for every other area."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written: list[Path] = []
-    # Square problems only (m == n): skinny cases share n but are not on the same curve.
-    sized = [
-        r
-        for r in results
-        if r.area == "matmul"
-        and r.extra.get("n")
-        and r.extra.get("m", r.extra["n"]) == r.extra["n"]
-        and r.throughput is not None
-    ]
-    if sized:
-        panels: dict[str, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
-        for r in sized:
-            series = str(r.extra.get("series") or r.case.rsplit(" ", 1)[0])
-            dtype, _, threads = series.partition(" ")
-            tp = r.throughput
-            assert tp is not None
-            panels[dtype][f"{r.implementation} — {threads or series}"].append((int(r.extra["n"]), tp[0]))
-        fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5.5), squeeze=False)
-        for ax, (dtype, series_map) in zip(axes[0], sorted(panels.items()), strict=True):
-            for label, points in sorted(series_map.items()):
-                points.sort()
-                style = "-" if label.lower().startswith("nexpo") else (":" if "CORETYPE" in label else "--")
-                ax.plot(
-                    [p[0] for p in points], [p[1] for p in points], marker="o", label=label, linestyle=style
-                )
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("n (n×n @ n×n)")
-            ax.set_ylabel("GFLOPS")
-            ax.set_title(f"matmul {dtype}: GFLOPS vs n (same run)")
-            ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=6)
-        path = out_dir / "matmul_gflops.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-
-    by_area: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for _group, members in sorted(_by_group(results).items()):
-        ours = _reference(members)
-        if ours is None:
-            continue
-        for peer in members:
-            if not peer.is_nexpo and ours.area != "matmul":
-                by_area[ours.area].append((f"{ours.case}\nvs {peer.implementation}", _ratio(ours, peer)))
-    for area, bars in sorted(by_area.items()):
-        fig, ax = plt.subplots(figsize=(9, 0.45 * len(bars) + 1.5))
-        labels = [b[0] for b in bars]
-        values = [b[1] for b in bars]
-        colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
-        # Bars grow from 1× (parity) towards the ratio, so slower and faster read alike on a log axis.
-        ax.barh(range(len(bars)), [v - 1.0 for v in values], left=1.0, color=colors)
-        for y, v in enumerate(values):
-            ax.annotate(
-                f"{v:.2f}×",
-                (v, y),
-                xytext=(3 if v >= 1 else -3, 0),
-                textcoords="offset points",
-                ha="left" if v >= 1 else "right",
-                va="center",
-                fontsize=7,
-            )
-        ax.set_yticks(range(len(bars)), labels, fontsize=7)
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_xlim(min(*values, 1.0) / 2, max(*values, 1.0) * 2)
-        ax.set_xlabel("nexpo speed ÷ peer speed (log scale; > 1 is faster)")
-        ax.set_title(f"{area}: nexpo vs peers (same run)")
-        ax.invert_yaxis()
-        fig.tight_layout()
-        safe = "".join(c if c.isalnum() else "_" for c in area)
-        path = out_dir / f"{safe}_speedup.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-    return written
 
 
 # --- regressions ---------------------------------------------------------------------------

@@ -60,7 +60,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     results = bench.load_results(new_json)
     report = bench.render_report(results, bench.machine_summary(), command)
     (out_dir / "REPORT.md").write_text(report + "\n")
-    charts = bench.draw_charts(results, out_dir)
+    from nexpo.bench_charts import draw_charts
+
+    charts = draw_charts(results, out_dir)
     print(bench.render_summary(results))
     print(f"\nreport: {out_dir / 'REPORT.md'}; charts: {', '.join(str(c) for c in charts) or 'none'}")
     status = 0
