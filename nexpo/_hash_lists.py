@@ -3,8 +3,8 @@
 The general batch path (``nexpo.crypto._Batch``) joins the messages into one buffer first: for
 1M × 64 B that copy, the per-item checks and the sizes list cost more than the hashing. Here
 ``nexpo._hashpath`` hands every item's own buffer to the native batch as (pointer, length) pairs
-and builds the list of digests in C. Only exact ``bytes`` items qualify (immutable: a snapshot
-tuple keeps them alive and unchanged while the native call runs without the GIL); anything else
+and builds the list of digests in C. Only exact ``bytes`` items qualify (immutable: a reference
+held to each keeps it alive and unchanged while the native call runs without the GIL); anything else
 returns None and the caller takes the general path.
 """
 

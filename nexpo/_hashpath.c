@@ -188,13 +188,13 @@ static PyObject *hp_hmac_sha512_verify(PyObject *self, PyObject *const *args, Py
 }
 
 /* A batch over a list or tuple of exact bytes, hashed in place: the items' own buffers go to the
- * native call as (pointer, length) pairs, with no joined copy. A tuple snapshot holds the items
- * (bytes are immutable), so another thread changing the list meanwhile changes nothing here.
+ * native call as (pointer, length) pairs, with no joined copy. A reference to every item is
+ * held (bytes are immutable), so another thread changing the list meanwhile changes nothing here.
  * Anything else (other containers, bytearray, memoryview items) returns NotImplemented: the
  * Python layer's general path takes it. */
 typedef struct {
-    PyObject *items;            /* the snapshot tuple */
-    Py_ssize_t n;
+    PyObject **held;            /* the snapshot: a new reference to every item */
+    Py_ssize_t n;               /* items held */
     const char **ptrs;
     uint64_t *lens;
     uint8_t *out;
@@ -203,48 +203,55 @@ typedef struct {
 
 static void hp_batch_free(hp_batch *b)
 {
-    Py_XDECREF(b->items);
+    for (Py_ssize_t i = 0; i < b->n; i++)
+        Py_DECREF(b->held[i]);
+    PyMem_Free(b->held);
     PyMem_Free(b->ptrs);
     PyMem_Free(b->lens);
     PyMem_Free(b->out);
 }
 
-/* 1: ready; 0: not a list/tuple of exact bytes (NotImplemented); -1: an exception is set. */
+/* 1: ready; 0: not a list/tuple of exact bytes (NotImplemented); -1: an exception is set.
+ * One pass over the items (they are far apart in memory: each pass costs a trip to DRAM per
+ * item for large batches): check the type, take a reference, note buffer and size. No Python
+ * code runs during the pass (no decref of anything, no allocation), so the list cannot change
+ * under it. */
 static int hp_batch_init(hp_batch *b, PyObject *messages)
 {
     memset(b, 0, sizeof *b);
-    if (PyList_CheckExact(messages))
-        b->items = PyList_AsTuple(messages);
-    else if (PyTuple_CheckExact(messages)) {
-        Py_INCREF(messages);
-        b->items = messages;
+    Py_ssize_t count;
+    PyObject **items;
+    if (PyList_CheckExact(messages)) {
+        count = PyList_GET_SIZE(messages);
+        items = ((PyListObject *)messages)->ob_item;
+    } else if (PyTuple_CheckExact(messages)) {
+        count = PyTuple_GET_SIZE(messages);
+        items = ((PyTupleObject *)messages)->ob_item;
     } else
         return 0;
-    if (b->items == NULL)
+    size_t slots = count > 0 ? (size_t)count : 1;
+    if (slots > PY_SSIZE_T_MAX / 32) {
+        PyErr_NoMemory();
         return -1;
-    b->n = PyTuple_GET_SIZE(b->items);
-    for (Py_ssize_t i = 0; i < b->n; i++) {
-        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(b->items, i))) {
+    }
+    b->held = PyMem_Malloc(slots * sizeof *b->held);
+    b->ptrs = PyMem_Malloc(slots * sizeof *b->ptrs);
+    b->lens = PyMem_Malloc(slots * sizeof *b->lens);
+    b->out = PyMem_Malloc(slots * 32);
+    if (b->held == NULL || b->ptrs == NULL || b->lens == NULL || b->out == NULL) {
+        hp_batch_free(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* The allocations above ran no Python code either: `count` and `items` still hold. */
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = items[i];
+        if (!PyBytes_CheckExact(item)) {
             hp_batch_free(b);
             return 0;
         }
-    }
-    size_t count = b->n > 0 ? (size_t)b->n : 1;
-    if (count > PY_SSIZE_T_MAX / 32) {
-        hp_batch_free(b);
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->ptrs = PyMem_Malloc(count * sizeof *b->ptrs);
-    b->lens = PyMem_Malloc(count * sizeof *b->lens);
-    b->out = PyMem_Malloc(count * 32);
-    if (b->ptrs == NULL || b->lens == NULL || b->out == NULL) {
-        hp_batch_free(b);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < b->n; i++) {
-        PyObject *item = PyTuple_GET_ITEM(b->items, i);
+        Py_INCREF(item);
+        b->held[b->n++] = item;
         b->ptrs[i] = PyBytes_AS_STRING(item);
         b->lens[i] = (uint64_t)PyBytes_GET_SIZE(item);
         b->total += b->lens[i];
