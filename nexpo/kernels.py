@@ -9,7 +9,9 @@ The kernel runs without the GIL and trusts the shapes and strides it is given, s
 from a private plain-ndarray view of each argument, taken in one C call: neither an ndarray
 subclass (whose ``shape``, ``strides``, ``dtype`` or ``flags`` may be overriding properties) nor
 another thread reassigning ``a.shape`` or ``a.dtype`` mid-call can make them disagree with the
-memory the kernel reads.
+memory the kernel reads. The common ``matmul(a, b)`` (two plain aligned C-contiguous 2-D arrays)
+takes them from the arrays' buffer exports instead, in nexpo/_matmulpath.c, which keeps the GIL
+for products under ``GIL_MINSIZE`` multiply-adds, where releasing it costs more than it frees.
 
 ``linear`` computes ``activation(x @ weight + bias)`` in one pass: the bias and the activation
 are applied to each tile of the result while it is still in cache. Activations:
