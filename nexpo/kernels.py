@@ -9,7 +9,9 @@ The kernel runs without the GIL and trusts the shapes and strides it is given, s
 from a private plain-ndarray view of each argument, taken in one C call: neither an ndarray
 subclass (whose ``shape``, ``strides``, ``dtype`` or ``flags`` may be overriding properties) nor
 another thread reassigning ``a.shape`` or ``a.dtype`` mid-call can make them disagree with the
-memory the kernel reads.
+memory the kernel reads. The common ``matmul(a, b)`` (two plain aligned C-contiguous 2-D arrays)
+takes them from the arrays' buffer exports instead, in nexpo/_matmulpath.c, which keeps the GIL
+for products under ``GIL_MINSIZE`` multiply-adds, where releasing it costs more than it frees.
 
 ``linear`` computes ``activation(x @ weight + bias)`` in one pass: the bias and the activation
 are applied to each tile of the result while it is still in cache. Activations:
@@ -23,12 +25,13 @@ are applied to each tile of the result while it is still in cache. Activations:
 
 from __future__ import annotations
 
-from typing import Any, Final, cast
+from types import NotImplementedType
+from typing import Any, Final, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from nexpo._native import NULL, CData, check, ffi, lib
+from nexpo._native import NULL, CData, check, ffi, lib, load_sibling_module
 
 __all__ = ["ACTIVATIONS", "linear", "matmul"]
 
@@ -36,8 +39,6 @@ FloatArray = npt.NDArray[np.floating[Any]]
 
 # keyed by dtype.char: a cheaper lookup than hashing the dtype on every call
 _DTYPE_CODES: Final = {"f": lib.NEXPO_F32, "d": lib.NEXPO_F64}
-_F32: Final = np.dtype(np.float32)
-_F64: Final = np.dtype(np.float64)
 _ACTIVATION_CODES: Final = {
     None: lib.NEXPO_ACT_NONE,
     "relu": lib.NEXPO_ACT_RELU,
@@ -47,6 +48,21 @@ _ACTIVATION_CODES: Final = {
     "softmax": lib.NEXPO_ACT_SOFTMAX,
 }
 ACTIVATIONS: Final = ("relu", "gelu", "tanh", "sigmoid", "softmax")
+
+
+class _MatmulPath(Protocol):
+    """``nexpo._matmulpath`` (nexpo/_matmulpath.c): ``matmul`` returns the product of two exact
+    ndarrays that are 2-D, aligned, C-contiguous and of one native float dtype, described by
+    their buffer exports; NotImplemented for anything else (and when the native call fails: the
+    checked path then repeats it and raises). The GIL is released when m·n·k >= GIL_MINSIZE."""
+
+    GIL_MINSIZE: int
+
+    def matmul(self, a: object, b: object, /) -> FloatArray | NotImplementedType: ...
+
+
+_mp: Final[_MatmulPath] = load_sibling_module("nexpo._matmulpath")
+_matmul_common: Final = _mp.matmul
 
 
 def _private_view(obj: object, name: str, what: str = "a numpy.ndarray") -> FloatArray:
@@ -162,40 +178,13 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
     Raises ``TypeError`` for non-float or mixed dtypes and ``ValueError`` for arrays that are not
     2-D or whose inner dimensions differ.
     """
-    # Fast path for the common call (two aligned contiguous 2-D plain ndarrays of one native
-    # float dtype, no out=): at n = 64 the product takes a few microseconds, so every attribute
-    # lookup counts. Anything else, subclasses included, goes through the full checks below.
-    if out is None and type(a) is np.ndarray and type(b) is np.ndarray:
-        dtype = a.dtype
-        if (dtype is _F32 or dtype is _F64) and b.dtype is dtype and a.ndim == 2 and b.ndim == 2:
-            m, k = a.shape
-            kb, n = b.shape
-            fa, fb = a.flags, b.flags
-            if k == kb and fa.c_contiguous and fb.c_contiguous and fa.aligned and fb.aligned:
-                # The exports hold the memory; their byte lengths vouch for the shapes read
-                # above (another thread may have reassigned a.shape or a.dtype since).
-                pa, pb = ffi.from_buffer(a), ffi.from_buffer(b)
-                f32 = dtype is _F32
-                size = 4 if f32 else 8
-                if len(pa) == m * k * size and len(pb) == k * n * size:
-                    c = np.empty((m, n), dtype)
-                    status = lib.nexpo_matmul(
-                        lib.NEXPO_F32 if f32 else lib.NEXPO_F64,
-                        m,
-                        n,
-                        k,
-                        pa,
-                        k,
-                        1,
-                        pb,
-                        n,
-                        1,
-                        ffi.from_buffer(c),
-                        n,
-                    )
-                    if status:
-                        check(status)
-                    return c
+    # The common call (two plain aligned C-contiguous 2-D ndarrays of one float dtype, no out=)
+    # in one C call (nexpo/_matmulpath.c): at n = 64 the product takes a few microseconds, so
+    # the wrapper's own cost counts. Anything else comes back NotImplemented: the checks below.
+    if out is None:
+        c = _matmul_common(a, b)
+        if c is not NotImplemented:
+            return c
     a = _float_array(a, "a")
     b = _float_array(b, "b")
     _same_dtype("a and b", a, b)
