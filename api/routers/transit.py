@@ -157,8 +157,8 @@ async def datakey(
     kind: Literal["plaintext", "wrapped"],
     name: str = KeyName,
 ) -> Any:
-    context = _bytes({"context": body.context}, "context") if body.context is not None else b""
-    with as_problems():
+    with as_problems():  # a bad context is a 400 like every other transit input error
+        context = _bytes({"context": body.context}, "context") if body.context is not None else b""
         data_key, token, version = keyring.datakey(name, body.bits, context)
     answer: Item = {"ciphertext": token, "key_version": version}
     if kind == "plaintext":

@@ -22,7 +22,7 @@ from schemathesis.checks import (
 )
 
 KEY = "schemathesis-key"
-EXISTING = {"name": "digits", "key": "default", "version": "1"}
+EXISTING = {"name": "digits", "key": "default", "version": "1", "kind": "wrapped", "algorithm": "sha2-256"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -62,7 +62,9 @@ def test_api_conforms_to_its_schema(api_schema: schemathesis.BaseSchema, gateway
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: schemathesis.Case, existing: bool) -> None:
             if existing and case.path_parameters:  # half the time, a model/key that exists
-                case.path_parameters = {name: EXISTING[name] for name in case.path_parameters}
+                case.path_parameters = {
+                    name: EXISTING.get(name, value) for name, value in case.path_parameters.items()
+                }
             headers = {"X-API-Key": KEY}
             case.call_and_validate(base_url=gateway.url, headers=headers, checks=CHECKS, timeout=30)
 
