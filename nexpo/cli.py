@@ -59,7 +59,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         shutil.copyfile(new_json, out_dir / f"latest-{mode}.json")
     results = bench.load_results(new_json)
     report = bench.render_report(results, bench.machine_summary(), command)
-    (out_dir / "REPORT.md").write_text(report + "\n")
+    from nexpo.bench_node import NODE_RESULTS, render_node_section
+
+    node = render_node_section(out_dir / NODE_RESULTS)
+    (out_dir / "REPORT.md").write_text(report + ("\n\n" + node if node else "") + "\n")
     from nexpo.bench_charts import draw_charts
 
     charts = draw_charts(results, out_dir)
