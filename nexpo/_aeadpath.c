@@ -19,6 +19,7 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_bytes_view.h"
 #include "core.h"
 #include "crypto.h"
 #include "aes.h"
@@ -55,25 +56,12 @@ static int ap_read(PyObject *obj, ap_arg *arg, const char *name)
         arg->len = PyBytes_GET_SIZE(obj);
         return 0;
     }
-    if (PyUnicode_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not str (encode it first)", name);
+    if (nx_bytes_view(obj, &arg->view, name) < 0)
         return -1;
-    }
-    if (PyObject_GetBuffer(obj, &arg->view, PyBUF_SIMPLE) == 0) {
-        arg->has_view = 1;
-        arg->buf = arg->view.buf;
-        arg->len = arg->view.len;
-        return 0;
-    }
-    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not %.100s", name,
-                     Py_TYPE(obj)->tp_name);
-    } else if (PyErr_ExceptionMatches(PyExc_BufferError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous; pass bytes(%s) instead", name, name);
-    }
-    return -1;
+    arg->has_view = 1;
+    arg->buf = arg->view.buf;
+    arg->len = arg->view.len;
+    return 0;
 }
 
 static void ap_release(ap_arg *arg)

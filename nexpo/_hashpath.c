@@ -13,32 +13,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_bytes_view.h"
 #include "core.h"
 #include "sha512.h"
 #include "crypto.h"
 
 /* Inputs at least this long are hashed with the GIL released (hashlib's threshold). */
 #define HP_GIL_MINSIZE 2048
-
-/* A contiguous read-only view of a bytes-like `obj`, with the errors read_buffer raises. */
-static int hp_view(PyObject *obj, Py_buffer *view, const char *name)
-{
-    if (PyUnicode_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not str (encode it first)", name);
-        return -1;
-    }
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0)
-        return 0;
-    if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not %.100s", name,
-                     Py_TYPE(obj)->tp_name);
-    } else if (PyErr_ExceptionMatches(PyExc_BufferError)) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous; pass bytes(%s) instead", name, name);
-    }
-    return -1;
-}
 
 /* The caller's state: a bytearray of nexpo_sha512_state_size() bytes (checked again natively). */
 static int hp_state(PyObject *obj, Py_buffer *view)
@@ -57,7 +38,7 @@ static PyObject *hp_sha512(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     Py_buffer view;
-    if (hp_view(args[0], &view, "data") < 0)
+    if (nx_bytes_view(args[0], &view, "data") < 0)
         return NULL;
     uint8_t out[64];
     int32_t status;
@@ -81,7 +62,7 @@ static PyObject *hp_sha512_update(PyObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     }
     Py_buffer state, view;
-    if (hp_view(args[1], &view, "data") < 0)
+    if (nx_bytes_view(args[1], &view, "data") < 0)
         return NULL;
     if (hp_state(args[0], &state) < 0) {
         PyBuffer_Release(&view);
@@ -121,9 +102,9 @@ static PyObject *hp_sha512_final(PyObject *self, PyObject *const *args, Py_ssize
  * length (the key costs at most two more blocks). */
 static int hp_hmac_views(PyObject *const *args, Py_buffer *key, Py_buffer *data)
 {
-    if (hp_view(args[0], key, "key") < 0)
+    if (nx_bytes_view(args[0], key, "key") < 0)
         return -1;
-    if (hp_view(args[1], data, "data") < 0) {
+    if (nx_bytes_view(args[1], data, "data") < 0) {
         PyBuffer_Release(key);
         return -1;
     }
@@ -164,7 +145,7 @@ static PyObject *hp_hmac_sha512_verify(PyObject *self, PyObject *const *args, Py
     Py_buffer key, data, tag;
     if (hp_hmac_views(args, &key, &data) < 0)
         return NULL;
-    if (hp_view(args[2], &tag, "tag") < 0) {
+    if (nx_bytes_view(args[2], &tag, "tag") < 0) {
         PyBuffer_Release(&key);
         PyBuffer_Release(&data);
         return NULL;
@@ -311,7 +292,7 @@ static PyObject *hp_hmac_sha256_many_list(PyObject *self, PyObject *const *args,
     if (ready <= 0)
         return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     Py_buffer key;
-    if (hp_view(args[0], &key, "key") < 0) {
+    if (nx_bytes_view(args[0], &key, "key") < 0) {
         hp_batch_free(&b);
         return NULL;
     }
