@@ -1,5 +1,5 @@
-## Merkle–Damgård buffering shared by the streaming hashes (SHA-256, SHA-512): input arrives in
-## pieces of any length, the compression function takes whole blocks.
+## Merkle–Damgård buffering and padding shared by the streaming hashes (SHA-256, SHA-512):
+## input arrives in pieces of any length, the compression function takes whole blocks.
 ##
 ## A context is any object with `state`, `buf: array[B, byte]`, `bufLen: int` (0 ..< B) and
 ## `total: uint64` (bytes absorbed); the hash's own `compress(impl, state, blocks, nblocks)` is
@@ -30,3 +30,23 @@ proc absorb*[Ctx, Impl](ctx: var Ctx, impl: Impl, data: ptr UncheckedArray[byte]
   if pos < len:
     copyMem(ctx.buf[0].addr, data[pos].addr, len - pos)
     ctx.bufLen = len - pos
+
+proc padInto*[Ctx, Impl, State](ctx: Ctx, impl: Impl, state: var State) {.inline.} =
+  ## `state` = the state after FIPS 180-4's padding of everything absorbed: 0x80, zeros, then the message
+  ## length in bits, big-endian, in the last B/8 bytes (8 for SHA-256, 16 for SHA-512; the
+  ## length is kept in bytes, so its bits above 2^64 come from `total shr 61`). `ctx` is unchanged.
+  mixin compress
+  const B = sizeof(ctx.buf)
+  const lengthBytes = B div 8
+  var tail: array[2 * B, byte]
+  state = ctx.state
+  let n = ctx.bufLen
+  if n > 0: copyMem(tail[0].addr, ctx.buf[0].unsafeAddr, n)
+  tail[n] = 0x80
+  let blocks = if n < B - lengthBytes: 1 else: 2
+  let bits = ctx.total shl 3
+  for i in 0 ..< 8: tail[B * blocks - 1 - i] = byte(bits shr (8 * i))
+  when lengthBytes == 16:
+    let high = ctx.total shr 61
+    for i in 0 ..< 8: tail[B * blocks - 9 - i] = byte(high shr (8 * i))
+  compress(impl, state, cast[ptr UncheckedArray[byte]](tail[0].addr), blocks)

@@ -80,15 +80,8 @@ proc update*(ctx: var Sha256Ctx, impl: Sha256Impl, data: openArray[byte]) {.inli
 
 proc finish*(ctx: Sha256Ctx, impl: Sha256Impl, output: ptr UncheckedArray[byte]) =
   ## Write the digest of everything absorbed to output[0..32); `ctx` is left as it was.
-  var tail: array[128, byte]
-  var state = ctx.state
-  let n = ctx.bufLen
-  if n > 0: copyMem(tail[0].addr, ctx.buf[0].unsafeAddr, n)
-  tail[n] = 0x80
-  let blocks = if n < 56: 1 else: 2
-  let bits = ctx.total * 8
-  for i in 0 ..< 8: tail[64 * blocks - 1 - i] = byte(bits shr (8 * i))
-  compress(impl, state, cast[ptr UncheckedArray[byte]](tail[0].addr), blocks)
+  var state: Sha256State
+  padInto(ctx, impl, state)
   for i in 0 ..< 8: storeBe32(output, 4 * i, state[i])
 
 proc sha256*(impl: Sha256Impl, data: ptr UncheckedArray[byte], len: int,

@@ -68,16 +68,8 @@ proc update*(ctx: var Sha512Ctx, impl: Sha512Impl, data: ptr UncheckedArray[byte
 
 proc finish*(ctx: Sha512Ctx, impl: Sha512Impl, output: ptr UncheckedArray[byte]) =
   ## Write the digest of everything absorbed to output[0..64); `ctx` is left as it was.
-  var tail: array[256, byte]
-  var state = ctx.state
-  let n = ctx.bufLen
-  if n > 0: copyMem(tail[0].addr, ctx.buf[0].unsafeAddr, n)
-  tail[n] = 0x80
-  let blocks = if n < 112: 1 else: 2
-  let last = cast[ptr UncheckedArray[byte]](tail[128 * blocks - 16].addr)
-  storeBe64(last, 0, ctx.total shr 61)   # the bit count's high 64 bits
-  storeBe64(last, 8, ctx.total shl 3)
-  compress(impl, state, cast[ptr UncheckedArray[byte]](tail[0].addr), blocks)
+  var state: Sha512State
+  padInto(ctx, impl, state)
   for i in 0 ..< 8: storeBe64(output, 8 * i, state[i])
 
 proc sha512*(impl: Sha512Impl, data: ptr UncheckedArray[byte], len: int,
