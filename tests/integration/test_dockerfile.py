@@ -228,7 +228,7 @@ def context_files() -> Iterator[Path]:
 
 
 # What .dockerignore keeps out on purpose: the rest of the repository's files must be sent.
-NOT_IN_IMAGE = (".ci/", "k8s/", "tests/", "benchmarks/", "docs/", "Dockerfile", ".dockerignore")
+NOT_IN_IMAGE = (".ci/", "k8s/", "tests/", "benchmarks/", "docs/", "node/", "Dockerfile", ".dockerignore")
 
 
 def test_build_context_holds_the_sources_and_nothing_built() -> None:
