@@ -38,7 +38,7 @@ SIZES = sizes(quick=[64, 256, 1024], full=[64, 128, 256, 512, 1024, 2048])
 DTYPES = ["float32", "float64"]
 THREADS = [1, 2]
 # m, k, n: layers of batch-1 and batch-8 inference (the GEMM's small path, m <= 8)
-SKINNY = sizes(quick=[(1, 64, 256), (1, 256, 128), (8, 1024, 1024)],
+SKINNY = sizes(quick=[(1, 64, 256), (1, 256, 128), (1, 1024, 1024), (8, 1024, 1024)],
                full=[(1, 64, 256), (1, 256, 128), (1, 1024, 1024), (2, 256, 256), (4, 512, 512),
                      (8, 128, 512), (8, 1024, 1024)])
 TIMER = Path(__file__).with_name("matmul_numpy_timer.py")

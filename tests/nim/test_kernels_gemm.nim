@@ -1,11 +1,13 @@
 ## Nim-level tests of the GEMM kernels: packing, every ISA's micro-kernels (packed and direct),
-## the blocked/direct drivers over odd shapes and strides, the fused epilogue and the C ABI.
+## the blocked/direct drivers over odd shapes and strides, the matrix-vector path, the fused
+## epilogue and the C ABI.
 ## Sizes stay small: this also runs under ASan+UBSan.
 
 import std/[unittest, random, math, sequtils]
 import nexpo_core
 import nexpo_core/capi
-import nexpo_core/kernels/[common, packing, activations, gemm]
+import nexpo_core/kernels/[common, packing, activations, gemm, gemv]
+import nexpo_core/cpu
 
 discard nexpo_init()
 var rng = initRand(20261121)
@@ -117,6 +119,28 @@ proc testDrivers[T]() =
         gemmWithSpec(spec, m, n, k, operand(a), operand(b), c[0].addr, n + 3)
         checkProduct(c, n + 3, a, b, m, n, k)
 
+proc testGemv[T]() =
+  ## The matrix-vector path (m = 1, B of 1 MiB or more) on every ISA: B row-major, reversed
+  ## and with a row gap (its columns must be contiguous), x with any stride.
+  let previous = activeIsa()
+  for isa in availableIsas():
+    checkpoint("isa " & isaNames[isa])
+    discard setIsa(isa)
+    for (k, n) in [(1023, 257), (9, 30000), (300, 1001)]:
+      check gemvPays(n, k, sizeof(T))
+      for la in 0 .. 3:
+        var a = makeView[T](1, k, la)
+        var b = case la mod 3  # columns contiguous: row-major, rows reversed, a gap after each row
+          of 0: View[T](data: randomSeq[T](k * n), offset: 0, rs: n, cs: 1)
+          of 1: View[T](data: randomSeq[T](k * n), offset: (k - 1) * n, rs: -n, cs: 1)
+          else: View[T](data: randomSeq[T](2 * k * n), offset: 0, rs: 2 * n, cs: 1)
+        var c = newSeq[T](n + 1)
+        c[n] = T(42)
+        gemmStrided(1, n, k, operand(a), operand(b), c[0].addr, n)
+        checkProduct(c, n, a, b, 1, n, k)
+        check c[n] == T(42)  # nothing written past the row
+  discard setIsa(previous)
+
 suite "micro-kernels":
   test "float32 tiles of every ISA match the reference": testKernels[float32]()
   test "float64 tiles of every ISA match the reference": testKernels[float64]()
@@ -124,6 +148,10 @@ suite "micro-kernels":
 suite "gemm drivers":
   test "float32 on every ISA, shapes and layouts": testDrivers[float32]()
   test "float64 on every ISA, shapes and layouts": testDrivers[float64]()
+
+suite "matrix-vector":
+  test "float32 on every ISA, views and strides": testGemv[float32]()
+  test "float64 on every ISA, views and strides": testGemv[float64]()
 
 suite "epilogue":
   test "bias and elementwise activations":

@@ -19,6 +19,8 @@
 ## - small problems (m <= 16 or n <= 64, or little work) run on the calling thread; when m <= 16
 ##   or the product is small they take the direct path: the micro-kernel reads A and B where
 ##   they are (only ragged edge panels, and B when its rows are not contiguous, are packed)
+## - a single row times a B of 1 MiB or more (batch-1 layers of big models) is `gemv.nim`'s:
+##   B's rows streamed front to back instead of read a tile's width at a time
 ## - larger problems split C's rows into one part per worker thread (`scheduler.parallelFor`);
 ##   parts share nothing but read-only A and B, so workers never wait on each other
 ## - C is never read before it is first written (it may hold NaN garbage): the first k block
@@ -28,7 +30,7 @@
 import std/atomics
 import ../config, ../contracts, ../cpu, ../errors
 import ../runtime/scheduler
-import ./common, ./packing, ./activations, ./gemm_portable
+import ./common, ./packing, ./activations, ./gemm_portable, ./gemv
 when x86SimdEnabled:
   import ./gemm_avx2, ./gemm_avx512
 
@@ -343,4 +345,9 @@ proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T
                                         bias: ptr T = nil, act = actNone) =
   ## C[m x n] (row stride ldc) = act(A[m x k] · B[k x n] + bias), on the active ISA path.
   ## Raises NexpoError(stNoMem) when the packing buffers cannot be allocated.
+  if m == 1 and k > 0 and b.cs == 1 and gemvPays(n, k, sizeof(T)):  # batch-1 layer of a big model
+    gemv(n, k, a.base, a.cs, b.base, b.rs, c)
+    if bias != nil or act notin {actNone, actSoftmax}: epilogueTile(c, ldc, 1, n, bias, act)
+    if act == actSoftmax: softmaxRows(c, ldc, 1, n)
+    return
   gemmWithSpec(specFor[T](activeIsa()), m, n, k, a, b, c, ldc, bias, act)
