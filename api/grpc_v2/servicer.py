@@ -29,6 +29,7 @@ from ..inference.batcher import BatcherClosed
 from ..middleware.auth import find_key
 from ..readiness import not_ready_reason
 from ..routers.v2_inference import EXTENSIONS, check_inputs, find_version, parse_version, repository_of
+from ..routers.v2_repository import load_everywhere, unload_everywhere
 from ..state import Gateway
 from ..v2.errors import V2Error
 from ..v2.statistics import statistics
@@ -246,20 +247,12 @@ class InferenceServicer:
         _one_repository(request.repository_name)
         if request.parameters:
             raise V2Error(400, "load parameters (config or file overrides) are not supported")
-        repository = repository_of(self.gateway)
-        try:
-            entry = await repository.load(request.model_name)
-        except KeyError:
-            raise V2Error(404, f"no model {request.model_name[:64]!r} in the repository") from None
-        if not entry.ready:
-            reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
-            raise V2Error(400, f"failed to load {request.model_name!r}: {reason}")
+        await load_everywhere(self.gateway, request.model_name)
         return messages.RepositoryModelLoadResponse()
 
     async def unload(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)
-        if not await repository_of(self.gateway).unload(request.model_name):
-            raise V2Error(404, f"model {request.model_name[:64]!r} is not loaded")
+        await unload_everywhere(self.gateway, request.model_name)
         return messages.RepositoryModelUnloadResponse()
 
 
