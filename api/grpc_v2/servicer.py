@@ -52,6 +52,7 @@ CALLS = Counter(
     registry=REGISTRY,
 )  # fmt: skip
 
+_KEY_METADATA = frozenset(("x-api-key", "authorization"))  # all find_key looks at
 Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
@@ -76,7 +77,7 @@ class InferenceServicer:
 
     def _identity(self, context: Context, *, open_call: bool, admin: bool) -> str | None:
         metadata = [(k.encode(), v if isinstance(v, bytes) else v.encode())
-                    for k, v in (context.invocation_metadata() or ())]  # fmt: skip
+                    for k, v in (context.invocation_metadata() or ()) if k in _KEY_METADATA]  # fmt: skip
         candidate = find_key(metadata)
         key_id: str | None = None
         keys = self.gateway.api_keys
@@ -112,6 +113,7 @@ class InferenceServicer:
 
     def handler(self, method: str, fn: Handler, *, open_call: bool = False, admin: bool = False) -> Any:
         request_type, response_type = messages.method_types(method)
+        counters: dict[grpc.StatusCode, Any] = {}  # CALLS' children of this method, by code
 
         async def behavior(request: Any, context: Context) -> Any:
             code = grpc.StatusCode.OK
@@ -141,7 +143,10 @@ class InferenceServicer:
                 code = grpc.StatusCode.INTERNAL
                 await context.abort(code, "internal error (see the server log)")
             finally:
-                CALLS.labels(method, code.name).inc()
+                counter = counters.get(code)
+                if counter is None:
+                    counter = counters[code] = CALLS.labels(method, code.name)
+                counter.inc()
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,

@@ -65,7 +65,7 @@ def test_an_unwritable_directory_is_a_decisions_error(tmp_path: Path) -> None:
 
 
 def test_several_workers_get_a_private_runtime_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(RUNTIME_DIR_ENV, raising=False)
+    monkeypatch.setenv(RUNTIME_DIR_ENV, "")  # restored (unset) after the test: the code sets it
     assert prepare_runtime_dir(1) is None
     assert RUNTIME_DIR_ENV not in os.environ
     own = prepare_runtime_dir(2)
