@@ -25,6 +25,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from .coalesce import CoalescingTransport
 from .problems import PROBLEM_MEDIA_TYPE, problem_body
 from .settings import Settings
 
@@ -114,6 +115,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        # responses leave in one write (api/coalesce.py); flow control keeps the real transport
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         self._arm(self.limits.idle_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:

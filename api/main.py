@@ -134,7 +134,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             batcher.start()
             gateway.batchers[model.name] = batcher
-    poller = await repository_service.start(gateway)
+    repository_tasks = await repository_service.start(gateway)
     grpc = await grpc_server.start(gateway)  # the v2 protocol over gRPC, on this event loop
     # What is loaded now (the app, models, libraries) lives as long as the process: out of the
     # collector's sight, a full collection scans only what requests allocate (unfrozen, it walked
@@ -153,7 +153,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway.batchers.clear()
         if gateway.shared_limits is not None:
             await gateway.shared_limits.aclose()
-        await repository_service.stop(gateway, poller)
+        await repository_service.stop(gateway, repository_tasks)
         if gateway.tracer_provider is not None:  # export the spans still buffered
             await anyio.to_thread.run_sync(gateway.tracer_provider.shutdown)
         workers.retire()  # several workers: this one's live gauges leave the shared metrics

@@ -28,7 +28,7 @@ from .serve_options import (
     overrides_from_args,
 )
 from .settings import Settings
-from .workers import prepare_supervisor, wait_until_bindable
+from .workers import prepare_runtime_dir, prepare_supervisor, wait_until_bindable
 
 log = logging.getLogger("api")
 
@@ -71,6 +71,7 @@ def serve(settings: Settings) -> None:
     _announce_keys(settings)
     wait_until_bindable(settings.host, settings.port)  # orphans of a killed supervisor: api/workers.py
     own_metrics_dir = prepare_supervisor(settings.workers)
+    runtime_dir = prepare_runtime_dir(settings.workers)
     try:
         uvicorn.run(
             f"{__package__}.main:create_app",
@@ -91,8 +92,9 @@ def serve(settings: Settings) -> None:
             server_header=False,
         )
     finally:
-        if own_metrics_dir is not None:
-            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+        for own in (own_metrics_dir, runtime_dir):
+            if own is not None:
+                shutil.rmtree(own, ignore_errors=True)
 
 
 def run_from_args(args: argparse.Namespace, prog: str = "python -m nexpo.api") -> int:

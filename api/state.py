@@ -35,6 +35,7 @@ class Gateway:
     tracer_provider: Any = None  # OpenTelemetry's SDK TracerProvider when tracing is on
     shared_limits: SharedBuckets | None = None  # rate limits through Redis (NEXPO_REDIS_URL)
     repository: Any = None  # the /v2 ModelRepository (api/repository/store.py) once started
+    repository_decisions: Any = None  # load/unload shared with the other workers (api/repository/service.py)
     admin_keys: Any = None  # ApiKeys allowed to load/unload models on /v2, if any
     api_keys: Any = None  # the ApiKeys every authenticated call needs (None: auth disabled)
     rate_buckets: Any = None  # the per-worker TokenBuckets of the rate limit (None: no limit)

@@ -38,6 +38,8 @@ log = logging.getLogger("api")
 SUPERVISOR_ENV = "NEXPO_SUPERVISOR_PID"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR_PREFIX = "nexpo-metrics-"
+RUNTIME_DIR_ENV = "NEXPO_RUNTIME_DIR"  # read by api/repository/decisions.py
+RUNTIME_DIR_PREFIX = "nexpo-run-"
 POLL_S = 0.25
 ORPHAN_GRACE_S = 3.0
 FLUSH_EVERY_S = 1.0
@@ -65,12 +67,12 @@ def _pid_exists(pid: int) -> bool:
 # -- the supervisor ----------------------------------------------------------------------------
 
 
-def remove_stale_metrics_dirs(base: Path | None = None) -> list[Path]:
-    """Remove this user's ``nexpo-metrics-<pid>-*`` directories whose supervisor is gone."""
+def remove_stale_metrics_dirs(base: Path | None = None, prefix: str = METRICS_DIR_PREFIX) -> list[Path]:
+    """Remove this user's ``<prefix><pid>-*`` directories whose supervisor is gone."""
     base = base or Path(tempfile.gettempdir())
     removed: list[Path] = []
-    for directory in base.glob(f"{METRICS_DIR_PREFIX}*-*"):
-        pid = directory.name.removeprefix(METRICS_DIR_PREFIX).partition("-")[0]
+    for directory in base.glob(f"{prefix}*-*"):
+        pid = directory.name.removeprefix(prefix).partition("-")[0]
         try:
             owned = directory.lstat().st_uid == os.getuid() and directory.is_dir()
         except OSError:
@@ -97,6 +99,19 @@ def prepare_supervisor(workers: int) -> Path | None:
     remove_stale_metrics_dirs()
     own = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"))
     os.environ[METRICS_DIR_ENV] = str(own)
+    return own
+
+
+def prepare_runtime_dir(workers: int) -> Path | None:
+    """With several workers, a private directory (0700) for what they share besides metrics (the
+    repository's load/unload decisions, api/repository/decisions.py), exported to them; the caller
+    removes it when the server stops. None with one worker: nothing to share."""
+    if workers <= 1:
+        os.environ.pop(RUNTIME_DIR_ENV, None)
+        return None
+    remove_stale_metrics_dirs(prefix=RUNTIME_DIR_PREFIX)
+    own = Path(tempfile.mkdtemp(prefix=f"{RUNTIME_DIR_PREFIX}{os.getpid()}-"))
+    os.environ[RUNTIME_DIR_ENV] = str(own)
     return own
 
 

@@ -7,8 +7,9 @@ clients, one image per request, side by side in one run:
   in/out (benchmarks/v2_bare_onnx_app.py);
 - gRPC (``GRPCInferenceService``) against REST on the same gateway;
 - micro-batching on against off, on the same models;
-- in ``test_goal_ratios``, gRPC against REST again with h2load (C) as the client of both, when it
-  is installed: the Python gRPC client costs more per call than the HTTP one (benchmarks/h2load.py).
+- in ``test_goal_ratios``, gRPC against REST and batching on against off again with h2load (C) as
+  the client, when it is installed: the Python gRPC client costs more per call than the HTTP one,
+  and either costs about what the server does per request (benchmarks/h2load.py).
 
 Bounded: each case runs ``SECONDS`` after a warm-up, on 127.0.0.1 only; the load generators are
 in this process (a minimal HTTP/1.1 client, grpc.aio with pre-serialized messages) and share the
@@ -205,8 +206,10 @@ CASES: dict[str, tuple[str, str, str, str, Any]] = {
 }  # fmt: skip
 
 
-# gRPC against REST once more with h2load driving both, when it is installed (benchmarks/h2load.py)
-H2LOAD_CASES = ("REST v2 binary, ONNX", "gRPC, ONNX", "REST v2 binary, MLP", "gRPC, MLP")
+# gRPC against REST and batching on against off once more with h2load as the client, when it is
+# installed (benchmarks/h2load.py): the Python clients cost about what the server does per request
+H2LOAD_CASES = ("REST v2 binary, ONNX", "gRPC, ONNX", "REST v2 binary, MLP", "gRPC, MLP",
+                "REST v2 unbatched, MLP", "REST v2 unbatched, ONNX")  # fmt: skip
 
 
 def _target(name: str, servers: dict[str, Served]) -> tuple[str, int, bytes]:
@@ -294,6 +297,8 @@ def test_goal_ratios(
         for model, short in (("ONNX", "onnx"), ("MLP", "mlp")):
             grpc_rate, rest_rate = rate[f"gRPC, {model} (h2load)"], rate[f"REST v2 binary, {model} (h2load)"]
             ratios[f"grpc_over_rest_{short}_h2load"] = grpc_rate / rest_rate
+            unbatched = rate[f"REST v2 unbatched, {model} (h2load)"]
+            ratios[f"batched_over_unbatched_{short}_h2load"] = rest_rate / unbatched
     bare_p99 = tail["bare onnxruntime JSON"]
     # per-case figures under their own keys: "req_per_s"/"p99_ms" are the report's single numbers
     benchmark.extra_info.update(ratios, rounds=ROUNDS, req_per_s_by_case=rate, p99_ms_by_case=tail)
@@ -325,6 +330,10 @@ def test_goal_ratios(
                   ratios["grpc_over_rest_onnx_h2load"], 1),
             _goal("gRPC ÷ REST v2 binary, safetensors MLP (req/s, h2load for both)",
                   ratios["grpc_over_rest_mlp_h2load"], 1),
+            _goal("batching on ÷ off, safetensors MLP (req/s, h2load)",
+                  ratios["batched_over_unbatched_mlp_h2load"], 2),
+            _goal("batching on ÷ off, ONNX MLP (req/s, h2load)",
+                  ratios["batched_over_unbatched_onnx_h2load"], 2),
         ]  # fmt: skip
     benchmark.extra_info["correct"] = True
     lines = [f"  {n:<26} {rate[n]:>7.0f} req/s  p99 {tail[n]:.1f} ms" for n in CASES]

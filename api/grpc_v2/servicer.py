@@ -29,6 +29,7 @@ from ..inference.batcher import BatcherClosed
 from ..middleware.auth import find_key
 from ..readiness import not_ready_reason
 from ..routers.v2_inference import EXTENSIONS, check_inputs, find_version, parse_version, repository_of
+from ..routers.v2_repository import load_everywhere, unload_everywhere
 from ..state import Gateway
 from ..v2.errors import V2Error
 from ..v2.statistics import statistics
@@ -51,6 +52,7 @@ CALLS = Counter(
     registry=REGISTRY,
 )  # fmt: skip
 
+_KEY_METADATA = frozenset(("x-api-key", "authorization"))  # all find_key looks at
 Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
@@ -75,7 +77,7 @@ class InferenceServicer:
 
     def _identity(self, context: Context, *, open_call: bool, admin: bool) -> str | None:
         metadata = [(k.encode(), v if isinstance(v, bytes) else v.encode())
-                    for k, v in (context.invocation_metadata() or ())]  # fmt: skip
+                    for k, v in (context.invocation_metadata() or ()) if k in _KEY_METADATA]  # fmt: skip
         candidate = find_key(metadata)
         key_id: str | None = None
         keys = self.gateway.api_keys
@@ -111,6 +113,7 @@ class InferenceServicer:
 
     def handler(self, method: str, fn: Handler, *, open_call: bool = False, admin: bool = False) -> Any:
         request_type, response_type = messages.method_types(method)
+        counters: dict[grpc.StatusCode, Any] = {}  # CALLS' children of this method, by code
 
         async def behavior(request: Any, context: Context) -> Any:
             code = grpc.StatusCode.OK
@@ -140,7 +143,10 @@ class InferenceServicer:
                 code = grpc.StatusCode.INTERNAL
                 await context.abort(code, "internal error (see the server log)")
             finally:
-                CALLS.labels(method, code.name).inc()
+                counter = counters.get(code)
+                if counter is None:
+                    counter = counters[code] = CALLS.labels(method, code.name)
+                counter.inc()
 
         return grpc.unary_unary_rpc_method_handler(
             behavior,
@@ -246,20 +252,12 @@ class InferenceServicer:
         _one_repository(request.repository_name)
         if request.parameters:
             raise V2Error(400, "load parameters (config or file overrides) are not supported")
-        repository = repository_of(self.gateway)
-        try:
-            entry = await repository.load(request.model_name)
-        except KeyError:
-            raise V2Error(404, f"no model {request.model_name[:64]!r} in the repository") from None
-        if not entry.ready:
-            reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
-            raise V2Error(400, f"failed to load {request.model_name!r}: {reason}")
+        await load_everywhere(self.gateway, request.model_name)
         return messages.RepositoryModelLoadResponse()
 
     async def unload(self, request: Any, _: Context) -> Any:
         _one_repository(request.repository_name)
-        if not await repository_of(self.gateway).unload(request.model_name):
-            raise V2Error(404, f"model {request.model_name[:64]!r} is not loaded")
+        await unload_everywhere(self.gateway, request.model_name)
         return messages.RepositoryModelUnloadResponse()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..v2.codec import DTYPES, InferRequest, RequestedOutput, datatype_of
+from ..v2.codec import DTYPES, InferRequest, RequestedOutput, _binary_data, _from_binary, datatype_of
 from ..v2.errors import V2Error
 from . import messages
 
@@ -49,9 +49,7 @@ def _shape(raw: Any, what: str, budget: int) -> tuple[int, ...]:
 
 
 def _from_raw(raw: bytes, count: int, datatype: str, what: str) -> np.ndarray:
-    from ..v2.codec import _from_binary  # the REST binary-data decoder: same bytes, same checks
-
-    return _from_binary(memoryview(raw), count, datatype, what)
+    return _from_binary(memoryview(raw), count, datatype, what)  # REST's: same bytes, same checks
 
 
 def _from_contents(contents: Any, count: int, datatype: str, what: str) -> np.ndarray:
@@ -111,8 +109,6 @@ def decode_request(request: Any, *, max_elements: int) -> InferRequest:
 
 
 def _raw_bytes(array: np.ndarray) -> bytes:
-    from ..v2.codec import _binary_data
-
     return _binary_data(array)
 
 

@@ -254,13 +254,16 @@ class ModelRepository:
             raise KeyError(name)
         return entry
 
-    async def unload(self, name: str) -> bool:
-        """Stop serving ``name`` (in-flight requests finish); False when it is not loaded."""
+    async def unload(self, name: str, *, absent_ok: bool = False) -> bool:
+        """Stop serving ``name`` (in-flight requests finish); False when it is not loaded. With
+        ``absent_ok`` (a decision another worker made) it stays unloaded even if it is not loaded
+        here (yet)."""
         async with self._lock:
-            if name not in self.models:
+            if name not in self.models and not absent_ok:
                 return False
             self.unloaded.add(name)
-            self._drop(name)
+            if name in self.models:
+                self._drop(name)
             return True
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..middleware.auth import find_key
+from ..repository import service
 from ..state import Gateway
 from ..v2.errors import V2Error
 from ..v2.schemas import V2_ERRORS, RepositoryIndexRequest, RepositoryModel, errors, json_body
@@ -79,14 +80,7 @@ async def load(request: Request, name: str) -> Response:
     doc = await _small_json(request)
     if doc.get("parameters"):
         raise V2Error(400, "load parameters (config or file overrides) are not supported")
-    repository = repository_of(request.app.state.gateway)
-    try:
-        entry = await repository.load(name)
-    except KeyError:
-        raise V2Error(404, f"no model {name[:64]!r} in the repository") from None
-    if not entry.ready:
-        reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
-        raise V2Error(400, f"failed to load {name!r}: {reason}")
+    await load_everywhere(request.app.state.gateway, name)
     return Response(b"{}", media_type="application/json")
 
 
@@ -96,6 +90,29 @@ async def load(request: Request, name: str) -> Response:
 async def unload(request: Request, name: str) -> Response:
     require_admin(request)
     await _small_json(request)
-    if not await repository_of(request.app.state.gateway).unload(name):
-        raise V2Error(404, f"model {name[:64]!r} is not loaded")
+    await unload_everywhere(request.app.state.gateway, name)
     return Response(b"{}", media_type="application/json")
+
+
+async def load_everywhere(gateway: Gateway, name: str) -> None:
+    """Load ``name`` in every worker (this one at once): 404 unknown, 400 when it failed to load."""
+    repository = repository_of(gateway)
+    try:
+        entry = await service.load(gateway, repository, name)
+    except KeyError:
+        raise V2Error(404, f"no model {name[:64]!r} in the repository") from None
+    except service.DecisionsError as exc:
+        raise V2Error(503, f"loaded by this worker only, the others could not be told: {exc}") from None
+    if not entry.ready:
+        reason = entry.error or "; ".join(entry.errors.values()) or "no version loaded"
+        raise V2Error(400, f"failed to load {name!r}: {reason}")
+
+
+async def unload_everywhere(gateway: Gateway, name: str) -> None:
+    """Unload ``name`` in every worker (this one at once): 404 when it is not loaded."""
+    try:
+        unloaded = await service.unload(gateway, repository_of(gateway), name)
+    except service.DecisionsError as exc:
+        raise V2Error(503, f"not unloaded: the other workers could not be told: {exc}") from None
+    if not unloaded:
+        raise V2Error(404, f"model {name[:64]!r} is not loaded")
