@@ -3,9 +3,11 @@
 The general batch path (``nexpo.crypto._Batch``) joins the messages into one buffer first: for
 1M × 64 B that copy, the per-item checks and the sizes list cost more than the hashing. Here
 ``nexpo._hashpath`` hands every item's own buffer to the native batch as (pointer, length) pairs
-and builds the list of digests in C. Only exact ``bytes`` items qualify (immutable: a reference
-held to each keeps it alive and unchanged while the native call runs without the GIL); anything else
-returns None and the caller takes the general path.
+and builds the list of digests in C (for SHA-256 chunk by chunk: the pool hashes one chunk into
+its digest objects while the next chunk's are created, nexpo/_hashpath_list.c). Only exact
+``bytes`` items qualify (immutable: a reference held to each keeps it alive and unchanged while
+the native call runs without the GIL); anything else returns None and the caller takes the
+general path.
 """
 
 from __future__ import annotations

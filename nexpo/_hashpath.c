@@ -17,9 +17,10 @@
 #include "core.h"
 #include "sha512.h"
 #include "crypto.h"
+#include "_hashpath_list.h"
 
 /* Inputs at least this long are hashed with the GIL released (hashlib's threshold). */
-#define HP_GIL_MINSIZE 2048
+#define HP_GIL_MINSIZE HP_LIST_GIL_MINSIZE
 
 /* The caller's state: a bytearray of nexpo_sha512_state_size() bytes (checked again natively). */
 static int hp_state(PyObject *obj, Py_buffer *view)
@@ -168,7 +169,8 @@ static PyObject *hp_hmac_sha512_verify(PyObject *self, PyObject *const *args, Py
     return PyBool_FromLong(ok);
 }
 
-/* A batch over a list or tuple of exact bytes, hashed in place: the items' own buffers go to the
+/* HMAC-SHA-256 over a list or tuple of exact bytes, hashed in place (SHA-256's list batch is
+ * _hashpath_list.c): the items' own buffers go to the
  * native call as (pointer, length) pairs, with no joined copy. A reference to every item is
  * held (bytes are immutable), so another thread changing the list meanwhile changes nothing here.
  * Anything else (other containers, bytearray, memoryview items) returns NotImplemented: the
@@ -258,27 +260,6 @@ static PyObject *hp_batch_digests(hp_batch *b, int32_t status)
     }
     hp_batch_free(b);
     return result;
-}
-
-static PyObject *hp_sha256_many_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "sha256_many_list(messages, /) takes one argument");
-        return NULL;
-    }
-    hp_batch b;
-    int ready = hp_batch_init(&b, args[0]);
-    if (ready <= 0)
-        return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
-    int32_t status;
-    if (b.total + 32 * (uint64_t)b.n < HP_GIL_MINSIZE) {
-        status = nexpo_sha256_many_ptrs(b.ptrs, b.lens, (size_t)b.n, b.out, 32 * (size_t)b.n);
-    } else {
-        Py_BEGIN_ALLOW_THREADS
-        status = nexpo_sha256_many_ptrs(b.ptrs, b.lens, (size_t)b.n, b.out, 32 * (size_t)b.n);
-        Py_END_ALLOW_THREADS
-    }
-    return hp_batch_digests(&b, status);
 }
 
 static PyObject *hp_hmac_sha256_many_list(PyObject *self, PyObject *const *args, Py_ssize_t nargs)

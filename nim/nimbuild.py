@@ -290,7 +290,7 @@ _ENUM = re.compile(r"\b(NEXPO_[A-Z0-9_]+)\s*=")
 
 def _py_type(ctype: str) -> str:
     ctype = re.sub(r"\b(const|volatile|restrict|struct|enum)\b", "", ctype).strip()
-    if "*" in ctype:
+    if "*" in ctype or ctype.endswith("_fn"):  # pointers; function pointer typedefs (nexpo_*_fn)
         return "_CData"
     if ctype in ("float", "double"):
         return "float"

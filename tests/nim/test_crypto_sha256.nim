@@ -238,3 +238,61 @@ suite "c abi":
     check nexpo_sha256_init(s, nexpo_sha256_state_size()) == 0
     check nexpo_sha256_update(s, nexpo_sha256_state_size(), o, 3) == 0
     check nexpo_sha256_final(s, nexpo_sha256_state_size(), o, 32) == 0
+
+# --- nexpo_sha256_many_stream: a batch handed over chunk by chunk ---------------------------
+
+type StreamFeed = object
+  msgs: seq[seq[byte]]
+  digests: seq[array[32, byte]]
+  calls, failAt: int           # failAt: the fill call that returns stAuth (-1: none)
+  nullSlotAt: int              # this message's digest slot is NULL (-1: none)
+  lastDone, lastHi: int
+  ordered: bool                # every fill starts where the last ended; done never passes it
+
+proc feed(lo, hi, done: csize_t, ptrs: ptr UncheckedArray[ptr UncheckedArray[byte]],
+          lens: ptr UncheckedArray[uint64], outs: ptr UncheckedArray[ptr UncheckedArray[byte]],
+          ctx: pointer): int32 {.cdecl, gcsafe, raises: [].} =
+  let f = cast[ptr StreamFeed](ctx)
+  inc f.calls
+  if int(lo) != f.lastHi or int(done) < f.lastDone or int(done) > int(lo): f.ordered = false
+  f.lastDone = int(done)
+  f.lastHi = int(hi)
+  if f.calls == f.failAt: return int32(ord(stAuth))
+  for i in int(lo) ..< int(hi):
+    let len = f.msgs[i].len   # (no `let m = f.msgs[i]`: a copy, freed before the hashing)
+    ptrs[i - int(lo)] = if len == 0: nil else: cast[ptr UncheckedArray[byte]](f.msgs[i][0].addr)
+    lens[i - int(lo)] = uint64(len)
+    outs[i - int(lo)] = if i == f.nullSlotAt: nil else: cast[ptr UncheckedArray[byte]](f.digests[i][0].addr)
+  0
+
+proc newFeed(n: int, rng: var Rand): StreamFeed =
+  result = StreamFeed(failAt: -1, nullSlotAt: -1, ordered: true)
+  for i in 0 ..< n:
+    let len = if i mod 5 == 0: rng.rand(0 .. 300) else: 64
+    result.msgs.add newSeqWith(len, byte(rng.rand(255)))
+  result.digests = newSeq[array[32, byte]](n)
+
+suite "sha256 stream":
+  var rng = initRand(7)
+
+  test "chunks of every size give the digests of the one-shot hash, in order":
+    check nexpo_init() == 0
+    for (n, chunk) in [(0, 0), (1, 0), (100, 1), (1000, 64), (1000, 999), (3000, 0), (700, 17)]:
+      var f = newFeed(n, rng)
+      check nexpo_sha256_many_stream(n, chunk, feed, f.addr) == 0
+      check f.ordered
+      check f.calls == (if n == 0: 0 elif chunk == 0: (n + 8191) div 8192 else: (n + chunk - 1) div chunk)
+      for i in 0 ..< n:
+        check hexOf(f.digests[i]) == digestOf(implPortable, f.msgs[i])
+
+  test "a failing fill stops the batch with its status; a NULL digest slot is invalid":
+    var f = newFeed(1000, rng)
+    f.failAt = 3
+    check nexpo_sha256_many_stream(1000, 100, feed, f.addr) == int32(ord(stAuth))
+    check f.calls == 3
+    f = newFeed(1000, rng)
+    f.nullSlotAt = 450
+    check nexpo_sha256_many_stream(1000, 100, feed, f.addr) == int32(ord(stInvalid))
+    check "NULL" in $nexpo_last_error()
+    check f.calls <= 6
+    check nexpo_sha256_many_stream(10, 0, nil, nil) == int32(ord(stInvalid))

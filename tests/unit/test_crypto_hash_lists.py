@@ -88,3 +88,13 @@ def test_a_list_changed_by_another_thread_during_the_call_is_hashed_as_it_was() 
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_batches_of_several_chunks_and_mixed_lengths_match_hashlib() -> None:
+    # The list path hands the batch over in chunks (8192 messages) while it creates the digest
+    # objects: runs of 16 equal lengths broken up at odd places, across chunk boundaries.
+    messages = [os.urandom(64 if i % 7 else i % 200) for i in range(20_000)]
+    got = crypto.sha256_many(messages)
+    assert got == _expected(messages)
+    assert len({id(d) for d in got}) == len(got)  # one object per digest, each written once
+    assert crypto.sha256_many(tuple(messages)) == got

@@ -21,6 +21,15 @@ int32_t nexpo_sha256_many(const char *data, size_t len, const uint64_t *lengths,
  * pointer only for an empty message). Nothing is copied. */
 int32_t nexpo_sha256_many_ptrs(const char *const *ptrs, const uint64_t *lengths, size_t n,
                                uint8_t *out, size_t out_len);
+/* The same batch handed over chunk by chunk, hashed by the pool while the caller prepares the
+ * next chunk. fill(lo, hi, done, ptrs, lengths, outs, ctx) sets, for message i in [lo, hi),
+ * ptrs[i-lo] and lengths[i-lo] (as for nexpo_sha256_many_ptrs) and outs[i-lo]: where its 32-byte
+ * digest goes. It returns 0, or a non-zero status that stops the batch (returned as is). It runs
+ * on the calling thread, one call at a time; messages below `done` are hashed (their buffers may
+ * go), the chunk before [lo, hi) may still be hashing. chunk: messages per call (0: default). */
+typedef int32_t (*nexpo_sha256_fill_fn)(size_t lo, size_t hi, size_t done, const char **ptrs,
+                                        uint64_t *lengths, uint8_t **outs, void *ctx);
+int32_t nexpo_sha256_many_stream(size_t n, size_t chunk, nexpo_sha256_fill_fn fill, void *ctx);
 int32_t nexpo_hmac_sha256(const char *key, size_t key_len, const char *data, size_t len,
                           uint8_t *out, size_t out_len);
 int32_t nexpo_hmac_sha256_many(const char *key, size_t key_len, const char *data,

@@ -1,6 +1,6 @@
 # Included by capi.nim: the crypto exports (declared in crypto.h).
 
-import ../crypto/[sha256, hmac, batch, many, merkle, aead, ct]
+import ../crypto/[sha256, hmac, batch, many, many_stream, merkle, aead, ct]
 
 type
   Bytes = ptr UncheckedArray[byte]
@@ -67,6 +67,14 @@ proc nexpo_sha256_many_ptrs*(ptrs: ptr UncheckedArray[Bytes], lengths: ptr Unche
     checkOut(output, outLen, 32 * n)
     hashMany(jobSha256, implOf(), b, output)
     countCall(kSha256Many, b.total)
+
+proc nexpo_sha256_many_stream*(n: int, chunk: int, fill: FillFn, ctx: pointer): int32 {.exportc, cdecl.} =
+  var filled = 0'i32
+  var total = 0
+  result = cabi:
+    filled = hashStream(implOf(), n, chunk, fill, ctx, total)
+    countCall(kSha256Many, total)
+  if result == 0: result = filled
 
 proc nexpo_hmac_sha256_many_ptrs*(key: Bytes, keyLen: int, ptrs: ptr UncheckedArray[Bytes],
                                   lengths: ptr UncheckedArray[uint64], n: int, output: Bytes,

@@ -73,6 +73,10 @@ proc initBatchPtrs*(ptrs: ptr UncheckedArray[ptr UncheckedArray[byte]],
   result.ptrs = ptrs
   result.lens = lens
 
+proc isScattered*(b: MessageBatch): bool {.inline.} =
+  ## Messages apart in memory (pointer mode), rather than one buffer.
+  b.ptrs != nil
+
 proc msgLen*(b: MessageBatch, i: int): int {.inline.} =
   if b.ptrs != nil: int(b.lens[i])
   elif b.offsets.len == 0: b.stride

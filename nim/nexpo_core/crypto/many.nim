@@ -21,17 +21,20 @@ type
     jobHmac       ## HMAC-SHA-256(key, m)
     jobLeaf       ## SHA-256(0x00 ‖ m): an RFC 9162 leaf hash
 
-  HashJob = object
-    kind: JobKind
-    impl: Sha256Impl
-    batch: ptr MessageBatch
-    key: ptr HmacKey
-    output: ptr UncheckedArray[byte]
+  OutPtrs* = ptr UncheckedArray[ptr UncheckedArray[byte]]
+
+  HashJob* = object
+    kind*: JobKind
+    impl*: Sha256Impl
+    batch*: ptr MessageBatch
+    key*: ptr HmacKey
+    output*: ptr UncheckedArray[byte]  ## digest i at output[32*i ..< 32*i+32] ...
+    outs*: OutPtrs                     ## ... or, when set, at outs[i][0 ..< 32]
 
 const leafTempMax = 191  ## leaves up to this long are re-packed on the stack for the pair path
 
 template outAt(job: ptr HashJob, i: int): ptr UncheckedArray[byte] =
-  cast[ptr UncheckedArray[byte]](job.output[32 * i].addr)
+  if job.outs != nil: job.outs[i] else: cast[ptr UncheckedArray[byte]](job.output[32 * i].addr)
 
 proc hashOne(job: ptr HashJob, i: int) {.raises: [].} =
   let p = job.batch[].msgPtr(i)
@@ -96,7 +99,17 @@ when x86SimdEnabled:
         tempPtrs[k] = cast[ptr UncheckedArray[byte]](temps[k][0].addr)
       hash16From(sha256Iv, 0, tempPtrs, n + 1, outs)
 
-proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+proc prefetch(p: pointer) {.importc: "__builtin_prefetch", nodecl.}
+
+proc prefetchMessages(b: ptr MessageBatch, lo, hi: int) {.inline.} =
+  ## Ask for the first two cache lines of messages lo ..< hi: messages apart in memory (pointer
+  ## batches) are otherwise a DRAM round trip each when their lane loads them.
+  for k in lo ..< hi:
+    let p = b[].msgPtr(k)
+    prefetch(p)
+    if b[].msgLen(k) > 32: prefetch(p[min(b[].msgLen(k), 128) - 1].addr)
+
+proc hashRange*(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr HashJob](ctx)
   let pairs = job.impl.usesShaNi
   let wide16 = job.impl.hasLanes16
@@ -106,6 +119,7 @@ proc hashRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
     when x86SimdEnabled:
       if wide16 and i + 16 <= hi and (job.kind != jobLeaf or n <= leafTempMax) and
          sameLength(job.batch, i, 16):
+        if job.batch[].isScattered: prefetchMessages(job.batch, i + 16, min(i + 32, hi))
         hashSixteen(job, i)
         i += 16
         continue
