@@ -26,7 +26,13 @@ from nexpo._aead import (
     chacha20poly1305_decrypt,
     chacha20poly1305_encrypt,
 )
-from nexpo._ed25519 import ed25519_public_key, ed25519_sign, ed25519_verify, ed25519_verify_many
+from nexpo._ed25519 import (
+    Ed25519SigningKey,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    ed25519_verify_many,
+)
 from nexpo._hash_lists import hmac_sha256_list, sha256_list
 from nexpo._native import CData, check, ffi, lib
 from nexpo._sha512 import Sha512, hmac_sha512, hmac_sha512_verify, sha512
@@ -35,6 +41,7 @@ from nexpo._slots import read_only_slot
 __all__ = [
     "AesGcm",
     "ChaCha20Poly1305",
+    "Ed25519SigningKey",
     "Sha256",
     "Sha512",
     "aes256gcm_decrypt",

@@ -35,6 +35,10 @@ def ed25519_case(rng: random.Random) -> Case:
     if rng.random() < 0.5:
         exp, lax = _expect([seed, msg], lambda: Ed25519PrivateKey.from_private_bytes(
             bytes(seed.real)).sign(bytes(msg.real)))
+        if rng.random() < 0.5:  # the key object signs the same
+            return Case("Ed25519SigningKey.sign",
+                        lambda: crypto.Ed25519SigningKey(seed.value).sign(msg.value),
+                        exp, lax=lax, labels=[seed.label, msg.label])
         return Case("ed25519_sign", lambda: crypto.ed25519_sign(seed.value, msg.value),
                     exp, lax=lax, labels=[seed.label, msg.label])
     good_seed = bytes(seed.real) if seed.real is not None else bytes(32)

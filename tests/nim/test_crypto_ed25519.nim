@@ -46,6 +46,12 @@ suite "ed25519":
       sign(P(seed), P(msg), msg.len, P(sig))
       check hexOf(sig) == v.sig
       check verify(P(pub), P(msg), msg.len, P(sig))
+      var key = newSeq[byte](ed25519SigningKeySize)  # the key object's path: the same signature
+      signingKey(P(seed), P(key))
+      check hexOf(key[64 ..< 96]) == v.pub
+      var sig2 = newSeq[byte](64)
+      signWithKey(P(key), P(msg), msg.len, P(sig2))
+      check sig2 == sig
 
   test "tampering is rejected":
     let v = vectors[2]
@@ -127,6 +133,17 @@ suite "ed25519":
     check nexpo_ed25519_sign(P(seed), 32, nil, 0, P(sig), 63) == int32(ord(stInvalid))
     check nexpo_ed25519_sign(P(seed), 32, nil, 5, P(sig), 64) == int32(ord(stInvalid))
     check nexpo_ed25519_sign(P(seed), 32, nil, 0, P(sig), 64) == 0
+    check hexOf(sig) == vectors[0].sig
+    var key = newSeq[byte](96)
+    check nexpo_ed25519_signing_key(P(seed), 31, P(key), 96) == int32(ord(stInvalid))
+    check nexpo_ed25519_signing_key(P(seed), 32, P(key), 95) == int32(ord(stInvalid))
+    check nexpo_ed25519_signing_key(P(seed), 32, nil, 96) == int32(ord(stInvalid))
+    check nexpo_ed25519_signing_key(P(seed), 32, P(key), 96) == 0
+    check nexpo_ed25519_sign_with_key(P(key), 95, nil, 0, P(sig), 64) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign_with_key(P(key), 96, nil, 0, P(sig), 63) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign_with_key(P(key), 96, nil, 5, P(sig), 64) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign_with_key(nil, 96, nil, 0, P(sig), 64) == int32(ord(stInvalid))
+    check nexpo_ed25519_sign_with_key(P(key), 96, nil, 0, P(sig), 64) == 0
     check hexOf(sig) == vectors[0].sig
     var verdict: int32
     check nexpo_ed25519_verify(P(keys), 32, nil, 0, P(sig), 63, verdict.addr) == 0

@@ -10,7 +10,13 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from nexpo.crypto import ed25519_public_key, ed25519_sign, ed25519_verify, ed25519_verify_many
+from nexpo.crypto import (
+    Ed25519SigningKey,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    ed25519_verify_many,
+)
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
@@ -85,6 +91,9 @@ def test_rfc8032_vectors(name: str) -> None:
     seed, public, message, signature = (bytes.fromhex(h) for h in RFC8032[name])
     assert ed25519_public_key(seed) == public
     assert ed25519_sign(seed, message) == signature
+    key = Ed25519SigningKey(seed)
+    assert key.public_key == public
+    assert key.sign(message) == signature
     assert ed25519_verify(public, message, signature)
     assert not ed25519_verify(public, message + b"\x00", signature)
 
@@ -95,6 +104,7 @@ def test_rfc8032_vectors_on_every_isa_path(isa: str) -> None:
         seed, public = bytes.fromhex(seed_hex), bytes.fromhex(public_hex)
         message, signature = bytes.fromhex(message_hex), bytes.fromhex(signature_hex)
         assert ed25519_sign(seed, message) == signature, isa
+        assert Ed25519SigningKey(seed).sign(message) == signature, isa
         assert ed25519_verify(public, message, signature), isa
         assert ed25519_verify_many([public] * 3, [message] * 3, [signature] * 3) == [True] * 3
 

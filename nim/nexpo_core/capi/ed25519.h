@@ -9,6 +9,13 @@ int32_t nexpo_ed25519_public_key(const char *seed, size_t seed_len, uint8_t *out
 /* out[0..64) = the signature R || S of message[0..len) by the 32-byte seed. */
 int32_t nexpo_ed25519_sign(const char *seed, size_t seed_len, const char *message, size_t len,
                            uint8_t *out, size_t out_len);
+/* out[0..96) = the signing key of the 32-byte seed: its scalar a, nonce prefix and public key.
+ * Secret: the caller keeps it private and wipes it. */
+int32_t nexpo_ed25519_signing_key(const char *seed, size_t seed_len, uint8_t *out, size_t out_len);
+/* out[0..64) = the signature of message[0..len) by a 96-byte signing key (as
+ * nexpo_ed25519_sign by its seed, with one base-point multiplication instead of two). */
+int32_t nexpo_ed25519_sign_with_key(const char *key, size_t key_len, const char *message,
+                                    size_t len, uint8_t *out, size_t out_len);
 /* *ok = 1 when signature (sig_len must be 64, else *ok = 0) is valid for message under the
  * 32-byte public key, else 0 (also for a key that is not a curve point). */
 int32_t nexpo_ed25519_verify(const char *public_key, size_t key_len, const char *message,

@@ -25,6 +25,24 @@ proc nexpo_ed25519_sign*(seed: ptr UncheckedArray[byte], seedLen: int,
     check(outLen >= 64, "out: need 64 bytes, got " & $outLen)
     ed.sign(seed, msg, len, output)
 
+proc nexpo_ed25519_signing_key*(seed: ptr UncheckedArray[byte], seedLen: int,
+                                output: ptr UncheckedArray[byte], outLen: int): int32 {.exportc, cdecl.} =
+  cabi:
+    checkSize(seed, seedLen, ed25519SeedSize, "seed")
+    checkPtr(output, outLen, "out")
+    check(outLen >= ed25519SigningKeySize, "out: need 96 bytes, got " & $outLen)
+    ed.signingKey(seed, output)
+
+proc nexpo_ed25519_sign_with_key*(key: ptr UncheckedArray[byte], keyLen: int,
+                                  msg: ptr UncheckedArray[byte], len: int,
+                                  output: ptr UncheckedArray[byte], outLen: int): int32 {.exportc, cdecl.} =
+  cabi:
+    checkSize(key, keyLen, ed25519SigningKeySize, "key")
+    checkPtr(msg, len, "message")
+    checkPtr(output, outLen, "out")
+    check(outLen >= 64, "out: need 64 bytes, got " & $outLen)
+    ed.signWithKey(key, msg, len, output)
+
 proc nexpo_ed25519_verify*(key: ptr UncheckedArray[byte], keyLen: int,
                            msg: ptr UncheckedArray[byte], len: int,
                            sig: ptr UncheckedArray[byte], sigLen: int,

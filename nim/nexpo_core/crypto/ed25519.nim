@@ -36,6 +36,7 @@ const
   ed25519SeedSize* = 32
   ed25519PublicKeySize* = 32
   ed25519SignatureSize* = 64
+  ed25519SigningKeySize* = 96      ## a ‖ prefix ‖ public key: what a signing key object holds
   bWindow = 8                      ## wNAF width for B: 2^(bWindow-2) odd multiples
   aWindow = 5                      ## wNAF width for A, built per verification
 
@@ -177,22 +178,52 @@ proc hashToScalar(impl: Sha512Impl, parts: openArray[(ptr UncheckedArray[byte], 
 template bytes(x: untyped): ptr UncheckedArray[byte] =
   cast[ptr UncheckedArray[byte]](x[0].addr)
 
+proc finishSignature(impl: Sha512Impl, a: Scalar, r: var Scalar, rEnc, pub: var array[32, byte],
+                     msg: ptr UncheckedArray[byte], len: int, output: ptr UncheckedArray[byte]) =
+  ## output = R ‖ S with S = r + H(R ‖ A ‖ M)·a mod L; wipes r.
+  let h = hashToScalar(impl, [(bytes(rEnc), 32), (bytes(pub), 32), (msg, len)])
+  var s = mulAdd(h, a, r)
+  copyMem(output, rEnc[0].unsafeAddr, 32)
+  copyMem(output[32].addr, s[0].addr, 32)
+  wipe(r)
+  wipe(s)
+
 proc sign*(seed, msg: ptr UncheckedArray[byte], len: int, output: ptr UncheckedArray[byte]) =
   ## output[0..64) = R ‖ S, the RFC 8032 signature of msg[0..len) by the 32-byte seed.
   let impl = sha512ImplOf()
   var k = expand(seed)
   var r = hashToScalar(impl, [(bytes(k.prefix), 32), (msg, len)])
-  var sig: array[64, byte]
   var rPoint = mulBase(r)
   var rEnc, pub: array[32, byte]
-  encodeTwo(rEnc, rPoint, pub, mulBase(k.a))
-  let h = hashToScalar(impl, [(bytes(rEnc), 32), (bytes(pub), 32), (msg, len)])
-  let s = mulAdd(h, k.a, r)
-  copyMem(sig[0].addr, rEnc[0].addr, 32)
-  copyMem(sig[32].addr, s[0].unsafeAddr, 32)
-  copyMem(output, sig[0].addr, 64)
+  encodeTwo(rEnc, rPoint, pub, mulBase(k.a))  # one inversion for both encodings
+  finishSignature(impl, k.a, r, rEnc, pub, msg, len, output)
   wipe(k)
-  wipe(r)
+  wipe(rPoint)
+
+proc signingKey*(seed: ptr UncheckedArray[byte], output: ptr UncheckedArray[byte]) =
+  ## output[0..96) = a ‖ prefix ‖ public key of the 32-byte seed: a signing key object keeps
+  ## this so each signature costs one base-point multiplication instead of two.
+  var k = expand(seed)
+  var pub: array[32, byte]
+  encode(pub, mulBase(k.a))
+  copyMem(output, k.a[0].addr, 32)
+  copyMem(output[32].addr, k.prefix[0].addr, 32)
+  copyMem(output[64].addr, pub[0].addr, 32)
+  wipe(k)
+
+proc signWithKey*(key, msg: ptr UncheckedArray[byte], len: int, output: ptr UncheckedArray[byte]) =
+  ## `sign` with the 96 bytes of `signingKey`: the same signature.
+  let impl = sha512ImplOf()
+  var a: Scalar
+  var pub: array[32, byte]
+  copyMem(a[0].addr, key[0].addr, 32)
+  copyMem(pub[0].addr, key[64].addr, 32)
+  var r = hashToScalar(impl, [(cast[ptr UncheckedArray[byte]](key[32].addr), 32), (msg, len)])
+  var rPoint = mulBase(r)
+  var rEnc: array[32, byte]
+  encode(rEnc, rPoint)
+  finishSignature(impl, a, r, rEnc, pub, msg, len, output)
+  wipe(a)
   wipe(rPoint)
 
 proc candidateR(t: var KeyTable, pub, msg: ptr UncheckedArray[byte], len: int,
