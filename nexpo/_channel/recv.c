@@ -25,6 +25,8 @@ static void take_one(void *ctx, const char *data, size_t len, void *obj)
         return;
     }
     if (msg == NULL) {
+        /* Copied only when a cffi call sent it, and that call took the ring off the serialised
+         * path first (type.c): releasing the GIL here never lets a second receiver in. */
         if (len < CH_GIL_FREE_COPY) {
             msg = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
         } else if ((msg = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len)) != NULL) {

@@ -13,6 +13,19 @@
 
 #define CH_DEFAULT_MAX_MESSAGE (16 * 1024 * 1024)
 
+/* A lending in-process channel moves its messages only in send_refs / recv_visit calls made
+ * holding the GIL (lend.c): the runtime may skip its SPSC side guards on them (binding.h).
+ * Not where no GIL serialises the calls (a free-threaded build). */
+static void ch_serialise(ChannelObject *self)
+{
+#ifndef Py_GIL_DISABLED
+    if (self->lend)
+        (void)nexpo_channel_serialise(self->ch); /* EUNSUPPORTED: the guarded path, as before */
+#else
+    (void)self;
+#endif
+}
+
 int ch_own(ChannelObject *self, nexpo_channel *ch, PyObject *name, int creator)
 {
     if (nexpo_channel_adopt((uintptr_t)ch) != NEXPO_OK) {
@@ -22,6 +35,7 @@ int ch_own(ChannelObject *self, nexpo_channel *ch, PyObject *name, int creator)
     }
     self->ch = ch;
     self->lend = name == NULL; /* shared rings copy (lend.c) */
+    ch_serialise(self);
     self->creator = (char)creator;
     Py_XINCREF(name);
     Py_XSETREF(self->name, name);
@@ -91,6 +105,7 @@ static PyObject *ch_bind(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     }
     self->ch = (nexpo_channel *)(uintptr_t)addr;
     self->lend = (char)lend;
+    ch_serialise(self);
     Py_RETURN_NONE;
 }
 

@@ -21,6 +21,12 @@ typedef void (*nexpo_visit_fn)(void *ctx, const char *data, size_t len, void *ob
 int32_t nexpo_channel_adopt(uintptr_t ch);
 /* Set once, before the first nexpo_channel_send_refs. */
 void nexpo_channel_set_ref_release(nexpo_ref_release_fn fn);
+/* Promise that from now on every nexpo_channel_send_refs / nexpo_channel_recv_visit on `ch`
+ * is made holding one lock of the binding (the GIL), so an SPSC ring skips its side guards on
+ * those calls (runtime/wake.nim, "the serialised path"); any other call that moves a message
+ * turns that off for good. Call it before the handle is used by a second thread. NEXPO_OK, or
+ * NEXPO_EUNSUPPORTED (a shared ring, or no asymmetric barrier on this system): nothing changes. */
+int32_t nexpo_channel_serialise(nexpo_channel *ch);
 /* Non-blocking: lend up to n messages with one claim; *sent = how many went (the caller keeps
  * the rest). NEXPO_OK when at least one went; NEXPO_EAGAIN full; NEXPO_ECLOSED; NEXPO_EINVAL the
  * first is over max_message; NEXPO_EUNSUPPORTED the channel is shared by processes. */

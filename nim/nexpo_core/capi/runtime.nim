@@ -187,6 +187,10 @@ proc nexpo_channel_adopt*(address: uint): int32 {.exportc, cdecl.} =
 proc nexpo_channel_set_ref_release*(fn: RefRelease) {.exportc, cdecl.} =
   ring.refRelease = fn
 
+proc nexpo_channel_serialise*(ch: ptr ByteChannel): int32 {.exportc, cdecl.} =
+  if serialise(ch): 0'i32
+  else: setError(stUnsupported, "channel: only an in-process ring can be serialised")
+
 proc nexpo_channel_send_refs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
                               lens: ptr UncheckedArray[int], n: int, sent: ptr int): int32 {.exportc, cdecl.} =
   var count = 0

@@ -50,7 +50,7 @@ proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
   sent = 0
   var offset = 0
   var unannounced = 0   # sent but receivers not yet notified
-  let st = guarded(r, sendGuard, "sender"):
+  let st = taking(ch, sendGuard, "sender"):
     var s = stOk
     let deadline = deadlineAfter(timeoutNs)
     while sent < n:
@@ -58,7 +58,7 @@ proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
       s = pushBatch(ch, data, lens, n, sent, offset)
       if s == stAgain:
         if unannounced > 0:
-          notifyReceivers(ch, unannounced)   # let receivers drain what we already sent
+          notifyReceivers(ch)   # let receivers drain what we already sent
           unannounced = 0
         let left = if timeoutNs < 0: -1'i64 else: remainingNs(deadline)
         s = waitLoop(ch, left, notFull, sendWaiters, pushBatch(ch, data, lens, n, sent, offset),
@@ -67,7 +67,7 @@ proc sendMany*(ch: ptr ByteChannel, data: pointer, lens: ptr UncheckedArray[int]
       unannounced += sent - before
       if s != stOk: break
     s
-  if unannounced > 0: notifyReceivers(ch, unannounced)
+  if unannounced > 0: notifyReceivers(ch)
   st
 
 proc acceptInto(s: ptr SlotHead, idx: int, scanned: var int, firstAlone: var bool, dstCap: int): bool {.inline.} =
@@ -120,9 +120,9 @@ proc recvMany*(ch: ptr ByteChannel, dst: pointer, dstCap: int, lens: ptr Uncheck
   template r: untyped = ch.ring
   count = 0
   heap = nil
-  let st = guarded(r, recvGuard, "receiver"):
+  let st = taking(ch, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters,
              popBatch(ch, dst, dstCap, lens, maxN, count, heap), recvInFlight(r))
-  if count > 0: notifySenders(ch, count)
+  if count > 0: notifySenders(ch)
   st
 {.pop.}

@@ -44,6 +44,13 @@ type
     watchLock*: Atomic[bool]
     watchCount*: Atomic[int32]
     watchers*: array[maxWatchers, Watcher]
+    serialised*: Atomic[bool]          ## SPSC in one process: every message move holds the
+                                       ## binding's lock (the GIL): no side guard (wake.nim)
+    pad0: array[64, byte]              # (padding, not {.align.}: the handle is malloc'd)
+    sendBusy*: Atomic[uint32]          ## a serialised send is in progress
+    pad1: array[60, byte]
+    recvBusy*: Atomic[uint32]          ## a serialised receive is in progress
+    pad2: array[60, byte]
 
 proc `=copy`*(dst: var ByteChannel, src: ByteChannel) {.error: "a channel handle is shared by pointer".}
 

@@ -96,7 +96,7 @@ proc popOne*(ch: ptr ByteChannel, dst: pointer, dstCap, maxLen: int, res: var Re
 proc send*(ch: ptr ByteChannel, msg: pointer, len: int, timeoutNs: int64): Status =
   ## Blocking send (timeoutNs 0: try once, returns stAgain when full).
   template r: untyped = ch.ring
-  let st = guarded(r, sendGuard, "sender"):
+  let st = taking(ch, sendGuard, "sender"):
     waitLoop(ch, timeoutNs, notFull, sendWaiters, pushOne(ch, msg, len), sendInFlight(r))
   if st == stOk: notifyReceivers(ch)
   st
@@ -105,7 +105,7 @@ proc recv*(ch: ptr ByteChannel, dst: pointer, dstCap: int, res: var ReadResult,
            timeoutNs: int64): Status =
   ## Blocking receive into `dst` (or `res.heap` when longer than dstCap).
   template r: untyped = ch.ring
-  let st = guarded(r, recvGuard, "receiver"):
+  let st = taking(ch, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, high(int), res),
              recvInFlight(r))
   if st == stOk: notifySenders(ch)
@@ -117,7 +117,7 @@ proc recvInto*(ch: ptr ByteChannel, dst: pointer, dstCap: int, timeoutNs: int64)
   ## receive it with `recv`), -stAgain/-stTimeout/-stClosed/-stInvalid otherwise.
   template r: untyped = ch.ring
   var res: ReadResult
-  let st = guarded(r, recvGuard, "receiver"):
+  let st = taking(ch, recvGuard, "receiver"):
     waitLoop(ch, timeoutNs, notEmpty, recvWaiters, popOne(ch, dst, dstCap, dstCap, res),
              recvInFlight(r))
   if st == stOk:

@@ -4,7 +4,8 @@
 ## (`recvVisit` hands the visitor the reference). A receiver that copies (every other receive)
 ## copies the bytes out and releases the reference through `ring.refRelease`. Both calls are
 ## non-blocking: the binding makes them while it holds its own lock (the GIL) and waits with
-## the copying calls, or `waitReady`, when they would block.
+## the copying calls, or `waitReady`, when they would block. A binding that says so
+## (`serialise`) has an SPSC ring skip its side guards on these two calls (wake.nim).
 
 {.push raises: [].}
 
@@ -31,7 +32,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
     inc run
   if run == 0: return tooLong(r, lens[0])
   var got = 0
-  let st = guarded(r, sendGuard, "sender"):
+  let st = takingSerialised(ch, sendGuard, sendBusy, "sender"):
     got = ringPush(r, run, pos, idx):
       writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
     if got > 0: stOk
@@ -40,7 +41,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
     else: stAgain
   if got > 0:
     sent = got
-    notifyReceivers(ch, got)
+    notifyReceivers(ch)
   st
 
 proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
@@ -53,7 +54,7 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
   if r.shared and ch.corrupted: return corruptStatus(ch)
   var got = 0
   var bad = false
-  let st = guarded(r, recvGuard, "receiver"):
+  let st = takingSerialised(ch, recvGuard, recvBusy, "receiver"):
     if r.shared:   # two loops: the in-process one stays as small as it was
       got = ringPop(r, maxN, pos, idx, true):
         visitShared(slotAt(r, pos), visit, ctx, r.inlineMax, bad)
@@ -66,6 +67,6 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
     else: emptyStatus(r)
   if got > 0:
     count = got
-    notifySenders(ch, got)
+    notifySenders(ch)
   st
 {.pop.}

@@ -64,7 +64,7 @@ import ./parking
 
 const
   ringMagic* = 0x4e45_5850_4f52_494e'u64   ## "NEXPORIN"
-  ringVersion* = 2'u32   ## 2: close mark in tail, no sendersInFlight
+  ringVersion* = 3'u32   ## 2: close mark in tail, no sendersInFlight; 3: waiters are an armed flag
   slotHeaderSize* = 16
   kindInline* = 0'u32
   kindHeap* = 1'u32
@@ -99,9 +99,9 @@ type
     recvGuard* {.align: cacheLineSize.}: Atomic[uint32] ## SPSC: a receive is in progress
     closed* {.align: cacheLineSize.}: Atomic[uint32]   ## mirrors closedMark (read-mostly line)
     notEmpty* {.align: cacheLineSize.}: ParkWord       ## bumped when a message arrives
-    recvWaiters*: Atomic[uint32]                       ## receivers parked (or about to)
+    recvWaiters*: Atomic[uint32]                       ## 1: a receiver armed a wake (wake.nim)
     notFull* {.align: cacheLineSize.}: ParkWord        ## bumped when a slot frees
-    sendWaiters*: Atomic[uint32]
+    sendWaiters*: Atomic[uint32]                       ## 1: a sender armed a wake
 
   SlotHead* = object
     seq*: Atomic[uint64]

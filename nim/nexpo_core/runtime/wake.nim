@@ -6,19 +6,21 @@
 ## then parks on the ring's `notFull`/`notEmpty` futex word (shared futex for shared rings, so a
 ## process wakes another); the rounds are backoff.nim's `channelPolicy`. The other side
 ## bumps the word and wakes waiters only when `sendWaiters` / `recvWaiters` says someone
-## announced it will park: no syscall when nobody waits. The two sides form a Dekker pattern
-## with no fence of its own:
+## armed it (announced it will park) since the last wake: no syscall when nobody waits, and
+## one per arming, not one per message while a woken waiter is still on its way (it wakes
+## every sleeper: each one re-arms before it sleeps again). The two sides form a Dekker
+## pattern with no fence of its own:
 ##
 ## ::
 ##
 ##   waiter (receiver)                         waker (sender)
-##   recvWaiters += 1          (seq_cst RMW)   claim/publish tail    (seq_cst RMW, already needed)
+##   recvWaiters := 1 (armed)  (seq_cst RMW)   claim/publish tail    (seq_cst RMW, already needed)
 ##   try again; load tail      (seq_cst)       ... write, publish slot
 ##   tail > head: a sender is mid-publish,     load recvWaiters      (seq_cst)
-##     do not sleep (yield, retry)             > 0: bump notEmpty, futex wake
+##     do not sleep (yield, retry)             1: swap in 0; got 1: bump notEmpty, wake all
 ##   else sleep on notEmpty
 ##
-## Either the waiter's load of `tail` sees the claim (and it does not sleep), or its increment
+## Either the waiter's load of `tail` sees the claim (and it does not sleep), or its arming
 ## comes first in the seq_cst order and the waker sees it. Senders waiting for room mirror this
 ## with `head` (receivers claim with a seq_cst RMW too). SPSC publishes with plain stores (no
 ## RMW per message): there the waker's barrier is `lightBarrier` and the waiter's
@@ -93,26 +95,31 @@ template waiterBarrier*(r: RingView): bool =
   ## False: the barrier failed, sleep only briefly (poll).
   if r.ringMode == cmSpsc and not r.isShared: heavyBarrier() else: true
 
-proc notifyReceivers*(ch: ptr ByteChannel, n = 1) {.inline.} =
-  ## After publishing `n` messages. Vyukov modes: call only after a seq_cst RMW on the ring's
+proc notifyReceivers*(ch: ptr ByteChannel) {.inline.} =
+  ## After publishing messages. Vyukov modes: call only after a seq_cst RMW on the ring's
   ## tail (every successful push does one): it is the StoreLoad barrier that orders the
   ## publish before these loads (see the module doc). No syscall and no shared write when
-  ## nobody waits.
+  ## nobody waits, and one wake per arming: the first publish after receivers armed disarms
+  ## and wakes them all, later ones see it disarmed (a woken receiver takes tens of
+  ## microseconds to run; a wake per message until then cost a system call per message).
   template r: untyped = ch.ring
   wakerBarrier(r)
-  if r.recvWaiters.load(moSequentiallyConsistent) > 0:
+  if r.recvWaiters.load(moSequentiallyConsistent) != 0 and
+      r.recvWaiters.exchange(0, moAcquireRelease) != 0:
     discard r.notEmpty.fetchAdd(1, moRelease)
-    parkWake(addr r.notEmpty, int32(min(n, high(int32).int)), r.isShared)
+    parkWake(addr r.notEmpty, high(int32), r.isShared)
   if ch.watchCount.load(moSequentiallyConsistent) > 0:
     signalWatchers(ch, interestRecv)
 
-proc notifySenders*(ch: ptr ByteChannel, n = 1) {.inline.} =
-  ## After freeing `n` slots; Vyukov modes: call only after a seq_cst RMW on the ring's head.
+proc notifySenders*(ch: ptr ByteChannel) {.inline.} =
+  ## After freeing slots (as notifyReceivers); Vyukov modes: call only after a seq_cst RMW on
+  ## the ring's head.
   template r: untyped = ch.ring
   wakerBarrier(r)
-  if r.sendWaiters.load(moSequentiallyConsistent) > 0:
+  if r.sendWaiters.load(moSequentiallyConsistent) != 0 and
+      r.sendWaiters.exchange(0, moAcquireRelease) != 0:
     discard r.notFull.fetchAdd(1, moRelease)
-    parkWake(addr r.notFull, int32(min(n, high(int32).int)), r.isShared)
+    parkWake(addr r.notFull, high(int32), r.isShared)
   if ch.watchCount.load(moSequentiallyConsistent) > 0:
     signalWatchers(ch, interestSend)
 
@@ -133,18 +140,84 @@ proc close*(ch: ptr ByteChannel) =
 
 # --- SPSC side guards -------------------------------------------------------------------
 
+proc twoAtOnce*(side: string): string =
+  "channel: SPSC channel used by two " & side & "s at once; use mode='mpmc'"
+
 template guarded*(r: RingView, guard: untyped, side: string, body: untyped): Status =
   ## SPSC: a second thread (or process) on the same side at the same time is a usage error,
-  ## reported instead of corrupting the ring. Other modes need no guard.
+  ## reported instead of corrupting the ring. Other modes need no guard. Waits (`waitReady`)
+  ## take it too, so a second thread on a side whose first one is blocked is told.
   if r.ringMode == cmSpsc:
     if r.guard.exchange(1, moAcquire) != 0:
-      failed(stInvalid, "channel: SPSC channel used by two " & side & "s at once; use mode='mpmc'")
+      failed(stInvalid, twoAtOnce(side))
     else:
       let st = body
       r.guard.store(0, moRelease)
       st
   else:
     body
+
+# --- the serialised path ----------------------------------------------------------------
+#
+# The guard's RMW is most of an SPSC message's cost in one process (a locked instruction per
+# side per message). A binding whose callers all hold one lock while they move messages
+# (CPython's GIL: nexpo/_channel) marks an in-process ring `serialised`: its lock already lets
+# one sender and one receiver in at a time, so its sends and receives (`takingSerialised`)
+# only look at the guard (a blocked wait of that side holds it: the usage error is still
+# told) and write nothing shared. Every other caller (cffi: select, asyncio; any thread, no
+# lock) moves messages through `taking`, which turns the serialised path off for good first:
+# an asymmetric Dekker (barriers.nim) on `serialised` and the side's `busy` word, so a
+# serialised operation in flight is waited for and none starts after. Shared rings are never
+# serialised (their peers are other processes).
+
+proc leaveSerialised*(ch: ptr ByteChannel): bool =
+  ## From now on every message move takes the guards; false if the barrier failed (then the
+  ## caller must not move a message: a serialised one may be in flight).
+  ch.serialised.store(false, moSequentiallyConsistent)
+  var tries = 0
+  while not heavyBarrier():
+    inc tries
+    if tries > 100: return false
+    discard sched_yield()
+  # A serialised operation in flight is short (a claim, a copy into a slot or a visit): no
+  # wait inside it, and its lock is not released before it ends.
+  while ch.sendBusy.load(moAcquire) != 0 or ch.recvBusy.load(moAcquire) != 0:
+    discard sched_yield()
+  true
+
+proc serialise*(ch: ptr ByteChannel): bool =
+  ## Mark an in-process ring serialised (before any other thread can use the handle). False
+  ## (nothing changes) for shared rings, or when the asymmetric barrier is not available.
+  if ch.ring.isShared or not asymmetric: return false
+  ch.serialised.store(true, moRelease)
+  true
+
+template taking*(ch: ptr ByteChannel, guard: untyped, side: string, body: untyped): Status =
+  ## A send or receive by a caller that may hold no lock of the binding.
+  if ch.ring.ringMode == cmSpsc and ch.serialised.load(moRelaxed) and not leaveSerialised(ch):
+    failed(stInvalid, "channel: could not leave the serialised path (membarrier failed)")
+  else:
+    guarded(ch.ring, guard, side, body)
+
+template takingSerialised*(ch: ptr ByteChannel, guard, busy: untyped, side: string,
+                           body: untyped): Status =
+  ## A send or receive by a caller holding the binding's lock (the GIL): no shared write on a
+  ## serialised ring; `taking` otherwise.
+  var fast = false
+  if ch.ring.ringMode == cmSpsc and ch.serialised.load(moRelaxed):
+    ch.busy.store(1, moRelaxed)
+    lightBarrier()   # pairs with leaveSerialised's heavyBarrier
+    fast = ch.serialised.load(moRelaxed)
+    if not fast: ch.busy.store(0, moRelease)
+  if fast:
+    let st =
+      if ch.ring.guard.load(moRelaxed) != 0: failed(stInvalid, twoAtOnce(side))
+      else: body
+    ch.busy.store(0, moRelease)
+    st
+  else:
+    taking(ch, guard, side, body)
+
 # --- blocking ---------------------------------------------------------------------------
 
 template waitLoop*(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped,
@@ -162,16 +235,14 @@ template waitLoop*(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped
     while true:
       if step(channelPolicy, rounds) == wsBlock:
         let epoch = r.word.load(moAcquire)
-        discard r.waiters.fetchAdd(1, moSequentiallyConsistent)
+        discard r.waiters.exchange(1, moSequentiallyConsistent)   # armed (see notifyReceivers)
         let fenced = waiterBarrier(r)
         st = attempt
         if st != stAgain:
-          discard r.waiters.fetchSub(1, moRelaxed)
           break
         let busy = inFlight
         let left = remainingNs(deadline)
         if left == 0:
-          discard r.waiters.fetchSub(1, moRelaxed)
           st = stTimeout
           break
         if busy or not fenced:
@@ -186,7 +257,6 @@ template waitLoop*(ch: ptr ByteChannel, timeoutNs: int64, word, waiters: untyped
         else:
           inFlightRounds = 0
           parkWait(addr r.word, epoch, left, r.isShared)
-        discard r.waiters.fetchSub(1, moRelaxed)
         rounds = channelPolicy.spins - 8   # a few spins after each wake before parking again
       st = attempt
       if st != stAgain: break
