@@ -196,6 +196,28 @@ def _lift_1d(b: Builder, node: Node, x: Value) -> tuple[Node, Value]:
     return replace(node, attrs=a), b.alias(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
 
 
+PACKED_BLOCK = 8  # output channels a block of the direct kernel's weights (kernels/conv_direct.nim)
+
+
+def _direct_applies(groups: int, cout: int, geometry: tuple[int, ...]) -> bool:
+    """The direct kernel's domain, as conv_shape.nim's directApplies (which checks the plan)."""
+    h, w, kh, kw, oh, ow, sh, sw, pt, pl = geometry
+    pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, w)
+    return sw == 1 and not pointwise and cout // groups >= 4
+
+
+def _pack_direct(w: Any, groups: int) -> Any:
+    """OIHW weights as the direct kernel reads them: per group, blocks of PACKED_BLOCK output
+    channels, each (taps x PACKED_BLOCK) with zero channels past the group's end."""
+    cout, cin_g, kh, kw = w.shape
+    cout_g = cout // groups
+    taps = cin_g * kh * kw
+    blocks = -(-cout_g // PACKED_BLOCK)
+    padded = np.zeros((groups, blocks * PACKED_BLOCK, taps), np.float32)
+    padded[:, :cout_g] = w.reshape(groups, cout_g, taps)
+    return np.ascontiguousarray(padded.reshape(groups, blocks, PACKED_BLOCK, taps).transpose(0, 1, 3, 2))
+
+
 @op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
@@ -227,6 +249,8 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         relu = True
         fused.append(nxt)
     n, cin, h, wd = x.shape
+    direct = _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
+    w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
     out = b.new(F32, (n, cout, oh, ow))
     b.emit(
         OP_CONV,
@@ -247,8 +271,9 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         dw,
         groups,
         int(relu),
+        int(direct),
         b.ref(x),
-        b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
+        b.ref(b.const(np.asarray(w, dtype=np.float32))),
         None if bias is None else b.ref(b.const(bias, F32)),
         b.ref(out),
     )

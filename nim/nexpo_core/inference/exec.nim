@@ -111,6 +111,7 @@ proc execConv(r: var Reader, sp: Spaces) =
   c.g.pl = r.nonNegative("pl"); c.g.dh = r.nonNegative("dh"); c.g.dw = r.nonNegative("dw")
   c.groups = r.nonNegative("groups")
   let relu = r.word != 0
+  let packed = r.word != 0  # the weights in the direct kernel's layout
   let x = r.operand(sp, 4)
   let w = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
@@ -119,12 +120,15 @@ proc execConv(r: var Reader, sp: Spaces) =
     fail(stInvalid, "inference plan: conv: inconsistent geometry")
   let g = c.g
   r.need(x, 4 * c.n * c.cin * g.h * g.w, "input")
-  r.need(w, 4 * c.cout * (c.cin div c.groups) * g.kh * g.kw, "weight")
+  if packed and not c.directApplies:
+    fail(stInvalid, "inference plan: conv: packed weights for a shape the direct kernel does not take")
+  r.need(w, 4 * (if packed: packedWeightElements(c) else: c.cout * (c.cin div c.groups) * g.kh * g.kw),
+         "weight")
   if bias.p != nil: r.need(bias, 4 * c.cout, "bias")
   r.need(o, 4 * c.n * c.cout * g.oh * g.ow, "output")
   if c.n * c.cout * g.oh * g.ow == 0: return
   conv2d(c, cast[ptr float32](x.p), cast[ptr float32](w.p), cast[ptr float32](bias.p),
-         cast[ptr float32](o.p), relu)
+         cast[ptr float32](o.p), relu, packed)
 
 proc execPool(r: var Reader, sp: Spaces) =
   let isMax = r.word == 0

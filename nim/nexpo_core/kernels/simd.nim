@@ -15,6 +15,7 @@ proc mm256_storeu_ps*(p: ptr float32, v: M256) {.importc: "_mm256_storeu_ps", he
 proc mm256_set1_ps*(x: float32): M256 {.importc: "_mm256_set1_ps", header: hdr.}
 proc mm256_add_ps*(a, b: M256): M256 {.importc: "_mm256_add_ps", header: hdr.}
 proc mm256_fmadd_ps*(a, b, c: M256): M256 {.importc: "_mm256_fmadd_ps", header: hdr.}
+proc mm256_max_ps*(a, b: M256): M256 {.importc: "_mm256_max_ps", header: hdr.}
 
 proc mm256_setzero_pd*(): M256d {.importc: "_mm256_setzero_pd", header: hdr.}
 proc mm256_loadu_pd*(p: ptr float64): M256d {.importc: "_mm256_loadu_pd", header: hdr.}
@@ -29,6 +30,7 @@ proc mm512_storeu_ps*(p: ptr float32, v: M512) {.importc: "_mm512_storeu_ps", he
 proc mm512_set1_ps*(x: float32): M512 {.importc: "_mm512_set1_ps", header: hdr.}
 proc mm512_add_ps*(a, b: M512): M512 {.importc: "_mm512_add_ps", header: hdr.}
 proc mm512_fmadd_ps*(a, b, c: M512): M512 {.importc: "_mm512_fmadd_ps", header: hdr.}
+proc mm512_max_ps*(a, b: M512): M512 {.importc: "_mm512_max_ps", header: hdr.}
 
 proc mm512_setzero_pd*(): M512d {.importc: "_mm512_setzero_pd", header: hdr.}
 proc mm512_loadu_pd*(p: ptr float64): M512d {.importc: "_mm512_loadu_pd", header: hdr.}
