@@ -338,7 +338,7 @@ def test_plain_2x2_pooling_matches_the_window_rules(op: str) -> None:
 
 
 @pytest.mark.usefixtures("isa")
-@pytest.mark.parametrize(("cin", "cout", "group", "kernel", "pads", "strides", "dilations", "width"), [
+@pytest.mark.parametrize("case", [
     (3, 16, 1, 3, [1, 1, 1, 1], [1, 1], [1, 1], 32),  # direct kernel: full vectors
     (5, 13, 1, 3, [1, 1, 1, 1], [1, 1], [1, 1], 17),  # a 1-lane last vector, 13 channels
     (6, 12, 3, 3, [0, 1, 2, 1], [2, 1], [1, 2], 21),  # groups, row stride, dilation
@@ -346,10 +346,11 @@ def test_plain_2x2_pooling_matches_the_window_rules(op: str) -> None:
     (8, 8, 8, 3, [1, 1, 1, 1], [1, 1], [1, 1], 19),   # depthwise: im2col + GEMM
     (4, 6, 2, 3, [1, 1, 1, 1], [1, 2], [1, 1], 23),   # column stride: im2col + GEMM
 ])
-def test_conv_paths_match_onnxruntime(cin: int, cout: int, group: int, kernel: int, pads: list[int],
-                                      strides: list[int], dilations: list[int], width: int) -> None:
+def test_conv_paths_match_onnxruntime(case: tuple[Any, ...]) -> None:
     """Conv + ReLU through the direct kernel (unit column stride, >= 4 output channels a group)
-    and through im2col + GEMM, batch 1 (work split inside the image) and 3 (images split)."""
+    and through im2col + GEMM, batch 1 (work split inside the image) and 3 (images split).
+    case: cin, cout, group, kernel, pads, strides, dilations, width."""
+    cin, cout, group, kernel, pads, strides, dilations, width = case
     x = ("x", TensorProto.FLOAT, [None, cin, 11, width])
     w, b = randn(cout, cin // group, kernel, kernel, seed=2), randn(cout, seed=3)
     conv = models.single_op("Conv", [x], [("c", TensorProto.FLOAT)], inits={"w": w, "b": b}, pads=pads,
