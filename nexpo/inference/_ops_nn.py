@@ -218,6 +218,22 @@ def _pack_direct(w: Any, groups: int) -> Any:
     return np.ascontiguousarray(padded.reshape(groups, blocks, PACKED_BLOCK, taps).transpose(0, 1, 3, 2))
 
 
+def _fusable_max_pool(nxt: Node | None) -> bool:
+    """A MaxPool the direct kernel can apply on store: a 2x2 window of stride 2, no padding."""
+    if nxt is None or nxt.op_type != "MaxPool" or any(nxt.outputs[1:]):
+        return False
+    a = nxt.attrs
+    return (
+        list(a.get("kernel_shape", [])) == [2, 2]
+        and list(a.get("strides", [1, 1])) == [2, 2]
+        and list(a.get("dilations", [1, 1])) == [1, 1]
+        and list(a.get("pads", [0, 0, 0, 0])) == [0, 0, 0, 0]
+        and a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID")
+        and not int(a.get("ceil_mode", 0))
+        and int(a.get("storage_order", 0)) == 0
+    )
+
+
 @op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
@@ -251,7 +267,11 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     n, cin, h, wd = x.shape
     direct = _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
     w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
-    out = b.new(F32, (n, cout, oh, ow))
+    after = b.sole_consumer(fused[-1].outputs[0] if fused else node.outputs[0])
+    pool = direct and min(oh, ow) >= 2 and _fusable_max_pool(after)
+    if pool and after is not None:  # the direct kernel pools on store: no conv output written
+        fused.append(after)
+    out = b.new(F32, (n, cout, oh // 2, ow // 2) if pool else (n, cout, oh, ow))
     b.emit(
         OP_CONV,
         n,
@@ -272,6 +292,7 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         groups,
         int(relu),
         int(direct),
+        int(pool),
         b.ref(x),
         b.ref(b.const(np.asarray(w, dtype=np.float32))),
         None if bias is None else b.ref(b.const(bias, F32)),

@@ -1,7 +1,8 @@
 ## The direct convolution kernel (kernels/conv_direct.nim) against a naive loop on every ISA path
 ## this CPU has: widths around the vector widths (partial last vectors), output channels not a
 ## multiple of the tile (zero-padded blocks), row strides, dilations, groups, a 1x1 kernel with
-## padding, bias or none, ReLU or none, NaN through ReLU, batch 1 (items split) and batch > 1.
+## padding, bias or none, ReLU or none, NaN through ReLU, batch 1 (items split) and batch > 1,
+## and the fused 2x2/2 max pool (odd output sizes drop the last row/column, as MaxPool does).
 
 import std/[unittest, random, math]
 import nexpo_core
@@ -37,6 +38,19 @@ proc naive(c: ConvShape, x, w, b: seq[float32], relu: bool): seq[float32] =
           result[((i * c.cout + co) * g.oh + oy) * g.ow + ox] =
             (if relu and acc < 0: 0'f32 else: acc)
 
+proc maxPool2x2(c: ConvShape, y: seq[float32]): seq[float32] =
+  let (oh, ow) = (c.g.oh, c.g.ow)
+  let (ph, pw) = (oh div 2, ow div 2)
+  result = newSeq[float32](c.n * c.cout * ph * pw)
+  for p in 0 ..< c.n * c.cout:
+    for r in 0 ..< ph:
+      for q in 0 ..< pw:
+        var m = -3.4028235e38'f32
+        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+          let v = y[(p * oh + 2 * r + dy) * ow + 2 * q + dx]
+          if v > m: m = v
+        result[(p * ph + r) * pw + q] = m
+
 proc pack(c: ConvShape, w: seq[float32]): seq[float32] =
   ## The planner's layout (nexpo/inference/_ops_nn.py `_pack_direct`).
   let coutG = c.cout div c.groups
@@ -57,19 +71,19 @@ proc shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw: int): ConvSha
   result.g.oh = (h + 2 * pt - (kh - 1) * dh - 1) div sh + 1
   result.g.ow = (w + 2 * pl - (kw - 1) * dw - 1) + 1
 
-proc agrees(c: ConvShape, withBias, relu: bool): bool =
+proc agrees(c: ConvShape, withBias, relu: bool, pool = false): bool =
   doAssert c.directApplies
   let x = randomSeq(c.n * c.cin * c.g.h * c.g.w)
   let w = randomSeq(c.cout * (c.cin div c.groups) * c.g.kh * c.g.kw)
   let b = if withBias: randomSeq(c.cout) else: @[]
-  let want = naive(c, x, w, b, relu)
+  let want = if pool: maxPool2x2(c, naive(c, x, w, b, relu)) else: naive(c, x, w, b, relu)
   let packed = pack(c, w)
   result = true
   for isa in availableIsas():
     doAssert setIsa(isa)
     var got = newSeq[float32](want.len)
     conv2d(c, x[0].unsafeAddr, packed[0].unsafeAddr, (if withBias: b[0].unsafeAddr else: nil),
-           got[0].addr, relu, packed = true)
+           got[0].addr, relu, packed = true, pool = pool)
     for i in 0 ..< got.len:
       if abs(got[i] - want[i]) > 1e-4 * (1 + abs(want[i])):
         echo "isa ", isa, " ", c, " at ", i, ": ", got[i], " vs ", want[i]
@@ -93,6 +107,9 @@ suite "direct convolution":
       let c = shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw)
       check agrees(c, withBias = true, relu = true)
       check agrees(c, withBias = false, relu = false)
+      if c.g.oh >= 2 and c.g.ow >= 2:
+        check agrees(c, withBias = true, relu = true, pool = true)
+        check agrees(c, withBias = false, relu = false, pool = true)
 
   test "random shapes":
     for trial in 0 ..< 30:
@@ -102,7 +119,8 @@ suite "direct convolution":
                     rng.rand(1 .. 2), rng.rand(0 .. 2), rng.rand(0 .. 2), rng.rand(1 .. 2),
                     rng.rand(1 .. 2))
       if c.g.oh < 1 or c.g.ow < 1 or not c.directApplies: continue
-      check agrees(c, withBias = rng.rand(1) == 0, relu = rng.rand(1) == 0)
+      check agrees(c, withBias = rng.rand(1) == 0, relu = rng.rand(1) == 0,
+                   pool = c.g.oh >= 2 and c.g.ow >= 2 and rng.rand(1) == 0)
 
   test "ReLU keeps a NaN; the packing's zero channels are never stored":
     let c = shape(1, 1, 5, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1)

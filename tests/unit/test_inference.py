@@ -358,3 +358,25 @@ def test_conv_paths_match_onnxruntime(case: tuple[Any, ...]) -> None:
     conv.graph.node.append(helper.make_node("Relu", ["c"], ["y"]))
     conv.graph.output[0].name = "y"
     check_model(conv, [{"x": randn(n, cin, 11, width, seed=n)} for n in (1, 3)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize(("relu", "pool_attrs", "size"), [
+    (True, {}, (32, 32)),               # fused on store: the CNN's first block
+    (True, {}, (11, 17)),               # odd output: the last row and column are dropped
+    (False, {}, (6, 35)),               # no ReLU between: still fused
+    (True, {"pads": [1, 1, 1, 1]}, (9, 9)),  # padded pool: a separate MaxPool
+    (True, {"strides": [1, 1]}, (8, 8)),     # overlapping windows: a separate MaxPool
+])
+def test_conv_then_max_pool_matches_onnxruntime(relu: bool, pool_attrs: dict[str, Any],
+                                                size: tuple[int, int]) -> None:
+    """A 2x2/2 MaxPool after a direct-kernel Conv (and ReLU) is applied as the conv stores."""
+    h, w = size
+    g = models.GraphBuilder(4)
+    y = g.node("Conv", ["x", g.weight(12, 5, 3, 3), g.weight(12, scale=0.1)], pads=[1, 1, 1, 1])
+    if relu:
+        y = g.node("Relu", [y])
+    y = g.node("MaxPool", [y], kernel_shape=[2, 2], **{"strides": [2, 2], **pool_attrs})
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, h, w])],
+                    [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
+    check_model(model, [{"x": randn(n, 5, h, w, seed=n)} for n in (1, 3)])

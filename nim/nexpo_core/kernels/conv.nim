@@ -172,11 +172,13 @@ proc convRowParts(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   except CatchableError:
     job.failed.store(true, moRelaxed)
 
-proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool, packed = false) =
+proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool, packed = false,
+             pool = false) =
   ## `packed`: the weights are in the direct kernel's layout (conv_direct.nim; needs
-  ## `c.directApplies`), else OIHW for im2col + GEMM.
+  ## `c.directApplies`), else OIHW for im2col + GEMM. `pool` (packed only): dst gets the 2x2/2
+  ## max pool of the output.
   if packed:
-    directConv(c, src, weight, bias, dst, relu)
+    directConv(c, src, weight, bias, dst, relu, pool)
     return
   var job = ConvJob(c: c, src: src, weight: weight, bias: bias, dst: dst, relu: relu)
   let work = c.g.oh * c.g.ow * c.cout * c.cin * c.g.kh * c.g.kw div c.groups

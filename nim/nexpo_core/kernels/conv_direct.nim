@@ -41,7 +41,7 @@ type
     output: ptr float32               ## the tile's first output channel plane
     plane, channels: int              ## output plane size, valid channels of the tile
     bias: ptr float32                 ## at the tile's first channel, or nil
-    relu: bool
+    relu, pool: bool                  ## pool: a 2x2/2 max pool of the output fused
     slots: ptr UncheckedArray[Slot]   ## the tile's NV slots
 
   TileFn = proc (t: ptr TileArgs) {.nimcall, gcsafe, raises: [].}
@@ -53,10 +53,19 @@ type
     tapOff: ptr UncheckedArray[int]
     slots: ptr UncheckedArray[Slot]
     src, weight, bias, dst: ptr float32
-    relu: bool
+    relu, pool: bool
     image: int
     padded: ptr float32               ## split image: its padded input, shared
     failed: Atomic[bool]
+
+template max2x2(a, b, c, d: float32): float32 =
+  ## MaxPool's 2x2 window in pool.nim's tap order (a NaN is skipped; all NaN gives `lowest`).
+  var m = -3.4028235e38'f32
+  if a > m: m = a
+  if b > m: m = b
+  if c > m: m = c
+  if d > m: m = d
+  m
 
 template directTileBody(V: typedesc, CO, NV, W: static int,
                         zero, load, bcast, fma, add, vmax, store: untyped) {.dirty.} =
@@ -79,20 +88,29 @@ template directTileBody(V: typedesc, CO, NV, W: static int,
         acc[ii][jj] = fma(wv, x[jj], acc[ii][jj])
     pw = pw +! packedBlock
   let z = zero()
-  var spill {.noinit.}: array[W, float32]
+  var spill {.noinit.}: array[2 * W, float32]
   unroll ii, CO:
     if ii < t.channels:
       let b = if t.bias == nil: z else: bcast((t.bias +! ii)[])
+      var r {.noinit.}: array[NV, V]
       unroll jj, NV:
-        var r = add(acc[ii][jj], b)
-        if t.relu: r = vmax(z, r)  # max(0, NaN) keeps the NaN, as ReLU's `v < 0` test
-        let lanes = t.slots[jj].lanes
-        let d = t.output +! (ii * t.plane + t.slots[jj].outOff)
-        if lanes == W:
-          store(d, r)
-        elif lanes > 0:
-          store(spill[0].addr, r)
-          for l in 0 ..< lanes: (d +! l)[] = spill[l]
+        r[jj] = add(acc[ii][jj], b)
+        if t.relu: r[jj] = vmax(z, r[jj])  # max(0, NaN) keeps the NaN, as ReLU's `v < 0` test
+      if t.pool:  # NV = 2: rows 2r and 2r+1 of the same columns, into row r of the pooled plane
+        store(spill[0].addr, r[0])
+        store(spill[W].addr, r[1])
+        let d = t.output +! (ii * t.plane + t.slots[0].outOff)
+        for l in 0 ..< t.slots[0].lanes div 2:
+          (d +! l)[] = max2x2(spill[2 * l], spill[2 * l + 1], spill[W + 2 * l], spill[W + 2 * l + 1])
+      else:
+        unroll jj, NV:
+          let lanes = t.slots[jj].lanes
+          let d = t.output +! (ii * t.plane + t.slots[jj].outOff)
+          if lanes == W:
+            store(d, r[jj])
+          elif lanes > 0:
+            store(spill[0].addr, r[jj])
+            for l in 0 ..< lanes: (d +! l)[] = spill[l]
 
 type F4 = object  ## the portable path's vector: four lanes GCC maps to SSE/NEON registers
   v: array[4, float32]
@@ -145,7 +163,7 @@ proc padImage(j: ptr DirectJob, image: int, dst: ptr float32) {.
 proc runItems(j: ptr DirectJob, image: int, padded: ptr float32, lo, hi: int) =
   let cinG = j.c.cin div j.c.groups
   let coutG = j.c.cout div j.c.groups
-  var t = TileArgs(taps: j.taps, tapOff: j.tapOff, plane: j.plane, relu: j.relu)
+  var t = TileArgs(taps: j.taps, tapOff: j.tapOff, plane: j.plane, relu: j.relu, pool: j.pool)
   # item = ((grp * coBlocks + cb) * subBlocks + sub) * spatialTiles + st, decomposed once
   var st = lo mod j.spatialTiles - 1
   var blk = lo div j.spatialTiles  # (grp, cb, sub)
@@ -188,9 +206,11 @@ proc packedWeightElements*(c: ConvShape): int =
   let coBlocks = (c.cout div c.groups + packedBlock - 1) div packedBlock
   c.groups * coBlocks * packedBlock * (c.cin div c.groups) * c.g.kh * c.g.kw
 
-proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu: bool) =
+proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu, pool: bool) =
   ## `c.directApplies` must hold; `packedWeight` holds `packedWeightElements(c)` floats.
-  var j = DirectJob(c: c, src: src, weight: packedWeight, bias: bias, dst: dst, relu: relu)
+  ## pool: dst is the 2x2/2 max pool of the output (oh div 2 x ow div 2 planes; oh, ow >= 2).
+  var j = DirectJob(c: c, src: src, weight: packedWeight, bias: bias, dst: dst, relu: relu,
+                    pool: pool)
   var width = 4
   (j.tile, j.co, j.nv) = (TileFn(tilePortable), 4, 2)
   when x86SimdEnabled:
@@ -201,11 +221,12 @@ proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu: 
   (j.hp, j.wp) = c.paddedDims
   let cinG = c.cin div c.groups
   j.taps = cinG * c.g.kh * c.g.kw
-  j.plane = c.g.oh * c.g.ow
+  let (ph, pw) = (c.g.oh div 2, c.g.ow div 2)  # pool: the pooled plane
+  j.plane = if pool: ph * pw else: c.g.oh * c.g.ow
   j.coBlocks = (c.cout div c.groups + packedBlock - 1) div packedBlock
   j.subBlocks = packedBlock div j.co
-  let perRow = (c.g.ow + width - 1) div width
-  j.spatialTiles = (c.g.oh * perRow + j.nv - 1) div j.nv
+  let perRow = ((if pool: 2 * pw else: c.g.ow) + width - 1) div width
+  j.spatialTiles = if pool: ph * perRow else: (c.g.oh * perRow + j.nv - 1) div j.nv
   j.items = c.groups * j.coBlocks * j.subBlocks * j.spatialTiles
   let meta = acquireBuffer((j.taps + 3 * j.spatialTiles * j.nv) * sizeof(int))
   if meta == nil: fail(stNoMem, "Conv: out of memory for the direct kernel's tables")
@@ -218,11 +239,17 @@ proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu: 
         j.tapOff[k] = (ci * j.hp + ky * c.g.dh) * j.wp + kx * c.g.dw
         inc k
   for s in 0 ..< j.spatialTiles * j.nv:
+    if pool:  # tile st: conv rows 2r, 2r+1 at columns x0 (lanes: conv columns, even)
+      let (r, x0) = (s div (2 * perRow), (s div 2 mod perRow) * width)
+      let oy = 2 * r + s mod 2
+      j.slots[s] = Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: r * pw + x0 div 2,
+                        lanes: min(width, 2 * pw - x0))
+      continue
     let (oy, x0) = (s div perRow, (s mod perRow) * width)
     j.slots[s] = if oy < c.g.oh: Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: oy * c.g.ow + x0,
                                        lanes: min(width, c.g.ow - x0))
                  else: Slot()  # past the last row: computes on offset 0, stores nothing
-  let work = j.plane * c.cout * j.taps
+  let work = c.g.oh * c.g.ow * c.cout * j.taps
   let threads = numThreads()
   if c.n < threads and threads > 1 and work >= splitMinWork:
     j.padded = cast[ptr float32](acquireBuffer(paddedElements(j.addr) * sizeof(float32)))
