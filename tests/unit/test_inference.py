@@ -380,3 +380,18 @@ def test_conv_then_max_pool_matches_onnxruntime(relu: bool, pool_attrs: dict[str
     model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, h, w])],
                     [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
     check_model(model, [{"x": randn(n, 5, h, w, seed=n)} for n in (1, 3)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize(("kernel", "size"), [(2, (16, 16)), (3, (9, 12)), (2, (7, 9)), (2, (5, 35))])
+def test_average_then_global_pool_matches_onnxruntime(kernel: int, size: tuple[int, int]) -> None:
+    """Windows that tile the plane exactly (16x16 by 2, 9x12 by 3): the GlobalAveragePool reads the
+    AveragePool's input (the same mean); 7x9 drops a row and a column, so the pool runs. The
+    global mean runs over planes of 35..256 elements (partial sums and a tail)."""
+    h, w = size
+    g = models.GraphBuilder(5)
+    y = g.node("AveragePool", ["x"], kernel_shape=[kernel, kernel], strides=[kernel, kernel])
+    y = g.node("GlobalAveragePool", [y])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, h, w])],
+                    [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
+    check_model(model, [{"x": randn(n, 3, h, w, seed=n) + 3} for n in (1, 4)])

@@ -15,7 +15,7 @@
 ## Chosen per call from `activeIsa()`: AVX-512 8 x 2 x 16, AVX2 4 x 2 x 8, portable 4 x 2 x 4.
 
 import std/atomics
-import ../config, ../cpu, ../errors
+import ../config, ../cpu, ../errors, ../targets
 import ../runtime/scheduler
 import ./common, ./conv_shape
 when x86SimdEnabled:
@@ -141,10 +141,9 @@ when x86SimdEnabled:
 
 proc paddedElements(j: ptr DirectJob): int = j.c.cin * j.hp * j.wp + padSlack
 
-proc padImage(j: ptr DirectJob, image: int, dst: ptr float32) {.
-    codegenDecl: "__attribute__((optimize(\"no-tree-loop-distribute-patterns\"))) $# $#$#".} =
+template padImageBody(j: ptr DirectJob, image: int, dst: ptr float32) =
   ## Every input channel of `image` into dst (hp x wp planes) with zeros around them. Rows are
-  ## a few dozen floats: plain loops (inlined, vectorised), not memcpy/memset calls.
+  ## a few dozen floats: plain loops compiled for the ISA path (not memcpy/memset calls).
   let (h, w, pt, pl, hp, wp) = (j.c.g.h, j.c.g.w, j.c.g.pt, j.c.g.pl, j.hp, j.wp)
   let s = cast[ptr UncheckedArray[float32]](j.src +! (image * j.c.cin * h * w))
   let d = cast[ptr UncheckedArray[float32]](dst)
@@ -159,6 +158,30 @@ proc padImage(j: ptr DirectJob, image: int, dst: ptr float32) {.
       for x in pl + w ..< wp: d[row + x] = 0
     for i in plane + (pt + h) * wp ..< plane + hp * wp: d[i] = 0
   for i in j.c.cin * hp * wp ..< paddedElements(j): d[i] = 0
+
+const noCalls = "optimize(\"no-tree-loop-distribute-patterns\")"
+
+proc padImagePortable(j: ptr DirectJob, image: int, dst: ptr float32) {.
+    codegenDecl: "__attribute__((" & noCalls & ")) $# $#$#".} =
+  padImageBody(j, image, dst)
+
+when x86SimdEnabled:
+  proc padImageAvx2(j: ptr DirectJob, image: int, dst: ptr float32) {.
+      codegenDecl: "__attribute__((target(\"" & avx2Targets & "\"), " & noCalls & ")) $# $#$#".} =
+    padImageBody(j, image, dst)
+
+  proc padImageAvx512(j: ptr DirectJob, image: int, dst: ptr float32) {.
+      codegenDecl: "__attribute__((target(\"" & avx512Targets & "\"), " & noCalls & ")) $# $#$#".} =
+    padImageBody(j, image, dst)
+
+proc padImage(j: ptr DirectJob, image: int, dst: ptr float32) =
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: padImageAvx512(j, image, dst)
+    of isaAvx2: padImageAvx2(j, image, dst)
+    of isaPortable: padImagePortable(j, image, dst)
+  else:
+    padImagePortable(j, image, dst)
 
 proc runItems(j: ptr DirectJob, image: int, padded: ptr float32, lo, hi: int) =
   let cinG = j.c.cin div j.c.groups

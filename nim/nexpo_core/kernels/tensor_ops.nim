@@ -83,7 +83,16 @@ proc reduceLines*(kind: ReduceKind, outer, r, inner: int, src, dst: pointer) =
       case kind
       of rSum, rMean:
         var total = 0'f64
-        for j in 0 ..< r: total += float64(s[base + j * inner])
+        if inner == 1:  # contiguous (a global pool's planes): 8 partial sums, no add chain
+          var part: array[8, float64]
+          var j = 0
+          while j + 8 <= r:
+            for l in 0 ..< 8: part[l] += float64(s[base + j + l])
+            j += 8
+          for l in 0 ..< 8: total += part[l]
+          for k in j ..< r: total += float64(s[base + k])
+        else:
+          for j in 0 ..< r: total += float64(s[base + j * inner])
         d[at] = float32(if kind == rMean: total / float64(max(r, 1)) else: total)
       of rMax, rMin:
         if r == 0:
