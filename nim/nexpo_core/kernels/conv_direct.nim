@@ -67,8 +67,16 @@ template max2x2(a, b, c, d: float32): float32 =
   if d > m: m = d
   m
 
+template poolStoreSpilled(d: ptr float32, r0, r1: typed, outputs: int,
+                           spill: var array, store: untyped, W: static int) =
+  ## The 2x2 max of rows r0, r1 (W lanes each) into `outputs` floats at d, via the stack.
+  store(spill[0].addr, r0)
+  store(spill[W].addr, r1)
+  for l in 0 ..< outputs:
+    (d +! l)[] = max2x2(spill[2 * l], spill[2 * l + 1], spill[W + 2 * l], spill[W + 2 * l + 1])
+
 template directTileBody(V: typedesc, CO, NV, W: static int,
-                        zero, load, bcast, fma, add, vmax, store: untyped) {.dirty.} =
+                        zero, load, bcast, fma, add, vmax, store, poolStore: untyped) {.dirty.} =
   var acc {.noinit.}: array[CO, array[NV, V]]
   unroll ii, CO:
     unroll jj, NV:
@@ -97,11 +105,8 @@ template directTileBody(V: typedesc, CO, NV, W: static int,
         r[jj] = add(acc[ii][jj], b)
         if t.relu: r[jj] = vmax(z, r[jj])  # max(0, NaN) keeps the NaN, as ReLU's `v < 0` test
       if t.pool:  # NV = 2: rows 2r and 2r+1 of the same columns, into row r of the pooled plane
-        store(spill[0].addr, r[0])
-        store(spill[W].addr, r[1])
         let d = t.output +! (ii * t.plane + t.slots[0].outOff)
-        for l in 0 ..< t.slots[0].lanes div 2:
-          (d +! l)[] = max2x2(spill[2 * l], spill[2 * l + 1], spill[W + 2 * l], spill[W + 2 * l + 1])
+        poolStore(d, r[0], r[1], t.slots[0].lanes div 2, spill)
       else:
         unroll jj, NV:
           let lanes = t.slots[jj].lanes
@@ -127,17 +132,40 @@ proc f4add(a, b: F4): F4 {.inline.} =
 proc f4max(a, b: F4): F4 {.inline.} =
   for i in 0 ..< 4: result.v[i] = (if a.v[i] > b.v[i]: a.v[i] else: b.v[i])
 
+template f4PoolStore(d: ptr float32, r0, r1: F4, outputs: int, spill: var array) =
+  poolStoreSpilled(d, r0, r1, outputs, spill, f4store, 4)
+
 proc tilePortable(t: ptr TileArgs) {.nimcall, gcsafe, raises: [].} =
-  directTileBody(F4, 4, 2, 4, f4zero, f4load, f4set1, f4fma, f4add, f4max, f4store)
+  directTileBody(F4, 4, 2, 4, f4zero, f4load, f4set1, f4fma, f4add, f4max, f4store, f4PoolStore)
 
 when x86SimdEnabled:
+  template avx2PoolStore(d: ptr float32, r0, r1: M256, outputs: int, spill: var array) =
+    poolStoreSpilled(d, r0, r1, outputs, spill, mm256_storeu_ps, 8)
+
   proc tileAvx2(t: ptr TileArgs) {.nimcall, gcsafe, raises: [], avx2fn.} =
     directTileBody(M256, 4, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
-                   mm256_fmadd_ps, mm256_add_ps, mm256_max_ps, mm256_storeu_ps)
+                   mm256_fmadd_ps, mm256_add_ps, mm256_max_ps, mm256_storeu_ps, avx2PoolStore)
+
+  let evenOdd = [0'i32, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]
+
+  template avx512PoolStore(d: ptr float32, r0, r1: M512, outputs: int, spill: var array) =
+    ## In registers: each row's even lanes to the low half, odd to the high; then MaxPool's tap
+    ## order a, b (row 0), c, d (row 1) as max_ps(v, m) = (v > m ? v : m), which skips a NaN.
+    if outputs == 8:
+      let idx = mm512_loadu_si512(evenOdd[0].unsafeAddr)
+      let p0 = mm512_permutexvar_ps(idx, r0)
+      let p1 = mm512_permutexvar_ps(idx, r1)
+      var m = mm256_max_ps(mm512_castps512_ps256(p0), mm256_set1_ps(-3.4028235e38'f32))
+      m = mm256_max_ps(mm512_extractf32x8_ps(p0, 1), m)
+      m = mm256_max_ps(mm512_castps512_ps256(p1), m)
+      m = mm256_max_ps(mm512_extractf32x8_ps(p1, 1), m)
+      mm256_storeu_ps(d, m)
+    else:
+      poolStoreSpilled(d, r0, r1, outputs, spill, mm512_storeu_ps, 16)
 
   proc tileAvx512(t: ptr TileArgs) {.nimcall, gcsafe, raises: [], avx512fn.} =
     directTileBody(M512, 8, 2, 16, mm512_setzero_ps, mm512_loadu_ps, mm512_set1_ps,
-                   mm512_fmadd_ps, mm512_add_ps, mm512_max_ps, mm512_storeu_ps)
+                   mm512_fmadd_ps, mm512_add_ps, mm512_max_ps, mm512_storeu_ps, avx512PoolStore)
 
 proc paddedElements(j: ptr DirectJob): int = j.c.cin * j.hp * j.wp + padSlack
 

@@ -38,3 +38,9 @@ proc mm512_storeu_pd*(p: ptr float64, v: M512d) {.importc: "_mm512_storeu_pd", h
 proc mm512_set1_pd*(x: float64): M512d {.importc: "_mm512_set1_pd", header: hdr.}
 proc mm512_add_pd*(a, b: M512d): M512d {.importc: "_mm512_add_pd", header: hdr.}
 proc mm512_fmadd_pd*(a, b, c: M512d): M512d {.importc: "_mm512_fmadd_pd", header: hdr.}
+
+type M512i* {.importc: "__m512i", header: hdr, bycopy.} = object
+proc mm512_loadu_si512*(p: pointer): M512i {.importc: "_mm512_loadu_si512", header: hdr.}
+proc mm512_permutexvar_ps*(idx: M512i, a: M512): M512 {.importc: "_mm512_permutexvar_ps", header: hdr.}
+proc mm512_castps512_ps256*(a: M512): M256 {.importc: "_mm512_castps512_ps256", header: hdr.}
+proc mm512_extractf32x8_ps*(a: M512, imm: cint): M256 {.importc: "_mm512_extractf32x8_ps", header: hdr.}
