@@ -13,6 +13,8 @@
 ## images are split across the scheduler's threads and each image runs all its items on one
 ## thread (one join per layer). Fewer images than threads: each image's items are split.
 ## Chosen per call from `activeIsa()`: AVX-512 8 x 2 x 16, AVX2 4 x 2 x 8, portable 4 x 2 x 4.
+## With `pool` (the planner fused a 2x2/2 MaxPool), a tile's two vectors are rows 2r and 2r+1
+## of the same columns and it stores row r of the pooled plane: the conv output is never written.
 
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
