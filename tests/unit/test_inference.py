@@ -52,7 +52,7 @@ def test_mlp_matches_onnxruntime_at_every_batch_size() -> None:
 
 @pytest.mark.usefixtures("isa")
 def test_cnn_with_batchnorm_and_pooling_matches_onnxruntime() -> None:
-    check_model(models.cnn(), [{"x": randn(n, 3, 32, 32, seed=n)} for n in (1, 4)])
+    check_model(models.cnn(), [{"x": randn(n, 3, 32, 32, seed=n)} for n in (1, 4, 64)])
 
 
 @pytest.mark.usefixtures("isa")
