@@ -196,6 +196,44 @@ def _lift_1d(b: Builder, node: Node, x: Value) -> tuple[Node, Value]:
     return replace(node, attrs=a), b.alias(x, (x.shape[0], x.shape[1], 1, x.shape[2]))
 
 
+PACKED_BLOCK = 8  # output channels a block of the direct kernel's weights (kernels/conv_direct.nim)
+
+
+def _direct_applies(groups: int, cout: int, geometry: tuple[int, ...]) -> bool:
+    """The direct kernel's domain, as conv_shape.nim's directApplies (which checks the plan)."""
+    h, w, kh, kw, oh, ow, sh, sw, pt, pl = geometry
+    pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, w)
+    return sw == 1 and not pointwise and cout // groups >= 4
+
+
+def _pack_direct(w: Any, groups: int) -> Any:
+    """OIHW weights as the direct kernel reads them: per group, blocks of PACKED_BLOCK output
+    channels, each (taps x PACKED_BLOCK) with zero channels past the group's end."""
+    cout, cin_g, kh, kw = w.shape
+    cout_g = cout // groups
+    taps = cin_g * kh * kw
+    blocks = -(-cout_g // PACKED_BLOCK)
+    padded = np.zeros((groups, blocks * PACKED_BLOCK, taps), np.float32)
+    padded[:, :cout_g] = w.reshape(groups, cout_g, taps)
+    return np.ascontiguousarray(padded.reshape(groups, blocks, PACKED_BLOCK, taps).transpose(0, 1, 3, 2))
+
+
+def _fusable_max_pool(nxt: Node | None) -> bool:
+    """A MaxPool the direct kernel can apply on store: a 2x2 window of stride 2, no padding."""
+    if nxt is None or nxt.op_type != "MaxPool" or any(nxt.outputs[1:]):
+        return False
+    a = nxt.attrs
+    return (
+        list(a.get("kernel_shape", [])) == [2, 2]
+        and list(a.get("strides", [1, 1])) == [2, 2]
+        and list(a.get("dilations", [1, 1])) == [1, 1]
+        and list(a.get("pads", [0, 0, 0, 0])) == [0, 0, 0, 0]
+        and a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID")
+        and not int(a.get("ceil_mode", 0))
+        and int(a.get("storage_order", 0)) == 0
+    )
+
+
 @op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
@@ -227,7 +265,13 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         relu = True
         fused.append(nxt)
     n, cin, h, wd = x.shape
-    out = b.new(F32, (n, cout, oh, ow))
+    direct = _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
+    w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
+    after = b.sole_consumer(fused[-1].outputs[0] if fused else node.outputs[0])
+    pool = direct and min(oh, ow) >= 2 and _fusable_max_pool(after)
+    if pool and after is not None:  # the direct kernel pools on store: no conv output written
+        fused.append(after)
+    out = b.new(F32, (n, cout, oh // 2, ow // 2) if pool else (n, cout, oh, ow))
     b.emit(
         OP_CONV,
         n,
@@ -247,8 +291,10 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         dw,
         groups,
         int(relu),
+        int(direct),
+        int(pool),
         b.ref(x),
-        b.ref(b.const(np.ascontiguousarray(w, dtype=np.float32))),
+        b.ref(b.const(np.asarray(w, dtype=np.float32))),
         None if bias is None else b.ref(b.const(bias, F32)),
         b.ref(out),
     )
@@ -282,8 +328,14 @@ def pool(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
     (oh, ow), (sh, sw), (pt, pl), (dh, dw) = _window(node, x, kernel)
     n, c, h, w = x.shape
-    out = b.new(F32, (n, c, oh, ow))
     is_max = node.op_type == "MaxPool"
+    nxt = b.sole_consumer(node.outputs[0])
+    tiles = [sh, sw] == kernel and [dh, dw] == [1, 1] and (h, w) == (oh * sh, ow * sw) and pt == pl == 0
+    if not is_max and not one_d and tiles and nxt is not None and nxt.op_type == "GlobalAveragePool":
+        # windows of equal size that tile the plane: the mean of their means is the plane's
+        # mean, so the GlobalAveragePool reads the input and this pass is skipped
+        return [x]
+    out = b.new(F32, (n, c, oh, ow))
     b.emit(
         OP_POOL,
         0 if is_max else 1,

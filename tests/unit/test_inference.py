@@ -52,7 +52,7 @@ def test_mlp_matches_onnxruntime_at_every_batch_size() -> None:
 
 @pytest.mark.usefixtures("isa")
 def test_cnn_with_batchnorm_and_pooling_matches_onnxruntime() -> None:
-    check_model(models.cnn(), [{"x": randn(n, 3, 32, 32, seed=n)} for n in (1, 4)])
+    check_model(models.cnn(), [{"x": randn(n, 3, 32, 32, seed=n)} for n in (1, 4, 64)])
 
 
 @pytest.mark.usefixtures("isa")
@@ -335,3 +335,63 @@ def test_plain_2x2_pooling_matches_the_window_rules(op: str) -> None:
     else:
         want = win.mean(axis=-1)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, equal_nan=True)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("case", [
+    (3, 16, 1, 3, [1, 1, 1, 1], [1, 1], [1, 1], 32),  # direct kernel: full vectors
+    (5, 13, 1, 3, [1, 1, 1, 1], [1, 1], [1, 1], 17),  # a 1-lane last vector, 13 channels
+    (6, 12, 3, 3, [0, 1, 2, 1], [2, 1], [1, 2], 21),  # groups, row stride, dilation
+    (4, 8, 1, 1, [1, 1, 1, 1], [1, 1], [1, 1], 9),    # 1x1 with padding (not pointwise)
+    (8, 8, 8, 3, [1, 1, 1, 1], [1, 1], [1, 1], 19),   # depthwise: im2col + GEMM
+    (4, 6, 2, 3, [1, 1, 1, 1], [1, 2], [1, 1], 23),   # column stride: im2col + GEMM
+])
+def test_conv_paths_match_onnxruntime(case: tuple[Any, ...]) -> None:
+    """Conv + ReLU through the direct kernel (unit column stride, >= 4 output channels a group)
+    and through im2col + GEMM, batch 1 (work split inside the image) and 3 (images split).
+    case: cin, cout, group, kernel, pads, strides, dilations, width."""
+    cin, cout, group, kernel, pads, strides, dilations, width = case
+    x = ("x", TensorProto.FLOAT, [None, cin, 11, width])
+    w, b = randn(cout, cin // group, kernel, kernel, seed=2), randn(cout, seed=3)
+    conv = models.single_op("Conv", [x], [("c", TensorProto.FLOAT)], inits={"w": w, "b": b}, pads=pads,
+                            strides=strides, dilations=dilations, group=group)
+    conv.graph.node.append(helper.make_node("Relu", ["c"], ["y"]))
+    conv.graph.output[0].name = "y"
+    check_model(conv, [{"x": randn(n, cin, 11, width, seed=n)} for n in (1, 3)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize(("relu", "pool_attrs", "size"), [
+    (True, {}, (32, 32)),               # fused on store: the CNN's first block
+    (True, {}, (11, 17)),               # odd output: the last row and column are dropped
+    (False, {}, (6, 35)),               # no ReLU between: still fused
+    (True, {"pads": [1, 1, 1, 1]}, (9, 9)),  # padded pool: a separate MaxPool
+    (True, {"strides": [1, 1]}, (8, 8)),     # overlapping windows: a separate MaxPool
+])
+def test_conv_then_max_pool_matches_onnxruntime(relu: bool, pool_attrs: dict[str, Any],
+                                                size: tuple[int, int]) -> None:
+    """A 2x2/2 MaxPool after a direct-kernel Conv (and ReLU) is applied as the conv stores."""
+    h, w = size
+    g = models.GraphBuilder(4)
+    y = g.node("Conv", ["x", g.weight(12, 5, 3, 3), g.weight(12, scale=0.1)], pads=[1, 1, 1, 1])
+    if relu:
+        y = g.node("Relu", [y])
+    y = g.node("MaxPool", [y], kernel_shape=[2, 2], **{"strides": [2, 2], **pool_attrs})
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, h, w])],
+                    [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
+    check_model(model, [{"x": randn(n, 5, h, w, seed=n)} for n in (1, 3)])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize(("kernel", "size"), [(2, (16, 16)), (3, (9, 12)), (2, (7, 9)), (2, (5, 35))])
+def test_average_then_global_pool_matches_onnxruntime(kernel: int, size: tuple[int, int]) -> None:
+    """Windows that tile the plane exactly (16x16 by 2, 9x12 by 3): the GlobalAveragePool reads the
+    AveragePool's input (the same mean); 7x9 drops a row and a column, so the pool runs. The
+    global mean runs over planes of 35..256 elements (partial sums and a tail)."""
+    h, w = size
+    g = models.GraphBuilder(5)
+    y = g.node("AveragePool", ["x"], kernel_shape=[kernel, kernel], strides=[kernel, kernel])
+    y = g.node("GlobalAveragePool", [y])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, h, w])],
+                    [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
+    check_model(model, [{"x": randn(n, 3, h, w, seed=n) + 3} for n in (1, 4)])

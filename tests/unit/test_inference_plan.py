@@ -14,7 +14,7 @@ import _inference_models as models
 
 from nexpo import _native
 from nexpo.inference import InferenceSession
-from nexpo.inference._plan import OP_COPY, OP_GATHER, OP_UNARY, f64_word
+from nexpo.inference._plan import OP_CONV, OP_COPY, OP_GATHER, OP_UNARY, f64_word
 
 
 def run_plan(words: list[int], *buffers: Any) -> None:
@@ -68,6 +68,26 @@ def test_malformed_plans_are_errors(words: list[int], message: str) -> None:
     idx = np.array([9], dtype=np.int64)
     with pytest.raises(ValueError, match=message):
         run_plan(words, x, out, idx)
+
+
+def conv_1x1(sw: int, packed: int, pool: int) -> list[int]:
+    """A 1x2 input, 4 -> 4 channels' 1x1 conv with column stride sw, the direct kernel's flags."""
+    geometry = [1, 4, 1, 2, 4, 1, 1, 1, 2 // sw, 1, sw, 0, 0, 1, 1, 1]  # n cin h w cout kh kw oh ow ...
+    body = [*geometry, 0, packed, pool, 0, 0, 32, 1, 0, 128, -1, 0, 0, 2, 0, 32]
+    return [OP_CONV, len(body) + 2, *body]
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (conv_1x1(2, 1, 0), "packed weights for a shape the direct kernel does not take"),
+        (conv_1x1(1, 0, 1), "a fused pool needs packed weights"),
+    ],
+)
+def test_malformed_conv_flags_are_errors(words: list[int], message: str) -> None:
+    x, w, out = (np.zeros(n, dtype=np.float32) for n in (8, 32, 8))
+    with pytest.raises(ValueError, match=message):
+        run_plan(words, x, w, out)
 
 
 def test_arena_is_reused_across_layers() -> None:

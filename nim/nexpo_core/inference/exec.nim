@@ -111,6 +111,8 @@ proc execConv(r: var Reader, sp: Spaces) =
   c.g.pl = r.nonNegative("pl"); c.g.dh = r.nonNegative("dh"); c.g.dw = r.nonNegative("dw")
   c.groups = r.nonNegative("groups")
   let relu = r.word != 0
+  let packed = r.word != 0  # the weights in the direct kernel's layout
+  let pool = r.word != 0    # a 2x2/2 MaxPool of the output fused (packed only)
   let x = r.operand(sp, 4)
   let w = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
@@ -119,12 +121,18 @@ proc execConv(r: var Reader, sp: Spaces) =
     fail(stInvalid, "inference plan: conv: inconsistent geometry")
   let g = c.g
   r.need(x, 4 * c.n * c.cin * g.h * g.w, "input")
-  r.need(w, 4 * c.cout * (c.cin div c.groups) * g.kh * g.kw, "weight")
+  if packed and not c.directApplies:
+    fail(stInvalid, "inference plan: conv: packed weights for a shape the direct kernel does not take")
+  if pool and (not packed or g.oh < 2 or g.ow < 2):
+    fail(stInvalid, "inference plan: conv: a fused pool needs packed weights and a 2x2 output")
+  r.need(w, 4 * (if packed: packedWeightElements(c) else: c.cout * (c.cin div c.groups) * g.kh * g.kw),
+         "weight")
   if bias.p != nil: r.need(bias, 4 * c.cout, "bias")
-  r.need(o, 4 * c.n * c.cout * g.oh * g.ow, "output")
-  if c.n * c.cout * g.oh * g.ow == 0: return
+  let (oh, ow) = if pool: (g.oh div 2, g.ow div 2) else: (g.oh, g.ow)
+  r.need(o, 4 * c.n * c.cout * oh * ow, "output")
+  if c.n * c.cout * oh * ow == 0: return
   conv2d(c, cast[ptr float32](x.p), cast[ptr float32](w.p), cast[ptr float32](bias.p),
-         cast[ptr float32](o.p), relu)
+         cast[ptr float32](o.p), relu, packed, pool)
 
 proc execPool(r: var Reader, sp: Spaces) =
   let isMax = r.word == 0

@@ -11,16 +11,14 @@
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
 import ../runtime/scheduler
-import ./common, ./gemm, ./norm, ./pool
+import ./common, ./gemm, ./norm, ./conv_shape, ./conv_direct
+
+export conv_shape, conv_direct.packedBlock, conv_direct.packedWeightElements
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
 
 type
-  ConvShape* = object
-    n*, cin*, cout*, groups*: int
-    g*: PoolGeometry       ## h, w, kh, kw, oh, ow, strides, pads (top, left), dilations
-
   ConvJob = object
     c: ConvShape
     src, weight, bias, dst: ptr float32
@@ -32,19 +30,6 @@ type
     rowsPerPart: int
 
 const rowSplitMinWork = 1 shl 17  ## multiply-adds of one image below which it stays on one thread
-
-proc pointwise(c: ConvShape): bool =
-  c.g.kh == 1 and c.g.kw == 1 and c.g.sh == 1 and c.g.sw == 1 and c.g.pt == 0 and
-    c.g.pl == 0 and c.g.oh == c.g.h and c.g.ow == c.g.w
-
-proc paddedDims(c: ConvShape): (int, int) =
-  ## Height and width of the zero-padded input that every window of the output reads inside.
-  (max(c.g.h + c.g.pt, (c.g.oh - 1) * c.g.sh + (c.g.kh - 1) * c.g.dh + 1),
-   max(c.g.w + c.g.pl, (c.g.ow - 1) * c.g.sw + (c.g.kw - 1) * c.g.dw + 1))
-
-proc needsPadding(c: ConvShape): bool =
-  let (hp, wp) = c.paddedDims
-  c.g.pt > 0 or c.g.pl > 0 or hp > c.g.h or wp > c.g.w
 
 proc scratchElements*(c: ConvShape): int =
   ## Elements of scratch one (image, group) needs: the im2col matrix, then the padded input
@@ -187,7 +172,14 @@ proc convRowParts(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   except CatchableError:
     job.failed.store(true, moRelaxed)
 
-proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool) =
+proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool, packed = false,
+             pool = false) =
+  ## `packed`: the weights are in the direct kernel's layout (conv_direct.nim; needs
+  ## `c.directApplies`), else OIHW for im2col + GEMM. `pool` (packed only): dst gets the 2x2/2
+  ## max pool of the output.
+  if packed:
+    directConv(c, src, weight, bias, dst, relu, pool)
+    return
   var job = ConvJob(c: c, src: src, weight: weight, bias: bias, dst: dst, relu: relu)
   let work = c.g.oh * c.g.ow * c.cout * c.cin * c.g.kh * c.g.kw div c.groups
   let threads = numThreads()

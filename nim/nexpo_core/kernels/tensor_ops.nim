@@ -7,6 +7,7 @@
 ## - `reduceLines`: sum/mean/max/min/argmax/argmin along the middle axis of [outer, r, inner]
 
 import ../errors
+import ../runtime/scheduler
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -72,18 +73,27 @@ proc gatherAxis*(elemSize, outer, axisDim, inner, nidx: int, data: pointer, indi
       if v < 0: v += axisDim
       copyMem(d[(o * nidx + j) * chunk].addr, s[(o * axisDim + v) * chunk].addr, chunk)
 
-proc reduceLines*(kind: ReduceKind, outer, r, inner: int, src, dst: pointer) =
+proc reduceOuter(kind: ReduceKind, lo, hi, r, inner: int, src, dst: pointer) =
   let s = cast[ptr UncheckedArray[float32]](src)
   let d = cast[ptr UncheckedArray[float32]](dst)
   let di = cast[ptr UncheckedArray[int64]](dst)
-  for o in 0 ..< outer:
+  for o in lo ..< hi:
     for i in 0 ..< inner:
       let base = o * r * inner + i
       let at = o * inner + i
       case kind
       of rSum, rMean:
         var total = 0'f64
-        for j in 0 ..< r: total += float64(s[base + j * inner])
+        if inner == 1:  # contiguous (a global pool's planes): 8 partial sums, no add chain
+          var part: array[8, float64]
+          var j = 0
+          while j + 8 <= r:
+            for l in 0 ..< 8: part[l] += float64(s[base + j + l])
+            j += 8
+          for l in 0 ..< 8: total += part[l]
+          for k in j ..< r: total += float64(s[base + k])
+        else:
+          for j in 0 ..< r: total += float64(s[base + j * inner])
         d[at] = float32(if kind == rMean: total / float64(max(r, 1)) else: total)
       of rMax, rMin:
         if r == 0:
@@ -106,3 +116,21 @@ proc reduceLines*(kind: ReduceKind, outer, r, inner: int, src, dst: pointer) =
             best = x
             pos = j
         di[at] = int64(pos)
+
+type ReduceJob = object
+  kind: ReduceKind
+  r, inner: int
+  src, dst: pointer
+
+proc reduceRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr ReduceJob](ctx)
+  try: reduceOuter(job.kind, lo, hi, job.r, job.inner, job.src, job.dst)
+  except CatchableError: discard  # sums and means (the only split kinds) do not fail
+
+proc reduceLines*(kind: ReduceKind, outer, r, inner: int, src, dst: pointer) =
+  ## Sums and means of enough data (a global pool at batch 64) split `outer` over the threads.
+  if kind in {rSum, rMean} and outer > 1 and outer * r * inner >= 1 shl 16 and numThreads() > 1:
+    var job = ReduceJob(kind: kind, r: r, inner: inner, src: src, dst: dst)
+    parallelFor(0, outer, max(1, outer div (4 * numThreads())), reduceRange, job.addr)
+  else:
+    reduceOuter(kind, 0, outer, r, inner, src, dst)

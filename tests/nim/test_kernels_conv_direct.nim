@@ -1,0 +1,137 @@
+## The direct convolution kernel (kernels/conv_direct.nim) against a naive loop on every ISA path
+## this CPU has: widths around the vector widths (partial last vectors), output channels not a
+## multiple of the tile (zero-padded blocks), row strides, dilations, groups, a 1x1 kernel with
+## padding, bias or none, ReLU or none, NaN through ReLU, batch 1 (items split) and batch > 1,
+## and the fused 2x2/2 max pool (odd output sizes drop the last row/column, as MaxPool does).
+
+import std/[unittest, random, math]
+import nexpo_core
+import nexpo_core/capi
+import nexpo_core/cpu
+import nexpo_core/kernels/conv
+
+discard nexpo_init()
+var rng = initRand(20261208)
+
+proc randomSeq(n: int): seq[float32] =
+  result = newSeq[float32](n)
+  for x in result.mitems: x = float32(rng.rand(2.0) - 1.0)
+
+proc naive(c: ConvShape, x, w, b: seq[float32], relu: bool): seq[float32] =
+  let g = c.g
+  let (cinG, coutG) = (c.cin div c.groups, c.cout div c.groups)
+  result = newSeq[float32](c.n * c.cout * g.oh * g.ow)
+  for i in 0 ..< c.n:
+    for co in 0 ..< c.cout:
+      let grp = co div coutG
+      for oy in 0 ..< g.oh:
+        for ox in 0 ..< g.ow:
+          var acc = if b.len > 0: b[co] else: 0'f32
+          for ci in 0 ..< cinG:
+            for ky in 0 ..< g.kh:
+              for kx in 0 ..< g.kw:
+                let y = oy * g.sh - g.pt + ky * g.dh
+                let xx = ox * g.sw - g.pl + kx * g.dw
+                if y >= 0 and y < g.h and xx >= 0 and xx < g.w:
+                  acc += x[((i * c.cin + grp * cinG + ci) * g.h + y) * g.w + xx] *
+                         w[((co * cinG + ci) * g.kh + ky) * g.kw + kx]
+          result[((i * c.cout + co) * g.oh + oy) * g.ow + ox] =
+            (if relu and acc < 0: 0'f32 else: acc)
+
+proc maxPool2x2(c: ConvShape, y: seq[float32]): seq[float32] =
+  let (oh, ow) = (c.g.oh, c.g.ow)
+  let (ph, pw) = (oh div 2, ow div 2)
+  result = newSeq[float32](c.n * c.cout * ph * pw)
+  for p in 0 ..< c.n * c.cout:
+    for r in 0 ..< ph:
+      for q in 0 ..< pw:
+        var m = -3.4028235e38'f32
+        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+          let v = y[(p * oh + 2 * r + dy) * ow + 2 * q + dx]
+          if v > m: m = v
+        result[(p * ph + r) * pw + q] = m
+
+proc pack(c: ConvShape, w: seq[float32]): seq[float32] =
+  ## The planner's layout (nexpo/inference/_ops_nn.py `_pack_direct`).
+  let coutG = c.cout div c.groups
+  let taps = (c.cin div c.groups) * c.g.kh * c.g.kw
+  let blocks = (coutG + packedBlock - 1) div packedBlock
+  result = newSeq[float32](packedWeightElements(c))
+  for grp in 0 ..< c.groups:
+    for co in 0 ..< coutG:
+      for t in 0 ..< taps:
+        let (cb, lane) = (co div packedBlock, co mod packedBlock)
+        result[((grp * blocks + cb) * taps + t) * packedBlock + lane] =
+          w[(grp * coutG + co) * taps + t]
+
+proc shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw: int): ConvShape =
+  result = ConvShape(n: n, cin: cin, cout: cout, groups: groups)
+  result.g = PoolGeometry(h: h, w: w, kh: kh, kw: kw, sh: sh, sw: 1, pt: pt, pl: pl,
+                          dh: dh, dw: dw)
+  result.g.oh = (h + 2 * pt - (kh - 1) * dh - 1) div sh + 1
+  result.g.ow = (w + 2 * pl - (kw - 1) * dw - 1) + 1
+
+proc agrees(c: ConvShape, withBias, relu: bool, pool = false): bool =
+  doAssert c.directApplies
+  let x = randomSeq(c.n * c.cin * c.g.h * c.g.w)
+  let w = randomSeq(c.cout * (c.cin div c.groups) * c.g.kh * c.g.kw)
+  let b = if withBias: randomSeq(c.cout) else: @[]
+  let want = if pool: maxPool2x2(c, naive(c, x, w, b, relu)) else: naive(c, x, w, b, relu)
+  let packed = pack(c, w)
+  result = true
+  for isa in availableIsas():
+    doAssert setIsa(isa)
+    var got = newSeq[float32](want.len)
+    conv2d(c, x[0].unsafeAddr, packed[0].unsafeAddr, (if withBias: b[0].unsafeAddr else: nil),
+           got[0].addr, relu, packed = true, pool = pool)
+    for i in 0 ..< got.len:
+      if abs(got[i] - want[i]) > 1e-4 * (1 + abs(want[i])):
+        echo "isa ", isa, " ", c, " at ", i, ": ", got[i], " vs ", want[i]
+        result = false
+        break
+  doAssert setIsa(best())
+
+suite "direct convolution":
+  test "fixed edge cases: vector-width boundaries, channel tails, 1x1 padded, stride, dilation":
+    for (n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw) in [
+        (1, 3, 16, 1, 32, 32, 3, 3, 1, 1, 1, 1, 1),   # the benchmark CNN's first layer
+        (2, 16, 32, 1, 16, 16, 3, 3, 1, 1, 1, 1, 1),  # its second
+        (1, 5, 13, 1, 17, 17, 3, 3, 1, 1, 1, 1, 1),   # 17 columns: one full + one 1-lane vector
+        (2, 4, 4, 1, 9, 7, 3, 3, 1, 0, 0, 1, 1),      # no padding, 5 columns
+        (1, 6, 9, 1, 33, 15, 3, 3, 2, 1, 1, 1, 1),    # stride 2 in rows
+        (1, 8, 12, 1, 12, 20, 3, 3, 1, 2, 2, 2, 2),   # dilation 2
+        (1, 3, 8, 1, 5, 31, 1, 1, 1, 1, 1, 1, 1),     # 1x1 kernel with padding
+        (3, 6, 12, 3, 10, 10, 3, 3, 1, 1, 1, 1, 1),   # 3 groups of 2 -> 4
+        (1, 8, 40, 2, 11, 24, 5, 5, 1, 2, 2, 1, 1),   # 5x5, groups, 20 channels a group
+        (1, 64, 64, 1, 8, 8, 3, 3, 1, 1, 1, 1, 1)]:   # batch 1, enough work to split items
+      let c = shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw)
+      check agrees(c, withBias = true, relu = true)
+      check agrees(c, withBias = false, relu = false)
+      if c.g.oh >= 2 and c.g.ow >= 2:
+        check agrees(c, withBias = true, relu = true, pool = true)
+        check agrees(c, withBias = false, relu = false, pool = true)
+
+  test "random shapes":
+    for trial in 0 ..< 30:
+      let groups = rng.rand(1 .. 2)
+      let c = shape(rng.rand(1 .. 3), groups * rng.rand(1 .. 5), groups * rng.rand(4 .. 19), groups,
+                    rng.rand(3 .. 12), rng.rand(3 .. 40), rng.rand(1 .. 3), rng.rand(1 .. 3),
+                    rng.rand(1 .. 2), rng.rand(0 .. 2), rng.rand(0 .. 2), rng.rand(1 .. 2),
+                    rng.rand(1 .. 2))
+      if c.g.oh < 1 or c.g.ow < 1 or not c.directApplies: continue
+      check agrees(c, withBias = rng.rand(1) == 0, relu = rng.rand(1) == 0,
+                   pool = c.g.oh >= 2 and c.g.ow >= 2 and rng.rand(1) == 0)
+
+  test "ReLU keeps a NaN; the packing's zero channels are never stored":
+    let c = shape(1, 1, 5, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1)
+    var x = newSeq[float32](16)
+    x[5] = NaN
+    let w = pack(c, newSeq[float32](45))
+    for isa in availableIsas():
+      doAssert setIsa(isa)
+      var got = newSeq[float32](5 * 16 + 8)
+      for v in got.mitems: v = 7
+      conv2d(c, x[0].unsafeAddr, w[0].unsafeAddr, nil, got[0].addr, true, packed = true)
+      check isNaN(got[0]) and isNaN(got[5]) and got[15] == 0
+      check got[80] == 7 and got[87] == 7  # nothing past the output
+    doAssert setIsa(best())
