@@ -14,17 +14,15 @@ checked like any input: too large or malformed, it is logged and ignored (nothin
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
 import orjson
+
+from ..safe_files import locked, write_atomically
 
 log = logging.getLogger("api.repository")
 
@@ -81,7 +79,6 @@ class SharedDecisions:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / FILE_NAME
-        self._lock_path = directory / (FILE_NAME + ".lock")
         self._seen_stamp: tuple[int, int, int] | None = None
         self._logged: str | None = None
 
@@ -128,7 +125,7 @@ class SharedDecisions:
     def record(self, name: str, *, unloaded: bool) -> int:
         """Record the latest decision for ``name``; its sequence number. ``DecisionsError``."""
         try:
-            with self._locked():
+            with locked(self.path, LOCK_TIMEOUT_S):
                 try:
                     with open(self.path, "rb") as file:
                         sequence, decisions = parse(file.read(MAX_BYTES + 1))
@@ -139,26 +136,7 @@ class SharedDecisions:
                 if len(decisions) > MAX_MODELS:
                     raise ValueError(f"more than {MAX_MODELS} models")
                 models = {n: {"unloaded": d.unloaded, "sequence": d.sequence} for n, d in decisions.items()}
-                staging = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-                staging.write_bytes(orjson.dumps({"sequence": sequence, "models": models}))
-                os.replace(staging, self.path)
+                write_atomically(self.path, orjson.dumps({"sequence": sequence, "models": models}))
                 return sequence
         except (OSError, ValueError) as exc:
             raise DecisionsError(f"cannot record the decision in {self.path}: {exc}") from None
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            deadline = time.monotonic() + LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise TimeoutError(f"the lock stayed taken for {LOCK_TIMEOUT_S:g} s") from None
-                    time.sleep(0.005)
-            yield
-        finally:
-            os.close(fd)  # releases the lock

@@ -59,9 +59,10 @@ def test_parse_accepts_what_record_writes() -> None:
     assert parse(orjson.dumps(doc)) == (7, {"m": Decision(True, 7)})
 
 
-def test_an_unwritable_directory_is_a_decisions_error(tmp_path: Path) -> None:
+def test_a_directory_that_cannot_be_made_is_a_decisions_error(tmp_path: Path) -> None:
+    (tmp_path / "a file").write_bytes(b"")  # where the runtime directory's parent should be
     with pytest.raises(DecisionsError):
-        SharedDecisions(tmp_path / "missing").record("a", unloaded=True)
+        SharedDecisions(tmp_path / "a file" / "runtime").record("a", unloaded=True)
 
 
 def test_several_workers_get_a_private_runtime_directory(monkeypatch: pytest.MonkeyPatch) -> None:
