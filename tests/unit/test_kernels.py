@@ -340,10 +340,16 @@ def test_linear_sigmoid_saturates_without_overflow() -> None:
     np.testing.assert_array_equal(y, [[0.0, 1.0]])
 
 
-def test_linear_relu_keeps_nan() -> None:
+def test_linear_relu_keeps_nan(isa: str) -> None:
+    """On every path: the epilogue's ReLU is a vector blend on the wide ones, NaN must survive it."""
     y = linear(np.array([[np.nan, 1.0]]), np.eye(2), activation="relu")
     assert np.isnan(y[0, 0])
     assert np.isnan(y[0, 1])
+    x, bias = np.ones((9, 40), np.float32), np.full(40, -2.0, np.float32)
+    bias[[0, 17, 39]] = np.nan
+    y32 = linear(x, np.eye(40, dtype=np.float32), bias, activation="relu")
+    assert np.array_equal(np.isnan(y32), np.broadcast_to(np.isnan(bias), y32.shape))
+    assert np.all(y32[~np.isnan(y32)] == 0)
 
 
 def test_linear_with_strided_inputs_and_bias() -> None:
