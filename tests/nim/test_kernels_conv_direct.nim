@@ -9,6 +9,7 @@ import nexpo_core
 import nexpo_core/capi
 import nexpo_core/cpu
 import nexpo_core/kernels/conv
+import ./conv_reference
 
 discard nexpo_init()
 var rng = initRand(20261208)
@@ -16,27 +17,6 @@ var rng = initRand(20261208)
 proc randomSeq(n: int): seq[float32] =
   result = newSeq[float32](n)
   for x in result.mitems: x = float32(rng.rand(2.0) - 1.0)
-
-proc naive(c: ConvShape, x, w, b: seq[float32], relu: bool): seq[float32] =
-  let g = c.g
-  let (cinG, coutG) = (c.cin div c.groups, c.cout div c.groups)
-  result = newSeq[float32](c.n * c.cout * g.oh * g.ow)
-  for i in 0 ..< c.n:
-    for co in 0 ..< c.cout:
-      let grp = co div coutG
-      for oy in 0 ..< g.oh:
-        for ox in 0 ..< g.ow:
-          var acc = if b.len > 0: b[co] else: 0'f32
-          for ci in 0 ..< cinG:
-            for ky in 0 ..< g.kh:
-              for kx in 0 ..< g.kw:
-                let y = oy * g.sh - g.pt + ky * g.dh
-                let xx = ox * g.sw - g.pl + kx * g.dw
-                if y >= 0 and y < g.h and xx >= 0 and xx < g.w:
-                  acc += x[((i * c.cin + grp * cinG + ci) * g.h + y) * g.w + xx] *
-                         w[((co * cinG + ci) * g.kh + ky) * g.kw + kx]
-          result[((i * c.cout + co) * g.oh + oy) * g.ow + ox] =
-            (if relu and acc < 0: 0'f32 else: acc)
 
 proc maxPool2x2(c: ConvShape, y: seq[float32]): seq[float32] =
   let (oh, ow) = (c.g.oh, c.g.ow)
@@ -76,7 +56,7 @@ proc agrees(c: ConvShape, withBias, relu: bool, pool = false): bool =
   let x = randomSeq(c.n * c.cin * c.g.h * c.g.w)
   let w = randomSeq(c.cout * (c.cin div c.groups) * c.g.kh * c.g.kw)
   let b = if withBias: randomSeq(c.cout) else: @[]
-  let want = if pool: maxPool2x2(c, naive(c, x, w, b, relu)) else: naive(c, x, w, b, relu)
+  let want = if pool: maxPool2x2(c, naiveConv(c, x, w, b, relu)) else: naiveConv(c, x, w, b, relu)
   let packed = pack(c, w)
   result = true
   for isa in availableIsas():

@@ -9,6 +9,7 @@ import nexpo_core/errors
 import nexpo_core/cpu
 import nexpo_core/kernels/[elementwise, norm, pool, conv, tensor_ops, vmath]
 import nexpo_core/inference/[program, exec]
+import ./conv_reference
 
 discard nexpo_init()
 var rng = initRand(20261207)
@@ -16,27 +17,6 @@ var rng = initRand(20261207)
 proc randomSeq(n: int): seq[float32] =
   result = newSeq[float32](n)
   for x in result.mitems: x = float32(rng.rand(2.0) - 1.0)
-
-proc naiveConv(c: ConvShape, x, w, b: seq[float32]): seq[float32] =
-  let g = c.g
-  result = newSeq[float32](c.n * c.cout * g.oh * g.ow)
-  let cinG = c.cin div c.groups
-  let coutG = c.cout div c.groups
-  for i in 0 ..< c.n:
-    for co in 0 ..< c.cout:
-      let grp = co div coutG
-      for oy in 0 ..< g.oh:
-        for ox in 0 ..< g.ow:
-          var acc = b[co]
-          for ci in 0 ..< cinG:
-            for ky in 0 ..< g.kh:
-              for kx in 0 ..< g.kw:
-                let y = oy * g.sh - g.pt + ky * g.dh
-                let xx = ox * g.sw - g.pl + kx * g.dw
-                if y >= 0 and y < g.h and xx >= 0 and xx < g.w:
-                  acc += x[((i * c.cin + grp * cinG + ci) * g.h + y) * g.w + xx] *
-                         w[((co * cinG + ci) * g.kh + ky) * g.kw + kx]
-          result[((i * c.cout + co) * g.oh + oy) * g.ow + ox] = max(acc, 0'f32)
 
 suite "inference kernels":
   test "conv2d matches a direct convolution (groups, pads, strides, dilations, ReLU)":
@@ -58,7 +38,7 @@ suite "inference kernels":
       let b = randomSeq(c.cout)
       var got = newSeq[float32](c.n * c.cout * c.g.oh * c.g.ow)
       conv2d(c, x[0].unsafeAddr, w[0].unsafeAddr, b[0].unsafeAddr, got[0].addr, true)
-      let want = naiveConv(c, x, w, b)
+      let want = naiveConv(c, x, w, b, relu = true)
       for i in 0 ..< got.len: check abs(got[i] - want[i]) < 1e-4
 
   test "max and average pooling with padding":

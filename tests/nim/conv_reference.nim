@@ -1,0 +1,26 @@
+## The reference convolution of the Nim conv tests: a direct loop over every output, input
+## channel and kernel tap (groups, pads, strides, dilations), optional bias (empty = none) and
+## ReLU (NaN stays NaN, as the kernels' ReLU keeps it).
+
+import nexpo_core/kernels/conv
+
+proc naiveConv*(c: ConvShape, x, w, b: seq[float32], relu: bool): seq[float32] =
+  let g = c.g
+  let (cinG, coutG) = (c.cin div c.groups, c.cout div c.groups)
+  result = newSeq[float32](c.n * c.cout * g.oh * g.ow)
+  for i in 0 ..< c.n:
+    for co in 0 ..< c.cout:
+      let grp = co div coutG
+      for oy in 0 ..< g.oh:
+        for ox in 0 ..< g.ow:
+          var acc = if b.len > 0: b[co] else: 0'f32
+          for ci in 0 ..< cinG:
+            for ky in 0 ..< g.kh:
+              for kx in 0 ..< g.kw:
+                let y = oy * g.sh - g.pt + ky * g.dh
+                let xx = ox * g.sw - g.pl + kx * g.dw
+                if y >= 0 and y < g.h and xx >= 0 and xx < g.w:
+                  acc += x[((i * c.cin + grp * cinG + ci) * g.h + y) * g.w + xx] *
+                         w[((co * cinG + ci) * g.kh + ky) * g.kw + kx]
+          result[((i * c.cout + co) * g.oh + oy) * g.ow + ox] =
+            (if relu and acc < 0: 0'f32 else: acc)
