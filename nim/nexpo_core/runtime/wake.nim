@@ -159,8 +159,8 @@ template guarded*(r: RingView, guard: untyped, side: string, body: untyped): Sta
 
 # --- the serialised path ----------------------------------------------------------------
 #
-# The guard's RMW is most of an SPSC message's cost in one process (a locked instruction per
-# side per message). A binding whose callers all hold one lock while they move messages
+# The guard's RMW is a locked instruction per side per message (measured: 1–3 ns, 3–8 % of an
+# SPSC message between two Python threads; most of the rest is the GIL hand-off). A binding whose callers all hold one lock while they move messages
 # (CPython's GIL: nexpo/_channel) marks an in-process ring `serialised`: its lock already lets
 # one sender and one receiver in at a time, so its sends and receives (`takingSerialised`)
 # only look at the guard (a blocked wait of that side holds it: the usage error is still
