@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nexpo.api.coalesce import CoalescingTransport
+from nexpo.api.coalesce import JOIN_MAX_BYTES, CoalescingTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -52,3 +52,15 @@ async def test_a_head_without_a_body_leaves_on_the_next_turn_or_at_close() -> No
     transport.close()
     assert inner.writes == [HEAD, HEAD] and inner.closed
     assert transport.get_extra_info("peername") == "info:peername"  # the rest is the transport's
+
+
+async def test_a_large_body_is_not_copied_into_its_heads_write() -> None:
+    inner = FakeTransport()
+    transport = CoalescingTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+    body = memoryview(bytearray(JOIN_MAX_BYTES + 1))
+    transport.write(HEAD)
+    transport.write(body)
+    assert inner.writes == [HEAD, bytes(body)]
+    transport.write(HEAD)
+    transport.write(b"x" * JOIN_MAX_BYTES)  # at the limit: still one write
+    assert inner.writes[-1] == HEAD + b"x" * JOIN_MAX_BYTES
