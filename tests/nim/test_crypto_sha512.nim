@@ -97,6 +97,19 @@ suite "sha512":
           compressGeneric(a, P(data), nblocks)
           compressFn(b, P(data), nblocks)
           check a == b
+        # unaligned input, and one state carried through calls of 1..5 blocks (each call's
+        # pairs start afresh)
+        let odd = newSeqWith(128 * 15 + 8, byte(rng.rand(255)))
+        for offset in 1 .. 7:
+          let p = cast[ptr UncheckedArray[byte]](odd[offset].unsafeAddr)
+          var a = sha512Iv
+          var b = sha512Iv
+          compressGeneric(a, p, 15)
+          var done = 0
+          for n in [1, 2, 3, 4, 5]:
+            compressFn(b, cast[ptr UncheckedArray[byte]](p[128 * done].addr), n)
+            done += n
+          check a == b
         for len in toSeq(0 .. 1000) & @[1 shl 20, 2 shl 20 + 128, big.len]:
           var ctxG, ctxV: Sha512Ctx
           var dG, dV: Digest512

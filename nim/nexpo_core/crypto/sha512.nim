@@ -8,8 +8,8 @@
 ##        │ compress(impl, ...)
 ##        ├── sha512/sha512_generic.nim   portable C, any CPU
 ##        ├── sha512/sha512_avx2.nim      rorx rounds, SSE message schedule one block ahead
-##        └── sha512/sha512_avx512.nim    rounds in xmm (vprorq, vpternlogq), ymm schedule of two
-##                                        blocks at once, one pair ahead
+##        └── sha512/sha512_avx512.nim    rorx rounds in a 16-round loop, ymm schedule of two
+##                                        blocks at once (vprorq, vpternlogq), 16 rounds ahead
 ##
 ## Properties:
 ## - `Sha512Ctx` is a plain value (no heap): copying it forks the hash
