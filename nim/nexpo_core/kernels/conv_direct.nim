@@ -202,22 +202,24 @@ when x86SimdEnabled:
 proc paddedElements(j: ptr DirectJob): int = j.c.cin * j.hp * j.wp + padSlack
 
 template padImageBody(j: ptr DirectJob, image: int, dst: ptr float32) =
-  ## Every input channel of `image` into dst (hp x wp planes) with zeros around them. Rows are
-  ## a few dozen floats: plain loops compiled for the ISA path (not memcpy/memset calls).
+  ## Every input channel of `image` into dst (hp x wp planes) with zeros around them: the whole
+  ## buffer zeroed in one pass, then each row copied in 64-byte pieces (inline vector moves,
+  ## not a memcpy call for a few dozen floats; per-row zero runs cost more than the one pass).
   let (h, w, pt, pl, hp, wp) = (j.c.g.h, j.c.g.w, j.c.g.pt, j.c.g.pl, j.hp, j.wp)
   let s = cast[ptr UncheckedArray[float32]](j.src +! (image * j.c.cin * h * w))
   let d = cast[ptr UncheckedArray[float32]](dst)
+  zeroMem(dst, paddedElements(j) * sizeof(float32))
   for ch in 0 ..< j.c.cin:
-    let plane = ch * hp * wp
-    for i in plane ..< plane + pt * wp: d[i] = 0
     for y in 0 ..< h:
-      let row = plane + (y + pt) * wp
+      let row = (ch * hp + y + pt) * wp + pl
       let src = (ch * h + y) * w
-      for x in 0 ..< pl: d[row + x] = 0
-      for x in 0 ..< w: d[row + pl + x] = s[src + x]
-      for x in pl + w ..< wp: d[row + x] = 0
-    for i in plane + (pt + h) * wp ..< plane + hp * wp: d[i] = 0
-  for i in j.c.cin * hp * wp ..< paddedElements(j): d[i] = 0
+      var x = 0
+      while x + 16 <= w:
+        copyMem(d[row + x].addr, s[src + x].addr, 64)
+        x += 16
+      while x < w:
+        d[row + x] = s[src + x]
+        inc x
 
 const noCalls = "optimize(\"no-tree-loop-distribute-patterns\")"
 
@@ -339,17 +341,26 @@ proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu: 
       for kx in 0 ..< c.g.kw:
         j.tapOff[k] = (ci * j.hp + ky * c.g.dh) * j.wp + kx * c.g.dw
         inc k
-  for s in 0 ..< j.spatialTiles * j.nv:
-    if max2:  # tile st: conv rows 2r, 2r+1 at columns x0 (lanes: conv columns, even)
-      let (r, x0) = (s div (2 * perRow), (s div 2 mod perRow) * width)
-      let oy = 2 * r + s mod 2
-      j.slots[s] = Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: r * pw + x0 div 2,
-                        lanes: min(width, 2 * pw - x0))
-      continue
-    let (oy, x0) = (s div perRow, (s mod perRow) * width)
-    j.slots[s] = if oy < c.g.oh: Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: oy * c.g.ow + x0,
-                                       lanes: min(width, c.g.ow - x0))
-                 else: Slot()  # past the last row: computes on offset 0, stores nothing
+  var s = 0  # slots in order, without a division each (this runs on every call)
+  if max2:  # tile (r, q): conv rows 2r, 2r+1 at columns x0 (lanes: conv columns, even)
+    for r in 0 ..< ph:
+      for q in 0 ..< perRow:
+        let x0 = q * width
+        for half in 0 .. 1:
+          j.slots[s] = Slot(inOff: (2 * r + half) * c.g.sh * j.wp + x0, outOff: r * pw + x0 div 2,
+                            lanes: min(width, 2 * pw - x0))
+          inc s
+  else:
+    var oy = 0
+    while s < j.spatialTiles * j.nv:
+      for q in 0 ..< perRow:
+        if s == j.spatialTiles * j.nv: break
+        let x0 = q * width
+        j.slots[s] = if oy < c.g.oh: Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: oy * c.g.ow + x0,
+                                           lanes: min(width, c.g.ow - x0))
+                     else: Slot()  # past the last row: computes on offset 0, stores nothing
+        inc s
+      inc oy
   let work = c.g.oh * c.g.ow * c.cout * j.taps
   let threads = numThreads()
   if c.n < threads and threads > 1 and work >= splitMinWork:
