@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from nexpo.errors import InvalidModel, UnsupportedModel
 from nexpo.inference._model import Node
 from nexpo.inference._plan import (
     F32,
@@ -197,6 +198,7 @@ def _lift_1d(b: Builder, node: Node, x: Value) -> tuple[Node, Value]:
 
 
 PACKED_BLOCK = 8  # output channels a block of the direct kernel's weights (kernels/conv_direct.nim)
+POOL_NONE, POOL_MAX_2X2, POOL_MEAN = range(3)  # a pooling the direct kernel fuses (ConvPool)
 
 
 def _direct_applies(groups: int, cout: int, geometry: tuple[int, ...]) -> bool:
@@ -234,6 +236,24 @@ def _fusable_max_pool(nxt: Node | None) -> bool:
     )
 
 
+def _fusable_mean(b: Builder, nxt: Node | None, shape: tuple[int, ...]) -> list[Node]:
+    """A GlobalAveragePool the direct kernel can take on store (one sum a tile and channel),
+    possibly after an AveragePool whose windows tile the plane (the mean of their means is the
+    plane's mean, as `pool` below): the nodes to fuse, or none."""
+    if nxt is not None and nxt.op_type == "AveragePool" and len(nxt.outputs) == 1:
+        kernel = [int(k) for k in nxt.attrs.get("kernel_shape", [])]
+        try:
+            (oh, ow), strides, pads, dil = _window(nxt, Value(F32, shape), kernel)
+        except (InvalidModel, UnsupportedModel):
+            return []
+        tiles = shape[2:] == (oh * strides[0], ow * strides[1])
+        if strides != kernel or dil != [1, 1] or pads != [0, 0] or not tiles:
+            return []
+        after = b.sole_consumer(nxt.outputs[0])
+        return [nxt, after] if after is not None and after.op_type == "GlobalAveragePool" else []
+    return [nxt] if nxt is not None and nxt.op_type == "GlobalAveragePool" else []
+
+
 @op("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
 def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     x = require(node, ins[0], (F32,), "X")
@@ -268,10 +288,16 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
     direct = _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
     w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
     after = b.sole_consumer(fused[-1].outputs[0] if fused else node.outputs[0])
-    pool = direct and min(oh, ow) >= 2 and _fusable_max_pool(after)
-    if pool and after is not None:  # the direct kernel pools on store: no conv output written
+    # the direct kernel pools on store (POOL_*: kernels/conv_shape.nim's ConvPool): no conv output written
+    pool, out_shape = POOL_NONE, (n, cout, oh, ow)
+    means = _fusable_mean(b, after, out_shape) if direct and not one_d else []
+    if direct and min(oh, ow) >= 2 and _fusable_max_pool(after) and after is not None:
+        pool, out_shape = POOL_MAX_2X2, (n, cout, oh // 2, ow // 2)
         fused.append(after)
-    out = b.new(F32, (n, cout, oh // 2, ow // 2) if pool else (n, cout, oh, ow))
+    elif means:
+        pool, out_shape = POOL_MEAN, (n, cout, 1, 1)
+        fused.extend(means)
+    out = b.new(F32, out_shape)
     b.emit(
         OP_CONV,
         n,
@@ -292,7 +318,7 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         groups,
         int(relu),
         int(direct),
-        int(pool),
+        pool,
         b.ref(x),
         b.ref(b.const(np.asarray(w, dtype=np.float32))),
         None if bias is None else b.ref(b.const(bias, F32)),

@@ -2,7 +2,8 @@
 ## this CPU has: widths around the vector widths (partial last vectors), output channels not a
 ## multiple of the tile (zero-padded blocks), row strides, dilations, groups, a 1x1 kernel with
 ## padding, bias or none, ReLU or none, NaN through ReLU, batch 1 (items split) and batch > 1,
-## and the fused 2x2/2 max pool (odd output sizes drop the last row/column, as MaxPool does).
+## the fused 2x2/2 max pool (odd output sizes drop the last row/column, as MaxPool does) and the
+## fused global average pool (partial vectors and rows past the last in its sums).
 
 import std/[unittest, random, math]
 import nexpo_core
@@ -31,6 +32,14 @@ proc maxPool2x2(c: ConvShape, y: seq[float32]): seq[float32] =
           if v > m: m = v
         result[(p * ph + r) * pw + q] = m
 
+proc planeMeans(c: ConvShape, y: seq[float32]): seq[float32] =
+  let plane = c.g.oh * c.g.ow
+  result = newSeq[float32](c.n * c.cout)
+  for p in 0 ..< c.n * c.cout:
+    var sum = 0.0
+    for i in 0 ..< plane: sum += float(y[p * plane + i])
+    result[p] = float32(sum / float(plane))
+
 proc pack(c: ConvShape, w: seq[float32]): seq[float32] =
   ## The planner's layout (nexpo/inference/_ops_nn.py `_pack_direct`).
   let coutG = c.cout div c.groups
@@ -51,12 +60,16 @@ proc shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw: int): ConvSha
   result.g.oh = (h + 2 * pt - (kh - 1) * dh - 1) div sh + 1
   result.g.ow = (w + 2 * pl - (kw - 1) * dw - 1) + 1
 
-proc agrees(c: ConvShape, withBias, relu: bool, pool = false): bool =
+proc agrees(c: ConvShape, withBias, relu: bool, pool = cpNone): bool =
   doAssert c.directApplies
   let x = randomSeq(c.n * c.cin * c.g.h * c.g.w)
   let w = randomSeq(c.cout * (c.cin div c.groups) * c.g.kh * c.g.kw)
   let b = if withBias: randomSeq(c.cout) else: @[]
-  let want = if pool: maxPool2x2(c, naiveConv(c, x, w, b, relu)) else: naiveConv(c, x, w, b, relu)
+  let y = naiveConv(c, x, w, b, relu)
+  let want = case pool
+             of cpMax2x2: maxPool2x2(c, y)
+             of cpMean: planeMeans(c, y)
+             of cpNone: y
   let packed = pack(c, w)
   result = true
   for isa in availableIsas():
@@ -87,9 +100,11 @@ suite "direct convolution":
       let c = shape(n, cin, cout, groups, h, w, kh, kw, sh, pt, pl, dh, dw)
       check agrees(c, withBias = true, relu = true)
       check agrees(c, withBias = false, relu = false)
+      check agrees(c, withBias = true, relu = true, pool = cpMean)
+      check agrees(c, withBias = false, relu = false, pool = cpMean)
       if c.g.oh >= 2 and c.g.ow >= 2:
-        check agrees(c, withBias = true, relu = true, pool = true)
-        check agrees(c, withBias = false, relu = false, pool = true)
+        check agrees(c, withBias = true, relu = true, pool = cpMax2x2)
+        check agrees(c, withBias = false, relu = false, pool = cpMax2x2)
 
   test "random shapes":
     for trial in 0 ..< 30:
@@ -99,8 +114,9 @@ suite "direct convolution":
                     rng.rand(1 .. 2), rng.rand(0 .. 2), rng.rand(0 .. 2), rng.rand(1 .. 2),
                     rng.rand(1 .. 2))
       if c.g.oh < 1 or c.g.ow < 1 or not c.directApplies: continue
-      check agrees(c, withBias = rng.rand(1) == 0, relu = rng.rand(1) == 0,
-                   pool = c.g.oh >= 2 and c.g.ow >= 2 and rng.rand(1) == 0)
+      let pool = if c.g.oh >= 2 and c.g.ow >= 2: rng.sample([cpNone, cpMax2x2, cpMean])
+                 else: rng.sample([cpNone, cpMean])
+      check agrees(c, withBias = rng.rand(1) == 0, relu = rng.rand(1) == 0, pool = pool)
 
   test "ReLU keeps a NaN; the packing's zero channels are never stored":
     let c = shape(1, 1, 5, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1)
@@ -114,4 +130,9 @@ suite "direct convolution":
       conv2d(c, x[0].unsafeAddr, w[0].unsafeAddr, nil, got[0].addr, true, packed = true)
       check isNaN(got[0]) and isNaN(got[5]) and got[15] == 0
       check got[80] == 7 and got[87] == 7  # nothing past the output
+      for v in got.mitems: v = 7
+      conv2d(c, x[0].unsafeAddr, w[0].unsafeAddr, nil, got[0].addr, true, packed = true,
+             pool = cpMean)
+      for ch in 0 ..< 5: check isNaN(got[ch])  # every channel's plane has a NaN: its mean too
+      check got[5] == 7
     doAssert setIsa(best())

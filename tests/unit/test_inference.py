@@ -17,6 +17,7 @@ from onnx import ModelProto, TensorProto, helper  # noqa: E402
 
 import nexpo  # noqa: E402
 from nexpo.inference import InferenceSession, InvalidModel, UnsupportedModel  # noqa: E402
+from nexpo.inference._plan import OP_CONV  # noqa: E402
 
 
 def reference(model: ModelProto, feed: dict[str, Any]) -> list[Any]:
@@ -395,3 +396,39 @@ def test_average_then_global_pool_matches_onnxruntime(kernel: int, size: tuple[i
     model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, h, w])],
                     [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
     check_model(model, [{"x": randn(n, 3, h, w, seed=n) + 3} for n in (1, 4)])
+
+
+def opcodes(sess: InferenceSession) -> list[int]:
+    code = [int(w) for w in next(reversed(sess._plans.values())).plan.code]
+    ops, at = [], 0
+    while at < len(code):
+        ops.append(code[at])
+        at += code[at + 1]
+    return ops
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize(("relu", "kernel", "size", "fused"), [
+    (True, 2, (16, 16), True),     # the CNN's second block; batch 1 splits the tiles
+    (True, None, (16, 16), True),  # the GlobalAveragePool right after the conv
+    (False, 3, (9, 12), True),     # windows of 3 that tile the plane
+    (True, None, (5, 35), True),   # partial vectors in the tile sums
+    (True, 2, (7, 9), False),      # the pool drops a row and a column: not the plane's mean
+])
+def test_conv_then_global_average_pool_matches_onnxruntime(relu: bool, kernel: int | None,
+                                                          size: tuple[int, int], fused: bool) -> None:
+    """A GlobalAveragePool (after an AveragePool that tiles the plane) on a direct-kernel Conv is
+    taken as the conv stores: one sum a tile and channel, no conv output or reduction."""
+    h, w = size
+    g = models.GraphBuilder(6)
+    y = g.node("Conv", ["x", g.weight(12, 5, 3, 3), g.weight(12, scale=0.1)], pads=[1, 1, 1, 1])
+    if relu:
+        y = g.node("Relu", [y])
+    if kernel:
+        y = g.node("AveragePool", [y], kernel_shape=[kernel, kernel], strides=[kernel, kernel])
+    y = g.node("GlobalAveragePool", [y])
+    model = g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5, h, w])],
+                    [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)])
+    check_model(model, [{"x": randn(n, 5, h, w, seed=n)} for n in (1, 3)])
+    sess = InferenceSession(model.SerializeToString())
+    assert (opcodes(sess) == [OP_CONV]) == fused

@@ -77,15 +77,27 @@ def conv_1x1(sw: int, packed: int, pool: int) -> list[int]:
     return [OP_CONV, len(body) + 2, *body]
 
 
+def conv_3x3_mean(oh: int, ow: int) -> list[int]:
+    """A 4x4 input, 4 -> 4 channels' 3x3 conv (packed) with a fused mean of a claimed oh x ow plane."""
+    geometry = [1, 4, 4, 4, 4, 3, 3, oh, ow, 1, 1, 1, 1, 1, 1, 1]
+    body = [*geometry, 0, 1, 2, 0, 0, 256, 1, 0, 1152, -1, 0, 0, 2, 0, 16]
+    return [OP_CONV, len(body) + 2, *body]
+
+
 @pytest.mark.parametrize(
     ("words", "message"),
     [
         (conv_1x1(2, 1, 0), "packed weights for a shape the direct kernel does not take"),
         (conv_1x1(1, 0, 1), "a fused pool needs packed weights"),
+        (conv_1x1(1, 0, 2), "a fused pool needs packed weights"),
+        (conv_1x1(1, 0, 3), "bad fused pool 3"),
+        (conv_1x1(1, 0, -1), "bad fused pool -1"),
+        (conv_3x3_mean(1 << 20, 1 << 20), "fused mean's planes are empty or too large"),
+        (conv_3x3_mean(0, 4), "fused mean's planes are empty or too large"),
     ],
 )
 def test_malformed_conv_flags_are_errors(words: list[int], message: str) -> None:
-    x, w, out = (np.zeros(n, dtype=np.float32) for n in (8, 32, 8))
+    x, w, out = (np.zeros(n, dtype=np.float32) for n in (64, 288, 8))
     with pytest.raises(ValueError, match=message):
         run_plan(words, x, w, out)
 

@@ -102,6 +102,8 @@ proc execBroadcast(r: var Reader, sp: Spaces, isWhere: bool) =
   else:
     binaryBroadcast(kind, dtype, rank, shape, strides[0], strides[1], ins[0].p, ins[1].p, o.p)
 
+const maxMeanElements = 1 shl 28  ## conv outputs a fused mean may cover (nexpo/inference/_plan.py)
+
 proc execConv(r: var Reader, sp: Spaces) =
   var c: ConvShape
   c.n = r.nonNegative("n"); c.cin = r.nonNegative("cin"); c.g.h = r.nonNegative("h")
@@ -112,7 +114,7 @@ proc execConv(r: var Reader, sp: Spaces) =
   c.groups = r.nonNegative("groups")
   let relu = r.word != 0
   let packed = r.word != 0  # the weights in the direct kernel's layout
-  let pool = r.word != 0    # a 2x2/2 MaxPool of the output fused (packed only)
+  let poolWord = r.word     # a 2x2/2 MaxPool or GlobalAveragePool fused (ConvPool, packed only)
   let x = r.operand(sp, 4)
   let w = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
@@ -123,13 +125,24 @@ proc execConv(r: var Reader, sp: Spaces) =
   r.need(x, 4 * c.n * c.cin * g.h * g.w, "input")
   if packed and not c.directApplies:
     fail(stInvalid, "inference plan: conv: packed weights for a shape the direct kernel does not take")
-  if pool and (not packed or g.oh < 2 or g.ow < 2):
-    fail(stInvalid, "inference plan: conv: a fused pool needs packed weights and a 2x2 output")
+  if poolWord < ord(low(ConvPool)) or poolWord > ord(high(ConvPool)):
+    fail(stInvalid, "inference plan: conv: bad fused pool " & $poolWord)
+  let pool = ConvPool(poolWord)
+  if pool != cpNone and not packed or pool == cpMax2x2 and (g.oh < 2 or g.ow < 2):
+    fail(stInvalid, "inference plan: conv: a fused pool needs packed weights (and a max pool a 2x2 output)")
   r.need(w, 4 * (if packed: packedWeightElements(c) else: c.cout * (c.cin div c.groups) * g.kh * g.kw),
          "weight")
   if bias.p != nil: r.need(bias, 4 * c.cout, "bias")
-  let (oh, ow) = if pool: (g.oh div 2, g.ow div 2) else: (g.oh, g.ow)
+  let (oh, ow) = case pool
+                 of cpMax2x2: (g.oh div 2, g.ow div 2)
+                 of cpMean: (1, 1)
+                 of cpNone: (g.oh, g.ow)
   r.need(o, 4 * c.n * c.cout * oh * ow, "output")
+  if pool == cpMean:  # the conv output is never stored, so no buffer bounds its plane: a limit does
+    let planes = max(1, c.n * c.cout)  # (the planner's largest tensor)
+    if g.oh == 0 or g.ow == 0 or g.oh > maxMeanElements div g.ow or
+        g.oh * g.ow > maxMeanElements div planes:
+      fail(stInvalid, "inference plan: conv: the fused mean's planes are empty or too large")
   if c.n * c.cout * oh * ow == 0: return
   conv2d(c, cast[ptr float32](x.p), cast[ptr float32](w.p), cast[ptr float32](bias.p),
          cast[ptr float32](o.p), relu, packed, pool)

@@ -173,10 +173,10 @@ proc convRowParts(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
     job.failed.store(true, moRelaxed)
 
 proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool, packed = false,
-             pool = false) =
+             pool = cpNone) =
   ## `packed`: the weights are in the direct kernel's layout (conv_direct.nim; needs
   ## `c.directApplies`), else OIHW for im2col + GEMM. `pool` (packed only): dst gets the 2x2/2
-  ## max pool of the output.
+  ## max pool of the output, or each plane's mean.
   if packed:
     directConv(c, src, weight, bias, dst, relu, pool)
     return

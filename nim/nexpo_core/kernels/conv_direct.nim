@@ -13,8 +13,10 @@
 ## images are split across the scheduler's threads and each image runs all its items on one
 ## thread (one join per layer). Fewer images than threads: each image's items are split.
 ## Chosen per call from `activeIsa()`: AVX-512 8 x 2 x 16, AVX2 4 x 2 x 8, portable 4 x 2 x 4.
-## With `pool` (the planner fused a 2x2/2 MaxPool), a tile's two vectors are rows 2r and 2r+1
-## of the same columns and it stores row r of the pooled plane: the conv output is never written.
+## With `pool` = cpMax2x2 (the planner fused a 2x2/2 MaxPool), a tile's two vectors are rows 2r
+## and 2r+1 of the same columns and it stores row r of the pooled plane; with cpMean (a fused
+## GlobalAveragePool) a tile stores one sum a channel, which `directConv` adds up per channel
+## after the join. Either way the conv output is never written.
 
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
@@ -43,7 +45,8 @@ type
     output: ptr float32               ## the tile's first output channel plane
     plane, channels: int              ## output plane size, valid channels of the tile
     bias: ptr float32                 ## at the tile's first channel, or nil
-    relu, pool: bool                  ## pool: a 2x2/2 max pool of the output fused
+    relu: bool
+    pool: ConvPool                    ## cpMean: output is the tile's sum slot (channel stride plane)
     slots: ptr UncheckedArray[Slot]   ## the tile's NV slots
 
   TileFn = proc (t: ptr TileArgs) {.nimcall, gcsafe, raises: [].}
@@ -55,7 +58,9 @@ type
     tapOff: ptr UncheckedArray[int]
     slots: ptr UncheckedArray[Slot]
     src, weight, bias, dst: ptr float32
-    relu, pool: bool
+    partial: ptr float32              ## cpMean: per (image, channel) the spatial tiles' sums
+    relu: bool
+    pool: ConvPool
     image: int
     padded: ptr float32               ## split image: its padded input, shared
     failed: Atomic[bool]
@@ -78,7 +83,7 @@ template poolStoreSpilled(d: ptr float32, r0, r1: typed, outputs: int,
     (d +! l)[] = max2x2(spill[2 * l], spill[2 * l + 1], spill[W + 2 * l], spill[W + 2 * l + 1])
 
 template directTileBody(V: typedesc, CO, NV, W: static int,
-                        zero, load, bcast, fma, add, vmax, store, poolStore: untyped) {.dirty.} =
+                        zero, load, bcast, fma, add, vmax, store, poolStore, hsum: untyped) {.dirty.} =
   var acc {.noinit.}: array[CO, array[NV, V]]
   unroll ii, CO:
     unroll jj, NV:
@@ -106,9 +111,20 @@ template directTileBody(V: typedesc, CO, NV, W: static int,
       unroll jj, NV:
         r[jj] = add(acc[ii][jj], b)
         if t.relu: r[jj] = vmax(z, r[jj])  # max(0, NaN) keeps the NaN, as ReLU's `v < 0` test
-      if t.pool:  # NV = 2: rows 2r and 2r+1 of the same columns, into row r of the pooled plane
+      if t.pool == cpMax2x2:  # NV = 2: rows 2r and 2r+1 of the same columns, into row r
         let d = t.output +! (ii * t.plane + t.slots[0].outOff)
         poolStore(d, r[0], r[1], t.slots[0].lanes div 2, spill)
+      elif t.pool == cpMean:  # the sum of the tile's valid lanes
+        var sum = z
+        var rest = 0'f32
+        unroll jj, NV:
+          let lanes = t.slots[jj].lanes
+          if lanes == W:
+            sum = add(sum, r[jj])
+          elif lanes > 0:
+            store(spill[0].addr, r[jj])
+            for l in 0 ..< lanes: rest += spill[l]
+        (t.output +! (ii * t.plane))[] = hsum(sum, spill) + rest
       else:
         unroll jj, NV:
           let lanes = t.slots[jj].lanes
@@ -137,16 +153,29 @@ proc f4max(a, b: F4): F4 {.inline.} =
 template f4PoolStore(d: ptr float32, r0, r1: F4, outputs: int, spill: var array) =
   poolStoreSpilled(d, r0, r1, outputs, spill, f4store, 4)
 
+template f4Sum(x: F4, spill: var array): float32 = (x.v[0] + x.v[1]) + (x.v[2] + x.v[3])
+
 proc tilePortable(t: ptr TileArgs) {.nimcall, gcsafe, raises: [].} =
-  directTileBody(F4, 4, 2, 4, f4zero, f4load, f4set1, f4fma, f4add, f4max, f4store, f4PoolStore)
+  directTileBody(F4, 4, 2, 4, f4zero, f4load, f4set1, f4fma, f4add, f4max, f4store, f4PoolStore,
+                 f4Sum)
 
 when x86SimdEnabled:
   template avx2PoolStore(d: ptr float32, r0, r1: M256, outputs: int, spill: var array) =
     poolStoreSpilled(d, r0, r1, outputs, spill, mm256_storeu_ps, 8)
 
+  template avx2Sum(v: M256, spill: var array): float32 =
+    mm256_storeu_ps(spill[0].addr, v)
+    ((spill[0] + spill[4]) + (spill[1] + spill[5])) + ((spill[2] + spill[6]) + (spill[3] + spill[7]))
+
   proc tileAvx2(t: ptr TileArgs) {.nimcall, gcsafe, raises: [], avx2fn.} =
     directTileBody(M256, 4, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
-                   mm256_fmadd_ps, mm256_add_ps, mm256_max_ps, mm256_storeu_ps, avx2PoolStore)
+                   mm256_fmadd_ps, mm256_add_ps, mm256_max_ps, mm256_storeu_ps, avx2PoolStore,
+                   avx2Sum)
+
+  proc mm512_reduce_add_ps(a: M512): float32 {.importc: "_mm512_reduce_add_ps",
+                                               header: "<immintrin.h>".}
+
+  template avx512Sum(v: M512, spill: var array): float32 = mm512_reduce_add_ps(v)
 
   let evenOdd = [0'i32, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]
 
@@ -167,27 +196,30 @@ when x86SimdEnabled:
 
   proc tileAvx512(t: ptr TileArgs) {.nimcall, gcsafe, raises: [], avx512fn.} =
     directTileBody(M512, 8, 2, 16, mm512_setzero_ps, mm512_loadu_ps, mm512_set1_ps,
-                   mm512_fmadd_ps, mm512_add_ps, mm512_max_ps, mm512_storeu_ps, avx512PoolStore)
+                   mm512_fmadd_ps, mm512_add_ps, mm512_max_ps, mm512_storeu_ps, avx512PoolStore,
+                   avx512Sum)
 
 proc paddedElements(j: ptr DirectJob): int = j.c.cin * j.hp * j.wp + padSlack
 
 template padImageBody(j: ptr DirectJob, image: int, dst: ptr float32) =
-  ## Every input channel of `image` into dst (hp x wp planes) with zeros around them. Rows are
-  ## a few dozen floats: plain loops compiled for the ISA path (not memcpy/memset calls).
+  ## Every input channel of `image` into dst (hp x wp planes) with zeros around them: the whole
+  ## buffer zeroed in one pass, then each row copied in 64-byte pieces (inline vector moves,
+  ## not a memcpy call for a few dozen floats; per-row zero runs cost more than the one pass).
   let (h, w, pt, pl, hp, wp) = (j.c.g.h, j.c.g.w, j.c.g.pt, j.c.g.pl, j.hp, j.wp)
   let s = cast[ptr UncheckedArray[float32]](j.src +! (image * j.c.cin * h * w))
   let d = cast[ptr UncheckedArray[float32]](dst)
+  zeroMem(dst, paddedElements(j) * sizeof(float32))
   for ch in 0 ..< j.c.cin:
-    let plane = ch * hp * wp
-    for i in plane ..< plane + pt * wp: d[i] = 0
     for y in 0 ..< h:
-      let row = plane + (y + pt) * wp
+      let row = (ch * hp + y + pt) * wp + pl
       let src = (ch * h + y) * w
-      for x in 0 ..< pl: d[row + x] = 0
-      for x in 0 ..< w: d[row + pl + x] = s[src + x]
-      for x in pl + w ..< wp: d[row + x] = 0
-    for i in plane + (pt + h) * wp ..< plane + hp * wp: d[i] = 0
-  for i in j.c.cin * hp * wp ..< paddedElements(j): d[i] = 0
+      var x = 0
+      while x + 16 <= w:
+        copyMem(d[row + x].addr, s[src + x].addr, 64)
+        x += 16
+      while x < w:
+        d[row + x] = s[src + x]
+        inc x
 
 const noCalls = "optimize(\"no-tree-loop-distribute-patterns\")"
 
@@ -234,7 +266,8 @@ proc runItems(j: ptr DirectJob, image: int, padded: ptr float32, lo, hi: int) =
     t.channels = min(j.co, coutG - ch0)
     t.weights = j.weight +! ((grp * j.coBlocks + cb) * j.taps * packedBlock + sub * j.co)
     t.input = padded +! (grp * cinG * j.hp * j.wp)
-    t.output = j.dst +! ((image * j.c.cout + chan) * j.plane)
+    t.output = if j.pool == cpMean: j.partial +! ((image * j.c.cout + chan) * j.plane + st)
+               else: j.dst +! ((image * j.c.cout + chan) * j.plane)
     t.bias = if j.bias == nil: nil else: j.bias +! chan
     t.slots = cast[ptr UncheckedArray[Slot]](j.slots[st * j.nv].addr)
     j.tile(t.addr)
@@ -259,9 +292,19 @@ proc packedWeightElements*(c: ConvShape): int =
   let coBlocks = (c.cout div c.groups + packedBlock - 1) div packedBlock
   c.groups * coBlocks * packedBlock * (c.cin div c.groups) * c.g.kh * c.g.kw
 
-proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu, pool: bool) =
+proc meanOfTiles(j: var DirectJob) =
+  ## cpMean: each (image, channel)'s tile sums into dst, divided by the plane.
+  let inv = 1'f32 / float32(j.c.g.oh * j.c.g.ow)
+  for p in 0 ..< j.c.n * j.c.cout:
+    var sum = 0'f32
+    for st in 0 ..< j.spatialTiles: sum += (j.partial +! (p * j.spatialTiles + st))[]
+    (j.dst +! p)[] = sum * inv
+
+proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu: bool,
+                 pool: ConvPool) =
   ## `c.directApplies` must hold; `packedWeight` holds `packedWeightElements(c)` floats.
-  ## pool: dst is the 2x2/2 max pool of the output (oh div 2 x ow div 2 planes; oh, ow >= 2).
+  ## cpMax2x2: dst is the 2x2/2 max pool of the output (oh div 2 x ow div 2 planes; oh, ow >= 2);
+  ## cpMean: dst is the mean of each output plane (n x cout values).
   var j = DirectJob(c: c, src: src, weight: packedWeight, bias: bias, dst: dst, relu: relu,
                     pool: pool)
   var width = 4
@@ -274,34 +317,50 @@ proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu, 
   (j.hp, j.wp) = c.paddedDims
   let cinG = c.cin div c.groups
   j.taps = cinG * c.g.kh * c.g.kw
-  let (ph, pw) = (c.g.oh div 2, c.g.ow div 2)  # pool: the pooled plane
-  j.plane = if pool: ph * pw else: c.g.oh * c.g.ow
+  let max2 = pool == cpMax2x2
+  let (ph, pw) = (c.g.oh div 2, c.g.ow div 2)  # max2: the pooled plane
   j.coBlocks = (c.cout div c.groups + packedBlock - 1) div packedBlock
   j.subBlocks = packedBlock div j.co
-  let perRow = ((if pool: 2 * pw else: c.g.ow) + width - 1) div width
-  j.spatialTiles = if pool: ph * perRow else: (c.g.oh * perRow + j.nv - 1) div j.nv
+  let perRow = ((if max2: 2 * pw else: c.g.ow) + width - 1) div width
+  j.spatialTiles = if max2: ph * perRow else: (c.g.oh * perRow + j.nv - 1) div j.nv
+  j.plane = case pool
+            of cpMax2x2: ph * pw
+            of cpMean: j.spatialTiles  # the tile sums of a channel
+            of cpNone: c.g.oh * c.g.ow
   j.items = c.groups * j.coBlocks * j.subBlocks * j.spatialTiles
-  let meta = acquireBuffer((j.taps + 3 * j.spatialTiles * j.nv) * sizeof(int))
+  let sums = if pool == cpMean: c.n * c.cout * j.spatialTiles else: 0
+  let meta = acquireBuffer((j.taps + 3 * j.spatialTiles * j.nv) * sizeof(int) +
+                           sums * sizeof(float32))
   if meta == nil: fail(stNoMem, "Conv: out of memory for the direct kernel's tables")
   j.tapOff = cast[ptr UncheckedArray[int]](meta)
   j.slots = cast[ptr UncheckedArray[Slot]](j.tapOff[j.taps].addr)
+  j.partial = cast[ptr float32](j.slots[j.spatialTiles * j.nv].addr)
   var k = 0
   for ci in 0 ..< cinG:
     for ky in 0 ..< c.g.kh:
       for kx in 0 ..< c.g.kw:
         j.tapOff[k] = (ci * j.hp + ky * c.g.dh) * j.wp + kx * c.g.dw
         inc k
-  for s in 0 ..< j.spatialTiles * j.nv:
-    if pool:  # tile st: conv rows 2r, 2r+1 at columns x0 (lanes: conv columns, even)
-      let (r, x0) = (s div (2 * perRow), (s div 2 mod perRow) * width)
-      let oy = 2 * r + s mod 2
-      j.slots[s] = Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: r * pw + x0 div 2,
-                        lanes: min(width, 2 * pw - x0))
-      continue
-    let (oy, x0) = (s div perRow, (s mod perRow) * width)
-    j.slots[s] = if oy < c.g.oh: Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: oy * c.g.ow + x0,
-                                       lanes: min(width, c.g.ow - x0))
-                 else: Slot()  # past the last row: computes on offset 0, stores nothing
+  var s = 0  # slots in order, without a division each (this runs on every call)
+  if max2:  # tile (r, q): conv rows 2r, 2r+1 at columns x0 (lanes: conv columns, even)
+    for r in 0 ..< ph:
+      for q in 0 ..< perRow:
+        let x0 = q * width
+        for half in 0 .. 1:
+          j.slots[s] = Slot(inOff: (2 * r + half) * c.g.sh * j.wp + x0, outOff: r * pw + x0 div 2,
+                            lanes: min(width, 2 * pw - x0))
+          inc s
+  else:
+    var oy = 0
+    while s < j.spatialTiles * j.nv:
+      for q in 0 ..< perRow:
+        if s == j.spatialTiles * j.nv: break
+        let x0 = q * width
+        j.slots[s] = if oy < c.g.oh: Slot(inOff: oy * c.g.sh * j.wp + x0, outOff: oy * c.g.ow + x0,
+                                           lanes: min(width, c.g.ow - x0))
+                     else: Slot()  # past the last row: computes on offset 0, stores nothing
+        inc s
+      inc oy
   let work = c.g.oh * c.g.ow * c.cout * j.taps
   let threads = numThreads()
   if c.n < threads and threads > 1 and work >= splitMinWork:
@@ -309,15 +368,18 @@ proc directConv*(c: ConvShape, src, packedWeight, bias, dst: ptr float32, relu, 
     if j.padded == nil:
       releaseBuffer(meta)
       fail(stNoMem, "Conv: out of memory for the padded input")
+    # two chunks a thread: an item is a few hundred ns, a task's push, pop or steal tens of ns
+    let grain = max(1, (j.items + 2 * threads - 1) div (2 * threads))
     for i in 0 ..< c.n:
       j.image = i
       padImage(j.addr, i, j.padded)
-      parallelFor(0, j.items, 1, directItems, j.addr)
+      parallelFor(0, j.items, grain, directItems, j.addr)
     releaseBuffer(j.padded)
   elif c.n < 2 or work * c.n < 1 shl 16:
     directImages(0, c.n, j.addr)
   else:
     parallelFor(0, c.n, 1, directImages, j.addr)
+  if pool == cpMean and not j.failed.load(moRelaxed): meanOfTiles(j)
   releaseBuffer(meta)
   if j.failed.load(moRelaxed):
     fail(stNoMem, "Conv: out of memory for the padded input")

@@ -6,6 +6,10 @@ import ./pool
 export pool.PoolGeometry
 
 type
+  ConvPool* = enum
+    ## A pooling the direct kernel applies on store (conv_direct.nim); the plan's word for it.
+    cpNone, cpMax2x2, cpMean  ## cpMean: GlobalAveragePool, one value a channel
+
   ConvShape* = object
     n*, cin*, cout*, groups*: int
     g*: PoolGeometry       ## h, w, kh, kw, oh, ow, strides, pads (top, left), dilations
