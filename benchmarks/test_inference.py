@@ -8,7 +8,7 @@ graph optimisation on. Each result records ``correct`` (outputs within 1e-4·(1 
 The report's goals (nexpo/bench_goals.py): throughput ≥ onnxruntime's in every group, and at batch 1
 the median of one ``run`` (its p50 latency) no higher than onnxruntime's.
 
-    .venv/bin/pytest benchmarks/test_inference.py --benchmark-only
+    .venv/bin/pytest benchmarks/test_inference.py --benchmark-enable --benchmark-only
 """
 
 from __future__ import annotations
