@@ -10,7 +10,8 @@
 ##         for ir in mc step mr:          A micro-panel mr x kc -> L1 (broadcast from)
 ##           for jr in nc step nr:        B micro-panels stream from L2 (vector loads)
 ##             micro-kernel: mr x nr tile of C in registers; on the last pc the bias and the
-##             activation are applied to the tile while it is in L1
+##             activation are applied to the tile while it is in L1 (bias and ReLU in
+##             registers, for the direct path's full tiles on the SIMD paths)
 ##
 ## Properties:
 ## - one micro-kernel per ISA, picked per call from `cpu.activeIsa()` (NEXPO_ISA can force one)
@@ -50,6 +51,7 @@ type
     ldc: int
     bias: ptr T            ## nil, or n contiguous elements
     packedB: ptr T         ## nil, or all of B packed once for spec.nr (`packWeights`)
+    fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel)
     act: Activation
     spec: KernelSpec[T]
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
@@ -168,6 +170,12 @@ proc directTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int,
                    rsb, jr, cols: int, accumulate, last: bool, tile: ptr T) {.inline.} =
   ## One rows x cols tile of the direct path: A read in place by `uk` (built for `rows` rows).
   let c = job.c +! (row * job.ldc + jr)
+  if cols == job.spec.nr and last and rows == job.spec.mr and job.fusedEpilogue:
+    # bias and ReLU applied in registers (no pass over the stored tile)
+    job.spec.ukDirectEpilogue(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc,
+                              accumulate, (if job.bias == nil: nil else: job.bias +! jr),
+                              job.act == actRelu)
+    return
   if cols == job.spec.nr:
     uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
   else:  # ragged last column panel: compute the full width into a scratch tile
@@ -324,7 +332,9 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   preCondition(m >= 0 and n >= 0 and k >= 0 and ldc >= n)
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
-                       spec: spec, packedB: packedB)
+                       spec: spec, packedB: packedB,
+                       fusedEpilogue: spec.ukDirectEpilogue != nil and act in {actNone, actRelu} and
+                                      (bias != nil or act == actRelu))
   if (m <= smallRows or n <= spec.sw) and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
       spec.smallWide[0] != nil:
     # Small path. A large product splits between threads: its columns when m <= smallRows,
