@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nexpo import _native
 from nexpo.inference._model import Node
 from nexpo.inference._ops_elementwise import U_SCALE, emit_unary
 from nexpo.inference._plan import F32, OP_BINARY, OP_GEMM, Builder, Value
@@ -27,6 +28,34 @@ ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
 # Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
 # vectorised pass (kernels/vmath.nim) the unfused node gets.
 FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
+# Width of the float32 micro-kernel's B panels per ISA path (KernelSpec.nr, kernels/gemm_*.nim).
+# A constant B is packed into them once at plan time; the executor uses that copy only when the
+# path and the width it checks still match (NEXPO_ISA may change), else it packs per call.
+B_PANEL_WIDTH = {"portable": 8, "avx2": 16, "avx512": 32}
+# Rows at or below which the GEMM takes its small path, which reads B in place (kernels/common.nim
+# smallRows): no packed copy then. Above it, one is kept when it is at most this large.
+SMALL_PATH_ROWS = 8
+MAX_PACKED_BYTES = 64 << 20
+
+
+def _packed_weights(
+    b: Builder, m: int, bm: Value, b_strides: tuple[int, int]
+) -> tuple[int, int, Value | None]:
+    """(ISA code, panel width, packed copy) of a constant B the active path's GEMM would pack."""
+    isa = _native.isa_active()
+    nr = B_PANEL_WIDTH.get(isa, 0)
+    w = bm.const
+    if w is None or w.ndim != 2 or m <= SMALL_PATH_ROWS or nr == 0 or w.dtype != np.float32:
+        return -1, 0, None
+    k, n = w.shape
+    if b_strides != (n, 1) or k == 0 or n <= nr or k * -(-n // nr) * nr * 4 > MAX_PACKED_BYTES:
+        return -1, 0, None
+    panels = -(-n // nr)
+    padded = np.zeros((k, panels * nr), dtype=np.float32)
+    padded[:, :n] = w
+    # panel q = columns q*nr ..< q*nr+nr, k rows of nr contiguous elements (kernels/gemm.nim)
+    packed = np.ascontiguousarray(padded.reshape(k, panels, nr).transpose(1, 0, 2))
+    return _native.ISA_NAMES.index(isa), nr, b.const(packed.reshape(-1))
 
 
 def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
@@ -84,6 +113,7 @@ def emit_gemm(
 ) -> None:
     """out = act(A·B + bias) (per batch index), A and B read through (row, column) strides."""
     m, n, k = mnk
+    isa, nr, packed = _packed_weights(b, m, bm, b_strides) if batch is None else (-1, 0, None)
     shape, sa, sb, sc = batch or ([], [], [], [])
     pad = [1] * (MAX_BATCH_RANK - len(shape))
     zero = [0] * (MAX_BATCH_RANK - len(shape))
@@ -109,6 +139,9 @@ def emit_gemm(
         b.ref(bm),
         None if bias is None else b.ref(bias),
         b.ref(out),
+        isa,
+        nr,
+        None if packed is None else b.ref(packed),
     )
 
 

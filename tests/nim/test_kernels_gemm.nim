@@ -119,6 +119,51 @@ proc testDrivers[T]() =
         gemmWithSpec(spec, m, n, k, operand(a), operand(b), c[0].addr, n + 3)
         checkProduct(c, n + 3, a, b, m, n, k)
 
+proc applyEpilogue[T](c: var seq[T], ldc, m, n: int, bias: seq[T], act: Activation) =
+  ## The reference epilogue: bias, then ReLU (NaN stays NaN) or a row softmax.
+  for i in 0 ..< m:
+    for j in 0 ..< n:
+      let x = c[i * ldc + j] + bias[j]
+      c[i * ldc + j] = (if act == actRelu and x < 0: T(0) else: x)
+    if act == actSoftmax:
+      var top = c[i * ldc]
+      for j in 0 ..< n: top = max(top, c[i * ldc + j])
+      var total = 0.0
+      for j in 0 ..< n: total += exp(float64(c[i * ldc + j] - top))
+      for j in 0 ..< n: c[i * ldc + j] = T(exp(float64(c[i * ldc + j] - top)) / total)
+
+proc testPacked[T]() =
+  ## B packed once (`packWeights`) on every ISA: the direct path (column parts on two threads
+  ## past its work threshold), the blocked path over k and n blocks, ragged edges, any B layout,
+  ## bias + ReLU / softmax; C prefilled with NaN is never read. Must equal the unpacked path.
+  for (isa, spec) in kernelSpecs[T]():
+    checkpoint("isa " & isaNames[isa])
+    for (m, k, n) in [(9, 5, 33), (17, 33, 65), (70, 290, 90), (129, 130, 131), (100, 600, 70),
+                      (300, 300, 100), (600, 300, 200), (40, 1, 50), (45, 0, 40)]:
+      for act in [actNone, actRelu, actSoftmax]:
+        checkpoint($m & "x" & $k & "x" & $n & " " & $act)
+        let lb = (m + k) mod 4
+        var a = makeView[T](m, k, m mod 4)
+        var b = makeView[T](k, n, lb)
+        var bias = randomSeq[T](n)
+        var packed = newSeq[T](k * ((n + spec.nr - 1) div spec.nr * spec.nr) + 1)
+        packed[^1] = 42  # guard past the panels
+        packWeights(spec.nr, k, n, operand(b), packed[0].addr)
+        check packed[^1] == 42
+        var want = newSeq[T](m * (n + 3))
+        gemmWithSpec(spec, m, n, k, operand(a), operand(b), want[0].addr, n + 3)
+        checkProduct(want, n + 3, a, b, m, n, k)
+        applyEpilogue(want, n + 3, m, n, bias, act)
+        var c = newSeq[T](m * (n + 3))
+        for x in c.mitems: x = T(NaN)
+        gemmWithSpec(spec, m, n, k, operand(a), operand(b), c[0].addr, n + 3, bias[0].addr, act,
+                     packed[0].addr)
+        var worst = 0.0
+        for i in 0 ..< m:
+          for j in 0 ..< n:
+            worst = max(worst, abs(float64(c[i * (n + 3) + j]) - float64(want[i * (n + 3) + j])))
+        check worst <= 1e-3
+
 proc testGemv[T]() =
   ## The matrix-vector path (m = 1, B of 1 MiB or more) on every ISA: B row-major, reversed
   ## and with a row gap (its columns must be contiguous), x with any stride.
@@ -148,6 +193,10 @@ suite "micro-kernels":
 suite "gemm drivers":
   test "float32 on every ISA, shapes and layouts": testDrivers[float32]()
   test "float64 on every ISA, shapes and layouts": testDrivers[float64]()
+
+suite "weights packed ahead":
+  test "float32 on every ISA, paths, edges and epilogues": testPacked[float32]()
+  test "float64 on every ISA, paths, edges and epilogues": testPacked[float64]()
 
 suite "matrix-vector":
   test "float32 on every ISA, views and strides": testGemv[float32]()

@@ -352,6 +352,21 @@ def test_linear_relu_keeps_nan(isa: str) -> None:
     assert np.all(y32[~np.isnan(y32)] == 0)
 
 
+def test_linear_relu_in_registers_keeps_nan(isa: str) -> None:
+    """Full direct-path tiles apply bias + ReLU in registers (gemm.nim fusedEpilogue): NaN in the
+    bias or the product survives, negatives clamp, every other element is the product + bias."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((56, 70)).astype(np.float32), rng.standard_normal((70, 96)).astype(np.float32)
+    x[3, 5] = np.nan
+    bias = rng.standard_normal(96).astype(np.float32)
+    bias[[0, 33, 95]] = np.nan
+    y = linear(x, w, bias, activation="relu")
+    want = np.maximum(x.astype(np.float64) @ w + bias, 0)
+    assert np.array_equal(np.isnan(y), np.isnan(want))
+    np.testing.assert_allclose(y[~np.isnan(y)], want[~np.isnan(want)], rtol=1e-5, atol=1e-4)
+    assert np.all(y[~np.isnan(y)] >= 0)
+
+
 def test_linear_with_strided_inputs_and_bias() -> None:
     x = random((40, 60), np.float32)[::-2, ::3]
     w = np.asfortranarray(random((20, 30), np.float32, 1))

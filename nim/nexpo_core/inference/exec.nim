@@ -2,7 +2,7 @@
 ## The Python planner has already inferred every shape, folded constants, fused what it could
 ## and laid out the arena; this only decodes, checks operands, and calls the kernels.
 
-import ../errors
+import ../errors, ../cpu
 import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops, batched_gemm,
                    split_rows]
 import ./program
@@ -42,6 +42,11 @@ proc execGemm(r: var Reader, sp: Spaces) =
   let b = r.operand(sp, 4)
   let bias = r.operand(sp, 4, optional = true)
   let c = r.operand(sp, 4)
+  # B packed at plan time (`packWeights`) for one ISA path, or none (-1): ignored when another
+  # path is active, so a plan stays valid whatever NEXPO_ISA says
+  let packedIsa = r.word
+  let packedNr = r.word
+  let packed = r.operand(sp, 4, optional = true)
   if act < ord(low(Activation)) or act > ord(high(Activation)) or ldc < n:
     fail(stInvalid, "inference plan: gemm: bad activation or row stride")
   template matrixExtent(strides: array[4, int], rows, cols, rs, cs: int): int =
@@ -58,6 +63,16 @@ proc execGemm(r: var Reader, sp: Spaces) =
   r.need(b, 4 * matrixExtent(bsb, k, n, rsb, csb), "B")
   r.need(c, 4 * matrixExtent(bsc, m, n, ldc, 1), "C")
   if bias.p != nil: r.need(bias, 4 * n, "bias")
+  if packed.p != nil and brank == 0 and packedIsa >= ord(low(Isa)) and
+      packedIsa <= ord(high(Isa)) and packedNr > 0:
+    let (nr, elems) = packedWeightsLen[float32](Isa(packedIsa), k, n)
+    if nr == packedNr:
+      r.need(packed, 4 * elems, "packed B")
+      gemmStrided[float32](m, n, k, Operand[float32](base: cast[ptr float32](a.p), rs: rsa, cs: csa),
+                           Operand[float32](base: cast[ptr float32](b.p), rs: rsb, cs: csb),
+                           cast[ptr float32](c.p), ldc, cast[ptr float32](bias.p), Activation(act),
+                           cast[ptr float32](packed.p), Isa(packedIsa), packedNr)
+      return
   var job = BatchedGemm(m: m, n: n, k: k, rsa: rsa, csa: csa, rsb: rsb, csb: csb, ldc: ldc,
                         act: Activation(act), brank: brank, bshape: bshape, bsa: bsa, bsb: bsb,
                         bsc: bsc, a: cast[ptr float32](a.p), b: cast[ptr float32](b.p),

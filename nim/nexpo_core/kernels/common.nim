@@ -29,6 +29,11 @@ type
                            ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [].}
     ## The same tile with A read in place: element (i, p) at a + i*rsa + p*csa. Small problems
     ## use it so that nothing is packed.
+  EpilogueKernel*[T] = proc (kc: int, a: ptr T, rsa, csa: int, b: ptr T, rsb: int, c: ptr T,
+                             ldc: int, accumulate: bool, bias: ptr T, relu: bool)
+                            {.nimcall, gcsafe, raises: [].}
+    ## A `DirectKernel` for the last k block that also adds `bias` (nil: none; nr elements) and
+    ## applies ReLU to the tile in registers, instead of a pass over the stored tile.
     ## C[0..mr, 0..nr] (=|+=) Apanel * Bpanel over kc steps.
     ## `a`: packed MR x kc micro-panel (column p at a + p*MR); `b`: row p of the kc x NR panel at
     ## b + p*rsb with NR contiguous elements (rsb = NR when packed, the source row stride when B
@@ -41,6 +46,7 @@ type
     mr*, nr*, kc*, mc*, nc*: int
     uk*: MicroKernel[T]
     ukDirect*: DirectKernel[T]
+    ukDirectEpilogue*: EpilogueKernel[T]    ## nil where not built (then the epilogue pass)
     ukRows*: array[4, DirectKernel[T]]
       ## direct kernels for `rowTileSizes` rows (nil where not built): the rows left over
       ## below a multiple of mr run on these instead of a zero-padded full tile
@@ -118,13 +124,9 @@ proc releaseAllBuffers*() =
 
 # --- the register-tiled micro-kernel, written once for every SIMD width -------------------------
 
-template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
-                              zero, load, bcast, fma, add, store: untyped,
-                              rsa, csa: untyped) {.dirty.} =
-  ## Body of a micro-kernel proc with the `MicroKernel` parameters (kc, a, b, rsb, c, ldc,
-  ## accumulate): an MR x (NV*W) tile of C held in MR*NV vector registers. Each k step loads NV
-  ## vectors of the B row, broadcasts MR elements of the A column and issues MR*NV FMAs.
-  ## A is packed (pass rsa = 1, csa = MR: constants) or, for `DirectKernel`, read in place.
+template simdTileProduct*(V: typedesc, MR, NV, W: static int, zero, load, bcast, fma: untyped,
+                          rsa, csa: untyped) {.dirty.} =
+  ## `acc` = the MR x NV*W product of A's micro-panel and B's panel over kc steps.
   var acc {.noinit.}: array[MR, array[NV, V]]
   unroll ii, MR:
     unroll jj, NV:
@@ -141,6 +143,15 @@ template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
         acc[ii][jj] = fma(av, bv[jj], acc[ii][jj])
     pa = pa +! csa
     pb = pb +! rsb
+
+template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
+                              zero, load, bcast, fma, add, store: untyped,
+                              rsa, csa: untyped) {.dirty.} =
+  ## Body of a micro-kernel proc with the `MicroKernel` parameters (kc, a, b, rsb, c, ldc,
+  ## accumulate): an MR x (NV*W) tile of C held in MR*NV vector registers. Each k step loads NV
+  ## vectors of the B row, broadcasts MR elements of the A column and issues MR*NV FMAs.
+  ## A is packed (pass rsa = 1, csa = MR: constants) or, for `DirectKernel`, read in place.
+  simdTileProduct(V, MR, NV, W, zero, load, bcast, fma, rsa, csa)
   if accumulate:
     unroll ii, MR:
       unroll jj, NV:
@@ -150,3 +161,22 @@ template simdMicroKernelBody*(V: typedesc, MR, NV, W: static int,
     unroll ii, MR:
       unroll jj, NV:
         store(c +! (ii * ldc + jj * W), acc[ii][jj])
+
+template simdEpilogueKernelBody*(V: typedesc, MR, NV, W: static int,
+                                 zero, load, bcast, fma, add, vmax, store: untyped,
+                                 rsa, csa: untyped) {.dirty.} =
+  ## Body of an `EpilogueKernel`: the tile as in `simdMicroKernelBody`, then (C +) acc + bias,
+  ## ReLU as vmax(0, x), which keeps NaN and -0 as `activations.relu` does, one store. The
+  ## additions are those of the kernel then the epilogue pass, in the same order: same bits.
+  simdTileProduct(V, MR, NV, W, zero, load, bcast, fma, rsa, csa)
+  var biasv {.noinit.}: array[NV, V]
+  unroll jj, NV:
+    biasv[jj] = (if bias == nil: zero() else: load(bias +! (jj * W)))
+  unroll ii, MR:
+    unroll jj, NV:
+      let cp = c +! (ii * ldc + jj * W)
+      var x = acc[ii][jj]
+      if accumulate: x = add(load(cp), x)
+      if bias != nil: x = add(x, biasv[jj])
+      if relu: x = vmax(zero(), x)
+      store(cp, x)

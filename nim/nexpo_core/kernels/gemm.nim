@@ -10,19 +10,21 @@
 ##         for ir in mc step mr:          A micro-panel mr x kc -> L1 (broadcast from)
 ##           for jr in nc step nr:        B micro-panels stream from L2 (vector loads)
 ##             micro-kernel: mr x nr tile of C in registers; on the last pc the bias and the
-##             activation are applied to the tile while it is in L1
+##             activation are applied to the tile while it is in L1 (bias and ReLU in
+##             registers, for the direct path's full tiles on the SIMD paths)
 ##
 ## Properties:
 ## - one micro-kernel per ISA, picked per call from `cpu.activeIsa()` (NEXPO_ISA can force one)
 ## - A and B are read through signed element strides: transposed, reversed, sliced and Fortran
 ##   views are packed straight from their memory, never copied first
-## - small problems (m <= 16 or n <= 64, or little work) run on the calling thread; when m <= 16
+## - small problems (n <= 64, or little work) run on the calling thread; when m <= 16
 ##   or the product is small they take the direct path: the micro-kernel reads A and B where
 ##   they are (only ragged edge panels, and B when its rows are not contiguous, are packed)
 ## - a single row times a B of 1 MiB or more (batch-1 layers of big models) is `gemv.nim`'s:
 ##   B's rows streamed front to back instead of read a tile's width at a time
 ## - larger problems split C's rows into one part per worker thread (`scheduler.parallelFor`);
-##   parts share nothing but read-only A and B, so workers never wait on each other
+##   direct-path products (an MLP layer at batch 64) split C's columns instead; parts share
+##   nothing but read-only A and B, so workers never wait on each other
 ## - C is never read before it is first written (it may hold NaN garbage): the first k block
 ##   overwrites, later ones accumulate
 ## - packing buffers come from a small pool (common.nim): no page faults in steady state
@@ -48,11 +50,14 @@ type
     c: ptr T
     ldc: int
     bias: ptr T            ## nil, or n contiguous elements
+    packedB: ptr T         ## nil, or all of B packed once for spec.nr (`packWeights`)
+    fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel)
     act: Activation
     spec: KernelSpec[T]
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
     rowsPerPart: int       ## multiple of spec.mr
-    colsPerPart: int       ## small path: multiple of its wide tile
+    colsPerPart: int       ## multiple of spec.nr (of its wide tile on the small path; 0 there:
+                           ## row parts)
     outOfMemory: Atomic[bool]
 
 const
@@ -60,6 +65,10 @@ const
   narrowCols = 64          ## n at or below this: single thread
   directMaxWork = 128 * 128 * 128  ## m*n*k at or below this: direct path (packing would dominate)
   parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
+  directParallelMinWork = 64 * 64 * 128  ## the same for the direct path (no packing to repeat:
+                                         ## two halves of an MLP layer at batch 64 pay)
+  packedDirectMaxWork = 256 * 512 * 128  ## with B packed ahead: the direct path up to this
+                                         ## (A read in place: nothing is packed per call)
   directKc = 512           ## k block of the direct path
   skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
                            ## time, row after row, which the hardware prefetcher follows
@@ -116,21 +125,27 @@ proc finishTile[T](job: GemmJob[T], c: ptr T, rows, col, cols: int) {.inline.} =
     let bias = if job.bias == nil: nil else: job.bias +! col
     epilogueTile(c, job.ldc, rows, cols, bias, job.act)
 
-proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
   let s = job.spec
   let kcMax = kcFor(job)
   let ap = buf
   let bp = buf +! roundUp(min(s.mc, roundUp(i1 - i0, s.mr)) * kcMax, 16)
   var tile {.noinit.}: array[maxTile, T]
-  var jc = 0
-  while jc < job.n:
-    let nc = min(s.nc, job.n - jc)
+  var jc = j0
+  while jc < j1:
+    let nc = min(s.nc, j1 - jc)
     var pc = 0
     while pc < job.k:
       let kc = min(kcMax, job.k - pc)
       let accumulate = pc > 0
       let last = pc + kc >= job.k
-      packB(kc, nc, job.b.at(pc, jc), job.b.rs, job.b.cs, bp, s.nr)
+      var panels = bp       # panel q of this block at panels + q * panelStep
+      var panelStep = kc * s.nr
+      if job.packedB == nil:
+        packB(kc, nc, job.b.at(pc, jc), job.b.rs, job.b.cs, bp, s.nr)
+      else:
+        panels = job.packedB +! (jc * job.k + pc * s.nr)
+        panelStep = job.k * s.nr
       var ic = i0
       while ic < i1:
         let mc = min(s.mc, i1 - ic)
@@ -142,8 +157,8 @@ proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
           while jr < nc:
             let cols = min(s.nr, nc - jr)
             let c = job.c +! ((ic + ir) * job.ldc + jc + jr)
-            runTile(s, kc, ap +! (ir * kc), bp +! (jr * kc), s.nr, c, job.ldc, rows, cols,
-                    accumulate, tile[0].addr)
+            runTile(s, kc, ap +! (ir * kc), panels +! (jr div s.nr * panelStep), s.nr, c,
+                    job.ldc, rows, cols, accumulate, tile[0].addr)
             if last: finishTile(job, c, rows, jc + jr, cols)
             jr += s.nr
           ir += s.mr
@@ -155,6 +170,12 @@ proc directTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int,
                    rsb, jr, cols: int, accumulate, last: bool, tile: ptr T) {.inline.} =
   ## One rows x cols tile of the direct path: A read in place by `uk` (built for `rows` rows).
   let c = job.c +! (row * job.ldc + jr)
+  if cols == job.spec.nr and last and rows == job.spec.mr and job.fusedEpilogue:
+    # bias and ReLU applied in registers (no pass over the stored tile)
+    job.spec.ukDirectEpilogue(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc,
+                              accumulate, (if job.bias == nil: nil else: job.bias +! jr),
+                              job.act == actRelu)
+    return
   if cols == job.spec.nr:
     uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
   else:  # ragged last column panel: compute the full width into a scratch tile
@@ -162,7 +183,7 @@ proc directTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int,
     storeTile(tile, job.spec.nr, c, job.ldc, rows, cols, accumulate)
   if last: finishTile(job, c, rows, jr, cols)
 
-proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
+proc gemmRowsDirect[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
   ## Small or skinny products: no packing. The micro-kernel broadcasts A from where it is and
   ## streams B's rows in place; rows left below a multiple of mr run on narrower kernels
   ## (8, 4, 2, 1 rows). Only B panels that are ragged or whose rows are not contiguous go
@@ -177,12 +198,15 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
     let kc = min(kcMax, job.k - pc)
     let accumulate = pc > 0
     let last = pc + kc >= job.k
-    var jr = 0
-    while jr < job.n:
-      let cols = min(s.nr, job.n - jr)
+    var jr = j0
+    while jr < j1:
+      let cols = min(s.nr, j1 - jr)
       var panel = job.b.at(pc, jr)
       var rsb = job.b.rs
-      if cols < s.nr or job.b.cs != 1:
+      if job.packedB != nil:
+        panel = job.packedB +! (jr * job.k + pc * s.nr)
+        rsb = s.nr
+      elif cols < s.nr or job.b.cs != 1:
         packB(kc, cols, panel, job.b.rs, job.b.cs, bp, s.nr)
         panel = bp
         rsb = s.nr
@@ -269,41 +293,48 @@ proc smallParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
       let r0 = part * job.rowsPerPart
       gemmSmall(job[], r0, min(job.m, r0 + job.rowsPerPart), 0, job.n)
 
-proc gemmRows[T](job: GemmJob[T], i0, i1: int, buf: ptr T) =
-  ## Rows i0 ..< i1 of the result, complete: product, bias, activation (softmax included).
+proc gemmRows[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
+  ## Rows i0 ..< i1, columns j0 ..< j1 of the result: product, bias, activation (softmax only
+  ## when the part holds whole rows; else the caller runs it after the join).
   if job.k == 0:  # empty sum: zeros, then the epilogue
-    for i in i0 ..< i1: zeroMem(job.c +! (i * job.ldc), job.n * sizeof(T))
-    finishTile(job, job.c +! (i0 * job.ldc), i1 - i0, 0, job.n)
+    for i in i0 ..< i1: zeroMem(job.c +! (i * job.ldc + j0), (j1 - j0) * sizeof(T))
+    finishTile(job, job.c +! (i0 * job.ldc + j0), i1 - i0, j0, j1 - j0)
   elif job.direct:
-    gemmRowsDirect(job, i0, i1, buf)
+    gemmRowsDirect(job, i0, i1, j0, j1, buf)
   else:
-    gemmRowsBlocked(job, i0, i1, buf)
-  if job.act == actSoftmax:
+    gemmRowsBlocked(job, i0, i1, j0, j1, buf)
+  if job.act == actSoftmax and j0 == 0 and j1 == job.n:
     softmaxRows(job.c +! (i0 * job.ldc), job.ldc, i1 - i0, job.n)
 
-proc partRows[T](job: GemmJob[T], part: int): (int, int) =
-  let i0 = part * job.rowsPerPart
-  (i0, min(job.m, i0 + job.rowsPerPart))
-
 proc gemmParts[T](lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  ## Part p: rows (p div colParts) * rowsPerPart .., columns (p mod colParts) * colsPerPart ..
   let job = cast[ptr GemmJob[T]](ctx)
+  let colParts = ceilDiv(job.n, job.colsPerPart)
   for part in lo ..< hi:
-    let (i0, i1) = partRows(job[], part)
-    if i0 >= i1: continue
+    let i0 = part div colParts * job.rowsPerPart
+    let i1 = min(job.m, i0 + job.rowsPerPart)
+    let j0 = part mod colParts * job.colsPerPart
+    let j1 = min(job.n, j0 + job.colsPerPart)
+    if i0 >= i1 or j0 >= j1: continue
     let buf = acquireBuffer(workElements(job[], i1 - i0) * sizeof(T))
     if buf == nil:
       job.outOfMemory.store(true, moRelaxed)
       continue
-    gemmRows(job[], i0, i1, cast[ptr T](buf))
+    gemmRows(job[], i0, i1, j0, j1, cast[ptr T](buf))
     releaseBuffer(buf)
 
 proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b: Operand[T],
-                                          c: ptr T, ldc: int, bias: ptr T = nil, act = actNone) =
+                                          c: ptr T, ldc: int, bias: ptr T = nil, act = actNone,
+                                          packedB: ptr T = nil) =
   ## `gemmStrided` with an explicit micro-kernel and blocking (tests and tuning use it).
+  ## `packedB`: nil, or B as `packWeights(spec.nr, ...)` laid it out (b is still read on the
+  ## small path).
   preCondition(m >= 0 and n >= 0 and k >= 0 and ldc >= n)
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
-                       spec: spec)
+                       spec: spec, packedB: packedB,
+                       fusedEpilogue: spec.ukDirectEpilogue != nil and act in {actNone, actRelu} and
+                                      (bias != nil or act == actRelu))
   if (m <= smallRows or n <= spec.sw) and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
       spec.smallWide[0] != nil:
     # Small path. A large product splits between threads: its columns when m <= smallRows,
@@ -324,30 +355,59 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
     else: parallelFor(0, used, 1, smallParts[T], job.addr)
     if act == actSoftmax: softmaxRows(c, ldc, m, n)
     return
-  job.direct = m <= skinnyRows or m * n * k <= directMaxWork
+  job.direct = m <= skinnyRows or m * n * k <= directMaxWork or
+               (packedB != nil and m * n * k <= packedDirectMaxWork)
+  let work = m * n * k
   let panels = ceilDiv(m, spec.mr)
-  let serial = m <= skinnyRows or n <= narrowCols or m * n * k < parallelMinWork
-  let parts = if serial: 1 else: max(1, min(numThreads(), panels))
-  job.rowsPerPart = ceilDiv(panels, parts) * spec.mr
-  let used = ceilDiv(m, job.rowsPerPart)
+  let colPanels = ceilDiv(n, spec.nr)
+  var rowParts, colParts = 1
+  if job.direct:
+    # Unpacked: the columns split (every part runs all rows on the full-height kernels, and
+    # reads only its own columns of B, the larger operand here)
+    if work >= directParallelMinWork and colPanels > 1:
+      colParts = max(1, min(numThreads(), colPanels))
+  elif not (n <= narrowCols or work < parallelMinWork):
+    rowParts = max(1, min(numThreads(), panels))
+  job.rowsPerPart = ceilDiv(panels, rowParts) * spec.mr
+  job.colsPerPart = ceilDiv(colPanels, colParts) * spec.nr
+  let used = ceilDiv(m, job.rowsPerPart) * ceilDiv(n, job.colsPerPart)
   if used == 1:
     gemmParts[T](0, 1, job.addr)
   else:
     parallelFor(0, used, 1, gemmParts[T], job.addr)
   if job.outOfMemory.load(moRelaxed):
     fail(stNoMem, "matmul: out of memory for the packing buffers")
+  if act == actSoftmax and job.colsPerPart < n: softmaxRows(c, ldc, m, n)
 
 proc kernelSpecs*[T: float32 | float64](): seq[(Isa, KernelSpec[T])] =
   ## The micro-kernel of every ISA path this CPU can run.
   for isa in availableIsas(): result.add (isa, specFor[T](isa))
 
 proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T, ldc: int,
-                                        bias: ptr T = nil, act = actNone) =
+                                        bias: ptr T = nil, act = actNone, packedB: ptr T = nil,
+                                        packedFor = isaPortable, packedNr = 0) =
   ## C[m x n] (row stride ldc) = act(A[m x k] · B[k x n] + bias), on the active ISA path.
+  ## `packedB` (optional): B packed once by `packWeights` for the `packedFor` path, whose B
+  ## panels are `packedNr` wide; used only while that path is the active one.
   ## Raises NexpoError(stNoMem) when the packing buffers cannot be allocated.
   if m == 1 and k > 0 and b.cs == 1 and gemvPays(n, k, sizeof(T)):  # batch-1 layer of a big model
     gemv(n, k, a.base, a.cs, b.base, b.rs, c)
     if bias != nil or act notin {actNone, actSoftmax}: epilogueTile(c, ldc, 1, n, bias, act)
     if act == actSoftmax: softmaxRows(c, ldc, 1, n)
     return
-  gemmWithSpec(specFor[T](activeIsa()), m, n, k, a, b, c, ldc, bias, act)
+  let isa = activeIsa()
+  let spec = specFor[T](isa)
+  let packed = if packedB != nil and packedFor == isa and packedNr == spec.nr: packedB else: nil
+  gemmWithSpec(spec, m, n, k, a, b, c, ldc, bias, act, packed)
+
+proc packedWeightsLen*[T: float32 | float64](isa: Isa, k, n: int): (int, int) =
+  ## (panel width, elements) of `packWeights` output for the `isa` path's micro-kernel.
+  let nr = specFor[T](isa).nr
+  (nr, k * roundUp(n, nr))
+
+proc packWeights*[T: float32 | float64](nr, k, n: int, b: Operand[T], dst: ptr T) =
+  ## All of B (k x n, any strides) as the micro-kernel's B panels, once: panel q (columns
+  ## q*nr ..< q*nr+nr, zero-padded past n) is k rows of nr elements at dst + q*nr*k, so any
+  ## k block pc of it starts at + pc*nr. A constant weight matrix packed at plan time spares
+  ## every call (and every worker of a call) packing it again.
+  if k > 0 and n > 0: packB(k, n, b.base, b.rs, b.cs, dst, nr)

@@ -22,6 +22,12 @@ proc ukAvx2F32Direct(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb
   simdMicroKernelBody(M256, 6, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
                       mm256_fmadd_ps, mm256_add_ps, mm256_storeu_ps, rsa, csa)
 
+proc ukAvx2F32DirectEpilogue(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int,
+                   c: ptr float32, ldc: int, accumulate: bool, bias: ptr float32, relu: bool)
+                  {.nimcall, gcsafe, raises: [], avx2fn.} =
+  simdEpilogueKernelBody(M256, 6, 2, 8, mm256_setzero_ps, mm256_loadu_ps, mm256_set1_ps,
+                         mm256_fmadd_ps, mm256_add_ps, mm256_max_ps, mm256_storeu_ps, rsa, csa)
+
 proc ukAvx2F64Direct(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int, c: ptr float64,
                    ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx2fn.} =
   simdMicroKernelBody(M256d, 6, 2, 4, mm256_setzero_pd, mm256_loadu_pd, mm256_set1_pd,
@@ -69,6 +75,7 @@ defineSmallKernels("smallAvx2F64", "float64", avx2SmallNv,
 
 const
   avx2F32* = KernelSpec[float32](mr: 6, nr: 16, kc: 256, mc: 192, nc: 1024, uk: ukAvx2F32, ukDirect: ukAvx2F32Direct,
+    ukDirectEpilogue: ukAvx2F32DirectEpilogue,
     ukRows: [nil, ukAvx2F32Rows4, ukAvx2F32Rows2, ukAvx2F32Rows1],
     sw: 8, snv: avx2SmallNv, smallWide: smallAvx2F32Wide, smallNarrow: smallAvx2F32Narrow)
   avx2F64* = KernelSpec[float64](mr: 6, nr: 8, kc: 256, mc: 96, nc: 512, uk: ukAvx2F64, ukDirect: ukAvx2F64Direct,

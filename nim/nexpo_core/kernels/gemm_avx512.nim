@@ -23,6 +23,12 @@ proc ukAvx512F32Direct(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, r
   simdMicroKernelBody(M512, 14, 2, 16, mm512_setzero_ps, mm512_loadu_ps, mm512_set1_ps,
                       mm512_fmadd_ps, mm512_add_ps, mm512_storeu_ps, rsa, csa)
 
+proc ukAvx512F32DirectEpilogue(kc: int, a: ptr float32, rsa, csa: int, b: ptr float32, rsb: int,
+                   c: ptr float32, ldc: int, accumulate: bool, bias: ptr float32, relu: bool)
+                  {.nimcall, gcsafe, raises: [], avx512fn.} =
+  simdEpilogueKernelBody(M512, 14, 2, 16, mm512_setzero_ps, mm512_loadu_ps, mm512_set1_ps,
+                         mm512_fmadd_ps, mm512_add_ps, mm512_max_ps, mm512_storeu_ps, rsa, csa)
+
 proc ukAvx512F64Direct(kc: int, a: ptr float64, rsa, csa: int, b: ptr float64, rsb: int, c: ptr float64,
                    ldc: int, accumulate: bool) {.nimcall, gcsafe, raises: [], avx512fn.} =
   simdMicroKernelBody(M512d, 14, 2, 8, mm512_setzero_pd, mm512_loadu_pd, mm512_set1_pd,
@@ -82,6 +88,7 @@ const
   # Blocking measured on this Sapphire Rapids (48 KiB L1d, 2 MiB L2): the A micro-panel
   # (14 x kc) stays in L1, the packed B block (kc x nc, ~1 MiB) in L2.
   avx512F32* = KernelSpec[float32](mr: 14, nr: 32, kc: 256, mc: 504, nc: 1024, uk: ukAvx512F32, ukDirect: ukAvx512F32Direct,
+    ukDirectEpilogue: ukAvx512F32DirectEpilogue,
     ukRows: [ukAvx512F32Rows8, ukAvx512F32Rows4, ukAvx512F32Rows2, ukAvx512F32Rows1],
     sw: 16, snv: avx512SmallNv, smallWide: smallAvx512F32Wide, smallNarrow: smallAvx512F32Narrow)
   avx512F64* = KernelSpec[float64](mr: 14, nr: 16, kc: 192, mc: 252, nc: 512, uk: ukAvx512F64, ukDirect: ukAvx512F64Direct,

@@ -1,0 +1,96 @@
+"""MatMul/Gemm plans (nexpo/inference/_ops_linalg.py): constant weights packed at plan time for the
+active ISA path's micro-kernel, on every path, at ragged sizes, re-planned per batch size, and a
+plan made on one path run on another (the executor then packs per call instead)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _inference_models as models
+from onnx import ModelProto, TensorProto, helper, numpy_helper
+
+from nexpo import _native
+from nexpo.inference import InferenceSession
+from nexpo.inference._ops_linalg import B_PANEL_WIDTH
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def linear_model(k: int, n: int, *, gemm: bool, seed: int) -> ModelProto:
+    """x[batch, k] -> Relu(x·W + b) as MatMul + Add, or as Gemm with transB (W stored n x k)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((n, k) if gemm else (k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(bias, "b")]
+    if gemm:
+        nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)]
+    else:
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])]
+    nodes.append(helper.make_node("Relu", ["y"], ["out"]))
+    graph = helper.make_graph(
+        nodes,
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", k])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", n])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def check(sess: InferenceSession, model: ModelProto, x: np.ndarray[Any, Any]) -> None:
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x}
+    )[0]
+    got = sess.run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * (1 + float(np.abs(want).max())))
+
+
+def plan_consts(sess: InferenceSession, batch: int, k: int) -> int:
+    """Bytes of constants in the session's plan for x of shape (batch, k)."""
+    return int(sess._plans[((batch, k),)].plan.consts.nbytes)
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("gemm", [False, True])
+@pytest.mark.parametrize(("k", "n"), [(64, 256), (256, 128), (37, 70), (300, 33), (129, 1000)])
+def test_packed_weights_match_onnxruntime_at_every_batch_size(k: int, n: int, gemm: bool) -> None:
+    model = linear_model(k, n, gemm=gemm, seed=k + n)
+    sess = InferenceSession(model.SerializeToString())
+    for batch in (64, 9, 1, 301, 8, 64):  # direct and blocked paths, the small path, re-planned
+        check(sess, model, np.random.default_rng(batch).standard_normal((batch, k)).astype(np.float32))
+
+
+def test_plan_made_on_one_path_runs_on_every_other() -> None:
+    """A cached plan keeps the packing of the path active when it was made; another path ignores it."""
+    model = models.mlp(dims=(64, 200, 130, 10))
+    x = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    previous = _native.isa_active()
+    try:
+        for made in _native.isa_available():
+            _native.set_isa(made)
+            sess = InferenceSession(model.SerializeToString())
+            check(sess, model, x)
+            for other in _native.isa_available():
+                _native.set_isa(other)
+                check(sess, model, x)
+    finally:
+        _native.set_isa(previous)
+
+
+@pytest.mark.usefixtures("isa")
+def test_weights_are_packed_only_where_the_gemm_would_pack_them() -> None:
+    """Batch 64 keeps a packed copy of each large weight; batch 1 (the small path reads B in
+    place) keeps none: its constants are just the model's."""
+    model = linear_model(256, 128, gemm=False, seed=3)
+    nr = B_PANEL_WIDTH[_native.isa_active()]
+    sess = InferenceSession(model.SerializeToString())  # plans batch 1 at load
+    sess.run(None, {"x": np.ones((64, 256), np.float32)})
+    at_one, at_64 = plan_consts(sess, 1, 256), plan_consts(sess, 64, 256)
+    assert at_64 - at_one >= 256 * ((128 + nr - 1) // nr * nr) * 4
+    assert at_one < 2 * 256 * 128 * 4
