@@ -168,6 +168,12 @@ def isa_best() -> str:
     return ISA_NAMES[lib.nexpo_isa_best()]
 
 
+def gemm_b_panel_width(isa: str) -> int:
+    """Columns of a float32 B panel of the GEMM micro-kernel on ``isa``: a constant B packed at
+    load must have this layout to be read in place."""
+    return int(lib.nexpo_gemm_b_panel_width(ISA_NAMES.index(isa)))
+
+
 def set_isa(name: str) -> None:
     """Force an instruction-set path no wider than the CPU's best (used by NEXPO_ISA and tests)."""
     if name not in ISA_NAMES:

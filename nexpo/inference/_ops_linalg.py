@@ -28,10 +28,9 @@ ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
 # Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
 # vectorised pass (kernels/vmath.nim) the unfused node gets.
 FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
-# Width of the float32 micro-kernel's B panels per ISA path (KernelSpec.nr, kernels/gemm_*.nim).
-# A constant B is packed into them once at plan time; the executor uses that copy only when the
-# path and the width it checks still match (NEXPO_ISA may change), else it packs per call.
-B_PANEL_WIDTH = {"portable": 8, "avx2": 16, "avx512": 32}
+# A constant B is packed once at plan time into the active path's float32 B panels (their width
+# is the kernel's: _native.gemm_b_panel_width); the executor uses that copy only when the path and
+# the width it checks still match (NEXPO_ISA may change), else it packs per call.
 # Rows at or below which the GEMM takes its small path, which reads B in place (kernels/common.nim
 # smallRows): no packed copy then. Above it, one is kept when it is at most this large.
 SMALL_PATH_ROWS = 8
@@ -43,7 +42,7 @@ def _packed_weights(
 ) -> tuple[int, int, Value | None]:
     """(ISA code, panel width, packed copy) of a constant B the active path's GEMM would pack."""
     isa = _native.isa_active()
-    nr = B_PANEL_WIDTH.get(isa, 0)
+    nr = _native.gemm_b_panel_width(isa)
     w = bm.const
     if w is None or w.ndim != 2 or m <= SMALL_PATH_ROWS or nr == 0 or w.dtype != np.float32:
         return -1, 0, None

@@ -17,7 +17,6 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 from nexpo import _native
 from nexpo.inference import InferenceSession
-from nexpo.inference._ops_linalg import B_PANEL_WIDTH
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -88,9 +87,15 @@ def test_weights_are_packed_only_where_the_gemm_would_pack_them() -> None:
     """Batch 64 keeps a packed copy of each large weight; batch 1 (the small path reads B in
     place) keeps none: its constants are just the model's."""
     model = linear_model(256, 128, gemm=False, seed=3)
-    nr = B_PANEL_WIDTH[_native.isa_active()]
+    nr = _native.gemm_b_panel_width(_native.isa_active())
     sess = InferenceSession(model.SerializeToString())  # plans batch 1 at load
     sess.run(None, {"x": np.ones((64, 256), np.float32)})
     at_one, at_64 = plan_consts(sess, 1, 256), plan_consts(sess, 64, 256)
     assert at_64 - at_one >= 256 * ((128 + nr - 1) // nr * nr) * 4
     assert at_one < 2 * 256 * 128 * 4
+
+
+def test_panel_width_is_the_kernels_on_every_path() -> None:
+    widths = [_native.gemm_b_panel_width(isa) for isa in _native.ISA_NAMES]
+    assert all(w > 0 and w % 8 == 0 for w in widths), widths
+    assert widths == sorted(widths)  # wider vectors, wider panels

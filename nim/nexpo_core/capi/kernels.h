@@ -35,3 +35,7 @@ int32_t nexpo_linear(int32_t dtype, size_t m, size_t n, size_t k,
                      const void *w, ptrdiff_t rsw, ptrdiff_t csw,
                      const void *bias, int32_t activation,
                      void *out, ptrdiff_t ldo);
+
+/* Columns of a float32 B panel of the GEMM micro-kernel on an ISA path (the numbering of
+ * nexpo_isa_active); 0 for an unknown path. A constant B packed in this layout is read in place. */
+int32_t nexpo_gemm_b_panel_width(int32_t isa);

@@ -49,3 +49,7 @@ proc nexpo_linear*(dtype: int32, m, n, k: int, x: pointer, rsx, csx: int, w: poi
           "activation: unknown code " & $activation)
     dispatchGemm(dtype, m, n, k, x, rsx, csx, w, rsw, csw, bias, Activation(activation), output, ldo)
     countCall(kLinear, gemmBytes(m, n, k, dtype))
+
+proc nexpo_gemm_b_panel_width*(isa: int32): int32 {.exportc, cdecl.} =
+  if isa < ord(low(Isa)) or isa > ord(high(Isa)): 0'i32
+  else: int32(bPanelWidth(Isa(isa)))

@@ -89,6 +89,11 @@ proc specFor[T](isa: Isa): KernelSpec[T] =
     of isaPortable: discard
   when T is float32: portableF32 else: portableF64
 
+proc bPanelWidth*(isa: Isa): int =
+  ## Columns of a float32 B panel on `isa`'s micro-kernel: the layout a packed constant B must
+  ## have (the planner packs weights into it at load).
+  specFor[float32](isa).nr
+
 proc kcFor[T](job: GemmJob[T]): int =
   if not job.direct: min(job.spec.kc, job.k)
   elif job.m <= skinnyRows: min(job.k, skinnyKc)
