@@ -24,7 +24,7 @@ type F32s = ptr UncheckedArray[float32]
 const
   tileCols = 32   ## columns of a register tile (two zmm, four ymm); panels are padded to it
   blockRows = 4   ## query rows per register tile
-  lanes = 16      ## lanes of the softmax's vectorised max and sum
+  lanes = 16      ## lanes of the softmax's vectorised max and sum (folded 8, 4, 2, 1)
   minParallelFlops = 1 shl 18  ## below this many multiply-adds the heads run on the caller
 
 type
@@ -102,7 +102,12 @@ template softmaxRow(row: F32s, n: int, scale: float32, hasMask: bool, m: F32s, m
     row[t] = x
     hi = (if x > hi or x != x: x else: hi)
     inc t
-  for l in 0 ..< lanes: hi = (if hv[l] > hi or hv[l] != hv[l]: hv[l] else: hi)
+  # fold the lanes pairwise (constant bounds: a vector op per step, not 16 dependent scalar ones)
+  template foldMax(half: static int) =
+    for l in 0 ..< half:
+      hv[l] = (if hv[l + half] > hv[l] or hv[l + half] != hv[l + half]: hv[l + half] else: hv[l])
+  foldMax(8); foldMax(4); foldMax(2); foldMax(1)
+  hi = (if hv[0] > hi or hv[0] != hv[0]: hv[0] else: hi)
   for j in 0 ..< n:
     let x = row[j] - hi
     var e = fastExp(x)
@@ -118,11 +123,47 @@ template softmaxRow(row: F32s, n: int, scale: float32, hasMask: bool, m: F32s, m
   while t < n:
     total = total + row[t]
     inc t
-  for l in 0 ..< lanes: total = total + sv[l]
+  template foldSum(half: static int) =
+    for l in 0 ..< half: sv[l] = sv[l] + sv[l + half]
+  foldSum(8); foldSum(4); foldSum(2); foldSum(1)
+  total = total + sv[0]
   let inv = 1'f32 / total
   for j in 0 ..< n: row[j] = row[j] * inv
 
-template headBody(a: ptr Attention, task: int, buf: F32s, tile: untyped) =
+template packKtBody(k: F32s, ks, sk, dk, skp: int, kt: F32s, gather: untyped) =
+  ## kt[j, t] = k[t, j], rows padded with zeros to skp; `gather(dst, src)` moves 16 keys' column
+  ## at once where the ISA has gathers, else it is `false` and the loop is scalar.
+  for j in 0 ..< dk:
+    let dst = cast[F32s](kt[j * skp].addr)
+    var t = 0
+    while t + 16 <= sk and gather(dst[t].addr, k[t * ks + j].addr): t += 16
+    while t < sk:
+      dst[t] = k[t * ks + j]
+      inc t
+    for t in sk ..< skp: dst[t] = 0'f32
+
+template noGather(dst, src: ptr float32): bool = false
+
+proc packKtPortable(k: F32s, ks, sk, dk, skp: int, kt: F32s) {.codegenDecl: portableDecl.} =
+  packKtBody(k, ks, sk, dk, skp, kt, noGather)
+
+when x86SimdEnabled:
+  proc mm512_i32gather_ps(idx: M512i, base: pointer, scale: cint): M512 {.
+      importc: "_mm512_i32gather_ps", header: "<immintrin.h>".}
+
+  proc packKtAvx2(k: F32s, ks, sk, dk, skp: int, kt: F32s) {.codegenDecl: avx2Decl.} =
+    packKtBody(k, ks, sk, dk, skp, kt, noGather)
+
+  proc packKtAvx512(k: F32s, ks, sk, dk, skp: int, kt: F32s) {.codegenDecl: avx512Decl.} =
+    var idx {.noinit.}: array[16, int32]
+    for l in 0 ..< 16: idx[l] = int32(l * ks)
+    let rows = mm512_loadu_si512(idx[0].addr)
+    let wide = 16 * ks < high(int32)  # (indices are int32)
+    template gather(dst, src: ptr float32): bool =
+      wide and (mm512_storeu_ps(dst, mm512_i32gather_ps(rows, src, 4)); true)
+    packKtBody(k, ks, sk, dk, skp, kt, gather)
+
+template headBody(a: ptr Attention, task: int, buf: F32s, tile, packKt: untyped) =
   let bi = task div a.heads
   let hi = task mod a.heads
   let q = a.q +! (bi * a.qs[0] + hi * a.qs[1])
@@ -139,11 +180,7 @@ template headBody(a: ptr Attention, task: int, buf: F32s, tile: untyped) =
   let qb = cast[F32s](vp[sk * dvp].addr)             # a short block's Q rows: blockRows x dk
   let p = cast[F32s](qb[blockRows * dk].addr)        # scores, then P: blockRows x skp
   let ob = cast[F32s](p[blockRows * skp].addr)       # a partial output tile: blockRows x tileCols
-  let ks = a.ks[2]
-  for j in 0 ..< dk:  # contiguous stores, strided loads (gathers where the ISA has them)
-    let dst = cast[F32s](kt[j * skp].addr)
-    for t in 0 ..< sk: dst[t] = k[t * ks + j]
-    for t in sk ..< skp: dst[t] = 0'f32
+  packKt(k, a.ks[2], sk, dk, skp, kt)
   var vb = a.v +! (bi * a.vs[0] + hi * a.vs[1])  # V in place when its rows fill whole tiles
   var rsv = a.vs[2]
   if dv != dvp:
@@ -182,14 +219,14 @@ template headBody(a: ptr Attention, task: int, buf: F32s, tile: untyped) =
     s0 += blockRows
 
 proc headsPortable(a: ptr Attention, lo, hi: int, buf: F32s) {.codegenDecl: portableDecl.} =
-  for t in lo ..< hi: headBody(a, t, buf, tilePortable)
+  for t in lo ..< hi: headBody(a, t, buf, tilePortable, packKtPortable)
 
 when x86SimdEnabled:
   proc headsAvx2(a: ptr Attention, lo, hi: int, buf: F32s) {.codegenDecl: avx2Decl.} =
-    for t in lo ..< hi: headBody(a, t, buf, tileAvx2)
+    for t in lo ..< hi: headBody(a, t, buf, tileAvx2, packKtAvx2)
 
   proc headsAvx512(a: ptr Attention, lo, hi: int, buf: F32s) {.codegenDecl: avx512Decl.} =
-    for t in lo ..< hi: headBody(a, t, buf, tileAvx512)
+    for t in lo ..< hi: headBody(a, t, buf, tileAvx512, packKtAvx512)
 
 proc runHeads(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let a = cast[ptr Attention](ctx)
