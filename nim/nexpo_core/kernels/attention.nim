@@ -85,6 +85,7 @@ when x86SimdEnabled:
 template softmaxRow(row: F32s, n: int, scale: float32, hasMask: bool, m: F32s, mcol: int) =
   ## row = softmax(row·scale + mask) over n elements, in three loops the compiler vectorises
   ## (the max and the sum in `lanes` partial results: a scalar reduction would stay scalar).
+  ## The max skips NaN (a plain vector max): a NaN score still makes the sum, so the row, NaN.
   var hv {.noinit.}: array[lanes, float32]
   for l in 0 ..< lanes: hv[l] = -Inf.float32
   var t = 0
@@ -93,21 +94,21 @@ template softmaxRow(row: F32s, n: int, scale: float32, hasMask: bool, m: F32s, m
       var x = row[t + l] * scale
       if hasMask: x = x + m[(t + l) * mcol]
       row[t + l] = x
-      hv[l] = (if x > hv[l] or x != x: x else: hv[l])
+      hv[l] = (if x > hv[l]: x else: hv[l])
     t += lanes
   var hi = -Inf.float32
   while t < n:
     var x = row[t] * scale
     if hasMask: x = x + m[t * mcol]
     row[t] = x
-    hi = (if x > hi or x != x: x else: hi)
+    hi = (if x > hi: x else: hi)
     inc t
   # fold the lanes pairwise (constant bounds: a vector op per step, not 16 dependent scalar ones)
   template foldMax(half: static int) =
     for l in 0 ..< half:
-      hv[l] = (if hv[l + half] > hv[l] or hv[l + half] != hv[l + half]: hv[l + half] else: hv[l])
+      hv[l] = (if hv[l + half] > hv[l]: hv[l + half] else: hv[l])
   foldMax(8); foldMax(4); foldMax(2); foldMax(1)
-  hi = (if hv[0] > hi or hv[0] != hv[0]: hv[0] else: hi)
+  hi = (if hv[0] > hi: hv[0] else: hi)
   for j in 0 ..< n:
     let x = row[j] - hi
     var e = fastExp(x)
