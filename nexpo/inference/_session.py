@@ -18,6 +18,7 @@ from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
 from nexpo.inference._ops_elementwise import ONNX_TO_NUMPY
 from nexpo.inference._plan import SPACE_ARENA, Plan, build_plan
 from nexpo.inference._registry import OPS, check_node
+from nexpo.inference._residual_norm import defer_residual_norm
 
 __all__ = ["InferenceSession", "NodeArg"]
 
@@ -145,7 +146,7 @@ class InferenceSession:
         handlers: dict[str, Any] = {}
         for (_, name), spec in OPS.items():
             handlers[name] = spec.handler
-        plan = build_plan(self._graph, handlers, list(shapes), (defer_attention,))
+        plan = build_plan(self._graph, handlers, list(shapes), (defer_attention, defer_residual_norm))
         compiled = _Compiled(plan, self._declared)
         with self._lock:
             self._plans[shapes] = compiled

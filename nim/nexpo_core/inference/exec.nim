@@ -238,16 +238,23 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     let cols = r.nonNegative("cols")
     let eps = r.real
     let x = r.operand(sp, 4)
+    let resid = r.operand(sp, 4, optional = true)  # a residual Add's other input, fused
     let g = r.operand(sp, 4)
     let b = r.operand(sp, 4, optional = true)
     let o = r.operand(sp, 4)
     r.need(x, 4 * rows * cols, "input")
+    if resid.p != nil: r.need(resid, 4 * rows * cols, "residual")
     r.need(o, 4 * rows * cols, "output")
     r.need(g, 4 * cols, "scale")
     if b.p != nil: r.need(b, 4 * cols, "bias")
     if rows * cols == 0: return
-    layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
-                      cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
+    if resid.p != nil:
+      layerNormResidualParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](resid.p),
+                                cast[ptr float32](o.p), cast[ptr float32](g.p),
+                                cast[ptr float32](b.p), eps)
+    else:
+      layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
+                        cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
   of opAffine, opInstanceNorm:
     let n = r.nonNegative("n")
     let c = r.nonNegative("c")
