@@ -109,27 +109,38 @@ template softmaxRow(row: F32s, n: int, scale: float32, hasMask: bool, m: F32s, m
       hv[l] = (if hv[l + half] > hv[l]: hv[l + half] else: hv[l])
   foldMax(8); foldMax(4); foldMax(2); foldMax(1)
   hi = (if hv[0] > hi: hv[0] else: hi)
-  for j in 0 ..< n:
-    let x = row[j] - hi
-    var e = fastExp(x)
-    if x != x: e = x
-    row[j] = e
+  # exp and sum in fixed 16-wide steps (a whole vector each, no loop prologue), then the tail
   var sv {.noinit.}: array[lanes, float32]
   for l in 0 ..< lanes: sv[l] = 0'f32
   t = 0
   while t + lanes <= n:
-    for l in 0 ..< lanes: sv[l] = sv[l] + row[t + l]
+    for l in 0 ..< lanes:
+      let x = row[t + l] - hi
+      var e = fastExp(x)
+      if x != x: e = x
+      row[t + l] = e
+      sv[l] = sv[l] + e
     t += lanes
   var total = 0'f32
   while t < n:
-    total = total + row[t]
+    let x = row[t] - hi
+    var e = fastExp(x)
+    if x != x: e = x
+    row[t] = e
+    total = total + e
     inc t
   template foldSum(half: static int) =
     for l in 0 ..< half: sv[l] = sv[l] + sv[l + half]
   foldSum(8); foldSum(4); foldSum(2); foldSum(1)
   total = total + sv[0]
   let inv = 1'f32 / total
-  for j in 0 ..< n: row[j] = row[j] * inv
+  t = 0
+  while t + lanes <= n:
+    for l in 0 ..< lanes: row[t + l] = row[t + l] * inv
+    t += lanes
+  while t < n:
+    row[t] = row[t] * inv
+    inc t
 
 template packKtBody(k: F32s, ks, sk, dk, skp: int, kt: F32s, gather: untyped) =
   ## kt[j, t] = k[t, j], rows padded with zeros to skp; `gather(dst, src)` moves 16 keys' column
