@@ -25,7 +25,8 @@ const
   tileCols = 32   ## columns of a register tile (two zmm, four ymm); panels are padded to it
   blockRows = 4   ## query rows per register tile
   lanes = 16      ## lanes of the softmax's vectorised max and sum (folded 8, 4, 2, 1)
-  minParallelFlops = 1 shl 18  ## below this many multiply-adds the heads run on the caller
+  minParallelFlops = 1 shl 19  ## below this the heads run on the caller (measured: the fork/join
+                               ## of 4 heads of 32x32x32 costs more than it saves)
 
 type
   Attention* = object
