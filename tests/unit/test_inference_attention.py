@@ -16,6 +16,7 @@ from _inference_models import GraphBuilder  # noqa: E402
 from onnx import ModelProto, TensorProto, helper  # noqa: E402
 from test_inference import assert_close, randn, reference  # noqa: E402
 
+import nexpo  # noqa: E402
 from nexpo.inference import InferenceSession  # noqa: E402
 from nexpo.inference._plan import OP_ATTENTION  # noqa: E402
 
@@ -150,3 +151,17 @@ def test_graphs_that_differ_from_the_pattern_run_unfused(variant: dict[str, Any]
     model = attention_model(heads, d, **variant)
     f = feed(1, 5, 5, heads, d)
     check(model, [f], False)
+
+
+@pytest.mark.usefixtures("isa")
+def test_heads_split_across_threads_match_onnxruntime() -> None:
+    previous = nexpo.get_num_threads()
+    nexpo.set_num_threads(2)  # 16 x 4 heads of 32 x 32 x 32: above the kernel's serial limit
+    try:
+        check(
+            attention_model(4, 32, mask="input"),
+            [{**feed(16, 32, 32, 4, 32), "mask": randn(16, 1, 1, 32)}],
+            True,
+        )
+    finally:
+        nexpo.set_num_threads(previous)
