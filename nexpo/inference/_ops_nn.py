@@ -54,7 +54,13 @@ def _flat_param(node: Node, v: Value | None, shape: tuple[int, ...], what: str) 
 
 @op("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
 def layer_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
-    x = require(node, ins[0], (F32,), "X")
+    return [emit_layer_norm(b, node, require(node, ins[0], (F32,), "X"), ins)]
+
+
+def emit_layer_norm(
+    b: Builder, node: Node, x: Value, ins: list[Value | None], residual: Value | None = None
+) -> Value:
+    """LayerNormalization of x (+ residual, a fused Add of two tensors of x's shape)."""
     if any(node.outputs[1:]):
         raise unsupported(node, "the Mean/InvStdDev outputs (training) are not supported")
     axis = norm_axis(node, int(node.attrs.get("axis", -1)), len(x.shape))
@@ -71,11 +77,12 @@ def layer_norm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         _prod(tail),
         eps,
         b.ref(x),
+        None if residual is None else b.ref(residual),
         b.ref(scale),
         None if bias is None else b.ref(bias),
         b.ref(out),
     )
-    return [out]
+    return out
 
 
 def _channels(node: Node, x: Value) -> tuple[int, int, int]:

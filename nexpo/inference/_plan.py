@@ -3,7 +3,10 @@
 Per node, in execution order, the operator's handler (``_ops_*.py``) infers output shapes and
 either folds the node (all inputs known at plan time: the result is a constant, e.g. a whole
 Shape->Gather->Concat->Reshape subgraph) or emits instructions. Handlers may fuse a node's only
-consumer into it (bias and activation into GEMM, BatchNormalization into Conv). Then:
+consumer into it (bias and activation into GEMM, BatchNormalization into Conv). Fusions spanning
+several nodes (attention: _attention.py) look at the graph before the walk: they defer the
+nodes of a match to its last one, whose handler emits one instruction or, when the shapes do
+not fit, runs the deferred nodes' own handlers. Then:
 
 - buffers: every run-time value lives in a ``Storage``; reshapes alias their input's. Storages
   are laid out in one arena by first-fit over their live ranges (first and last instruction
@@ -34,7 +37,7 @@ ALIGN = 64
 
 # opcodes of nim/nexpo_core/inference/exec.nim
 OP_GEMM, OP_UNARY, OP_BINARY, OP_WHERE, OP_SOFTMAX, OP_LAYERNORM, OP_AFFINE, OP_INSTNORM = range(1, 9)
-OP_CONV, OP_POOL, OP_REDUCE, OP_COPY, OP_GATHER, OP_CAST, OP_NOT = range(9, 16)
+OP_CONV, OP_POOL, OP_REDUCE, OP_COPY, OP_GATHER, OP_CAST, OP_NOT, OP_ATTENTION = range(9, 17)
 
 SPACE_ARENA, SPACE_CONST, SPACE_INPUT0 = 0, 1, 2
 # Largest tensor a plan may hold (elements): a hostile model's Expand/Tile/ConstantOfShape to a huge
@@ -82,6 +85,7 @@ class Ref:
 
 Word = int | float | Ref | None
 Handler = Callable[["Builder", Node, list["Value | None"]], list["Value"]]
+Fusion = Callable[["Builder"], None]  # may defer nodes: Builder.defer
 
 
 @dataclass
@@ -110,8 +114,10 @@ def f64_word(x: float) -> int:
 
 
 class Builder:
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, handlers: dict[str, Handler] | None = None) -> None:
         self.graph = graph
+        self.handlers = handlers or {}
+        self.deferred: dict[int, Handler] = {}  # node id -> the handler that replaces its own
         self.instructions: list[list[Word]] = []
         self.skipped: set[int] = set()
         self.values: dict[str, Value] = {}
@@ -151,6 +157,31 @@ class Builder:
         """``node`` was computed as part of another one: its output is ``result``."""
         self.skipped.add(id(node))
         self.values[node.outputs[0]] = result
+
+    def defer(self, nodes: list[Node], last: Node, handler: Handler) -> None:
+        """Skip ``nodes`` in the walk; ``handler`` runs in place of ``last``'s (after them all)."""
+        for n in nodes:
+            self.skipped.add(id(n))
+        self.deferred[id(last)] = handler
+
+    def run(self, node: Node) -> list[Value]:
+        """Plan ``node`` with its operator's handler (a deferred node: once its inputs exist)."""
+        handler = self.deferred.pop(id(node), None)
+        if handler is None:
+            handler = self.handlers[node.op_type]
+            ins = [self.values[name] if name else None for name in node.inputs]
+        else:  # (inputs made by the deferred nodes do not exist yet)
+            ins = [self.values.get(name) if name else None for name in node.inputs]
+        try:
+            outs = handler(self, node, ins)
+        except (UnsupportedModel, InvalidModel):
+            raise
+        except (ValueError, IndexError) as exc:
+            raise InvalidModel(f"{node.describe()}: {exc}") from None
+        for name, v in zip(node.outputs, outs, strict=False):
+            if name:
+                self.values[name] = v
+        return outs
 
     # --- emission -------------------------------------------------------------------------------
     def ref(self, v: Value) -> Ref:
@@ -235,8 +266,13 @@ def _encode(builder: Builder) -> np.ndarray[Any, Any]:
     return np.asarray(words, dtype=np.int64)
 
 
-def build_plan(graph: Graph, handlers: dict[str, Handler], inputs: list[tuple[int, ...]]) -> Plan:
-    b = Builder(graph)
+def build_plan(
+    graph: Graph,
+    handlers: dict[str, Handler],
+    inputs: list[tuple[int, ...]],
+    fusions: tuple[Fusion, ...] = (),
+) -> Plan:
+    b = Builder(graph, handlers)
     input_storages = []
     for i, (info, shape) in enumerate(zip(graph.inputs, inputs, strict=True)):
         from nexpo.inference._model import RUNTIME_DTYPES
@@ -249,19 +285,11 @@ def build_plan(graph: Graph, handlers: dict[str, Handler], inputs: list[tuple[in
         b.values[info.name] = v
     for name, array in graph.initializers.items():
         b.values[name] = b.const(array)
+    for fusion in fusions:
+        fusion(b)
     for node in graph.nodes:
-        if id(node) in b.skipped:
-            continue
-        ins = [b.values[name] if name else None for name in node.inputs]
-        try:
-            outs = handlers[node.op_type](b, node, ins)
-        except (UnsupportedModel, InvalidModel):
-            raise
-        except (ValueError, IndexError) as exc:
-            raise InvalidModel(f"{node.describe()}: {exc}") from None
-        for name, v in zip(node.outputs, outs, strict=False):
-            if name:
-                b.values[name] = v
+        if id(node) not in b.skipped:
+            b.run(node)
     outputs = [b.values[o.name] for o in graph.outputs]
     keep = {id(v.storage) for v in outputs if v.storage is not None}
     arena = _layout(b, keep)

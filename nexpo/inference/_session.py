@@ -13,10 +13,12 @@ import numpy as np
 from nexpo import _native
 from nexpo.errors import InvalidModel
 from nexpo.inference import _ops_elementwise, _ops_linalg, _ops_ml, _ops_nn, _ops_reduce, _ops_shape
+from nexpo.inference._attention import defer_attention
 from nexpo.inference._model import RUNTIME_DTYPES, TensorInfo, load_graph
 from nexpo.inference._ops_elementwise import ONNX_TO_NUMPY
 from nexpo.inference._plan import SPACE_ARENA, Plan, build_plan
 from nexpo.inference._registry import OPS, check_node
+from nexpo.inference._residual_norm import defer_residual_norm
 
 __all__ = ["InferenceSession", "NodeArg"]
 
@@ -144,7 +146,8 @@ class InferenceSession:
         handlers: dict[str, Any] = {}
         for (_, name), spec in OPS.items():
             handlers[name] = spec.handler
-        compiled = _Compiled(build_plan(self._graph, handlers, list(shapes)), self._declared)
+        plan = build_plan(self._graph, handlers, list(shapes), (defer_attention, defer_residual_norm))
+        compiled = _Compiled(plan, self._declared)
         with self._lock:
             self._plans[shapes] = compiled
             while len(self._plans) > MAX_PLANS:

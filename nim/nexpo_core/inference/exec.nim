@@ -4,16 +4,18 @@
 
 import ../errors, ../cpu
 import ../kernels/[common, gemm, elementwise, norm, pool, conv, tensor_ops, batched_gemm,
-                   split_rows]
+                   split_rows, attention]
 import ./program
 
 type
   OpCode* = enum
     opGemm = 1, opUnary, opBinary, opWhere, opSoftmax, opLayerNorm, opAffine, opInstanceNorm,
-    opConv, opPool, opReduce, opCopy, opGather, opCast, opNot
+    opConv, opPool, opReduce, opCopy, opGather, opCast, opNot,
+    opAttention
 
 const opNames: array[OpCode, string] = ["gemm", "unary", "binary", "where", "softmax",
-  "layernorm", "affine", "instancenorm", "conv", "pool", "reduce", "copy", "gather", "cast", "not"]
+  "layernorm", "affine", "instancenorm", "conv", "pool", "reduce", "copy", "gather", "cast", "not",
+  "attention"]
 
 proc dims(r: var Reader, rank: int): Dims =
   for d in 0 ..< maxRank:
@@ -196,6 +198,33 @@ proc execCopy(r: var Reader, sp: Spaces) =
   if x.p == nil or o.p == nil: return
   stridedCopy(elemSize, rank, shape, sin, sout, x.p, o.p)
 
+proc execAttention(r: var Reader, sp: Spaces) =
+  var a: Attention
+  a.batches = r.nonNegative("batches"); a.heads = r.nonNegative("heads")
+  a.sq = r.nonNegative("query rows"); a.sk = r.nonNegative("key rows")
+  a.dk = r.nonNegative("key width"); a.dv = r.nonNegative("value width")
+  a.scale = r.real
+  for arr in [addr a.qs, addr a.ks, addr a.vs, addr a.os]:
+    for d in 0 ..< 3: arr[][d] = r.word
+  for d in 0 ..< 4: a.ms[d] = r.word
+  let q = r.operand(sp, 4)
+  let k = r.operand(sp, 4)
+  let v = r.operand(sp, 4)
+  let mask = r.operand(sp, 4, optional = true)
+  let o = r.operand(sp, 4)
+  template span(rows, cols: int, s: array[3, int]): int =
+    4 * extent([a.batches, a.heads, rows, cols], [s[0], s[1], s[2], 1])
+  r.need(q, span(a.sq, a.dk, a.qs), "Q")
+  r.need(k, span(a.sk, a.dk, a.ks), "K")
+  r.need(v, span(a.sk, a.dv, a.vs), "V")
+  r.need(o, span(a.sq, a.dv, a.os), "output")
+  if mask.p != nil:
+    r.need(mask, 4 * extent([a.batches, a.heads, a.sq, a.sk], a.ms), "mask")
+  a.q = cast[ptr float32](q.p); a.k = cast[ptr float32](k.p); a.v = cast[ptr float32](v.p)
+  a.o = cast[ptr float32](o.p); a.mask = cast[ptr float32](mask.p)
+  if a.batches * a.heads * a.sq * a.dv == 0: return
+  attention(a)
+
 proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
   case opcode
   of opGemm: execGemm(r, sp)
@@ -204,6 +233,7 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
   of opConv: execConv(r, sp)
   of opPool: execPool(r, sp)
   of opCopy: execCopy(r, sp)
+  of opAttention: execAttention(r, sp)
   of opUnary, opNot:
     let kind = r.word
     let n = r.nonNegative("n")
@@ -236,16 +266,23 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     let cols = r.nonNegative("cols")
     let eps = r.real
     let x = r.operand(sp, 4)
+    let resid = r.operand(sp, 4, optional = true)  # a residual Add's other input, fused
     let g = r.operand(sp, 4)
     let b = r.operand(sp, 4, optional = true)
     let o = r.operand(sp, 4)
     r.need(x, 4 * rows * cols, "input")
+    if resid.p != nil: r.need(resid, 4 * rows * cols, "residual")
     r.need(o, 4 * rows * cols, "output")
     r.need(g, 4 * cols, "scale")
     if b.p != nil: r.need(b, 4 * cols, "bias")
     if rows * cols == 0: return
-    layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
-                      cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
+    if resid.p != nil:
+      layerNormResidualParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](resid.p),
+                                cast[ptr float32](o.p), cast[ptr float32](g.p),
+                                cast[ptr float32](b.p), eps)
+    else:
+      layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
+                        cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
   of opAffine, opInstanceNorm:
     let n = r.nonNegative("n")
     let c = r.nonNegative("c")

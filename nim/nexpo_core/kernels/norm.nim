@@ -7,7 +7,8 @@
 
 import std/math
 import ../config, ../cpu, ../targets
-import ./vmath
+import ../runtime/scheduler
+import ./common, ./vmath
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -146,14 +147,19 @@ proc softmaxLines*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax: b
         let inv = 1'f32 / total
         for j in 0 ..< axis: d[base + j * inner] = d[base + j * inner] * inv
 
-template layerNormBody(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
-  let s = cast[F32s](src)
-  let d = cast[F32s](dst)
+template layerNormBody(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) =
   let g = cast[F32s](scale)
   let b = cast[F32s](bias)
   if cols == 0: return
   for r in 0 ..< rows:
     let base = r * cols
+    var s = cast[F32s](src)
+    let d = cast[F32s](dst)
+    if resid != nil:  # normalise x + residual: the sum goes to the output row first (L1)
+      let x = cast[F32s](src)
+      let y = cast[F32s](resid)
+      for j in 0 ..< cols: d[base + j] = x[base + j] + y[base + j]
+      s = d
     let mean = float32(laneSum(cols, s[base + j]) / float64(cols))
     let sq = laneSum(cols, (s[base + j] - mean) * (s[base + j] - mean))
     let inv = float32(1.0 / sqrt(sq / float64(cols) + float64(eps)))
@@ -162,28 +168,55 @@ template layerNormBody(rows, cols: int, src, dst, scale, bias: ptr float32, eps:
     else:
       for j in 0 ..< cols: d[base + j] = (s[base + j] - mean) * inv * g[j] + b[j]
 
-proc layerNormPortable(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
-  layerNormBody(rows, cols, src, dst, scale, bias, eps)
+proc layerNormPortable(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) =
+  layerNormBody(rows, cols, src, resid, dst, scale, bias, eps)
 
 when x86SimdEnabled:
-  proc layerNormAvx2(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) {.
+  proc layerNormAvx2(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) {.
       codegenDecl: "__attribute__((target(\"" & avx2Targets & "\"))) $# $#$#".} =
-    layerNormBody(rows, cols, src, dst, scale, bias, eps)
+    layerNormBody(rows, cols, src, resid, dst, scale, bias, eps)
 
-  proc layerNormAvx512(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) {.
+  proc layerNormAvx512(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) {.
       codegenDecl: "__attribute__((target(\"" & avx512Targets & "\"))) $# $#$#".} =
-    layerNormBody(rows, cols, src, dst, scale, bias, eps)
+    layerNormBody(rows, cols, src, resid, dst, scale, bias, eps)
+
+proc layerNormResidual*(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) =
+  ## Layer normalisation of src + resid (a residual connection's Add fused in; `resid` may be
+  ## nil: src alone). dst may be src or resid.
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: layerNormAvx512(rows, cols, src, resid, dst, scale, bias, eps)
+    of isaAvx2: layerNormAvx2(rows, cols, src, resid, dst, scale, bias, eps)
+    of isaPortable: layerNormPortable(rows, cols, src, resid, dst, scale, bias, eps)
+  else:
+    layerNormPortable(rows, cols, src, resid, dst, scale, bias, eps)
 
 proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
   ## (x - mean) / sqrt(var + eps) * scale + bias over each contiguous row; `bias` may be nil.
   ## Compiled for each ISA path (the row sums and the scaling are vector loops).
-  when x86SimdEnabled:
-    case activeIsa()
-    of isaAvx512: layerNormAvx512(rows, cols, src, dst, scale, bias, eps)
-    of isaAvx2: layerNormAvx2(rows, cols, src, dst, scale, bias, eps)
-    of isaPortable: layerNormPortable(rows, cols, src, dst, scale, bias, eps)
+  layerNormResidual(rows, cols, src, nil, dst, scale, bias, eps)
+
+type ResidualNormJob = object
+  cols: int
+  eps: float32
+  src, resid, dst, scale, bias: ptr float32
+
+proc runResidualNorm(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let job = cast[ptr ResidualNormJob](ctx)
+  let at = lo * job.cols
+  layerNormResidual(hi - lo, job.cols, job.src +! at, job.resid +! at, job.dst +! at, job.scale,
+                    job.bias, job.eps)
+
+proc layerNormResidualParallel*(rows, cols: int, src, resid, dst, scale, bias: ptr float32,
+                                eps: float32) =
+  ## `layerNormResidual` (resid not nil) in parts of at least 64 KiB across the pool's threads.
+  var job = ResidualNormJob(cols: cols, eps: eps, src: src, resid: resid, dst: dst, scale: scale,
+                            bias: bias)
+  let perPart = max(1, 16384 div max(cols, 1))
+  if rows <= perPart or numThreads() <= 1:
+    runResidualNorm(0, rows, job.addr)
   else:
-    layerNormPortable(rows, cols, src, dst, scale, bias, eps)
+    parallelFor(0, rows, perPart, runResidualNorm, job.addr)
 
 proc channelAffine*(n, c, spatial: int, src, dst, scale, shift: ptr float32) =
   ## y = x * scale[ch] + shift[ch] for NC... tensors (BatchNormalization folded to this).

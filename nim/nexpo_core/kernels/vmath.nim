@@ -43,6 +43,11 @@ template fastExpBody(x0: float32): float32 =
   let scale = cast[float32]((int32(kf) + 127'i32) shl 23)
   p * scale
 
+template fastExp*(x: float32): float32 =
+  ## The exp of `vExp` for one element, to inline into other kernels' loops (NaN: not defined,
+  ## test for it).
+  fastExpBody(x)
+
 template fastErfBody(x: float32): float32 =
   let ax = absolute(x)
   let t = 1'f32 / (1'f32 + 0.3275911'f32 * ax)
