@@ -31,7 +31,6 @@ when x86SimdEnabled:
 
   var kTable {.align: 16.}: array[80, uint64] = k512   ## addressable, for vector loads
 
-  template rotr(x: uint64, n: static int): uint64 = (x shr n) or (x shl (64 - n))
   template vror(v: M128i, n: static int): M128i =
     mm_or_si128(mm_srli_epi64(v, n), mm_slli_epi64(v, 64 - n))
 
@@ -56,18 +55,7 @@ when x86SimdEnabled:
       mm_storeu_si128(nextWk[2 * k].addr, mm_add_epi64(s, mm_loadu_si128(kTable[2 * k].addr)))
 
   template roundWk(a, b, c, d, e, f, g, h, abPrev, abNew: untyped, t: static int) {.dirty.} =
-    ## d and h take the new values; abPrev is b xor c, abNew becomes a xor b. (The order of
-    ## the statements is `sha512_avx512.nim`'s measured one.)
-    block:
-      h += wk[t]
-      let sigma1 = rotr(e, 14) xor rotr(e, 18) xor rotr(e, 41)
-      h += (e and f) + ((not e) and g)
-      d += h
-      d += sigma1
-      h += sigma1
-      abNew = a xor b
-      h += (abNew and abPrev) xor b
-      h += rotr(a, 28) xor rotr(a, 34) xor rotr(a, 39)
+    scalarRound(a, b, c, d, e, f, g, h, abPrev, abNew, wk[t])
 
   template eight(t: static int) {.dirty.} =
     roundWk(a, b, c, d, e, f, g, h, m1, m0, t)

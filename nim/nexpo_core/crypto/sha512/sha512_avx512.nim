@@ -49,7 +49,6 @@ when x86SimdEnabled:
     r
   var kPairs {.align: 32.}: array[160, uint64] = kPairsInit  ## K of step k, for both lanes
 
-  template rotr(x: uint64, n: static int): uint64 = (x shr n) or (x shl (64 - n))
   template xor3(a, b, c: M256i): M256i = mm256_ternarylogic_epi64(a, b, c, 0x96)
   template sigma0y(v: M256i): M256i =
     xor3(mm256_ror_epi64(v, 1), mm256_ror_epi64(v, 8), mm256_srli_epi64(v, 7))
@@ -79,18 +78,8 @@ when x86SimdEnabled:
       mm256_storeu_si256(ahead[4 * j].addr, mm256_add_epi64(s, mm256_loadu_si256(kAhead[4 * j].addr)))
 
   template round(a, b, c, d, e, f, g, h, abPrev, abNew: untyped, s, lane: static int) {.dirty.} =
-    ## Round 16·pass + s: d and h take the new values; abPrev is b xor c, abNew becomes a xor b.
-    ## (GCC still forms T1 = h + W+K + Ch + Σ1 once and adds it to d and h: 22 operations.)
-    block:
-      h += wk[4 * (s shr 1) + 2 * lane + (s and 1)]
-      let sigma1 = rotr(e, 14) xor rotr(e, 18) xor rotr(e, 41)
-      h += (e and f) + ((not e) and g)
-      d += h
-      d += sigma1
-      h += sigma1
-      abNew = a xor b
-      h += (abNew and abPrev) xor b
-      h += rotr(a, 28) xor rotr(a, 34) xor rotr(a, 39)
+    ## Round 16·pass + s of block `lane` (0 low, 1 high): W+K from the interleaved schedule.
+    scalarRound(a, b, c, d, e, f, g, h, abPrev, abNew, wk[4 * (s shr 1) + 2 * lane + (s and 1)])
 
   template eight(s, lane: static int) {.dirty.} =
     round(a, b, c, d, e, f, g, h, m1, m0, s, lane)

@@ -68,6 +68,21 @@ template round(w: var array[16, uint64], a, b, c, d, e, f, g, h: untyped, t: sta
   d += t1
   h = t1 + bigSigma0(a) + ((a and b) or (c and (a or b)))
 
+template scalarRound*(a, b, c, d, e, f, g, h, abPrev, abNew, wk: untyped) =
+  ## The SIMD paths' round: `wk` is W[t]+K[t] from their vector schedule; d and h take the new
+  ## values; Maj reuses the previous round's b xor c (abPrev) and leaves a xor b in abNew. The
+  ## statement order was measured (GCC follows it): 22 operations a round, as OpenSSL's.
+  block:
+    h += wk
+    let sigma1 = bigSigma1(e)
+    h += (e and f) + ((not e) and g)
+    d += h
+    d += sigma1
+    h += sigma1
+    abNew = a xor b
+    h += (abNew and abPrev) xor b
+    h += bigSigma0(a)
+
 template eightRounds(w: var array[16, uint64], t: static int) =
   round(w, a, b, c, d, e, f, g, h, t)
   round(w, h, a, b, c, d, e, f, g, t + 1)
