@@ -81,37 +81,25 @@ when x86SimdEnabled:
     ## Round 16·pass + s of block `lane` (0 low, 1 high): W+K from the interleaved schedule.
     scalarRound(a, b, c, d, e, f, g, h, abPrev, abNew, wk[4 * (s shr 1) + 2 * lane + (s and 1)])
 
-  template eight(s, lane: static int) {.dirty.} =
-    round(a, b, c, d, e, f, g, h, m1, m0, s, lane)
-    round(h, a, b, c, d, e, f, g, m0, m1, s + 1, lane)
-    round(g, h, a, b, c, d, e, f, m1, m0, s + 2, lane)
-    round(f, g, h, a, b, c, d, e, m0, m1, s + 3, lane)
-    round(e, f, g, h, a, b, c, d, m1, m0, s + 4, lane)
-    round(d, e, f, g, h, a, b, c, m0, m1, s + 5, lane)
-    round(c, d, e, f, g, h, a, b, m1, m0, s + 6, lane)
-    round(b, c, d, e, f, g, h, a, m0, m1, s + 7, lane)
+  template pair(x0, x1, x2, x3, x4, x5, x6, x7: untyped, s, lane: static int, step: static int) {.dirty.} =
+    ## Rounds s and s+1 (the variables rotate by two), then schedule step `step` (none if < 0).
+    round(x0, x1, x2, x3, x4, x5, x6, x7, m1, m0, s, lane)
+    round(x7, x0, x1, x2, x3, x4, x5, x6, m0, m1, s + 1, lane)
+    when step >= 0: schedStep(step)
+
+  template eight(s, lane: static int, step: static int = -1) {.dirty.} =
+    ## Rounds s ..< s+8; with `step` >= 0, schedule steps step ..< step+4 between their pairs.
+    pair(a, b, c, d, e, f, g, h, s, lane, (if step < 0: -1 else: step))
+    pair(g, h, a, b, c, d, e, f, s + 2, lane, (if step < 0: -1 else: step + 1))
+    pair(e, f, g, h, a, b, c, d, s + 4, lane, (if step < 0: -1 else: step + 2))
+    pair(c, d, e, f, g, h, a, b, s + 6, lane, (if step < 0: -1 else: step + 3))
 
   template sixteen(lane: static int) {.dirty.} =
     eight(0, lane); eight(8, lane)
 
   template sixteenScheduling() {.dirty.} =
     ## 16 rounds of the low block, with the next 8 schedule steps of both blocks between them.
-    round(a, b, c, d, e, f, g, h, m1, m0, 0, 0); round(h, a, b, c, d, e, f, g, m0, m1, 1, 0)
-    schedStep(0)
-    round(g, h, a, b, c, d, e, f, m1, m0, 2, 0); round(f, g, h, a, b, c, d, e, m0, m1, 3, 0)
-    schedStep(1)
-    round(e, f, g, h, a, b, c, d, m1, m0, 4, 0); round(d, e, f, g, h, a, b, c, m0, m1, 5, 0)
-    schedStep(2)
-    round(c, d, e, f, g, h, a, b, m1, m0, 6, 0); round(b, c, d, e, f, g, h, a, m0, m1, 7, 0)
-    schedStep(3)
-    round(a, b, c, d, e, f, g, h, m1, m0, 8, 0); round(h, a, b, c, d, e, f, g, m0, m1, 9, 0)
-    schedStep(4)
-    round(g, h, a, b, c, d, e, f, m1, m0, 10, 0); round(f, g, h, a, b, c, d, e, m0, m1, 11, 0)
-    schedStep(5)
-    round(e, f, g, h, a, b, c, d, m1, m0, 12, 0); round(d, e, f, g, h, a, b, c, m0, m1, 13, 0)
-    schedStep(6)
-    round(c, d, e, f, g, h, a, b, m1, m0, 14, 0); round(b, c, d, e, f, g, h, a, m0, m1, 15, 0)
-    schedStep(7)
+    eight(0, 0, 0); eight(8, 0, 4)
 
   template blockStart() {.dirty.} =
     a = state[0]; b = state[1]; c = state[2]; d = state[3]
