@@ -11,14 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _inference_models as models
-from onnx import ModelProto, TensorProto, helper, numpy_helper
-
-from nexpo import _native
-from nexpo.inference import InferenceSession
-
+pytest.importorskip("onnx")  # the installed-wheel suites run without it
 ort = pytest.importorskip("onnxruntime")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _inference_models as models  # noqa: E402
+from onnx import ModelProto, TensorProto, helper, numpy_helper  # noqa: E402
+
+from nexpo import _native  # noqa: E402
+from nexpo.inference import InferenceSession  # noqa: E402
 
 
 def linear_model(k: int, n: int, *, gemm: bool, seed: int) -> ModelProto:
