@@ -174,6 +174,20 @@ def gemm_b_panel_width(isa: str) -> int:
     return int(lib.nexpo_gemm_b_panel_width(ISA_NAMES.index(isa)))
 
 
+def gemm_pack_weights(isa: str, b: Any) -> Any:
+    """``b`` (a C-contiguous k x n float32 array) as ``isa``'s B panels: a flat float32 array of
+    k * (n rounded up to the panel width) elements, what the GEMM reads in place."""
+    import numpy as np
+
+    k, n = b.shape
+    nr = gemm_b_panel_width(isa)
+    out = np.empty(k * -(-n // nr) * nr, dtype=np.float32)
+    src = ffi.cast("float *", ffi.from_buffer(b))
+    dst = ffi.cast("float *", ffi.from_buffer(out, require_writable=True))
+    check(lib.nexpo_gemm_pack_weights(ISA_NAMES.index(isa), k, n, src, dst))
+    return out
+
+
 def set_isa(name: str) -> None:
     """Force an instruction-set path no wider than the CPU's best (used by NEXPO_ISA and tests)."""
     if name not in ISA_NAMES:

@@ -49,12 +49,8 @@ def _packed_weights(
     k, n = w.shape
     if b_strides != (n, 1) or k == 0 or n <= nr or k * -(-n // nr) * nr * 4 > MAX_PACKED_BYTES:
         return -1, 0, None
-    panels = -(-n // nr)
-    padded = np.zeros((k, panels * nr), dtype=np.float32)
-    padded[:, :n] = w
-    # panel q = columns q*nr ..< q*nr+nr, k rows of nr contiguous elements (kernels/gemm.nim)
-    packed = np.ascontiguousarray(padded.reshape(k, panels, nr).transpose(1, 0, 2))
-    return _native.ISA_NAMES.index(isa), nr, b.const(packed.reshape(-1))
+    packed = _native.gemm_pack_weights(isa, np.ascontiguousarray(w))
+    return _native.ISA_NAMES.index(isa), nr, b.const(packed)
 
 
 def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:

@@ -100,3 +100,21 @@ def test_panel_width_is_the_kernels_on_every_path() -> None:
     widths = [_native.gemm_b_panel_width(isa) for isa in _native.ISA_NAMES]
     assert all(w > 0 and w % 8 == 0 for w in widths), widths
     assert widths == sorted(widths)  # wider vectors, wider panels
+
+
+@pytest.mark.parametrize("isa", _native.ISA_NAMES)
+@pytest.mark.parametrize(("k", "n"), [(1, 1), (3, 33), (64, 256), (17, 70)])
+def test_packed_weights_are_the_kernels_panels(isa: str, k: int, n: int) -> None:
+    """Panel q: columns q*nr ..< q*nr+nr, k rows of nr contiguous floats, zeros past n."""
+    w = np.random.default_rng(k * n).standard_normal((k, n)).astype(np.float32)
+    nr = _native.gemm_b_panel_width(isa)
+    panels = -(-n // nr)
+    padded = np.zeros((k, panels * nr), np.float32)
+    padded[:, :n] = w
+    expected = padded.reshape(k, panels, nr).transpose(1, 0, 2).reshape(-1)
+    assert np.array_equal(_native.gemm_pack_weights(isa, w), expected)
+
+
+def test_packing_for_an_unknown_path_is_refused() -> None:
+    with pytest.raises(ValueError, match="isa: unknown path 7"):
+        _native.check(_native.lib.nexpo_gemm_pack_weights(7, 1, 1, _native.NULL, _native.NULL))

@@ -39,3 +39,8 @@ int32_t nexpo_linear(int32_t dtype, size_t m, size_t n, size_t k,
 /* Columns of a float32 B panel of the GEMM micro-kernel on an ISA path (the numbering of
  * nexpo_isa_active); 0 for an unknown path. A constant B packed in this layout is read in place. */
 int32_t nexpo_gemm_b_panel_width(int32_t isa);
+
+/* Pack a row-major k x n float32 B into the ISA path's B panels (nexpo_gemm_b_panel_width wide,
+ * zero-padded past n): dst holds k * (n rounded up to the panel width) floats. The planner packs
+ * constant weights this way once, at load. */
+int32_t nexpo_gemm_pack_weights(int32_t isa, size_t k, size_t n, const float *b, float *dst);

@@ -53,3 +53,14 @@ proc nexpo_linear*(dtype: int32, m, n, k: int, x: pointer, rsx, csx: int, w: poi
 proc nexpo_gemm_b_panel_width*(isa: int32): int32 {.exportc, cdecl.} =
   if isa < ord(low(Isa)) or isa > ord(high(Isa)): 0'i32
   else: int32(bPanelWidth(Isa(isa)))
+
+proc nexpo_gemm_pack_weights*(isa: int32, k, n: int, b, dst: pointer): int32 {.exportc, cdecl.} =
+  cabi:
+    check(isa >= ord(low(Isa)) and isa <= ord(high(Isa)), "isa: unknown path " & $isa)
+    checkDim(k, "k")
+    checkDim(n, "n")
+    checkAddr(float32, b, k * n, "b")
+    let (nr, elems) = packedWeightsLen[float32](Isa(isa), k, n)
+    checkAddr(float32, dst, elems, "dst")
+    packWeights[float32](nr, k, n, Operand[float32](base: cast[ptr float32](b), rs: n, cs: 1),
+                         cast[ptr float32](dst))
