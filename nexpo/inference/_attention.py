@@ -51,9 +51,8 @@ class Match:
 
 def defer_attention(b: Builder) -> None:
     """Find every attention pattern in the graph and defer its nodes to its last MatMul."""
-    producers = {name: node for node in b.graph.nodes for name in node.outputs if name}
     for node in b.graph.nodes:
-        m = _match(b, producers, node)
+        m = _match(b, b.graph.producers, node)
         if m is not None and not any(id(n) in b.skipped for n in m.deferred()):
             b.defer(m.deferred(), m.out, _planner(m))
 

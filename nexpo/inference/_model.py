@@ -90,6 +90,7 @@ class Graph:
     initializers: dict[str, np.ndarray[Any, Any]]
     opset: int
     consumers: dict[str, list[Node]] = field(default_factory=dict)
+    producers: dict[str, Node] = field(default_factory=dict)  # output name -> its node
 
 
 def _read_model(model: object) -> onnx.ModelProto:
@@ -245,4 +246,7 @@ def load_graph(model: object, check_node: Any) -> Graph:
     for node in ordered:
         for name in node.inputs:
             graph.consumers.setdefault(name, []).append(node)
+        for name in node.outputs:
+            if name:
+                graph.producers[name] = node
     return graph

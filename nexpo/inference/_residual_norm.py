@@ -16,11 +16,10 @@ __all__ = ["defer_residual_norm"]
 
 
 def defer_residual_norm(b: Builder) -> None:
-    producers = {name: node for node in b.graph.nodes for name in node.outputs if name}
     for norm in b.graph.nodes:
         if norm.op_type != "LayerNormalization" or norm.domain != "" or not norm.inputs:
             continue
-        add = producers.get(norm.inputs[0])
+        add = b.graph.producers.get(norm.inputs[0])
         if add is None or add.op_type != "Add" or add.domain != "" or len(add.inputs) != 2:
             continue
         users = b.graph.consumers.get(add.outputs[0], [])
