@@ -276,13 +276,8 @@ proc step(r: var Reader, sp: Spaces, opcode: OpCode) =
     r.need(g, 4 * cols, "scale")
     if b.p != nil: r.need(b, 4 * cols, "bias")
     if rows * cols == 0: return
-    if resid.p != nil:
-      layerNormResidualParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](resid.p),
-                                cast[ptr float32](o.p), cast[ptr float32](g.p),
-                                cast[ptr float32](b.p), eps)
-    else:
-      layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](o.p),
-                        cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
+    layerNormParallel(rows, cols, cast[ptr float32](x.p), cast[ptr float32](resid.p),
+                      cast[ptr float32](o.p), cast[ptr float32](g.p), cast[ptr float32](b.p), eps)
   of opAffine, opInstanceNorm:
     let n = r.nonNegative("n")
     let c = r.nonNegative("c")

@@ -7,8 +7,7 @@
 
 import std/math
 import ../config, ../cpu, ../targets
-import ../runtime/scheduler
-import ./common, ./vmath
+import ./vmath
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -195,28 +194,6 @@ proc layerNorm*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float3
   ## (x - mean) / sqrt(var + eps) * scale + bias over each contiguous row; `bias` may be nil.
   ## Compiled for each ISA path (the row sums and the scaling are vector loops).
   layerNormResidual(rows, cols, src, nil, dst, scale, bias, eps)
-
-type ResidualNormJob = object
-  cols: int
-  eps: float32
-  src, resid, dst, scale, bias: ptr float32
-
-proc runResidualNorm(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
-  let job = cast[ptr ResidualNormJob](ctx)
-  let at = lo * job.cols
-  layerNormResidual(hi - lo, job.cols, job.src +! at, job.resid +! at, job.dst +! at, job.scale,
-                    job.bias, job.eps)
-
-proc layerNormResidualParallel*(rows, cols: int, src, resid, dst, scale, bias: ptr float32,
-                                eps: float32) =
-  ## `layerNormResidual` (resid not nil) in parts of at least 64 KiB across the pool's threads.
-  var job = ResidualNormJob(cols: cols, eps: eps, src: src, resid: resid, dst: dst, scale: scale,
-                            bias: bias)
-  let perPart = max(1, 16384 div max(cols, 1))
-  if rows <= perPart or numThreads() <= 1:
-    runResidualNorm(0, rows, job.addr)
-  else:
-    parallelFor(0, rows, perPart, runResidualNorm, job.addr)
 
 proc channelAffine*(n, c, spatial: int, src, dst, scale, shift: ptr float32) =
   ## y = x * scale[ch] + shift[ch] for NC... tensors (BatchNormalization folded to this).

@@ -16,6 +16,7 @@ type
     alpha, beta, eps: float32
     rowLen, axis, inner: int   ## elements per row; softmax's axis and inner sizes
     src, dst, scale, bias: ptr float32
+    resid: ptr float32         ## layer norm: nil, or a residual added to src first
 
 proc runRows(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   let job = cast[ptr RowsJob](ctx)
@@ -25,7 +26,9 @@ proc runRows(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
   case job.kind
   of 0: unaryMap(job.unary, rows * job.rowLen, src, dst, job.alpha, job.beta)
   of 1, 2: softmaxLines(rows, job.axis, job.inner, src, dst, job.kind == 2)
-  else: layerNorm(rows, job.rowLen, src, dst, job.scale, job.bias, job.eps)
+  else:
+    let resid = if job.resid == nil: nil else: job.resid +! (lo * job.rowLen)
+    layerNormResidual(rows, job.rowLen, src, resid, dst, job.scale, job.bias, job.eps)
 
 proc split(job: var RowsJob, rows: int) =
   let perPart = max(1, minChunk div max(job.rowLen, 1))
@@ -48,6 +51,8 @@ proc softmaxParallel*(outer, axis, inner: int, src, dst: ptr float32, logSoftmax
                     inner: inner, src: src, dst: dst)
   split(job, outer)
 
-proc layerNormParallel*(rows, cols: int, src, dst, scale, bias: ptr float32, eps: float32) =
-  var job = RowsJob(kind: 3, rowLen: cols, eps: eps, src: src, dst: dst, scale: scale, bias: bias)
+proc layerNormParallel*(rows, cols: int, src, resid, dst, scale, bias: ptr float32, eps: float32) =
+  ## LayerNorm of each row of src (+ resid when not nil: a fused residual Add).
+  var job = RowsJob(kind: 3, rowLen: cols, eps: eps, src: src, resid: resid, dst: dst,
+                    scale: scale, bias: bias)
   split(job, rows)
