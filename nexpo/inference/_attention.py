@@ -117,12 +117,7 @@ def _planner(m: Match) -> Handler:
         fused = _emit(b, m)
         if fused is not None:
             return [fused]
-        for n in m.deferred():  # the shapes do not fit: every node as it is
-            b.skipped.discard(id(n))
-        for n in m.deferred():
-            if id(n) not in b.skipped:
-                b.run(n)
-        return b.handlers[node.op_type](b, node, [b.values[i] for i in node.inputs])
+        return b.run_unfused(m.deferred(), node)  # the shapes do not fit: every node as it is
 
     return plan
 

@@ -183,6 +183,17 @@ class Builder:
                 self.values[name] = v
         return outs
 
+    def run_unfused(self, nodes: list[Node], last: Node) -> list[Value]:
+        """In a deferred handler whose fusion does not fit the shapes: plan ``nodes`` and then
+        ``last`` node by node, with their own handlers."""
+        for n in nodes:
+            self.skipped.discard(id(n))
+        for n in nodes:
+            if id(n) not in self.skipped:  # (a handler may have fused a later one)
+                self.run(n)
+        ins = [self.values[name] if name else None for name in last.inputs]
+        return self.handlers[last.op_type](self, last, ins)
+
     # --- emission -------------------------------------------------------------------------------
     def ref(self, v: Value) -> Ref:
         if v.storage is None:

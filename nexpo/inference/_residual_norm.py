@@ -35,8 +35,6 @@ def _planner(add: Node) -> Handler:
         x, y = (b.values[n] for n in add.inputs)
         if x.dtype == F32 and y.dtype == F32 and x.shape == y.shape and x.shape:
             return [emit_layer_norm(b, node, x, ins, residual=y)]
-        b.skipped.discard(id(add))
-        b.run(add)
-        return b.handlers[node.op_type](b, node, [b.values.get(n) if n else None for n in node.inputs])
+        return b.run_unfused([add], node)
 
     return plan
