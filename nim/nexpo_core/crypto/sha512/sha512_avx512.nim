@@ -2,8 +2,9 @@
 ## of TWO blocks at once in ymm registers (block i in the low 128-bit lane, block i+1 in the
 ## high one), with AVX-512VL's `vprorq` and `vpternlogq` for σ0/σ1.
 ##
-## The rounds are bound by the 4 integer ALUs: 22 operations a round, as in OpenSSL's AVX2
-## code, so the gains left are in how well they are scheduled. The schedule runs on the vector
+## The rounds are `scalarRoundShortChain`: with six integer ALUs (Zen 5) the round is bound by
+## its dependency chain, not by its operation count (OpenSSL's AVX2 code has the fewest, 22, and
+## a chain of 5; this round has 25 and a chain of 4: 5 % faster here). The schedule runs on the vector
 ## pipes and is hidden (measured: dropping it changes nothing). The code is a loop of 16 rounds,
 ## not 80 unrolled: unrolled, two blocks' rounds and schedule were ~5,000 instructions, more
 ## than the op cache holds, and measured 2% slower on Zen 4.
@@ -79,7 +80,7 @@ when x86SimdEnabled:
 
   template round(a, b, c, d, e, f, g, h, abPrev, abNew: untyped, s, lane: static int) {.dirty.} =
     ## Round 16·pass + s of block `lane` (0 low, 1 high): W+K from the interleaved schedule.
-    scalarRound(a, b, c, d, e, f, g, h, abPrev, abNew, wk[4 * (s shr 1) + 2 * lane + (s and 1)])
+    scalarRoundShortChain(a, b, c, d, e, f, g, h, abPrev, abNew, wk[4 * (s shr 1) + 2 * lane + (s and 1)])
 
   template pair(x0, x1, x2, x3, x4, x5, x6, x7: untyped, s, lane: static int, step: static int) {.dirty.} =
     ## Rounds s and s+1 (the variables rotate by two), then schedule step `step` (none if < 0).
