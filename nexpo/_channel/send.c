@@ -12,12 +12,17 @@ static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const cha
 {
     nexpo_channel *ch = self->ch;
     if (CH_LIKELY(self->lend)) {
-        PyObject *lent = ch_lendable(msg, what);
-        if (lent == NULL)
-            return CH_FAILED;
         size_t sent;
-        int32_t status = ch_lend(ch, &lent, 1, &sent);
-        Py_DECREF(lent);
+        int32_t status;
+        if (CH_LIKELY(PyBytes_CheckExact(msg))) { /* the caller's reference covers the call */
+            status = ch_lend(ch, &msg, 1, &sent);
+        } else {
+            PyObject *lent = ch_lendable(msg, what);
+            if (lent == NULL)
+                return CH_FAILED;
+            status = ch_lend(ch, &lent, 1, &sent);
+            Py_DECREF(lent);
+        }
         if (status != NEXPO_EUNSUPPORTED)
             return status;
         self->lend = 0; /* a shared ring, or slots too small for a reference: copy from now on */
