@@ -5,7 +5,8 @@ through FastAPI + Starlette (exception and exit-stack middleware, router, ``Requ
 objects, dependency solving) — for a small model that machinery, not the model, bounds throughput.
 
 ``HotPathMiddleware`` sits innermost among the gateway's middleware (after auth, limits, deadline,
-metrics and tracing, which all still apply) and answers these operations itself by calling the
+metrics and tracing, which all still apply; the hot lane, api/hot_lane.py, calls its handler with
+the same checks in front of the chain) and answers these operations itself by calling the
 *same* functions the FastAPI routes call (``infer_json``, ``hash_json``) with the same body
 budgets, so both paths give byte-identical answers and errors.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
@@ -101,13 +103,16 @@ class HotPathMiddleware:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            for route in self.routes:
-                if route.method == method and (match := route.pattern.match(path)) is not None:
-                    await self._serve(route, match.groupdict(), scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        serve = self.handler(scope) if scope["type"] == "http" else None
+        await (serve or self.app)(scope, receive, send)
+
+    def handler(self, scope: Scope) -> ASGIApp | None:
+        """What answers this HTTP request: one of the hot routes, else None (not ours)."""
+        method, path = scope["method"], scope["path"]
+        for route in self.routes:
+            if route.method == method and (match := route.pattern.match(path)) is not None:
+                return partial(self._serve, route, match.groupdict())
+        return None
 
     async def _serve(
         self, route: _Compiled, params: dict[str, str], scope: Scope, receive: Receive, send: Send

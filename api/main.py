@@ -2,10 +2,12 @@
 
 Middleware, outermost first (all pure ASGI)::
 
-    [root path] → [OpenTelemetry] → metrics → traceparent → timeout → auth → rate limit → body limit
-        → hot path (infer, hash, ping: api/fastpath.py) → FastAPI routes
+    [root path] → [OpenTelemetry] → [hot lane] → metrics → /v2 error shape → traceparent → timeout
+        → auth → rate limit → body limit → hot paths (v2 infer; v1 infer, hash, ping) → FastAPI routes
 
 so metrics count every answer (401/413/429/504 too) and the deadline covers everything after it.
+The hot lane (api/hot_lane.py) answers the hot paths' admissible requests itself, making the same
+checks as plain calls; everything else goes down the chain.
 Routers' routes are added to the app directly (see ``create_app``).
 """
 
@@ -28,6 +30,7 @@ from . import workers
 from .deps import BODY_MODELS
 from .fastpath import HotPathMiddleware, HotRoute
 from .grpc_v2 import server as grpc_server
+from .hot_lane import HotLane
 from .inference import MicroBatcher, ModelRegistry
 from .middleware import (
     ApiKeys,
@@ -266,6 +269,18 @@ def create_app(settings: Settings | None = None, *, fast_paths: bool = True) -> 
     app.add_middleware(TraceparentMiddleware, use_otel=tracing is not None)
     app.add_middleware(V2ErrorShapeMiddleware)  # /v2 answers {"error": ...}, from middleware too
     app.add_middleware(MetricsMiddleware)
+    if fast_paths and tracing is None and not settings.root_path:  # those must see every request first
+        app.add_middleware(
+            HotLane,
+            gateway=app.state.gateway,
+            hot=HOT_ROUTES,
+            routes=app.router.routes,
+            keys=keys,
+            max_body_bytes=settings.max_body_bytes,
+            timeout_s=settings.request_timeout_s,
+            buckets=app.state.gateway.rate_buckets if settings.rate_limit_rps > 0 else None,
+            shared=app.state.gateway.shared_limits,
+        )
     if tracing is not None:
         app.add_middleware(tracing[0], **tracing[1])
         app.state.gateway.tracer_provider = tracing[1]["tracer_provider"]

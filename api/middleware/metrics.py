@@ -35,11 +35,34 @@ UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+class RequestMetrics:
+    """The per-request series, with their label children cached per (method, route, status)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    def record(self, scope: Scope, status: int, start: float) -> None:
+        """One answered request: ``scope["route"]`` (set by routing or a hot path) names it."""
+        route = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        key = (method, template, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels(method, template, str(status))
+        counter.inc()
+        hkey = (method, template)
+        histogram = self._histograms.get(hkey)
+        if histogram is None:
+            histogram = self._histograms[hkey] = LATENCY.labels(method, template)
+        histogram.observe(time.perf_counter() - start)
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
+        self.metrics = RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,16 +82,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_recording_status)
         finally:
             IN_FLIGHT.dec()
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            key = (method, template, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = self._counters[key] = REQUESTS.labels(method, template, str(status))
-            counter.inc()
-            hkey = (method, template)
-            histogram = self._histograms.get(hkey)
-            if histogram is None:
-                histogram = self._histograms[hkey] = LATENCY.labels(method, template)
-            histogram.observe(time.perf_counter() - start)
+            self.metrics.record(scope, status, start)

@@ -51,6 +51,28 @@ class SharedLimiter(Protocol):
     async def take(self, identity: str) -> float: ...
 
 
+def identity_of(scope: Scope) -> str:
+    """Whom a request's tokens come from: its API key's id, else its client address."""
+    identity = scope.get(KEY_ID_SCOPE)
+    if identity is None:
+        client = scope.get("client")
+        identity = f"ip-{client[0]}" if client else "anonymous"
+    return str(identity)
+
+
+async def take_token(buckets: TokenBuckets, shared: SharedLimiter | None, scope: Scope) -> float:
+    """0.0 when the request may go, else the seconds until its identity has a token."""
+    identity = identity_of(scope)
+    return buckets.take(identity) if shared is None else await shared.take(identity)
+
+
+RATE_LIMITED = "rate limit exceeded for this API key"
+
+
+def retry_after(wait: float) -> list[tuple[bytes, bytes]]:
+    return [(b"retry-after", str(max(1, math.ceil(wait))).encode())]
+
+
 class RateLimitMiddleware:
     def __init__(
         self,
@@ -82,13 +104,8 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        identity = scope.get(KEY_ID_SCOPE)
-        if identity is None:
-            client = scope.get("client")
-            identity = f"ip-{client[0]}" if client else "anonymous"
-        wait = self.buckets.take(identity) if self.shared is None else await self.shared.take(identity)
+        wait = await take_token(self.buckets, self.shared, scope)
         if wait > 0.0:
-            retry = str(max(1, math.ceil(wait))).encode()
-            await send_problem(send, 429, "rate limit exceeded for this API key", [(b"retry-after", retry)])
+            await send_problem(send, 429, RATE_LIMITED, retry_after(wait))
             return
         await self.app(scope, receive, send)

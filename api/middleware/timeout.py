@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,9 +24,13 @@ from ..problems import send_problem
 log = logging.getLogger("api")
 
 
-class TimeoutMiddleware:
-    def __init__(self, app: ASGIApp, seconds: float, per_path: dict[str, float] | None = None) -> None:
-        self.app = app
+AnswerTimeout = Callable[[Send, int, str], Awaitable[None]]  # sends the 504 in the path's shape
+
+
+class Deadlines:
+    """The deadlines of the requests in flight, swept by one timer (see the module doc)."""
+
+    def __init__(self, seconds: float, per_path: dict[str, float] | None = None) -> None:
         self.seconds = seconds
         self.per_path = per_path or {}
         self.tick = min(0.05, seconds / 10, *(s / 10 for s in self.per_path.values()))
@@ -33,10 +38,17 @@ class TimeoutMiddleware:
         self._expired: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def run(
+        self,
+        scope: Scope,
+        send: Send,
+        call: Callable[[Send], Awaitable[None]],
+        answer: AnswerTimeout = send_problem,
+    ) -> None:
+        """``call(send)`` under this request's deadline; past it, ``answer`` sends the 504."""
         task = asyncio.current_task()
-        if scope["type"] != "http" or task is None:
-            await self.app(scope, receive, send)
+        if task is None:
+            await call(send)
             return
         seconds = self.per_path.get(scope["path"], self.seconds)
         loop = asyncio.get_running_loop()
@@ -52,7 +64,7 @@ class TimeoutMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await call(tracking_send)
         except asyncio.CancelledError:
             if task in self._expired:
                 self._expired.discard(task)
@@ -60,7 +72,7 @@ class TimeoutMiddleware:
                     if started:  # headers are out: all we can do is end the stream
                         log.warning("deadline hit mid-response on %s", scope["path"])
                         return
-                    await send_problem(send, 504, f"request not completed within {seconds:g} s")
+                    await answer(send, 504, f"request not completed within {seconds:g} s")
                     return
             raise
         finally:
@@ -76,3 +88,15 @@ class TimeoutMiddleware:
                 self._expired.add(task)
                 task.cancel()
         self._timer = loop.call_later(self.tick, self._sweep, loop) if self._deadlines else None
+
+
+class TimeoutMiddleware:
+    def __init__(self, app: ASGIApp, seconds: float, per_path: dict[str, float] | None = None) -> None:
+        self.app = app
+        self.deadlines = Deadlines(seconds, per_path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.deadlines.run(scope, send, lambda timed_send: self.app(scope, receive, timed_send))

@@ -43,6 +43,23 @@ def _otel_ids() -> tuple[bytes, bytes, bytes] | None:
     return f"{ctx.trace_id:032x}".encode(), f"{ctx.span_id:016x}".encode(), f"{ctx.trace_flags:02x}".encode()
 
 
+def traceparent_for(headers: list[tuple[bytes, bytes]], use_otel: bool) -> bytes:
+    """This request's ``traceparent``: OpenTelemetry's server span when on, else the incoming
+    trace continued with a new span id, else a new trace."""
+    ids = _otel_ids() if use_otel else None
+    if ids is None:
+        incoming = None
+        for name, value in headers:
+            if name == b"traceparent":
+                incoming = parse_traceparent(value)
+                break
+        # Ids need uniqueness, not secrecy: the PRNG (as OpenTelemetry's SDK uses) spares a
+        # getrandom syscall per id. A zero id is invalid, hence the "| 1".
+        trace_id, flags = incoming if incoming else (b"%032x" % (_random(128) | 1), b"00")
+        ids = (trace_id, b"%016x" % (_random(64) | 1), flags)
+    return b"00-" + ids[0] + b"-" + ids[1] + b"-" + ids[2]
+
+
 class TraceparentMiddleware:
     def __init__(self, app: ASGIApp, use_otel: bool = False) -> None:
         self.app = app
@@ -52,18 +69,7 @@ class TraceparentMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ids = _otel_ids() if self.use_otel else None
-        if ids is None:
-            incoming = None
-            for name, value in scope["headers"]:
-                if name == b"traceparent":
-                    incoming = parse_traceparent(value)
-                    break
-            # Ids need uniqueness, not secrecy: the PRNG (as OpenTelemetry's SDK uses) spares a
-            # getrandom syscall per id. A zero id is invalid, hence the "| 1".
-            trace_id, flags = incoming if incoming else (b"%032x" % (_random(128) | 1), b"00")
-            ids = (trace_id, b"%016x" % (_random(64) | 1), flags)
-        header = b"00-" + ids[0] + b"-" + ids[1] + b"-" + ids[2]
+        header = traceparent_for(scope["headers"], self.use_otel)
         token = current_traceparent.set(header.decode())
 
         async def send_with_trace(message: Message) -> None:

@@ -1,8 +1,9 @@
 """``POST /v2/models/{name}[/versions/{version}]/infer`` answered in pure ASGI, like the /v1 hot path
 (api/fastpath.py): FastAPI's request machinery costs more than a small model's inference.
 
-It sits inside every shared middleware (metrics, deadline, auth, rate and body limits still apply)
-and calls the route's own ``answer`` (api/routers/v2_inference.py), so both give the same bytes;
+It sits inside every shared middleware (metrics, deadline, auth, rate and body limits still apply;
+the hot lane, api/hot_lane.py, calls its handler with the same checks in front of them), answers
+errors in the protocol's shape itself, and calls the route's own ``answer`` (api/routers/v2_inference.py), so both give the same bytes;
 the FastAPI routes document the operation and serve it in apps built with ``fast_paths=False``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -17,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..problems import send_problem
 from ..routers.v2_inference import answer, find_version
 from ..state import Gateway
 from .errors import V2Error
@@ -25,6 +26,7 @@ from .errors import V2Error
 _PATH = re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")
 _LATEST, _VERSIONED = "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"
 _JSON = b"application/json"
+_HEAD = b"inference-header-content-length"
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes] | bytes:
@@ -58,12 +60,14 @@ class V2InferMiddleware:
         self.latest, self.versioned = documented[_LATEST], documented[_VERSIONED]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            match = _PATH.fullmatch(scope["path"])
-            if match is not None:
-                await self._serve(match["name"], match["version"], scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        serve = self.handler(scope) if scope["type"] == "http" else None
+        await (serve or self.app)(scope, receive, send)
+
+    def handler(self, scope: Scope) -> ASGIApp | None:
+        """What answers this HTTP request: an infer call, else None (not ours)."""
+        if scope["method"] == "POST" and (match := _PATH.fullmatch(scope["path"])) is not None:
+            return partial(self._serve, match["name"], match["version"])
+        return None
 
     async def _serve(
         self, name: str, version: str | None, scope: Scope, receive: Receive, send: Send
@@ -80,14 +84,14 @@ class V2InferMiddleware:
             return
         except ClientDisconnect:
             return
-        except StarletteHTTPException as exc:  # 413 from the body limit: problem+json, reshaped for /v2
+        except StarletteHTTPException as exc:  # 413 from the body limit, in the protocol's shape
             extra = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
-            await send_problem(send, exc.status_code, str(exc.detail), extra)
+            await _send(send, exc.status_code, _error(str(exc.detail)), _JSON, extra)
             return
         if head is None:
             await _send(send, 200, content, _JSON)
         else:
-            await _send(send, 200, content, b"application/octet-stream", b"%d" % head)
+            await _send(send, 200, content, b"application/octet-stream", [(_HEAD, b"%d" % head)])
 
 
 def _error(message: str) -> bytes:
@@ -96,9 +100,11 @@ def _error(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-async def _send(send: Send, status: int, body: bytes, media: bytes, head: bytes | None = None) -> None:
+async def _send(
+    send: Send, status: int, body: bytes, media: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [(b"content-type", media), (b"content-length", b"%d" % len(body))]
-    if head is not None:
-        headers.append((b"inference-header-content-length", head))
+    if extra:
+        headers += extra
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
