@@ -3,7 +3,8 @@
 
 It sits inside every shared middleware (metrics, deadline, auth, rate and body limits still apply;
 the hot lane, api/hot_lane.py, calls its handler with the same checks in front of them), answers
-errors in the protocol's shape itself, and calls the route's own ``answer`` (api/routers/v2_inference.py), so both give the same bytes;
+errors in the protocol's shape itself, and calls the route's own ``answer``
+(api/routers/v2_inference.py), so both give the same bytes;
 the FastAPI routes document the operation and serve it in apps built with ``fast_paths=False``.
 """
 
