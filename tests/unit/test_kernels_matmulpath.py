@@ -106,6 +106,8 @@ def _declined() -> dict[str, tuple[Any, Any]]:
         "float16": (a.astype(np.float16), b.astype(np.float16)),
         "int": (a.astype(np.int64), b.astype(np.int64)),
         "big-endian": (a.astype(">f8"), b.astype(">f8")),
+        # native float64, but not numpy's own dtype object: the C path compares it by identity
+        "dtype with metadata": (a.astype(np.dtype(np.float64, metadata={"unit": "m"})), b),
         "misaligned f32": (_misaligned(np.float32), b.astype(np.float32)),
         "misaligned f64": (_misaligned(np.float64), b),
         "1-D": (a[0], b),
@@ -125,7 +127,7 @@ def test_anything_else_is_declined_and_the_checked_path_answers(case: str) -> No
     a, b = DECLINED[case]
     assert fast(a, b) is NotImplemented
     if case in ("fortran", "strided", "transposed", "subclass", "subclass b", "matrix",
-                "misaligned f32", "misaligned f64"):
+                "misaligned f32", "misaligned f64", "dtype with metadata"):
         c = matmul(a, b)
         assert type(c) is np.ndarray
         assert_gemm_close(c, np.asarray(a), np.asarray(b))  # (allclose's atol failed near 0)
