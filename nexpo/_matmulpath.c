@@ -67,6 +67,24 @@ static int mp_plain_matrix(const Py_buffer *view, Py_ssize_t itemsize)
     return ((uintptr_t)view->buf % (uintptr_t)itemsize) == 0;
 }
 
+/* The result's shape tuple (m, n), a new reference. The last one is kept (GIL held): a loop
+ * of same-shaped products (the usual case) reuses it instead of building a tuple per call. */
+static PyObject *mp_last_shape;
+static Py_ssize_t mp_last_m = -1, mp_last_n = -1;
+
+static PyObject *mp_shape_of(Py_ssize_t m, Py_ssize_t n)
+{
+    if (mp_last_shape != NULL && m == mp_last_m && n == mp_last_n)
+        return Py_NewRef(mp_last_shape);
+    PyObject *shape = Py_BuildValue("(nn)", m, n);
+    if (shape == NULL)
+        return NULL;
+    Py_XSETREF(mp_last_shape, Py_NewRef(shape));
+    mp_last_m = m;
+    mp_last_n = n;
+    return shape;
+}
+
 static PyObject *mp_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
@@ -111,18 +129,9 @@ static PyObject *mp_matmul(PyObject *self, PyObject *const *args, Py_ssize_t nar
         goto done;
     }
     Py_ssize_t m = va.shape[0], k = va.shape[1], n = vb.shape[1];
-    PyObject *shape = PyTuple_New(2);
+    PyObject *shape = mp_shape_of(m, n);
     if (shape == NULL)
         goto done;
-    PyObject *rows = PyLong_FromSsize_t(m), *cols = PyLong_FromSsize_t(n);
-    if (rows == NULL || cols == NULL) {
-        Py_XDECREF(rows);
-        Py_XDECREF(cols);
-        Py_DECREF(shape);
-        goto done;
-    }
-    PyTuple_SET_ITEM(shape, 0, rows);
-    PyTuple_SET_ITEM(shape, 1, cols);
     PyObject *call_args[2] = {shape, single ? mp_float32 : mp_float64};
     PyObject *c = PyObject_Vectorcall(mp_empty, call_args, 2, NULL);
     Py_DECREF(shape);
