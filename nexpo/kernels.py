@@ -50,19 +50,26 @@ _ACTIVATION_CODES: Final = {
 ACTIVATIONS: Final = ("relu", "gelu", "tanh", "sigmoid", "softmax")
 
 
+class _Matmul(Protocol):
+    def __call__(self, a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> FloatArray: ...
+
+
 class _MatmulPath(Protocol):
-    """``nexpo._matmulpath`` (nexpo/_matmulpath.c): ``matmul`` returns the product of two exact
+    """``nexpo._matmulpath`` (nexpo/_matmulpath.c). ``plain`` returns the product of two exact
     ndarrays that are 2-D, aligned, C-contiguous and of one native float dtype, described by
-    their buffer exports; NotImplemented for anything else (and when the native call fails: the
-    checked path then repeats it and raises). The GIL is released when m·n·k >= GIL_MINSIZE."""
+    their buffer exports; NotImplemented for anything else (and when the native call fails). The
+    GIL is released when m·n·k >= GIL_MINSIZE. ``matmul`` is this module's public ``matmul``: it
+    takes ``matmul(a, b)`` through ``plain`` and hands every other call, and every
+    NotImplemented, to the callable given to ``set_fallback`` (``_matmul_checked``)."""
 
     GIL_MINSIZE: int
+    matmul: _Matmul
 
-    def matmul(self, a: object, b: object, /) -> FloatArray | NotImplementedType: ...
+    def plain(self, a: object, b: object, /) -> FloatArray | NotImplementedType: ...
+    def set_fallback(self, fn: _Matmul, /) -> None: ...
 
 
 _mp: Final[_MatmulPath] = load_sibling_module("nexpo._matmulpath")
-_matmul_common: Final = _mp.matmul
 
 
 def _private_view(obj: object, name: str, what: str = "a numpy.ndarray") -> FloatArray:
@@ -170,21 +177,8 @@ def _gemm(
     return result
 
 
-def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
-    """``a @ b`` for 2-D float32 or float64 arrays of the same dtype; the result is C-contiguous.
-
-    ``out``, when given, receives the result in place and is returned; it must be C-contiguous
-    with shape ``(a.shape[0], b.shape[1])`` and the inputs' dtype (``ValueError`` otherwise).
-    Raises ``TypeError`` for non-float or mixed dtypes and ``ValueError`` for arrays that are not
-    2-D or whose inner dimensions differ.
-    """
-    # The common call (two plain aligned C-contiguous 2-D ndarrays of one float dtype, no out=)
-    # in one C call (nexpo/_matmulpath.c): at n = 64 the product takes a few microseconds, so
-    # the wrapper's own cost counts. Anything else comes back NotImplemented: the checks below.
-    if out is None:
-        c = _matmul_common(a, b)
-        if c is not NotImplemented:
-            return c
+def _matmul_checked(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> FloatArray:
+    """``matmul`` for every call its C entry does not take: any view, ``out=``, and the errors."""
     a = _float_array(a, "a")
     b = _float_array(b, "b")
     _same_dtype("a and b", a, b)
@@ -199,6 +193,23 @@ def matmul(a: FloatArray, b: FloatArray, *, out: FloatArray | None = None) -> Fl
         return _gemm(a, b, None, None, None)
     _gemm(a, b, _check_out(out, (a.shape[0], b.shape[1]), a.dtype), None, None)
     return out  # the caller's object (its memory now holds the product)
+
+
+_mp.set_fallback(_matmul_checked)
+
+matmul: Final[_Matmul] = _mp.matmul
+"""``a @ b`` for 2-D float32 or float64 arrays of the same dtype; the result is C-contiguous.
+
+``out``, when given, receives the result in place and is returned; it must be C-contiguous with
+shape ``(a.shape[0], b.shape[1])`` and the inputs' dtype (``ValueError`` otherwise). Raises
+``TypeError`` for non-float or mixed dtypes and ``ValueError`` for arrays that are not 2-D or
+whose inner dimensions differ.
+
+It is a C function (nexpo/_matmulpath.c): at n = 64 the product takes a few microseconds, so a
+Python wrapper's own cost would count. It takes the common call (two plain aligned C-contiguous
+2-D ndarrays of one float dtype, no ``out``) itself, and hands anything else to
+``_matmul_checked`` with its arguments as given.
+"""
 
 
 def linear(

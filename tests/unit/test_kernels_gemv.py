@@ -16,7 +16,7 @@ from nexpo.kernels import linear, matmul
 
 Array = npt.NDArray[Any]
 DTYPES = [np.float32, np.float64]
-# (k, n): B from 1 MiB up; k not a multiple of the 8 rows of a pass, n across several y blocks,
+# (k, n): B from 1 MiB up; k not a multiple of the 4 rows of a pass, n across several y blocks,
 # ragged ends and column parts that are not a whole number of vectors
 SHAPES = [(1024, 1024), (1023, 257), (2049, 130), (9, 40000), (40000, 9), (300, 1001)]
 VIEWS: dict[str, Callable[[Array], Array]] = {

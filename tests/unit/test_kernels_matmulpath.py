@@ -6,6 +6,7 @@ NotImplemented for anything else, which kernels.matmul's checked path then takes
 
 from __future__ import annotations
 
+import inspect
 import random
 import threading
 from typing import Any
@@ -19,7 +20,7 @@ from nexpo.kernels import matmul
 
 Array = npt.NDArray[Any]
 DTYPES = [np.float32, np.float64]
-fast = kernels._mp.matmul
+fast = kernels._mp.plain
 
 
 def operands(m: int, k: int, n: int, dtype: Any, seed: int = 0) -> tuple[Array, Array]:
@@ -106,6 +107,8 @@ def _declined() -> dict[str, tuple[Any, Any]]:
         "float16": (a.astype(np.float16), b.astype(np.float16)),
         "int": (a.astype(np.int64), b.astype(np.int64)),
         "big-endian": (a.astype(">f8"), b.astype(">f8")),
+        # native float64, but not numpy's own dtype object: the C path compares it by identity
+        "dtype with metadata": (a.astype(np.dtype(np.float64, metadata={"unit": "m"})), b),
         "misaligned f32": (_misaligned(np.float32), b.astype(np.float32)),
         "misaligned f64": (_misaligned(np.float64), b),
         "1-D": (a[0], b),
@@ -125,7 +128,7 @@ def test_anything_else_is_declined_and_the_checked_path_answers(case: str) -> No
     a, b = DECLINED[case]
     assert fast(a, b) is NotImplemented
     if case in ("fortran", "strided", "transposed", "subclass", "subclass b", "matrix",
-                "misaligned f32", "misaligned f64"):
+                "misaligned f32", "misaligned f64", "dtype with metadata"):
         c = matmul(a, b)
         assert type(c) is np.ndarray
         assert_gemm_close(c, np.asarray(a), np.asarray(b))  # (allclose's atol failed near 0)
@@ -152,6 +155,22 @@ def test_out_is_never_the_c_path() -> None:
     out = np.empty((8, 8), np.float32)
     assert matmul(a, b, out=out) is out
     assert_gemm_close(out, a, b)
+
+
+def test_matmul_is_the_c_entry_and_hands_other_calls_to_the_checked_path() -> None:
+    a, b = operands(3, 4, 5, np.float64)
+    assert matmul is kernels._mp.matmul and matmul.__name__ == "matmul"
+    assert str(inspect.signature(matmul)) == "(a, b, *, out=None)"
+    assert np.array_equal(matmul(a, b, out=None), fast(a, b))
+    assert np.array_equal(matmul(a=a, b=b), fast(a, b))  # keywords: the checked path
+    assert np.array_equal(matmul(a, b=b), fast(a, b))
+    out = np.empty((3, 5))
+    assert matmul(a, b, out=out) is out
+    for args, kwargs in [((a,), {}), ((a, b, b), {}), ((a, b), {"bogus": 1}), ((), {})]:
+        with pytest.raises(TypeError):
+            matmul(*args, **kwargs)
+    with pytest.raises(ValueError, match="not aligned"):
+        matmul(a, a)
 
 
 def test_wrong_argument_count_is_a_type_error() -> None:

@@ -53,12 +53,14 @@ type
     packedB: ptr T         ## nil, or all of B packed once for spec.nr (`packWeights`)
     fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel)
     act: Activation
-    spec: KernelSpec[T]
+    specp: ptr KernelSpec[T]  ## the caller's (a pointer: copying ~300 bytes per call costs)
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
     rowsPerPart: int       ## multiple of spec.mr
     colsPerPart: int       ## multiple of spec.nr (of its wide tile on the small path; 0 there:
                            ## row parts)
     outOfMemory: Atomic[bool]
+
+template spec[T](job: GemmJob[T]): KernelSpec[T] = job.specp[]
 
 const
   skinnyRows = 16          ## m at or below this: single thread, direct path
@@ -101,7 +103,7 @@ proc kcFor[T](job: GemmJob[T]): int =
 
 proc workElements[T](job: GemmJob[T], rows: int): int =
   ## Elements of packing buffer one part needs: an A block, then a B block (or one B panel).
-  let s = job.spec
+  template s: untyped = job.spec
   let kc = max(kcFor(job), 1)
   let aElems = if job.direct: roundUp(s.mr * kc, 16)
                else: roundUp(min(s.mc, roundUp(rows, s.mr)) * kc, 16)
@@ -131,7 +133,7 @@ proc finishTile[T](job: GemmJob[T], c: ptr T, rows, col, cols: int) {.inline.} =
     epilogueTile(c, job.ldc, rows, cols, bias, job.act)
 
 proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
-  let s = job.spec
+  template s: untyped = job.spec
   let kcMax = kcFor(job)
   let ap = buf
   let bp = buf +! roundUp(min(s.mc, roundUp(i1 - i0, s.mr)) * kcMax, 16)
@@ -193,7 +195,7 @@ proc gemmRowsDirect[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
   ## streams B's rows in place; rows left below a multiple of mr run on narrower kernels
   ## (8, 4, 2, 1 rows). Only B panels that are ragged or whose rows are not contiguous go
   ## through a small buffer (and A's last rows when no narrow kernel fits, on the portable path).
-  let s = job.spec
+  template s: untyped = job.spec
   let kcMax = kcFor(job)
   let ap = buf
   let bp = buf +! roundUp(s.mr * kcMax, 16)
@@ -257,7 +259,7 @@ proc gemmSmall[T](job: GemmJob[T], r0, r1, j0, j1: int) =
   ## independent FMA chains either way); B's rows are read in place and A is broadcast from
   ## where it is. Leftover columns take one-vector tiles, the last ragged ones a zero-padded
   ## copy of their B panel (made once per k block, for every group of rows).
-  let s = job.spec
+  template s: untyped = job.spec
   let w = s.sw
   var tile {.noinit.}: array[smallRows * maxSmallWidth, T]
   var panel {.noinit.}: array[smallKc * maxSmallWidth, T]
@@ -337,7 +339,7 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   preCondition(m >= 0 and n >= 0 and k >= 0 and ldc >= n)
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
-                       spec: spec, packedB: packedB,
+                       specp: spec.unsafeAddr, packedB: packedB,
                        fusedEpilogue: spec.ukDirectEpilogue != nil and act in {actNone, actRelu} and
                                       (bias != nil or act == actRelu))
   if (m <= smallRows or n <= spec.sw) and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
@@ -401,9 +403,19 @@ proc gemmStrided*[T: float32 | float64](m, n, k: int, a, b: Operand[T], c: ptr T
     if act == actSoftmax: softmaxRows(c, ldc, 1, n)
     return
   let isa = activeIsa()
-  let spec = specFor[T](isa)
-  let packed = if packedB != nil and packedFor == isa and packedNr == spec.nr: packedB else: nil
-  gemmWithSpec(spec, m, n, k, a, b, c, ldc, bias, act, packed)
+  template run(spec: KernelSpec[T]) =  # the spec constant passed in place, not copied
+    let packed = if packedB != nil and packedFor == isa and packedNr == spec.nr: packedB else: nil
+    gemmWithSpec(spec, m, n, k, a, b, c, ldc, bias, act, packed)
+  when x86SimdEnabled:
+    case isa
+    of isaAvx512:
+      when T is float32: run(avx512F32) else: run(avx512F64)
+      return
+    of isaAvx2:
+      when T is float32: run(avx2F32) else: run(avx2F64)
+      return
+    of isaPortable: discard
+  when T is float32: run(portableF32) else: run(portableF64)
 
 proc packedWeightsLen*[T: float32 | float64](isa: Isa, k, n: int): (int, int) =
   ## (panel width, elements) of `packWeights` output for the `isa` path's micro-kernel.

@@ -1,15 +1,15 @@
 ## Row-vector × matrix (y = x·B, m = 1) for a B too large for the L2: the batch-1 layers of
 ## big models. The small path reads B in one register tile's width (512 bytes) per row, a
 ## row stride apart, which the hardware prefetchers follow poorly once B leaves the L2.
-## Here each pass streams eight of B's rows front to back and adds their weighted sum into a
+## Here each pass streams four of B's rows front to back and adds their weighted sum into a
 ## block of y kept in L1, so every read is sequential. Threads take contiguous column ranges.
 ##
-## The loops are plain Nim; GCC vectorises them once per ISA path (the target attribute picks
-## 16 or 8 float32 lanes), and `cpu.activeIsa()` picks the path like the GEMM's micro-kernels.
+## The AVX2 and AVX-512 paths are explicit vectors, unrolled; the portable one is a plain loop
+## that GCC vectorises. `cpu.activeIsa()` picks the path like the GEMM's micro-kernels.
 
 import ../config, ../cpu, ../targets
 import ../runtime/scheduler
-import ./common
+import ./common, ./simd
 
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
 
@@ -17,6 +17,12 @@ const
   gemvMinBytes* = 1 shl 20   ## B at least this large: below, the small path's tiles win
   blockBytes = 8192          ## y's block: stays in L1 while B's rows stream past it
   minPartBytes = 1 shl 19    ## B bytes per thread before a split pays for its fork/join
+  rowsPerPass = 4            ## B rows per pass over y's block (even). Measured on Zen 5, 1 x
+                             ## 1024 · 1024 x 1024 float32 (B in L3, rows 16 bytes off a cache
+                             ## line as numpy allocates them): 4 beat 2 and 8 by 3-5% on 1 and
+                             ## 2 threads; software prefetch of the next pass's rows won on an
+                             ## idle machine only and lost 10-15% with the other core busy
+  unrollVectors = 4          ## vectors of each row per step of a pass
 
 proc ceilDiv(a, b: int): int {.inline.} = (a + b - 1) div b
 proc roundUp(a, b: int): int {.inline.} = ceilDiv(a, b) * b
@@ -31,63 +37,108 @@ type
     y: ptr T
     colsPerPart: int
 
-template gemvBlock[T](k, j0, j1: int, x: ptr T, xs: int, b: ptr T, rsb: int, y: ptr T) =
-  ## y[j0 ..< j1] = Σ_i x[i]·B[i, j0 ..< j1], with j1 - j0 <= blockBytes / sizeof(T).
-  ## The block is summed in a local array: it cannot alias B, so GCC vectorises without
-  ## runtime overlap checks on nine pointers.
+template passPlain(R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+  ## acc[0 ..< cols] += Σ_q x[q]·B[q] over the pass's R rows, vectorised by GCC (the portable
+  ## path).
+  type E = typeof(x0[])
+  let a = cast[ptr UncheckedArray[E]](acc)
+  var i = 0
+  while i < R:  # two rows at a time (R is even)
+    let b0 = cast[ptr UncheckedArray[E]](r0 +! (i * rsb))
+    let b1 = cast[ptr UncheckedArray[E]](r0 +! ((i + 1) * rsb))
+    let w0 = (x0 +! (i * xstride))[]
+    let w1 = (x0 +! ((i + 1) * xstride))[]
+    for t in 0 ..< cols: a[t] = a[t] + w0 * b0[t] + w1 * b1[t]
+    i += 2
+
+template passSimd(V: typedesc, W: static int, load, bcast, fma, store: untyped,
+                  R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+  ## The same pass in explicit vectors: per vector of the block, one chain of R FMAs from the
+  ## block into the block; `unrollVectors` vectors per step.
+  const step = unrollVectors * W
+  let steps = cols div step * step
+  var rows {.noinit.}: array[R, typeof(r0)]
+  var xb {.noinit.}: array[R, V]
+  for q in 0 ..< R:
+    rows[q] = r0 +! (q * rsb)
+    xb[q] = bcast((x0 +! (q * xstride))[])
+  var t = 0
+  while t < steps:
+    unroll vi, unrollVectors:
+      let ap = acc +! (t + vi * W)
+      var s = load(ap)
+      unroll q, R:
+        s = fma(xb[q], load(rows[q] +! (t + vi * W)), s)
+      store(ap, s)
+    t += step
+  while t + W <= cols:
+    let ap = acc +! t
+    var s = load(ap)
+    unroll q, R:
+      s = fma(xb[q], load(rows[q] +! t), s)
+    store(ap, s)
+    t += W
+  while t < cols:  # the ragged end, under one vector
+    var s = (acc +! t)[]
+    for q in 0 ..< R: s = s + (x0 +! (q * xstride))[] * (rows[q] +! t)[]
+    (acc +! t)[] = s
+    inc t
+
+template gemvBlock[T](k, j0, j1: int, x: ptr T, xs: int, b: ptr T, rsb: int, y: ptr T,
+                      pass: untyped) =
+  ## y[j0 ..< j1] = Σ_i x[i]·B[i, j0 ..< j1], with j1 - j0 <= blockBytes / sizeof(T): passes
+  ## of `rowsPerPass` rows, each added into the block. The block is summed in a local array:
+  ## it cannot alias B, so GCC needs no runtime overlap checks.
   const width = blockBytes div sizeof(T)
-  var acc {.noinit.}: array[width, T]
+  var acc {.noinit, align(64).}: array[width, T]
   let cols = j1 - j0
   for t in 0 ..< cols: acc[t] = T(0)
-  let xv = cast[ptr UncheckedArray[T]](x)
+  let accp = acc[0].addr
   var i = 0
-  while i + 8 <= k:
-    let x0 = xv[i * xs]
-    let x1 = xv[(i + 1) * xs]
-    let x2 = xv[(i + 2) * xs]
-    let x3 = xv[(i + 3) * xs]
-    let x4 = xv[(i + 4) * xs]
-    let x5 = xv[(i + 5) * xs]
-    let x6 = xv[(i + 6) * xs]
-    let x7 = xv[(i + 7) * xs]
-    let r0 = cast[ptr UncheckedArray[T]](b +! (i * rsb + j0))
-    let r1 = cast[ptr UncheckedArray[T]](b +! ((i + 1) * rsb + j0))
-    let r2 = cast[ptr UncheckedArray[T]](b +! ((i + 2) * rsb + j0))
-    let r3 = cast[ptr UncheckedArray[T]](b +! ((i + 3) * rsb + j0))
-    let r4 = cast[ptr UncheckedArray[T]](b +! ((i + 4) * rsb + j0))
-    let r5 = cast[ptr UncheckedArray[T]](b +! ((i + 5) * rsb + j0))
-    let r6 = cast[ptr UncheckedArray[T]](b +! ((i + 6) * rsb + j0))
-    let r7 = cast[ptr UncheckedArray[T]](b +! ((i + 7) * rsb + j0))
-    for t in 0 ..< cols:
-      # two chains of four FMAs, then one add into the block
-      let p = x0 * r0[t] + x2 * r2[t] + x4 * r4[t] + x6 * r6[t]
-      let q = x1 * r1[t] + x3 * r3[t] + x5 * r5[t] + x7 * r7[t]
-      acc[t] = acc[t] + (p + q)
-    i += 8
-  while i < k:
-    let xi = xv[i * xs]
+  while i + rowsPerPass <= k:
+    pass(rowsPerPass, accp, cols, b +! (i * rsb + j0), rsb, x +! (i * xs), xs)
+    i += rowsPerPass
+  while i + 2 <= k:
+    pass(2, accp, cols, b +! (i * rsb + j0), rsb, x +! (i * xs), xs)
+    i += 2
+  if i < k:  # k odd: the last row
+    let xi = (x +! (i * xs))[]
     let r = cast[ptr UncheckedArray[T]](b +! (i * rsb + j0))
     for t in 0 ..< cols: acc[t] = acc[t] + xi * r[t]
-    inc i
-  copyMem(y +! j0, acc[0].addr, cols * sizeof(T))
+  copyMem(y +! j0, accp, cols * sizeof(T))
 
-template gemvColumns[T](job: GemvJob[T], j0, j1: int) =
+template gemvColumns[T](job: GemvJob[T], j0, j1: int, pass: untyped) =
   const width = blockBytes div sizeof(T)
   var j = j0
   while j < j1:
     let e = min(j1, j + width)
-    gemvBlock[T](job.k, j, e, job.x, job.xs, job.b, job.rsb, job.y)
+    gemvBlock[T](job.k, j, e, job.x, job.xs, job.b, job.rsb, job.y, pass)
     j = e
 
 proc gemvPortable[T](job: GemvJob[T], j0, j1: int) =
-  gemvColumns(job, j0, j1)
+  gemvColumns(job, j0, j1, passPlain)
 
 when x86SimdEnabled:
+  template passAvx2F32(R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+    passSimd(M256, 8, mm256_loadu_ps, mm256_set1_ps, mm256_fmadd_ps, mm256_storeu_ps,
+             R, acc, cols, r0, rsb, x0, xstride)
+  template passAvx2F64(R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+    passSimd(M256d, 4, mm256_loadu_pd, mm256_set1_pd, mm256_fmadd_pd, mm256_storeu_pd,
+             R, acc, cols, r0, rsb, x0, xstride)
+  template passAvx512F32(R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+    passSimd(M512, 16, mm512_loadu_ps, mm512_set1_ps, mm512_fmadd_ps, mm512_storeu_ps,
+             R, acc, cols, r0, rsb, x0, xstride)
+  template passAvx512F64(R: static int, acc, cols, r0, rsb, x0, xstride: untyped) =
+    passSimd(M512d, 8, mm512_loadu_pd, mm512_set1_pd, mm512_fmadd_pd, mm512_storeu_pd,
+             R, acc, cols, r0, rsb, x0, xstride)
+
   proc gemvAvx2[T](job: GemvJob[T], j0, j1: int) {.avx2fn.} =
-    gemvColumns(job, j0, j1)
+    when T is float32: gemvColumns(job, j0, j1, passAvx2F32)
+    else: gemvColumns(job, j0, j1, passAvx2F64)
 
   proc gemvAvx512[T](job: GemvJob[T], j0, j1: int) {.avx512fn.} =
-    gemvColumns(job, j0, j1)
+    when T is float32: gemvColumns(job, j0, j1, passAvx512F32)
+    else: gemvColumns(job, j0, j1, passAvx512F64)
 
 proc gemvRange[T](job: GemvJob[T], j0, j1: int) =
   when x86SimdEnabled:
