@@ -23,11 +23,13 @@ from nexpo.inference._registry import (
 __all__ = ["emit_gemm"]
 
 MAX_BATCH_RANK = 4
-# NEXPO_ACT_* of capi/kernels.h
+# NEXPO_ACT_* of capi/kernels.h, and the executor's own GELU (kernels/activations.nim actGeluVec)
 ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
-# Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
-# vectorised pass (kernels/vmath.nim) the unfused node gets.
-FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
+ACT_GELU_VEC = 6
+# ReLU, and exact GELU with the vectorised erf (kernels/vmath.nim) the unfused Gelu node runs, so
+# the fused result has the same bits; the C ABI's tanh/sigmoid/GELU are libm calls per element,
+# slower than the vectorised pass the unfused node gets.
+FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU, "Gelu": ACT_GELU_VEC}
 # A constant B is packed once at plan time into the active path's float32 B panels (their width
 # is the kernel's: _native.gemm_b_panel_width); the executor uses that copy only when the path and
 # the width it checks still match (NEXPO_ISA may change), else it packs per call.
@@ -85,8 +87,8 @@ def fuse_epilogue(
         else:
             bias = None
     act = ACT_NONE
-    if nxt is not None:
-        if nxt.op_type in FUSABLE_ACTIVATIONS:
+    if nxt is not None and nxt.domain == "" and len(nxt.inputs) == 1:
+        if nxt.op_type in FUSABLE_ACTIVATIONS and nxt.attrs.get("approximate", "none") == "none":
             act = FUSABLE_ACTIVATIONS[nxt.op_type]
         if act != ACT_NONE:
             fused.append(nxt)
