@@ -135,12 +135,13 @@ proc applyEpilogue[T](c: var seq[T], ldc, m, n: int, bias: seq[T], act: Activati
 proc testPacked[T]() =
   ## B packed once (`packWeights`) on every ISA: the direct path (column parts on two threads
   ## past its work threshold; row parts of a few tiles for tall products, over two k blocks in
-  ## the last one), ragged edges, any B layout, bias + ReLU / GELU / softmax; C prefilled with
+  ## the last one; the blocked path when B's k block is too large for them), ragged edges, any B layout, bias + ReLU / GELU / softmax; C prefilled with
   ## NaN is never read. Must equal the unpacked path.
   for (isa, spec) in kernelSpecs[T]():
     checkpoint("isa " & isaNames[isa])
     for (m, k, n) in [(9, 5, 33), (17, 33, 65), (70, 290, 90), (129, 130, 131), (100, 600, 70),
-                      (300, 300, 100), (600, 300, 200), (40, 1, 50), (45, 0, 40), (531, 520, 70)]:
+                      (300, 300, 100), (600, 300, 200), (40, 1, 50), (45, 0, 40), (531, 520, 70),
+                      (200, 600, 300)]:
       for act in [actNone, actRelu, actGeluVec, actSoftmax]:
         checkpoint($m & "x" & $k & "x" & $n & " " & $act)
         let lb = (m + k) mod 4

@@ -156,11 +156,13 @@ def plan_opcodes(sess: InferenceSession, shape: tuple[int, ...]) -> list[int]:
 @pytest.mark.usefixtures("isa")
 @pytest.mark.parametrize("act", ["Relu", "Gelu"])
 @pytest.mark.parametrize(
-    ("batch", "k", "n"), [(2051, 128, 512), (1000, 600, 70), (64, 128, 512), (7, 128, 512)]
+    ("batch", "k", "n"),
+    [(2051, 128, 512), (1000, 600, 70), (300, 600, 300), (64, 128, 512), (7, 128, 512)],
 )
 def test_an_activation_in_the_epilogue_matches_onnxruntime(act: str, batch: int, k: int, n: int) -> None:
     """Bias and ReLU/GELU fused into the GEMM, with packed weights read by tall products in parts
-    of a few tiles' rows (ragged rows and columns, two k blocks), and at small batches."""
+    of a few tiles' rows (ragged rows and columns, two k blocks), a B too large for that (the
+    blocked path), and at small batches."""
     model = activation_model(k, n, act, seed=batch + k)
     sess = InferenceSession(model.SerializeToString())
     x = 3 * np.random.default_rng(batch).standard_normal((batch, k)).astype(np.float32)

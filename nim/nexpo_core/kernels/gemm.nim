@@ -27,7 +27,8 @@
 ##   nothing but read-only A and B, so workers never wait on each other
 ## - with B packed ahead (inference weights) A is never packed either: tall products (an
 ##   encoder's layers at batch 64) run the direct path in parts of a few tiles' rows, whose A
-##   stays in L1 while B's panels stream from L2, and full tiles take bias/ReLU in registers
+##   stays in L1 while B's panels stream from L2 (when B's k block fits there), and full tiles
+##   take bias/ReLU in registers
 ## - C is never read before it is first written (it may hold NaN garbage): the first k block
 ##   overwrites, later ones accumulate
 ## - packing buffers come from a small pool (common.nim): no page faults in steady state
@@ -71,12 +72,14 @@ const
   parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
   directParallelMinWork = 64 * 64 * 128  ## the same for the direct path (no packing to repeat:
                                          ## two halves of an MLP layer at batch 64 pay)
-  packedDirectMaxWork = 256 * 512 * 128  ## with B packed ahead (always the direct path: A read
-                                         ## in place, nothing packed per call): column parts up
-                                         ## to this, parts of rows beyond
+  packedDirectMaxWork = 256 * 512 * 128  ## with B packed ahead, the direct path (A read in
+                                         ## place, nothing packed per call): column parts up to
+                                         ## this, parts of rows beyond (B permitting)
   directKc = 512           ## k block of the direct path
   packedPartBytes = 24 * 1024  ## a tall product with B packed ahead: the A rows of one part
                                ## (rows x k block), read in place, stay in L1 across B's panels
+  packedPartMaxB = 512 * 1024  ## ... and every part reads all of B's k block: in L2 up to this
+                               ## (larger: the blocked path, whose B block is sized for L2)
   skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
                            ## time, row after row, which the hardware prefetcher follows
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
@@ -373,8 +376,10 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   # B packed ahead and a tall product (an encoder's projections at batch 64): A is read in place
   # too, a few tiles' rows per part, so nothing is packed per call and full tiles take the
   # epilogue in registers; parts of rows, as many as there are (the scheduler balances them)
-  let tallPacked = packedB != nil and work > packedDirectMaxWork
-  job.direct = m <= skinnyRows or work <= directMaxWork or packedB != nil
+  let tallPacked = packedB != nil and work > packedDirectMaxWork and
+                   min(k, directKc) * roundUp(n, spec.nr) * sizeof(T) <= packedPartMaxB
+  job.direct = m <= skinnyRows or work <= directMaxWork or tallPacked or
+               (packedB != nil and work <= packedDirectMaxWork)
   let panels = ceilDiv(m, spec.mr)
   let colPanels = ceilDiv(n, spec.nr)
   var rowParts, colParts = 1
