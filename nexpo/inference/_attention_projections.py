@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nexpo.inference._model import Node
-from nexpo.inference._ops_linalg import _row_bias, emit_gemm
+from nexpo.inference._ops_linalg import emit_gemm, row_bias
 from nexpo.inference._plan import F32, Builder, Ref, Value
 
 __all__ = ["Projection", "Projections", "match_projections", "plan_projections"]
@@ -91,7 +91,7 @@ def plan_projections(b: Builder, projections: Projections) -> Planned | None:
             return None
         width = int(w.shape[1])
         other = b.values[p.add.inputs[0] if p.add.inputs[1] == p.matmul.outputs[0] else p.add.inputs[1]]
-        bias = _row_bias(other, width) if len(other.shape) <= 3 else None
+        bias = row_bias(other, width) if len(other.shape) <= 3 else None
         target = _reshaped(b, p.reshape, (n, s, width))
         if bias is None or target is None or target[:2] != (n, s) or target[2] * target[3] != width:
             return None

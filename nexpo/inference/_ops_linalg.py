@@ -20,7 +20,7 @@ from nexpo.inference._registry import (
     unsupported,
 )
 
-__all__ = ["emit_gemm"]
+__all__ = ["emit_gemm", "row_bias"]
 
 MAX_BATCH_RANK = 4
 # NEXPO_ACT_* of capi/kernels.h, and the executor's own GELU (kernels/activations.nim actGeluVec)
@@ -55,7 +55,7 @@ def _packed_weights(
     return _native.ISA_NAMES.index(isa), nr, b.const(packed)
 
 
-def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
+def row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
     """``v`` as n bias elements when it is a float32 constant that only varies along the last axis."""
     if v is None or v.const is None or v.dtype != F32:
         return None
@@ -79,7 +79,7 @@ def fuse_epilogue(
     if nxt is not None and nxt.op_type == "Add" and not has_bias and len(nxt.inputs) == 2:
         other = nxt.inputs[1] if nxt.inputs[0] == name else nxt.inputs[0]
         v = b.values.get(other)
-        bias = _row_bias(v, n)
+        bias = row_bias(v, n)
         if bias is not None and v is not None and broadcast_shape(nxt, out_shape, v.shape) == out_shape:
             fused.append(nxt)
             name = nxt.outputs[0]
@@ -236,7 +236,7 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         w, alpha = b.const(w.const * np.float32(alpha)), 1.0
     bias_arr = None
     if c is not None and beta != 0.0 and alpha == 1.0:
-        bias_arr = _row_bias(c, n)
+        bias_arr = row_bias(c, n)
         if bias_arr is not None:
             bias_arr = bias_arr * np.float32(beta)
     post_bias = c is not None and beta != 0.0 and bias_arr is None
