@@ -55,8 +55,10 @@ type
     ldc: int
     bias: ptr T            ## nil, or n contiguous elements
     packedB: ptr T         ## nil, or all of B packed once for spec.nr (`packWeights`)
-    fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel),
-                           ## GELU (actGeluVec) to the tile just stored, still in L1
+    fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel)
+    geluAfter: bool        ## direct path, actGeluVec: tiles take the bias only, and each part's
+                           ## block of C (in L2) the GELU in one pass: long vector loops, not a
+                           ## call per tile
     act: Activation
     spec: KernelSpec[T]
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
@@ -136,9 +138,10 @@ proc runTile[T](s: KernelSpec[T], kc: int, ap, bp: ptr T, rsb: int, c: ptr T, ld
     storeTile(tile, s.nr, c, ldc, rows, cols, accumulate)
 
 proc finishTile[T](job: GemmJob[T], c: ptr T, rows, col, cols: int) {.inline.} =
-  if job.bias != nil or job.act notin {actNone, actSoftmax}:
+  let act = if job.geluAfter: actNone else: job.act
+  if job.bias != nil or act notin {actNone, actSoftmax}:
     let bias = if job.bias == nil: nil else: job.bias +! col
-    epilogueTile(c, job.ldc, rows, cols, bias, job.act)
+    epilogueTile(c, job.ldc, rows, cols, bias, act)
 
 proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
   let s = job.spec
@@ -190,7 +193,6 @@ proc directTile[T](job: GemmJob[T], uk: DirectKernel[T], row, rows, pc, kc: int,
     job.spec.ukDirectEpilogue(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc,
                               accumulate, (if job.bias == nil: nil else: job.bias +! jr),
                               job.act == actRelu)
-    if job.act == actGeluVec: epilogueTile(c, job.ldc, rows, cols, nil, actGeluVec)
     return
   if cols == job.spec.nr:
     uk(kc, job.a.at(row, pc), job.a.rs, job.a.cs, panel, rsb, c, job.ldc, accumulate)
@@ -319,6 +321,8 @@ proc gemmRows[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
     gemmRowsDirect(job, i0, i1, j0, j1, buf)
   else:
     gemmRowsBlocked(job, i0, i1, j0, j1, buf)
+  if job.geluAfter:
+    epilogueTile(job.c +! (i0 * job.ldc + j0), job.ldc, i1 - i0, j1 - j0, nil, actGeluVec)
   if job.act == actSoftmax and j0 == 0 and j1 == job.n:
     softmaxRows(job.c +! (i0 * job.ldc), job.ldc, i1 - i0, job.n)
 
@@ -380,6 +384,7 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
                    min(k, directKc) * roundUp(n, spec.nr) * sizeof(T) <= packedPartMaxB
   job.direct = m <= skinnyRows or work <= directMaxWork or tallPacked or
                (packedB != nil and work <= packedDirectMaxWork)
+  job.geluAfter = job.direct and act == actGeluVec
   let panels = ceilDiv(m, spec.mr)
   let colPanels = ceilDiv(n, spec.nr)
   var rowParts, colParts = 1
