@@ -10,9 +10,11 @@ The pattern, as exporters write it (each intermediate read by the next node only
 
 The kernel reads q, k, v where the projections wrote them and writes O in the merged
 [N, Sq, H, dv] layout when the last Transpose is there, so no head transposes are copied and
-the scores are never stored. The matched nodes are deferred to the final MatMul; if the shapes
-found at plan time do not fit (other ranks, broadcast batch or heads, a non-scalar scale, a mask
-that does not broadcast, empty dimensions, huge sequences) they are planned one by one as usual.
+the scores are never stored. Self-attention's three projections of one input are one GEMM
+(_attention_projections.py) whose result the kernel reads q, k and v from. The matched nodes
+are deferred to the final MatMul; if the shapes found at plan time do not fit (other ranks,
+broadcast batch or heads, a non-scalar scale, a mask that does not broadcast, empty dimensions,
+huge sequences) they are planned one by one as usual.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nexpo.inference._attention_projections import Projections, match_projections, plan_projections
 from nexpo.inference._model import Node
 from nexpo.inference._plan import F32, OP_ATTENTION, Builder, Handler, Value
 from nexpo.inference._registry import contiguous_strides
@@ -43,10 +46,12 @@ class Match:
     softmax: Node
     out: Node  # MatMul(P, V)
     merge: Node | None  # Transpose back to [N, Sq, H, dv]
+    projections: Projections | None = None  # q, k, v's, when they can be one GEMM
 
     def deferred(self) -> list[Node]:
         nodes = [self.q, self.k, self.v, self.scores, self.scale, self.mask, self.softmax]
-        return [n for n in nodes if n is not None]
+        first = [n for p in self.projections or [] for n in p.nodes()]
+        return first + [n for n in nodes if n is not None]
 
 
 def defer_attention(b: Builder) -> None:
@@ -54,6 +59,8 @@ def defer_attention(b: Builder) -> None:
     for node in b.graph.nodes:
         m = _match(b, b.graph.producers, node)
         if m is not None and not any(id(n) in b.skipped for n in m.deferred()):
+            heads = [m.q, m.k, m.v]
+            m.projections = match_projections(b, [n.inputs[0] for n in heads], heads)
             b.defer(m.deferred(), m.out, _planner(m))
 
 
@@ -139,12 +146,20 @@ def _scalar(b: Builder, m: Match) -> float | None:
 
 
 def _emit(b: Builder, m: Match) -> Value | None:
-    q, k, v = (b.values[n.inputs[0]] for n in (m.q, m.k, m.v))
-    if any(x.dtype != F32 or len(x.shape) != 4 for x in (q, k, v)):
-        return None
-    n, sq, h, dk = q.shape
-    sk, dv = k.shape[1], v.shape[3]
-    if k.shape != (n, sk, h, dk) or v.shape != (n, sk, h, dv) or 0 in (n, sq, h, dk, sk, dv):
+    planned = None if m.projections is None else plan_projections(b, m.projections)
+    if planned is not None:
+        shapes = planned[0]
+    else:
+        if m.projections is not None:  # they do not fit one GEMM: each is planned as it is
+            _plan_each(b, [n for p in m.projections for n in p.nodes()])
+            m.projections = None
+        values = [b.values[n.inputs[0]] for n in (m.q, m.k, m.v)]
+        if any(x.dtype != F32 or len(x.shape) != 4 for x in values):
+            return None
+        shapes = [x.shape for x in values]
+    n, sq, h, dk = shapes[0]
+    sk, dv = shapes[1][1], shapes[2][3]
+    if shapes[1] != (n, sk, h, dk) or shapes[2] != (n, sk, h, dv) or 0 in (n, sq, h, dk, sk, dv):
         return None
     scratch = dk * _lanes(sk) + sk * _lanes(dv) + BLOCK_ROWS * _lanes(sk)
     scale = _scalar(b, m)
@@ -167,17 +182,26 @@ def _emit(b: Builder, m: Match) -> Value | None:
     else:
         out = b.new(F32, (n, h, sq, dv))
         out_strides = [h * sq * dv, sq * dv, dv]
+    if planned is not None:
+        (qr, qs), (kr, ks), (vr, vs) = planned[1](b)
+    else:  # q [N, Sq, H, dk] ...: (batch, head, row) strides
+        qr, kr, vr = (b.ref(x) for x in values)
+        qs, ks, vs = (sq * h * dk, dk, h * dk), (sk * h * dk, dk, h * dk), (sk * h * dv, dv, h * dv)
     b.emit(
-        OP_ATTENTION, n, h, sq, sk, dk, dv, scale,
-        sq * h * dk, dk, h * dk,  # q [N, Sq, H, dk]: (batch, head, row) strides
-        sk * h * dk, dk, h * dk,
-        sk * h * dv, dv, h * dv,
-        *out_strides, *mask_strides,
-        b.ref(q), b.ref(k), b.ref(v), None if mask is None else b.ref(mask), b.ref(out),
+        OP_ATTENTION, n, h, sq, sk, dk, dv, scale, *qs, *ks, *vs, *out_strides, *mask_strides,
+        qr, kr, vr, None if mask is None else b.ref(mask), b.ref(out),
     )  # fmt: skip
     if m.merge is not None:
         b.fuse(m.merge, out)
     return out
+
+
+def _plan_each(b: Builder, nodes: list[Node]) -> None:
+    for n in nodes:
+        b.skipped.discard(id(n))
+    for n in nodes:
+        if id(n) not in b.skipped:  # (a handler may have fused a later one)
+            b.run(n)
 
 
 def _lanes(x: int) -> int:

@@ -20,14 +20,16 @@ from nexpo.inference._registry import (
     unsupported,
 )
 
-__all__ = ["emit_gemm"]
+__all__ = ["emit_gemm", "row_bias"]
 
 MAX_BATCH_RANK = 4
-# NEXPO_ACT_* of capi/kernels.h
+# NEXPO_ACT_* of capi/kernels.h, and the executor's own GELU (kernels/activations.nim actGeluVec)
 ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_SIGMOID = range(5)
-# Only ReLU is fused: the epilogue's tanh/sigmoid/GELU are libm calls per element, slower than the
-# vectorised pass (kernels/vmath.nim) the unfused node gets.
-FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU}
+ACT_GELU_VEC = 6
+# ReLU, and exact GELU with the vectorised erf (kernels/vmath.nim) the unfused Gelu node runs, so
+# the fused result has the same bits; the C ABI's tanh/sigmoid/GELU are libm calls per element,
+# slower than the vectorised pass the unfused node gets.
+FUSABLE_ACTIVATIONS = {"Relu": ACT_RELU, "Gelu": ACT_GELU_VEC}
 # A constant B is packed once at plan time into the active path's float32 B panels (their width
 # is the kernel's: _native.gemm_b_panel_width); the executor uses that copy only when the path and
 # the width it checks still match (NEXPO_ISA may change), else it packs per call.
@@ -53,7 +55,7 @@ def _packed_weights(
     return _native.ISA_NAMES.index(isa), nr, b.const(packed)
 
 
-def _row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
+def row_bias(v: Value | None, n: int) -> np.ndarray[Any, Any] | None:
     """``v`` as n bias elements when it is a float32 constant that only varies along the last axis."""
     if v is None or v.const is None or v.dtype != F32:
         return None
@@ -77,7 +79,7 @@ def fuse_epilogue(
     if nxt is not None and nxt.op_type == "Add" and not has_bias and len(nxt.inputs) == 2:
         other = nxt.inputs[1] if nxt.inputs[0] == name else nxt.inputs[0]
         v = b.values.get(other)
-        bias = _row_bias(v, n)
+        bias = row_bias(v, n)
         if bias is not None and v is not None and broadcast_shape(nxt, out_shape, v.shape) == out_shape:
             fused.append(nxt)
             name = nxt.outputs[0]
@@ -85,8 +87,8 @@ def fuse_epilogue(
         else:
             bias = None
     act = ACT_NONE
-    if nxt is not None:
-        if nxt.op_type in FUSABLE_ACTIVATIONS:
+    if nxt is not None and nxt.domain == "" and len(nxt.inputs) == 1:
+        if nxt.op_type in FUSABLE_ACTIVATIONS and nxt.attrs.get("approximate", "none") == "none":
             act = FUSABLE_ACTIVATIONS[nxt.op_type]
         if act != ACT_NONE:
             fused.append(nxt)
@@ -234,7 +236,7 @@ def gemm(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         w, alpha = b.const(w.const * np.float32(alpha)), 1.0
     bias_arr = None
     if c is not None and beta != 0.0 and alpha == 1.0:
-        bias_arr = _row_bias(c, n)
+        bias_arr = row_bias(c, n)
         if bias_arr is not None:
             bias_arr = bias_arr * np.float32(beta)
     post_bias = c is not None and beta != 0.0 and bias_arr is None

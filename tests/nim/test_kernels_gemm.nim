@@ -6,7 +6,7 @@
 import std/[unittest, random, math, sequtils]
 import nexpo_core
 import nexpo_core/capi
-import nexpo_core/kernels/[common, packing, activations, gemm, gemv]
+import nexpo_core/kernels/[common, packing, activations, gemm, gemv, vmath]
 import nexpo_core/cpu
 
 discard nexpo_init()
@@ -120,11 +120,11 @@ proc testDrivers[T]() =
         checkProduct(c, n + 3, a, b, m, n, k)
 
 proc applyEpilogue[T](c: var seq[T], ldc, m, n: int, bias: seq[T], act: Activation) =
-  ## The reference epilogue: bias, then ReLU (NaN stays NaN) or a row softmax.
+  ## The reference epilogue: bias, then ReLU (NaN stays NaN), GELU (libm's erf) or a row softmax.
   for i in 0 ..< m:
     for j in 0 ..< n:
       let x = c[i * ldc + j] + bias[j]
-      c[i * ldc + j] = (if act == actRelu and x < 0: T(0) else: x)
+      c[i * ldc + j] = (if act == actRelu and x < 0: T(0) elif act == actGeluVec: gelu(x) else: x)
     if act == actSoftmax:
       var top = c[i * ldc]
       for j in 0 ..< n: top = max(top, c[i * ldc + j])
@@ -134,13 +134,15 @@ proc applyEpilogue[T](c: var seq[T], ldc, m, n: int, bias: seq[T], act: Activati
 
 proc testPacked[T]() =
   ## B packed once (`packWeights`) on every ISA: the direct path (column parts on two threads
-  ## past its work threshold), the blocked path over k and n blocks, ragged edges, any B layout,
-  ## bias + ReLU / softmax; C prefilled with NaN is never read. Must equal the unpacked path.
+  ## past its work threshold; row parts of a few tiles for tall products, over two k blocks in
+  ## the last one; the blocked path when B's k block is too large for them), ragged edges, any B layout, bias + ReLU / GELU / softmax; C prefilled with
+  ## NaN is never read. Must equal the unpacked path.
   for (isa, spec) in kernelSpecs[T]():
     checkpoint("isa " & isaNames[isa])
     for (m, k, n) in [(9, 5, 33), (17, 33, 65), (70, 290, 90), (129, 130, 131), (100, 600, 70),
-                      (300, 300, 100), (600, 300, 200), (40, 1, 50), (45, 0, 40)]:
-      for act in [actNone, actRelu, actSoftmax]:
+                      (300, 300, 100), (600, 300, 200), (40, 1, 50), (45, 0, 40), (531, 520, 70),
+                      (200, 600, 300)]:
+      for act in [actNone, actRelu, actGeluVec, actSoftmax]:
         checkpoint($m & "x" & $k & "x" & $n & " " & $act)
         let lb = (m + k) mod 4
         var a = makeView[T](m, k, m mod 4)
@@ -218,6 +220,28 @@ suite "epilogue":
     epilogueTile(s[0].addr, 2, 1, 2, nil, actSigmoid)
     check s == @[0.0, 1.0]
 
+  test "the vectorised GELU of a strided tile is vmap's, after the bias":
+    for isa in availableIsas():
+      checkpoint("isa " & isaNames[isa])
+      let previous = activeIsa()
+      discard setIsa(isa)
+      var tile = randomSeq[float32](5 * 40)
+      for x in tile.mitems: x *= 6
+      tile[7] = NaN
+      var bias = randomSeq[float32](37)
+      var want = tile
+      for i in 0 ..< 5:
+        for j in 0 ..< 37: want[i * 40 + j] += bias[j]
+        vmap(vGelu, 37, want[i * 40].addr, want[i * 40].addr)
+      epilogueTile(tile[0].addr, 40, 5, 37, bias[0].addr, actGeluVec)
+      for i in 0 ..< 5 * 40:
+        if i == 7: check tile[i].isNaN
+        else: check tile[i] == want[i]  # (columns 37 ..< 40 untouched in both)
+      var g = @[1.0'f64]
+      epilogueTile(g[0].addr, 1, 1, 1, nil, actGeluVec)  # float64: libm's erf
+      check abs(g[0] - 0.8413447460685429) < 1e-15
+      discard setIsa(previous)
+
   test "softmax rows are stable and sum to one":
     var rows = @[1000.0'f32, 1000.0, 999.0, -5.0, 0.0, 5.0]
     softmaxRows(rows[0].addr, 3, 2, 3)
@@ -241,6 +265,8 @@ suite "C ABI":
     let misaligned = cast[pointer](cast[int](pa) + 1)
     check nexpo_matmul(0, 1, 1, 1, misaligned, 1, 1, pa, 1, 1, pc, 1) == cint(ord(stInvalid))
     check nexpo_linear(0, 2, 2, 2, pa, 2, 1, pa, 2, 1, nil, 99, pc, 2) == cint(ord(stInvalid))
+    # the executor's own GELU (actGeluVec) is no NEXPO_ACT_*
+    check nexpo_linear(0, 2, 2, 2, pa, 2, 1, pa, 2, 1, nil, cint(ord(actGeluVec)), pc, 2) == cint(ord(stInvalid))
     check nexpo_linear(0, 2, 2, 2, pa, 2, 1, pa, 2, 1, nil, 1, pc, 2) == 0
     check nexpo_matmul(0, 0, 0, 0, nil, 0, 0, nil, 0, 0, nil, 0) == 0
 

@@ -19,7 +19,7 @@ import _inference_models as models  # noqa: E402
 from onnx import ModelProto, TensorProto, helper, numpy_helper  # noqa: E402
 
 from nexpo import _native  # noqa: E402
-from nexpo.inference import InferenceSession  # noqa: E402
+from nexpo.inference import InferenceSession, _plan  # noqa: E402
 
 
 def linear_model(k: int, n: int, *, gemm: bool, seed: int) -> ModelProto:
@@ -118,3 +118,76 @@ def test_packed_weights_are_the_kernels_panels(isa: str, k: int, n: int) -> None
 def test_packing_for_an_unknown_path_is_refused() -> None:
     with pytest.raises(ValueError, match="isa: unknown path 7"):
         _native.check(_native.lib.nexpo_gemm_pack_weights(7, 1, 1, _native.NULL, _native.NULL))
+
+
+def activation_model(k: int, n: int, act: str, seed: int) -> ModelProto:
+    """x[batch, k] -> act(x·W + b), opset 20: act "Relu", "Gelu", "GeluTanh" (approximate="tanh"),
+    or "GeluShared" (the Gelu's input, x·W + b, is a graph output too)."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "b"),
+    ]
+    op = "Relu" if act == "Relu" else "Gelu"
+    attrs = {"approximate": "tanh"} if act == "GeluTanh" else {}
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["xw"]),
+        helper.make_node("Add", ["xw", "b"], ["y"]),
+        helper.make_node(op, ["y"], ["out"], **attrs),
+    ]
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", n])]
+    if act == "GeluShared":
+        outputs.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", n]))
+    graph = helper.make_graph(
+        nodes, "act", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", k])], outputs, inits
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+def plan_opcodes(sess: InferenceSession, shape: tuple[int, ...]) -> list[int]:
+    code = sess._plans[(shape,)].plan.code
+    ops, at = [], 0
+    while at < len(code):
+        ops.append(int(code[at]))
+        at += int(code[at + 1])
+    return ops
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("act", ["Relu", "Gelu"])
+@pytest.mark.parametrize(
+    ("batch", "k", "n"),
+    [(2051, 128, 512), (1000, 600, 70), (300, 600, 300), (64, 128, 512), (7, 128, 512)],
+)
+def test_an_activation_in_the_epilogue_matches_onnxruntime(act: str, batch: int, k: int, n: int) -> None:
+    """Bias and ReLU/GELU fused into the GEMM, with packed weights read by tall products in parts
+    of a few tiles' rows (ragged rows and columns, two k blocks), a B too large for that (the
+    blocked path), and at small batches."""
+    model = activation_model(k, n, act, seed=batch + k)
+    sess = InferenceSession(model.SerializeToString())
+    x = 3 * np.random.default_rng(batch).standard_normal((batch, k)).astype(np.float32)
+    check(sess, model, x)
+    assert plan_opcodes(sess, (batch, k)) == [_plan.OP_GEMM]
+
+
+@pytest.mark.usefixtures("isa")
+def test_a_fused_gelu_gives_the_bits_of_the_unfused_node() -> None:
+    """The epilogue runs the vectorised erf of the executor's Gelu node: the same values."""
+    fused = InferenceSession(activation_model(128, 512, "Gelu", seed=5).SerializeToString())
+    unfused = InferenceSession(activation_model(128, 512, "GeluShared", seed=5).SerializeToString())
+    x = np.random.default_rng(2).standard_normal((300, 128)).astype(np.float32)
+    assert np.array_equal(fused.run(None, {"x": x})[0], unfused.run(None, {"x": x})[0])
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("act", ["GeluTanh", "GeluShared"])
+def test_near_misses_of_the_gelu_fusion_stay_unfused(act: str) -> None:
+    """The tanh approximation, or a GELU input someone else reads: a GEMM, then the Gelu node."""
+    model = activation_model(128, 512, act, seed=9)
+    sess = InferenceSession(model.SerializeToString())
+    x = np.random.default_rng(4).standard_normal((300, 128)).astype(np.float32)
+    ref_sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = ref_sess.run(None, {"x": x})
+    for got, ref in zip(sess.run(None, {"x": x}), want, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4 * (1 + float(np.abs(ref).max())))
+    assert plan_opcodes(sess, (300, 128)) == [_plan.OP_GEMM, _plan.OP_UNARY]

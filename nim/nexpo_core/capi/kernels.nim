@@ -45,7 +45,7 @@ proc nexpo_matmul*(dtype: int32, m, n, k: int, a: pointer, rsa, csa: int, b: poi
 proc nexpo_linear*(dtype: int32, m, n, k: int, x: pointer, rsx, csx: int, w: pointer, rsw, csw: int,
                    bias: pointer, activation: int32, output: pointer, ldo: int): int32 {.exportc, cdecl.} =
   cabi:
-    check(activation >= ord(low(Activation)) and activation <= ord(high(Activation)),
+    check(activation >= ord(low(Activation)) and activation <= ord(actSoftmax),
           "activation: unknown code " & $activation)
     dispatchGemm(dtype, m, n, k, x, rsx, csx, w, rsw, csw, bias, Activation(activation), output, ldo)
     countCall(kLinear, gemmBytes(m, n, k, dtype))

@@ -6,15 +6,18 @@
 ## - tanh, sigmoid: sigmoid evaluated without overflow for either sign
 ## - softmax: over the last axis (each row of the result), shifted by the row maximum so exp
 ##   never overflows
+## - geluVec (float32, not in the C ABI): GELU with vmath.nim's vectorised erf, the values the
+##   inference engine's unfused Gelu node computes, so a fused one gives the same bits
 
 import std/math
 import ../config, ../cpu, ../targets
-import ./common
+import ./common, ./vmath
 
 type
   Activation* = enum
     ## Numbers are the C ABI's (`NEXPO_ACT_*` in capi/kernels.h).
-    actNone = 0, actRelu = 1, actGelu = 2, actTanh = 3, actSigmoid = 4, actSoftmax = 5
+    actNone = 0, actRelu = 1, actGelu = 2, actTanh = 3, actSigmoid = 4, actSoftmax = 5,
+    actGeluVec = 6  ## internal (inference plans): `geluVec` above
 
 proc erfImpl(x: float32): float32 {.importc: "erff", header: "<math.h>".}
 proc erfImpl(x: float64): float64 {.importc: "erf", header: "<math.h>".}
@@ -50,6 +53,9 @@ template epilogueBody[T](c: ptr T, ldc, rows, cols: int, bias: ptr T, act: Activ
         let p = row +! j
         p[] = (if p[] < T(0): T(0) else: p[])
     of actGelu: applyElementwise(row, cols, gelu)
+    of actGeluVec:
+      when T is float32: vmap(vGelu, cols, row, row)
+      else: applyElementwise(row, cols, gelu)
     of actTanh: applyElementwise(row, cols, tanh)
     of actSigmoid: applyElementwise(row, cols, sigmoid)
 
@@ -72,6 +78,11 @@ when x86SimdEnabled:
 proc epilogueTile*[T](c: ptr T, ldc, rows, cols: int, bias: ptr T, act: Activation) =
   ## Finish a rows x cols tile of the result still hot in L1: add the bias row, then the
   ## elementwise activation (softmax needs whole rows: see `softmaxRows`).
+  when T is float32:
+    if act == actGeluVec:  # the bias pass, then the tile's GELU in one vectorised call
+      if bias != nil: epilogueTile(c, ldc, rows, cols, bias, actNone)
+      vmapRows(vGelu, rows, cols, ldc, c)
+      return
   when x86SimdEnabled:
     case activeIsa()
     of isaAvx512: epilogueAvx512(c, ldc, rows, cols, bias, act)

@@ -25,6 +25,10 @@
 ## - larger problems split C's rows into one part per worker thread (`scheduler.parallelFor`);
 ##   direct-path products (an MLP layer at batch 64) split C's columns instead; parts share
 ##   nothing but read-only A and B, so workers never wait on each other
+## - with B packed ahead (inference weights) A is never packed either: tall products (an
+##   encoder's layers at batch 64) run the direct path in parts of a few tiles' rows, whose A
+##   stays in L1 while B's panels stream from L2 (when B's k block fits there), and full tiles
+##   take bias/ReLU in registers
 ## - C is never read before it is first written (it may hold NaN garbage): the first k block
 ##   overwrites, later ones accumulate
 ## - packing buffers come from a small pool (common.nim): no page faults in steady state
@@ -52,6 +56,9 @@ type
     bias: ptr T            ## nil, or n contiguous elements
     packedB: ptr T         ## nil, or all of B packed once for spec.nr (`packWeights`)
     fusedEpilogue: bool    ## full direct tiles apply bias/ReLU in registers (spec has the kernel)
+    geluAfter: bool        ## direct path, actGeluVec: tiles take the bias only, and each part's
+                           ## block of C (in L2) the GELU in one pass: long vector loops, not a
+                           ## call per tile
     act: Activation
     specp: ptr KernelSpec[T]  ## the caller's (a pointer: copying ~300 bytes per call costs)
     direct: bool           ## unpacked path: the micro-kernel reads A (and B) in place
@@ -69,9 +76,14 @@ const
   parallelMinWork = 160 * 160 * 160  ## m*n*k below this: a fork/join costs more than it saves
   directParallelMinWork = 64 * 64 * 128  ## the same for the direct path (no packing to repeat:
                                          ## two halves of an MLP layer at batch 64 pay)
-  packedDirectMaxWork = 256 * 512 * 128  ## with B packed ahead: the direct path up to this
-                                         ## (A read in place: nothing is packed per call)
+  packedDirectMaxWork = 256 * 512 * 128  ## with B packed ahead, the direct path (A read in
+                                         ## place, nothing packed per call): column parts up to
+                                         ## this, parts of rows beyond (B permitting)
   directKc = 512           ## k block of the direct path
+  packedPartBytes = 24 * 1024  ## a tall product with B packed ahead: the A rows of one part
+                               ## (rows x k block), read in place, stay in L1 across B's panels
+  packedPartMaxB = 512 * 1024  ## ... and every part reads all of B's k block: in L2 up to this
+                               ## (larger: the blocked path, whose B block is sized for L2)
   skinnyKc = 64            ## k block when m <= skinnyRows: B is then streamed a few rows at a
                            ## time, row after row, which the hardware prefetcher follows
   maxTile = 14 * 32        ## largest mr*nr of any micro-kernel
@@ -128,9 +140,10 @@ proc runTile[T](s: KernelSpec[T], kc: int, ap, bp: ptr T, rsb: int, c: ptr T, ld
     storeTile(tile, s.nr, c, ldc, rows, cols, accumulate)
 
 proc finishTile[T](job: GemmJob[T], c: ptr T, rows, col, cols: int) {.inline.} =
-  if job.bias != nil or job.act notin {actNone, actSoftmax}:
+  let act = if job.geluAfter: actNone else: job.act
+  if job.bias != nil or act notin {actNone, actSoftmax}:
     let bias = if job.bias == nil: nil else: job.bias +! col
-    epilogueTile(c, job.ldc, rows, cols, bias, job.act)
+    epilogueTile(c, job.ldc, rows, cols, bias, act)
 
 proc gemmRowsBlocked[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
   template s: untyped = job.spec
@@ -310,6 +323,8 @@ proc gemmRows[T](job: GemmJob[T], i0, i1, j0, j1: int, buf: ptr T) =
     gemmRowsDirect(job, i0, i1, j0, j1, buf)
   else:
     gemmRowsBlocked(job, i0, i1, j0, j1, buf)
+  if job.geluAfter:
+    epilogueTile(job.c +! (i0 * job.ldc + j0), job.ldc, i1 - i0, j1 - j0, nil, actGeluVec)
   if job.act == actSoftmax and j0 == 0 and j1 == job.n:
     softmaxRows(job.c +! (i0 * job.ldc), job.ldc, i1 - i0, job.n)
 
@@ -340,8 +355,9 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
   if m == 0 or n == 0: return
   var job = GemmJob[T](m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, bias: bias, act: act,
                        specp: spec.unsafeAddr, packedB: packedB,
-                       fusedEpilogue: spec.ukDirectEpilogue != nil and act in {actNone, actRelu} and
-                                      (bias != nil or act == actRelu))
+                       fusedEpilogue: spec.ukDirectEpilogue != nil and
+                                      act in {actNone, actRelu, actGeluVec} and
+                                      (bias != nil or act != actNone))
   if (m <= smallRows or n <= spec.sw) and k > 0 and b.cs == 1 and spec.sw <= maxSmallWidth and
       spec.smallWide[0] != nil:
     # Small path. A large product splits between threads: its columns when m <= smallRows,
@@ -362,13 +378,22 @@ proc gemmWithSpec*[T: float32 | float64](spec: KernelSpec[T], m, n, k: int, a, b
     else: parallelFor(0, used, 1, smallParts[T], job.addr)
     if act == actSoftmax: softmaxRows(c, ldc, m, n)
     return
-  job.direct = m <= skinnyRows or m * n * k <= directMaxWork or
-               (packedB != nil and m * n * k <= packedDirectMaxWork)
   let work = m * n * k
+  # B packed ahead and a tall product (an encoder's projections at batch 64): A is read in place
+  # too, a few tiles' rows per part, so nothing is packed per call and full tiles take the
+  # epilogue in registers; parts of rows, as many as there are (the scheduler balances them)
+  let tallPacked = packedB != nil and work > packedDirectMaxWork and
+                   min(k, directKc) * roundUp(n, spec.nr) * sizeof(T) <= packedPartMaxB
+  job.direct = m <= skinnyRows or work <= directMaxWork or tallPacked or
+               (packedB != nil and work <= packedDirectMaxWork)
+  job.geluAfter = job.direct and act == actGeluVec
   let panels = ceilDiv(m, spec.mr)
   let colPanels = ceilDiv(n, spec.nr)
   var rowParts, colParts = 1
-  if job.direct:
+  if tallPacked:
+    let rowsFit = packedPartBytes div (min(job.k, directKc) * sizeof(T))
+    rowParts = ceilDiv(panels, max(1, rowsFit div spec.mr))
+  elif job.direct:
     # Unpacked: the columns split (every part runs all rows on the full-height kernels, and
     # reads only its own columns of B, the larger operand here)
     if work >= directParallelMinWork and colPanels > 1:

@@ -79,6 +79,13 @@ template mapBody(kind: VKind, n: int, src, dst: ptr UncheckedArray[float32]) =
   of vSigmoid: loop(vSigmoid, n, src, dst)
   of vGelu: loop(vGelu, n, src, dst)
 
+template rowsBody(kind: VKind, rows, cols, ld: int, p: ptr float32) =
+  ## In place over `rows` rows of `cols` elements, `ld` apart: a GEMM tile's epilogue, one call
+  ## (and one set of the polynomials' constants) per tile instead of one per row.
+  for i in 0 ..< rows:
+    let row = cast[ptr UncheckedArray[float32]](cast[int](p) +% i *% ld *% 4)
+    mapBody(kind, cols, row, row)
+
 # Each loop also gets optimize("no-trapping-math"): without it GCC will not turn the clamps and
 # the NaN test into selects on targets without mask registers, and the loop stays scalar.
 # (The results are the same: nothing here reads the floating-point exception flags.)
@@ -94,6 +101,29 @@ when x86SimdEnabled:
   proc mapAvx512(kind: VKind, n: int, src, dst: ptr UncheckedArray[float32]) {.codegenDecl:
       "__attribute__((target(\"" & avx512Targets & "\"), optimize(\"no-trapping-math\"))) $# $#$#".} =
     mapBody(kind, n, src, dst)
+
+proc mapRowsPortable(kind: VKind, rows, cols, ld: int, p: ptr float32) {.
+    codegenDecl: "__attribute__((optimize(\"no-trapping-math\"))) $# $#$#".} =
+  rowsBody(kind, rows, cols, ld, p)
+
+when x86SimdEnabled:
+  proc mapRowsAvx2(kind: VKind, rows, cols, ld: int, p: ptr float32) {.codegenDecl:
+      "__attribute__((target(\"" & avx2Targets & "\"), optimize(\"no-trapping-math\"))) $# $#$#".} =
+    rowsBody(kind, rows, cols, ld, p)
+
+  proc mapRowsAvx512(kind: VKind, rows, cols, ld: int, p: ptr float32) {.codegenDecl:
+      "__attribute__((target(\"" & avx512Targets & "\"), optimize(\"no-trapping-math\"))) $# $#$#".} =
+    rowsBody(kind, rows, cols, ld, p)
+
+proc vmapRows*(kind: VKind, rows, cols, ld: int, p: ptr float32) =
+  ## p[i*ld + j] = f(p[i*ld + j]) for i < rows, j < cols: `vmap` in place over a strided tile.
+  when x86SimdEnabled:
+    case activeIsa()
+    of isaAvx512: mapRowsAvx512(kind, rows, cols, ld, p)
+    of isaAvx2: mapRowsAvx2(kind, rows, cols, ld, p)
+    of isaPortable: mapRowsPortable(kind, rows, cols, ld, p)
+  else:
+    mapRowsPortable(kind, rows, cols, ld, p)
 
 proc vmap*(kind: VKind, n: int, src, dst: ptr float32) =
   ## dst[i] = f(src[i]) for i < n (src == dst is allowed).
