@@ -23,7 +23,6 @@ import time
 from functools import partial
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .fastpath import HotPathMiddleware, HotRoute
@@ -41,6 +40,7 @@ from .middleware.timeout import Deadlines
 from .middleware.traceparent import current_traceparent, traceparent_for
 from .problems import send_problem
 from .state import Gateway
+from .v2.errors import send_error
 from .v2.hot_infer import V2InferMiddleware
 
 
@@ -48,13 +48,7 @@ async def _refuse(
     send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None, *, v2: bool
 ) -> None:
     """A refusal the chain would send: problem+json, reshaped to ``{"error": ...}`` under /v2."""
-    if not v2:
-        await send_problem(send, status, detail, extra or ())
-        return
-    body = orjson.dumps({"error": detail})
-    headers = [*(extra or ()), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await (send_error if v2 else send_problem)(send, status, detail, extra or ())
 
 
 class HotLane:
@@ -102,7 +96,7 @@ class HotLane:
         IN_FLIGHT.inc()
         try:
             await self.deadlines.run(
-                scope, send_traced, partial(self._limited, serve, scope, receive), partial(_refuse, v2=v2)
+                scope, send_traced, partial(self._limited, serve, v2, scope, receive), partial(_refuse, v2=v2)
             )
         finally:
             IN_FLIGHT.dec()
@@ -127,7 +121,7 @@ class HotLane:
             scope[KEY_ID_SCOPE] = key_id
         return True
 
-    async def _limited(self, serve: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _limited(self, serve: ASGIApp, v2: bool, scope: Scope, receive: Receive, send: Send) -> None:
         if self.buckets is not None:
             wait = (
                 self.buckets.take(identity_of(scope))  # no coroutine when the buckets are local
@@ -135,6 +129,6 @@ class HotLane:
                 else await take_token(self.buckets, self.shared, scope)
             )
             if wait > 0.0:
-                await _refuse(send, 429, RATE_LIMITED, retry_after(wait), v2=scope["path"].startswith("/v2/"))
+                await _refuse(send, 429, RATE_LIMITED, retry_after(wait), v2=v2)
                 return
         await serve(scope, receive, send)

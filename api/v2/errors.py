@@ -7,6 +7,7 @@ middleware (401, 413, 429, 504: problem+json) are reshaped by ``V2ErrorShapeMidd
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import orjson
 from starlette.responses import Response
@@ -28,6 +29,16 @@ class V2Error(Exception):
 
 def error_response(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
+
+
+async def send_error(
+    send: Send, status: int, message: str, extra: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer ``{"error": message}`` from pure-ASGI code: the protocol's ``send_problem``."""
+    body = orjson.dumps({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _reshape(body: bytes) -> bytes:

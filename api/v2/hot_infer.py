@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..routers.v2_inference import answer, find_version
 from ..state import Gateway
-from .errors import V2Error
+from .errors import V2Error, send_error
 
 _PATH = re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")
 _LATEST, _VERSIONED = "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"
@@ -81,24 +81,18 @@ class V2InferMiddleware:
             with model.hold():  # a version retired meanwhile still serves this request
                 content, head = await answer(self.gateway, model, name, headers, await _body(receive))
         except V2Error as exc:
-            await _send(send, exc.status, _error(exc.message), _JSON)
+            await send_error(send, exc.status, exc.message)
             return
         except ClientDisconnect:
             return
         except StarletteHTTPException as exc:  # 413 from the body limit, in the protocol's shape
             extra = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
-            await _send(send, exc.status_code, _error(str(exc.detail)), _JSON, extra)
+            await send_error(send, exc.status_code, str(exc.detail), extra)
             return
         if head is None:
             await _send(send, 200, content, _JSON)
         else:
             await _send(send, 200, content, b"application/octet-stream", [(_HEAD, b"%d" % head)])
-
-
-def _error(message: str) -> bytes:
-    import orjson
-
-    return orjson.dumps({"error": message})
 
 
 async def _send(
