@@ -27,14 +27,22 @@ typedef struct {
     Py_ssize_t n;               /* its size when the call began */
     PyObject *result;           /* the list of digests; slot i is set when item i is read */
     PyObject **held;            /* held[i]: a reference to item i, for [released, nheld) */
+    uint64_t *lens;             /* lens[i]: item i's size, read once by the snapshot */
     Py_ssize_t nheld, released;
     PyThreadState *ts;          /* while the GIL is released: this thread's saved state */
 } hp_stream;
 
+/* Items are apart in memory and each is read once: ask for item i + HP_AHEAD's header while
+ * item i is handled. */
+#define HP_AHEAD 16
+
 static void hp_release_held(hp_stream *s, Py_ssize_t upto)
 {
-    for (Py_ssize_t i = s->released; i < upto; i++)
+    for (Py_ssize_t i = s->released; i < upto; i++) {
+        if (i + HP_AHEAD < upto)
+            __builtin_prefetch(s->held[i + HP_AHEAD], 1);
         Py_DECREF(s->held[i]);
+    }
     s->released = upto;
 }
 
@@ -45,15 +53,13 @@ static int32_t hp_fill_locked(hp_stream *s, Py_ssize_t lo, Py_ssize_t hi, Py_ssi
 {
     hp_release_held(s, done);
     for (Py_ssize_t i = lo; i < hi; i++) {
-        PyObject *item = s->held[i];
-        if (i + 8 < hi)
-            __builtin_prefetch(s->held[i + 8]);   /* the items are apart: start the next loads early */
         PyObject *digest = PyBytes_FromStringAndSize(NULL, 32);
         if (digest == NULL)
             return NEXPO_ENOMEM;
         PyList_SET_ITEM(s->result, i, digest);
-        ptrs[i - lo] = PyBytes_AS_STRING(item);
-        lens[i - lo] = (uint64_t)PyBytes_GET_SIZE(item);
+        /* an address and a size from the snapshot: the item itself (far away) is not read */
+        ptrs[i - lo] = PyBytes_AS_STRING(s->held[i]);
+        lens[i - lo] = s->lens[i];
         outs[i - lo] = (uint8_t *)PyBytes_AS_STRING(digest);
     }
     return NEXPO_OK;
@@ -82,13 +88,16 @@ static int hp_snapshot(hp_stream *s, uint64_t *total)
     *total = 0;
     for (Py_ssize_t i = 0; i < s->n; i++) {
         PyObject *item = items[i];
+        if (i + HP_AHEAD < s->n)
+            __builtin_prefetch(items[i + HP_AHEAD], 1);
         if (!PyBytes_CheckExact(item)) {
             hp_release_held(s, s->nheld);
             return 0;
         }
         s->held[i] = Py_NewRef(item);
         s->nheld = i + 1;
-        *total += (uint64_t)PyBytes_GET_SIZE(item);
+        s->lens[i] = (uint64_t)PyBytes_GET_SIZE(item);
+        *total += s->lens[i];
     }
     return 1;
 }
@@ -106,16 +115,18 @@ PyObject *hp_sha256_many_list(PyObject *self, PyObject *const *args, Py_ssize_t 
         s.n = PyTuple_GET_SIZE(s.messages);
     else
         return Py_NewRef(Py_NotImplemented);
-    if ((size_t)s.n > PY_SSIZE_T_MAX / sizeof(PyObject *))
+    if ((size_t)s.n > PY_SSIZE_T_MAX / (sizeof(PyObject *) + sizeof(uint64_t)))
         return PyErr_NoMemory();
     s.result = PyList_New(s.n);
     if (s.result == NULL)
         return NULL;
-    s.held = PyMem_Malloc((s.n > 0 ? (size_t)s.n : 1) * sizeof(PyObject *));
+    /* one block: the references, then the sizes */
+    s.held = PyMem_Malloc((s.n > 0 ? (size_t)s.n : 1) * (sizeof(PyObject *) + sizeof(uint64_t)));
     if (s.held == NULL) {
         Py_DECREF(s.result);
         return PyErr_NoMemory();
     }
+    s.lens = (uint64_t *)(s.held + (s.n > 0 ? s.n : 1));
     uint64_t total;
     if (!hp_snapshot(&s, &total)) {
         PyMem_Free(s.held);
