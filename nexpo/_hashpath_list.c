@@ -20,6 +20,7 @@
 
 #include "core.h"
 #include "crypto.h"
+#include "binding.h"
 #include "_hashpath_list.h"
 
 typedef struct {
@@ -35,6 +36,9 @@ typedef struct {
 /* Items are apart in memory and each is read once: ask for item i + HP_AHEAD's header while
  * item i is handled. */
 #define HP_AHEAD 16
+
+/* Items per range of a shared snapshot: below two ranges' worth this thread does it alone. */
+#define HP_SNAPSHOT_GRAIN 32768
 
 static void hp_release_held(hp_stream *s, Py_ssize_t upto)
 {
@@ -78,27 +82,60 @@ static int32_t hp_fill(size_t lo, size_t hi, size_t done, const char **ptrs, uin
 }
 
 /* The snapshot: a reference to every item, taken before the GIL is first released (another
- * thread may then change the list: the batch is what the list held when the call began).
- * 1: ready, *total = the input bytes; 0: an item is not exact bytes (nothing held). No Python
- * code runs meanwhile. */
+ * thread may then change the list: the batch is what the list held when the call began), and
+ * its size. For a long list, the scheduler's threads share this pass (it reads every item, far
+ * apart in memory, while they have nothing else to do yet): this thread holds the GIL and waits
+ * in nexpo_parallel_for meanwhile, so no Python code runs and no other thread touches the
+ * counts. A debug build counts references in the interpreter's state, so it stays on this
+ * thread. A slot of an item that is not exact bytes stays NULL. */
+typedef struct {
+    PyObject **items;
+    hp_stream *s;
+    int bad;                    /* an item is not exact bytes (set by any thread, read after) */
+} hp_snap;
+
+static void hp_snapshot_range(size_t lo, size_t hi, void *ctx)
+{
+    hp_snap *snap = ctx;
+    PyObject **held = snap->s->held;
+    uint64_t *lens = snap->s->lens;
+    for (size_t i = lo; i < hi; i++) {
+        if (i + HP_AHEAD < hi)
+            __builtin_prefetch(snap->items[i + HP_AHEAD], 1);
+        PyObject *item = snap->items[i];
+        if (!PyBytes_CheckExact(item)) {
+            held[i] = NULL;
+            __atomic_store_n(&snap->bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        held[i] = Py_NewRef(item);
+        lens[i] = (uint64_t)PyBytes_GET_SIZE(item);
+    }
+}
+
+/* 1: ready, *total = the input bytes; 0: an item is not exact bytes (nothing held). */
 static int hp_snapshot(hp_stream *s, uint64_t *total)
 {
-    PyObject **items = PyList_CheckExact(s->messages) ? ((PyListObject *)s->messages)->ob_item
-                                                      : ((PyTupleObject *)s->messages)->ob_item;
-    *total = 0;
-    for (Py_ssize_t i = 0; i < s->n; i++) {
-        PyObject *item = items[i];
-        if (i + HP_AHEAD < s->n)
-            __builtin_prefetch(items[i + HP_AHEAD], 1);
-        if (!PyBytes_CheckExact(item)) {
-            hp_release_held(s, s->nheld);
-            return 0;
-        }
-        s->held[i] = Py_NewRef(item);
-        s->nheld = i + 1;
-        s->lens[i] = (uint64_t)PyBytes_GET_SIZE(item);
-        *total += s->lens[i];
+    hp_snap snap = {.items = PyList_CheckExact(s->messages) ? ((PyListObject *)s->messages)->ob_item
+                                                            : ((PyTupleObject *)s->messages)->ob_item,
+                    .s = s};
+#ifdef Py_REF_DEBUG
+    hp_snapshot_range(0, (size_t)s->n, &snap);
+#else
+    if (s->n < 2 * HP_SNAPSHOT_GRAIN
+        || nexpo_parallel_for((size_t)s->n, HP_SNAPSHOT_GRAIN, hp_snapshot_range, &snap) != NEXPO_OK)
+        hp_snapshot_range(0, (size_t)s->n, &snap);
+#endif
+    s->nheld = s->n;
+    if (snap.bad) {
+        for (Py_ssize_t i = 0; i < s->n; i++)
+            Py_XDECREF(s->held[i]);
+        s->released = s->nheld;
+        return 0;
     }
+    *total = 0;
+    for (Py_ssize_t i = 0; i < s->n; i++)
+        *total += s->lens[i];
     return 1;
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import sys
 import threading
 
 import pytest
@@ -98,3 +99,23 @@ def test_batches_of_several_chunks_and_mixed_lengths_match_hashlib() -> None:
     assert got == _expected(messages)
     assert len({id(d) for d in got}) == len(got)  # one object per digest, each written once
     assert crypto.sha256_many(tuple(messages)) == got
+
+
+@pytest.mark.parametrize("bad_at", [0, 40_000, 99_999])
+def test_a_long_list_with_one_other_item_is_given_back_whole(bad_at: int) -> None:
+    # Long lists are snapshotted by the scheduler's threads (nexpo_parallel_for): an item that
+    # is not bytes, wherever it is, sends the batch to the general path with every reference
+    # the snapshot took given back.
+    messages: list[bytes | bytearray] = [os.urandom(64) for _ in range(100_000)]
+    messages[bad_at] = bytearray(messages[bad_at])
+    counts = [sys.getrefcount(m) for m in messages[::997]]
+    assert _hash_lists.sha256_list(messages) is None
+    assert [sys.getrefcount(m) for m in messages[::997]] == counts
+    assert crypto.sha256_many(messages) == _expected([bytes(m) for m in messages])
+
+
+def test_a_long_list_holds_its_items_for_the_call_and_no_longer() -> None:
+    messages = [os.urandom(64) for _ in range(100_000)]
+    counts = [sys.getrefcount(m) for m in messages[::997]]
+    assert crypto.sha256_many(messages) == _expected(messages)
+    assert [sys.getrefcount(m) for m in messages[::997]] == counts

@@ -1,6 +1,8 @@
-/* nexpo exports for C bindings that lend object references to channels (nexpo/_channel/):
- * declared here, implemented in runtime.nim beside this file. Not part of the cffi interface:
- * an object reference can only be lent by code that owns it (holds the GIL for CPython).
+/* nexpo exports for C bindings that lend object references to channels (nexpo/_channel/) or
+ * share their own work with the scheduler (nexpo/_hashpath_list.c): declared here, implemented
+ * in runtime.nim beside this file. Not part of the cffi interface: an object reference can only
+ * be lent, or touched from the scheduler's threads, by code that owns it (holds the GIL for
+ * CPython).
  *
  * A lent message is `len` bytes at `data`, kept alive by `obj`, for in-process channels only.
  * Receivers that copy (every cffi receive, select, asyncio) copy the bytes and pass `obj` to
@@ -36,3 +38,11 @@ int32_t nexpo_channel_send_refs(nexpo_channel *ch, void *const *objs, const char
  * NEXPO_OK (*count > 0), NEXPO_EAGAIN empty, NEXPO_ECLOSED closed and drained. */
 int32_t nexpo_channel_recv_visit(nexpo_channel *ch, size_t max_n, nexpo_visit_fn visit, void *ctx,
                                  size_t *count);
+
+/* Run fn(lo, hi, ctx) over ranges of [0, n), each at least `grain` long (0: one range), on the
+ * scheduler's threads and this one; returns once every range has run. For work a binding does
+ * on its caller's behalf while that caller holds the binding's lock (the GIL) and waits here:
+ * fn runs on other threads, so it must not need that lock itself. NEXPO_OK, or NEXPO_EINVAL
+ * (NULL fn). */
+typedef void (*nexpo_range_fn)(size_t lo, size_t hi, void *ctx);
+int32_t nexpo_parallel_for(size_t n, size_t grain, nexpo_range_fn fn, void *ctx);

@@ -204,3 +204,23 @@ proc nexpo_channel_recv_visit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, 
   let st = recvVisit(ch, maxN, visit, ctx, got)
   count[] = got
   statusOf(st)
+
+# --- work on a binding's behalf (declared in binding.h) --------------------------------------
+
+type
+  CRangeFn = proc (lo, hi: csize_t, ctx: pointer) {.cdecl, gcsafe, raises: [].}
+  CRange = object
+    fn: CRangeFn
+    ctx: pointer
+
+proc runCRange(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
+  let r = cast[ptr CRange](ctx)
+  r.fn(csize_t(lo), csize_t(hi), r.ctx)
+
+proc nexpo_parallel_for*(n, grain: csize_t, fn: CRangeFn, ctx: pointer): int32 {.exportc, cdecl.} =
+  if fn == nil: return setError(stInvalid, "fn: NULL callback")
+  if n > csize_t(high(int)): return setError(stInvalid, "n: " & $n & " ranges' worth is too large")
+  var r = CRange(fn: fn, ctx: ctx)
+  let g = if grain == 0 or grain > n: max(int(n), 1) else: int(grain)
+  scheduler.parallelFor(0, int(n), g, runCRange, r.addr)
+  0'i32
