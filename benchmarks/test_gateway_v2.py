@@ -322,8 +322,11 @@ def test_goal_ratios(
         _goal("p99: REST v2 binary encoder ÷ bare",
               tail["REST v2 binary, encoder"] / tail["bare onnxruntime JSON, encoder"], 1, higher=False),
         _goal("gRPC ÷ REST v2 binary, encoder (req/s, Python clients)", ratios["grpc_over_rest_encoder"], 1),
-        _goal("batching on ÷ off, encoder (req/s)", ratios["batched_over_unbatched_encoder"], 2),
     ]  # fmt: skip
+    # Batching's 2x target is the MLP's (issue 21). The encoder's on ÷ off ratio stays in the
+    # ratios above, without a target: its compute dominates a request and its per-sample cost
+    # at batch 64 is ~0.85x batch 1's (benchmarks/test_inference.py), so merging requests cannot
+    # double its throughput.
     if native:
         benchmark.extra_info["goals"] += [
             _goal("gRPC ÷ REST v2 binary, ONNX MLP (req/s, h2load for both)",
