@@ -74,14 +74,21 @@ suite "poly1305":
       poly1305Mac(P(key), P(msg), msg.len, cast[ptr UncheckedArray[byte]](tag[0].addr))
       check hexOf(tag) == v["tag"].getStr
 
-  test "the 4-way AVX2 and 8-way AVX-512 paths equal the scalar one":
+  test "the 4-way AVX2, 8-way AVX-512 and 16-way IFMA paths equal the scalar one":
+    # (isa, IFMA allowed): IFMA runs only under AVX-512, and only where the CPU has it
+    var paths: seq[(Isa, bool)]
     for isa in availableIsas():
-      if isa == isaPortable: continue
+      if isa != isaPortable: paths.add (isa, false)
+    if hasIfma(): paths.add (isaAvx512, true)
+    for (isa, ifma) in paths:
       check setIsa(isa)
-      for len in [256, 511, 512, 513, 600, 1000, 4096, 10000]:
+      setIfma(ifma)
+      # 512 B and up take the vector paths: even and odd counts of 8-block groups (IFMA pairs
+      # them), with and without a scalar tail
+      for len in [256, 511, 512, 513, 600, 640, 1000, 1152, 1280, 4096, 10000, 16384 + 48]:
         let key = newSeqWith(32, byte(rng.rand(255)))
         var msg = newSeqWith(len, byte(rng.rand(255)))
-        if len == 4096:
+        if len in [1152, 4096]:
           for i in 0 ..< len: msg[i] = 0xff    # limbs at their maxima
         var a, b: Poly1305
         a.init(P(key), wide = false)
@@ -92,6 +99,7 @@ suite "poly1305":
         a.finish(cast[ptr UncheckedArray[byte]](ta[0].addr))
         b.finish(cast[ptr UncheckedArray[byte]](tb[0].addr))
         check ta == tb
+    setIfma(true)
     check setIsa(best())
 
 suite "aead":

@@ -15,7 +15,7 @@ import ../config
 import ./ct
 when x86SimdEnabled:
   import ../cpu
-  import ./poly1305/poly1305_avx2, ./poly1305/poly1305_avx512
+  import ./poly1305/poly1305_avx2, ./poly1305/poly1305_avx512, ./poly1305/poly1305_ifma
 
 {.emit: """/*TYPESECTION*/
 typedef unsigned __int128 nexpo_u128;
@@ -48,8 +48,10 @@ type Poly1305* = object
   pad0, pad1: uint64
   wide: bool                          ## use the 4-way AVX2 / 8-way AVX-512 path for long runs
   wider: bool                         ## the active path is AVX-512: 8 blocks per step
+  ifma: bool                          ## ... with IFMA: 16 blocks per step in 44-bit limbs
   havePowers: bool
   powers: array[8, array[5, uint64]]  ## r^1 .. r^8 in 26-bit limbs (vector paths)
+  powers44: array[16, array[3, uint64]]  ## r^1 .. r^16 in 44-bit limbs (the IFMA path)
 
 proc le64(p: ptr UncheckedArray[byte], i: int): uint64 {.inline.} =
   var v = 0'u64
@@ -72,6 +74,7 @@ proc init*(st: var Poly1305, key: ptr UncheckedArray[byte], wide = false) =
   st.wide = wide
   when x86SimdEnabled:
     st.wider = wide and activeIsa() == isaAvx512
+    st.ifma = st.wider and useIfma()
   st.havePowers = false
 
 proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64) =
@@ -143,12 +146,33 @@ proc from26(l: array[5, uint64]): Limbs44 =
   a1 += a0 shr 44; a0 = a0 and mask44
   [a0, a1, a2]
 
+proc powers44Of(st: var Poly1305) =
+  ## r^1 .. r^16 for the IFMA path, as a tree (r^2, then r^3 and r^4, then four and eight
+  ## independent products) rather than a chain of 15 dependent multiplications.
+  let r: Limbs44 = [st.r0, st.r1, st.r2]
+  st.powers44[0] = r
+  st.powers44[1] = fieldMul(r, r)
+  st.powers44[2] = fieldMul(st.powers44[1], r)
+  st.powers44[3] = fieldMul(st.powers44[1], st.powers44[1])
+  for k in 0 ..< 4: st.powers44[4 + k] = fieldMul(st.powers44[3], st.powers44[k])
+  for k in 0 ..< 8: st.powers44[8 + k] = fieldMul(st.powers44[7], st.powers44[k])
+
 proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =
   ## Absorb `nblocks` 16-byte blocks; `hibit` is the 2^128 bit (0 only for a padded final block).
-  ## Long runs of full blocks go four at a time through the AVX2 path when enabled.
+  ## Long runs of full blocks go through the vector paths when enabled: IFMA (16 blocks per
+  ## step), AVX-512 (8) or AVX2 (4).
   var done = 0
   when x86SimdEnabled:
-    if st.wide and hibit != 0 and nblocks >= 32:
+    if st.ifma and hibit != 0 and nblocks >= 32:
+      if not st.havePowers:
+        st.powers44Of()
+        st.havePowers = true
+      var h: Limbs44 = [st.h0, st.h1, st.h2]
+      polyGroupsIfma(h, st.powers44, m, nblocks div 8)
+      done = 8 * (nblocks div 8)
+      st.h0 = h[0]; st.h1 = h[1]; st.h2 = h[2]
+      wipe(h)
+    elif st.wide and hibit != 0 and nblocks >= 32:
       if not st.havePowers:
         let r: Limbs44 = [st.r0, st.r1, st.r2]
         var p = r
