@@ -51,7 +51,7 @@ type Poly1305* = object
   ifma: bool                          ## ... with IFMA: 16 blocks per step in 44-bit limbs
   havePowers: bool
   powers: array[8, array[5, uint64]]  ## r^1 .. r^8 in 26-bit limbs (vector paths)
-  powers44: array[16, array[3, uint64]]  ## r^1 .. r^16 in 44-bit limbs (the IFMA path)
+  ifmaLanes: array[2, array[3, array[8, uint64]]]  ## r^1 .. r^16 in the IFMA path's lane order
 
 proc le64(p: ptr UncheckedArray[byte], i: int): uint64 {.inline.} =
   var v = 0'u64
@@ -106,7 +106,7 @@ proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, h
 
 type Limbs44 = array[3, uint64]
 
-proc fieldMul(a, b: Limbs44): Limbs44 =
+proc fieldMul(a, b: Limbs44): Limbs44 {.inline.} =
   ## a·b mod 2^130 - 5 on loose 44/44/42-bit limbs (each may exceed its width a little).
   let s1 = b[1] * 20
   let s2 = b[2] * 20
@@ -146,16 +146,19 @@ proc from26(l: array[5, uint64]): Limbs44 =
   a1 += a0 shr 44; a0 = a0 and mask44
   [a0, a1, a2]
 
-proc powers44Of(st: var Poly1305) =
-  ## r^1 .. r^16 for the IFMA path, as a tree (r^2, then r^3 and r^4, then four and eight
-  ## independent products) rather than a chain of 15 dependent multiplications.
-  let r: Limbs44 = [st.r0, st.r1, st.r2]
-  st.powers44[0] = r
-  st.powers44[1] = fieldMul(r, r)
-  st.powers44[2] = fieldMul(st.powers44[1], r)
-  st.powers44[3] = fieldMul(st.powers44[1], st.powers44[1])
-  for k in 0 ..< 4: st.powers44[4 + k] = fieldMul(st.powers44[3], st.powers44[k])
-  for k in 0 ..< 8: st.powers44[8 + k] = fieldMul(st.powers44[7], st.powers44[k])
+when x86SimdEnabled:
+  proc ifmaPowers(st: var Poly1305) =
+    ## r^1 .. r^16 for the IFMA path, as a tree (r^2, then r^3 and r^4, then four and eight
+    ## independent products) rather than a chain of 15 dependent multiplications.
+    var p: array[16, Limbs44]
+    p[0] = [st.r0, st.r1, st.r2]
+    p[1] = fieldMul(p[0], p[0])
+    p[2] = fieldMul(p[1], p[0])
+    p[3] = fieldMul(p[1], p[1])
+    for k in 0 ..< 4: p[4 + k] = fieldMul(p[3], p[k])
+    for k in 0 ..< 8: p[8 + k] = fieldMul(p[7], p[k])
+    st.ifmaLanes = ifmaLanes(p)
+    wipe(p)
 
 proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =
   ## Absorb `nblocks` 16-byte blocks; `hibit` is the 2^128 bit (0 only for a padded final block).
@@ -165,10 +168,10 @@ proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit:
   when x86SimdEnabled:
     if st.ifma and hibit != 0 and nblocks >= 32:
       if not st.havePowers:
-        st.powers44Of()
+        st.ifmaPowers()
         st.havePowers = true
       var h: Limbs44 = [st.h0, st.h1, st.h2]
-      polyGroupsIfma(h, st.powers44, m, nblocks div 8)
+      polyGroupsIfma(h, st.ifmaLanes, m, nblocks div 8)
       done = 8 * (nblocks div 8)
       st.h0 = h[0]; st.h1 = h[1]; st.h2 = h[2]
       wipe(h)
