@@ -148,16 +148,15 @@ proc from26(l: array[5, uint64]): Limbs44 =
 
 when x86SimdEnabled:
   proc ifmaPowers(st: var Poly1305) =
-    ## r^1 .. r^16 for the IFMA path, as a tree (r^2, then r^3 and r^4, then four and eight
-    ## independent products) rather than a chain of 15 dependent multiplications.
-    var p: array[16, Limbs44]
+    ## r^1 .. r^16 for the IFMA path: r^2, r^3, r^4, r^8 here (a chain three deep), the rest
+    ## as vector products.
+    var p: array[5, Limbs44]
     p[0] = [st.r0, st.r1, st.r2]
     p[1] = fieldMul(p[0], p[0])
     p[2] = fieldMul(p[1], p[0])
     p[3] = fieldMul(p[1], p[1])
-    for k in 0 ..< 4: p[4 + k] = fieldMul(p[3], p[k])
-    for k in 0 ..< 8: p[8 + k] = fieldMul(p[7], p[k])
-    st.ifmaLanes = ifmaLanes(p)
+    p[4] = fieldMul(p[3], p[3])
+    ifmaLanesOf(p[0], p[1], p[2], p[3], p[4], st.ifmaLanes)
     wipe(p)
 
 proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =

@@ -37,15 +37,6 @@ type
     ## the powers each chain's lanes owe at the last step, [chain A, chain B][limb][lane]:
     ## A = r^16, r^12, r^15, r^11, r^14, r^10, r^13, r^9; B = r^8, r^4, r^7, r^3, r^6, r^2, r^5, r^1
 
-const laneBlock = [0, 4, 1, 5, 2, 6, 3, 7]   ## the block of its chain's group each lane holds
-
-proc ifmaLanes*(powers: array[16, Limbs44]): IfmaLanes =
-  ## Lay r^1 .. r^16 out in lane order, so the kernel loads each vector in one instruction.
-  for lane in 0 ..< 8:
-    for i in 0 ..< 3:
-      result[0][i][lane] = powers[15 - laneBlock[lane]][i]
-      result[1][i][lane] = powers[7 - laneBlock[lane]][i]
-
 proc mm512_madd52lo_epu64(a, b, c: M512i): M512i {.importc: "_mm512_madd52lo_epu64", header: "<immintrin.h>".}
 proc mm512_madd52hi_epu64(a, b, c: M512i): M512i {.importc: "_mm512_madd52hi_epu64", header: "<immintrin.h>".}
 proc mm512_reduce_add_epi64(a: M512i): int64 {.importc: "_mm512_reduce_add_epi64", header: "<immintrin.h>".}
@@ -91,6 +82,38 @@ template mulReduce(h0, h1, h2: var M512i, r0, r1, r2, s1, s2, mask44, mask42: M5
   h0 = mm512_and_si512(h0, mask44)
 
 template times20(v: M512i): M512i = mm512_add_epi64(mm512_slli_epi64(v, 4), mm512_slli_epi64(v, 2))
+
+proc ifmaLanesOf*(r1, r2, r3, r4, r8: Limbs44, lanes: var IfmaLanes) {.ifmafn.} =
+  ## r^1 .. r^16 in lane order from the scalar r, r^2, r^3, r^4, r^8, with two vector
+  ## multiplications: chain B = [r^4, r^4, r^3, r^3, r^2, r^2, r, r] · [r^4, 1, r^4, 1, ...],
+  ## chain A = B · r^8. (Fifteen scalar products cost as much as absorbing a kilobyte.)
+  let mask44 = mm512_set1_epi64((1'i64 shl 44) - 1)
+  let mask42 = mm512_set1_epi64((1'i64 shl 42) - 1)
+  template pairs(i: int): M512i =
+    mm512_set_epi64(int64(r1[i]), int64(r1[i]), int64(r2[i]), int64(r2[i]),
+                    int64(r3[i]), int64(r3[i]), int64(r4[i]), int64(r4[i]))
+  template r4or1(i: int, one: int64): M512i =
+    mm512_set_epi64(one, int64(r4[i]), one, int64(r4[i]), one, int64(r4[i]), one, int64(r4[i]))
+  var b0 = pairs(0)
+  var b1 = pairs(1)
+  var b2 = pairs(2)
+  let y0 = r4or1(0, 1)
+  let y1 = r4or1(1, 0)
+  let y2 = r4or1(2, 0)
+  mulReduce(b0, b1, b2, y0, y1, y2, times20(y1), times20(y2), mask44, mask42)
+  var a0 = b0
+  var a1 = b1
+  var a2 = b2
+  let e0 = mm512_set1_epi64(int64(r8[0]))
+  let e1 = mm512_set1_epi64(int64(r8[1]))
+  let e2 = mm512_set1_epi64(int64(r8[2]))
+  mulReduce(a0, a1, a2, e0, e1, e2, times20(e1), times20(e2), mask44, mask42)
+  mm512_storeu_si512(lanes[0][0][0].addr, a0)
+  mm512_storeu_si512(lanes[0][1][0].addr, a1)
+  mm512_storeu_si512(lanes[0][2][0].addr, a2)
+  mm512_storeu_si512(lanes[1][0][0].addr, b0)
+  mm512_storeu_si512(lanes[1][1][0].addr, b1)
+  mm512_storeu_si512(lanes[1][2][0].addr, b2)
 
 proc polyGroupsIfma*(h: var Limbs44, lanes: IfmaLanes, msg: ptr UncheckedArray[byte],
                      groups: int) {.ifmafn.} =
