@@ -33,7 +33,9 @@ suite "chacha20":
 
   test "every ISA path produces the portable keystream":
     check nexpo_init() == 0
-    for len in [0, 1, 63, 64, 65, 511, 512, 513, 1023, 1024, 1025, 3000, 5000]:
+    # around every path's chunk (512 B, 1 KiB) and the rests that go through a stack buffer
+    for len in [0, 1, 63, 64, 65, 127, 128, 129, 511, 512, 513, 575, 576, 577, 1023, 1024, 1025,
+                1087, 1088, 1089, 1983, 3000, 5000]:
       let key = newSeqWith(32, byte(rng.rand(255)))
       let nonce = newSeqWith(12, byte(rng.rand(255)))
       let src = newSeqWith(len, byte(rng.rand(255)))

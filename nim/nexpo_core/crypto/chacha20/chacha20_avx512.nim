@@ -12,10 +12,12 @@
 ##
 ## Properties:
 ## - procs carry `avx512fn`; only called when `cpu.activeIsa() == isaAvx512`
-## - add/xor/rotate/shuffle only: constant time; keystream is written nowhere but into dst
+## - add/xor/rotate/shuffle only: constant time; keystream is written nowhere but into dst,
+##   or into a stack buffer for a short rest, which is wiped
 
 import ../../targets
 import ../simd
+import ../ct
 import ./chacha20_generic
 
 template qr(x: var array[16, M512i], a, b, c, d: static int) =
@@ -66,10 +68,21 @@ proc chachaXor16(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], nch
   # whole loop); no keystream is ever stored but into dst.
 
 proc chachaXorAvx512*(input: var ChaChaInput, src, dst: ptr UncheckedArray[byte], len: int) =
-  ## Whole 1 KiB chunks on AVX-512, the rest on the portable block function.
+  ## Whole 1 KiB chunks on AVX-512; a rest of two blocks or more as one more chunk through a
+  ## stack buffer (one 16-block step costs less than two portable blocks), a single block on
+  ## the portable block function.
   let chunks = len div 1024
   if chunks > 0: chachaXor16(input, src, dst, chunks)
   let done = 1024 * chunks
-  if done < len:
+  let rest = len - done
+  if rest > 64:
+    var buf {.noinit, align: 64.}: array[1024, byte]
+    let counter = input[12]
+    copyMem(buf[0].addr, src[done].addr, rest)
+    chachaXor16(input, cast[ptr UncheckedArray[byte]](buf[0].addr), cast[ptr UncheckedArray[byte]](buf[0].addr), 1)
+    copyMem(dst[done].addr, buf[0].addr, rest)
+    input[12] = counter + uint32((rest + 63) div 64)
+    wipe(buf)    # keystream beyond `rest`, and the message
+  elif rest > 0:
     chachaXorGeneric(input, cast[ptr UncheckedArray[byte]](src[done].addr),
-                     cast[ptr UncheckedArray[byte]](dst[done].addr), len - done)
+                     cast[ptr UncheckedArray[byte]](dst[done].addr), rest)
