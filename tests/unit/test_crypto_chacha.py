@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from nexpo import crypto
 
-BASES = (512, 640, 1024, 1152, 2048, 4096, 16384)
+BASES = (256, 384, 512, 640, 1024, 1152, 2048, 4096, 16384)
 DELTAS = (-129, -17, -16, -1, 0, 1, 16, 127, 128, 129)
 
 

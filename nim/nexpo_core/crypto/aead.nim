@@ -89,9 +89,57 @@ proc oneTimeKey(key, nonce: ptr UncheckedArray[byte], otk: var array[64, byte]) 
   for i in 0 ..< 16: storeLe32(cast[ptr UncheckedArray[byte]](otk[0].addr), 4 * i, blk[i])
   wipe(blk)
 
+proc shortWidth(isa: Isa): int =
+  ## The keystream one vector step makes (0 on the portable path): a message that fits in it
+  ## after the one-time key's block goes through `sealShort` / `openShort`.
+  case isa
+  of isaAvx512: 1024
+  of isaAvx2: 512
+  of isaPortable: 0
+
+proc sealShort(isa: Isa, key, nonce, plaintext: ptr UncheckedArray[byte], len: int,
+               aad: ptr UncheckedArray[byte], aadLen: int, output: ptr UncheckedArray[byte]) =
+  ## One vector step from counter 0 makes the one-time key (block 0 of a zeroed prefix) and
+  ## the keystream of the whole message: the portable block function would take one call
+  ## for the key and one per 64 bytes.
+  var buf {.noinit, align: 64.}: array[1024, byte]
+  let width = shortWidth(isa)
+  zeroMem(buf[0].addr, 64)
+  if len > 0: copyMem(buf[64].addr, plaintext[0].addr, len)
+  let b = cast[ptr UncheckedArray[byte]](buf[0].addr)
+  var input = chachaInput(key, nonce, 0)
+  xorSerial(isa, input, b, b, width)
+  if len > 0: copyMem(output[0].addr, buf[64].addr, len)
+  computeTag(isa, b, aad, aadLen, output, len, cast[ptr UncheckedArray[byte]](output[len].addr))
+  wipe(b, width)   # the key block, the message, keystream past its end
+  wipe(input)
+
+proc openShort(isa: Isa, key, nonce, data: ptr UncheckedArray[byte], ctLen: int,
+               aad: ptr UncheckedArray[byte], aadLen: int, output: ptr UncheckedArray[byte]): bool =
+  ## `sealShort`'s inverse: the plaintext is made on the stack with the key and copied out only
+  ## when the tag is authentic.
+  var buf {.noinit, align: 64.}: array[1024, byte]
+  let width = shortWidth(isa)
+  zeroMem(buf[0].addr, 64)
+  if ctLen > 0: copyMem(buf[64].addr, data[0].addr, ctLen)
+  let b = cast[ptr UncheckedArray[byte]](buf[0].addr)
+  var input = chachaInput(key, nonce, 0)
+  xorSerial(isa, input, b, b, width)
+  var tag: array[16, byte]
+  computeTag(isa, b, aad, aadLen, data, ctLen, cast[ptr UncheckedArray[byte]](tag[0].addr))
+  result = ctEqual(cast[ptr UncheckedArray[byte]](tag[0].addr),
+                   cast[ptr UncheckedArray[byte]](data[ctLen].addr), tagLen)
+  if result and ctLen > 0: copyMem(output[0].addr, buf[64].addr, ctLen)
+  wipe(b, width)
+  wipe(tag)
+  wipe(input)
+
 proc seal*(isa: Isa, key, nonce, plaintext: ptr UncheckedArray[byte], len: int,
            aad: ptr UncheckedArray[byte], aadLen: int, output: ptr UncheckedArray[byte]) =
   ## output[0..len) = ciphertext, output[len..len+16) = tag.
+  if 64 + len <= shortWidth(isa):
+    sealShort(isa, key, nonce, plaintext, len, aad, aadLen, output)
+    return
   var otk: array[64, byte]
   oneTimeKey(key, nonce, otk)
   let mid = splitsAt(len)
@@ -113,6 +161,8 @@ proc open*(isa: Isa, key, nonce, data: ptr UncheckedArray[byte], len: int,
   ## data = ciphertext ‖ tag (len >= 16). Writes len - 16 bytes of plaintext to `output` and
   ## returns true only when the tag is authentic; otherwise `output` is left untouched.
   let ctLen = len - tagLen
+  if 64 + ctLen <= shortWidth(isa):
+    return openShort(isa, key, nonce, data, ctLen, aad, aadLen, output)
   var otk: array[64, byte]
   oneTimeKey(key, nonce, otk)
   var tag: array[16, byte]

@@ -165,7 +165,7 @@ proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit:
   ## step), AVX-512 (8) or AVX2 (4).
   var done = 0
   when x86SimdEnabled:
-    if st.ifma and hibit != 0 and nblocks >= 32:
+    if st.ifma and hibit != 0 and nblocks >= 16:   # one pair of 8-block groups: the powers are cheap here
       if not st.havePowers:
         st.ifmaPowers()
         st.havePowers = true
