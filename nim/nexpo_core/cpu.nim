@@ -9,6 +9,8 @@
 ## Properties:
 ## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 (the OS's saved state)
 ## - `activeIsa` is one relaxed atomic load: cheap enough to read on every kernel call
+## - AVX512-IFMA (Poly1305) is used only on the AVX-512 path; `setIfma(false)` switches it off so
+##   tests cover the plain AVX-512 path (Skylake-SP's) on an IFMA CPU too
 ## - SHA-NI is used only when present, not switched off (`setShaNi(false)`, so `NEXPO_SHA_NI=0`)
 ##   and the active path is not forced down to `isaPortable`. Switching it off on an AVX-512 CPU
 ##   gives the Skylake-SP/Cascade Lake combination (AVX-512, no SHA-NI) that tests must cover.

@@ -125,6 +125,33 @@ suite "aead":
     setIfma(true)
     check setIsa(best())
 
+  test "every ISA path seals like the portable one, around the short and key-block paths":
+    for n in [0, 1, 64, 447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 2047, 4096 + 17, 20000]:
+      let key = newSeqWith(32, byte(rng.rand(255)))
+      let nonce = newSeqWith(12, byte(rng.rand(255)))
+      let pt = newSeqWith(n, byte(rng.rand(255)))
+      let aadLen = rng.rand(40)   # (newSeqWith evaluates its length twice)
+      let aad = newSeqWith(aadLen, byte(rng.rand(255)))
+      checkpoint "length " & $n
+      var want = newSeq[byte](n + 16)
+      check setIsa(isaPortable)
+      seal(isaPortable, P(key), P(nonce), P(pt), n, P(aad), aad.len, P(want))
+      for isa in availableIsas():
+        check setIsa(isa)
+        var got = newSeq[byte](n + 16)
+        seal(isa, P(key), P(nonce), P(pt), n, P(aad), aad.len, P(got))
+        check got == want
+        var back = newSeq[byte](n)
+        check open(isa, P(key), P(nonce), P(got), got.len, P(aad), aad.len, P(back))
+        check back == pt
+        let flip = rng.rand(got.len - 1)
+        got[flip] = got[flip] xor 1
+        var untouched = newSeqWith(n, 0xee'u8)
+        let accepted = open(isa, P(key), P(nonce), P(got), got.len, P(aad), aad.len, P(untouched))
+        check not accepted
+        check untouched.allIt(it == 0xee)
+    check setIsa(best())
+
   test "tampering fails and writes no plaintext":
     let key = newSeqWith(32, byte(rng.rand(255)))
     let nonce = newSeqWith(12, byte(rng.rand(255)))

@@ -6,6 +6,9 @@
 ##   h = h0 + h1·2^44 + h2·2^88        (mod p = 2^130 - 5)
 ##   r = r0 + r1·2^44 + r2·2^88        s_i = 20·r_i folds 2^132 ≡ 20 back into limb 0
 ##
+## Long runs go through a vector path: 16 blocks per step on AVX-512 IFMA (these same 44-bit
+## limbs, `poly1305_ifma.nim`), else 8 (AVX-512) or 4 (AVX2) per step in 26-bit limbs.
+##
 ## Properties:
 ## - constant time: the final reduction selects h or h - p with masks, never a branch
 ## - `Poly1305` holds the key (r, s) and accumulator; its owner wipes it (`ct.wipe`) when done
