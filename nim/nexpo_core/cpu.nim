@@ -9,6 +9,8 @@
 ## Properties:
 ## - detection runs once (`detect`, from `nexpo_init`), reading cpuid and XCR0 (the OS's saved state)
 ## - `activeIsa` is one relaxed atomic load: cheap enough to read on every kernel call
+## - AVX512-IFMA (Poly1305) is used only on the AVX-512 path; `setIfma(false)` switches it off so
+##   tests cover the plain AVX-512 path (Skylake-SP's) on an IFMA CPU too
 ## - SHA-NI is used only when present, not switched off (`setShaNi(false)`, so `NEXPO_SHA_NI=0`)
 ##   and the active path is not forced down to `isaPortable`. Switching it off on an AVX-512 CPU
 ##   gives the Skylake-SP/Cascade Lake combination (AVX-512, no SHA-NI) that tests must cover.
@@ -52,6 +54,7 @@ static int nexpo_cpu_flags(void) {
   if (sha && ssse3 && sse41) flags |= 4;
   if (((c1 >> 25) & 1) && ((c1 >> 1) & 1)) flags |= 8;             /* AES-NI + PCLMULQDQ */
   if ((flags & 2) && ((c >> 9) & 1) && ((c >> 10) & 1)) flags |= 16; /* VAES + VPCLMULQDQ (zmm) */
+  if ((flags & 2) && ((b7 >> 21) & 1)) flags |= 32;                  /* AVX512-IFMA */
   return (int)flags;
 }
 """.}
@@ -64,6 +67,8 @@ var
   shaNiPresent: bool
   aesNiPresent: bool   # AES-NI + PCLMULQDQ
   vaesPresent: bool    # VAES + VPCLMULQDQ on zmm (implies the AVX-512 path)
+  ifmaPresent: bool    # AVX512-IFMA (implies the AVX-512 path)
+  ifmaOff: Atomic[bool]
   activeIsaVar: Atomic[int]
   forcedPortable: Atomic[bool]
   shaNiOff: Atomic[bool]
@@ -76,12 +81,14 @@ proc detect*() =
   shaNiPresent = (flags and 4) != 0
   aesNiPresent = (flags and 8) != 0
   vaesPresent = (flags and 16) != 0
+  ifmaPresent = (flags and 32) != 0
   activeIsaVar.store(ord(bestIsa), moRelaxed)
 
 proc best*(): Isa = bestIsa
 proc hasShaNi*(): bool = shaNiPresent
 proc hasAesNi*(): bool = aesNiPresent
 proc hasVaes*(): bool = vaesPresent
+proc hasIfma*(): bool = ifmaPresent
 
 proc activeIsa*(): Isa {.inline.} = Isa(activeIsaVar.load(moRelaxed))
 
@@ -93,6 +100,15 @@ proc setShaNi*(enabled: bool) =
   shaNiOff.store(not enabled, moRelaxed)
 
 proc shaNiEnabled*(): bool = not shaNiOff.load(moRelaxed)
+
+proc useIfma*(): bool {.inline.} =
+  ## The IFMA kernels run only on the AVX-512 path (forcing a lower ISA turns them off too).
+  ifmaPresent and activeIsa() == isaAvx512 and not ifmaOff.load(moRelaxed)
+
+proc setIfma*(enabled: bool) =
+  ## Allow (the default) or forbid the IFMA kernels: with them off an IFMA CPU runs the plain
+  ## AVX-512 paths (Skylake-SP's), so tests can cover both on one machine.
+  ifmaOff.store(not enabled, moRelaxed)
 
 proc setIsa*(isa: Isa): bool =
   ## Select a path no wider than the CPU supports; false (and no change) otherwise.

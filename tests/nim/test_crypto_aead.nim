@@ -33,7 +33,9 @@ suite "chacha20":
 
   test "every ISA path produces the portable keystream":
     check nexpo_init() == 0
-    for len in [0, 1, 63, 64, 65, 511, 512, 513, 1023, 1024, 1025, 3000, 5000]:
+    # around every path's chunk (512 B, 1 KiB) and the rests that go through a stack buffer
+    for len in [0, 1, 63, 64, 65, 127, 128, 129, 511, 512, 513, 575, 576, 577, 1023, 1024, 1025,
+                1087, 1088, 1089, 1983, 3000, 5000]:
       let key = newSeqWith(32, byte(rng.rand(255)))
       let nonce = newSeqWith(12, byte(rng.rand(255)))
       let src = newSeqWith(len, byte(rng.rand(255)))
@@ -74,14 +76,21 @@ suite "poly1305":
       poly1305Mac(P(key), P(msg), msg.len, cast[ptr UncheckedArray[byte]](tag[0].addr))
       check hexOf(tag) == v["tag"].getStr
 
-  test "the 4-way AVX2 and 8-way AVX-512 paths equal the scalar one":
+  test "the 4-way AVX2, 8-way AVX-512 and 16-way IFMA paths equal the scalar one":
+    # (isa, IFMA allowed): IFMA runs only under AVX-512, and only where the CPU has it
+    var paths: seq[(Isa, bool)]
     for isa in availableIsas():
-      if isa == isaPortable: continue
+      if isa != isaPortable: paths.add (isa, false)
+    if hasIfma(): paths.add (isaAvx512, true)
+    for (isa, ifma) in paths:
       check setIsa(isa)
-      for len in [256, 511, 512, 513, 600, 1000, 4096, 10000]:
+      setIfma(ifma)
+      # 512 B and up take the vector paths: even and odd counts of 8-block groups (IFMA pairs
+      # them), with and without a scalar tail
+      for len in [255, 256, 257, 300, 383, 384, 511, 512, 513, 600, 640, 1000, 1152, 1280, 4096, 10000, 16384 + 48]:
         let key = newSeqWith(32, byte(rng.rand(255)))
         var msg = newSeqWith(len, byte(rng.rand(255)))
-        if len == 4096:
+        if len in [1152, 4096]:
           for i in 0 ..< len: msg[i] = 0xff    # limbs at their maxima
         var a, b: Poly1305
         a.init(P(key), wide = false)
@@ -92,6 +101,7 @@ suite "poly1305":
         a.finish(cast[ptr UncheckedArray[byte]](ta[0].addr))
         b.finish(cast[ptr UncheckedArray[byte]](tb[0].addr))
         check ta == tb
+    setIfma(true)
     check setIsa(best())
 
 suite "aead":
@@ -103,12 +113,44 @@ suite "aead":
       let pt = bytesOf(v["plaintext_text"].getStr)
       let sealedHex = v["ciphertext"].getStr & v["tag"].getStr
       for isa in availableIsas():
-        var output = newSeq[byte](pt.len + 16)
-        seal(isa, P(key), P(nonce), P(pt), pt.len, P(aad), aad.len, P(output))
-        check hexOf(output) == sealedHex
-        var back = newSeq[byte](pt.len)
-        check open(isa, P(key), P(nonce), P(output), output.len, P(aad), aad.len, P(back))
+        for ifma in [true, false]:
+          check setIsa(isa)    # Poly1305 follows the active ISA (and IFMA switch)
+          setIfma(ifma)
+          var output = newSeq[byte](pt.len + 16)
+          seal(isa, P(key), P(nonce), P(pt), pt.len, P(aad), aad.len, P(output))
+          check hexOf(output) == sealedHex
+          var back = newSeq[byte](pt.len)
+          check open(isa, P(key), P(nonce), P(output), output.len, P(aad), aad.len, P(back))
+          check back == pt
+    setIfma(true)
+    check setIsa(best())
+
+  test "every ISA path seals like the portable one, around the short and key-block paths":
+    for n in [0, 1, 64, 447, 448, 449, 959, 960, 961, 1023, 1024, 1025, 2047, 4096 + 17, 20000]:
+      let key = newSeqWith(32, byte(rng.rand(255)))
+      let nonce = newSeqWith(12, byte(rng.rand(255)))
+      let pt = newSeqWith(n, byte(rng.rand(255)))
+      let aadLen = rng.rand(40)   # (newSeqWith evaluates its length twice)
+      let aad = newSeqWith(aadLen, byte(rng.rand(255)))
+      checkpoint "length " & $n
+      var want = newSeq[byte](n + 16)
+      check setIsa(isaPortable)
+      seal(isaPortable, P(key), P(nonce), P(pt), n, P(aad), aad.len, P(want))
+      for isa in availableIsas():
+        check setIsa(isa)
+        var got = newSeq[byte](n + 16)
+        seal(isa, P(key), P(nonce), P(pt), n, P(aad), aad.len, P(got))
+        check got == want
+        var back = newSeq[byte](n)
+        check open(isa, P(key), P(nonce), P(got), got.len, P(aad), aad.len, P(back))
         check back == pt
+        let flip = rng.rand(got.len - 1)
+        got[flip] = got[flip] xor 1
+        var untouched = newSeqWith(n, 0xee'u8)
+        let accepted = open(isa, P(key), P(nonce), P(got), got.len, P(aad), aad.len, P(untouched))
+        check not accepted
+        check untouched.allIt(it == 0xee)
+    check setIsa(best())
 
   test "tampering fails and writes no plaintext":
     let key = newSeqWith(32, byte(rng.rand(255)))

@@ -1,6 +1,7 @@
 ## ChaCha20 (RFC 8439 §2.4): the front file. Picks the widest path the active ISA allows per
 ## call — AVX-512 (16 blocks at once), AVX2 (8 blocks) or portable (1 block) — for the bulk of
-## the message; the tail always goes through the portable block function.
+## the message; a rest of two blocks or more takes one more vector step (through a stack
+## buffer), a last single block the portable block function.
 ##
 ## Properties:
 ## - every path produces the same keystream: tests compare them on each ISA (`NEXPO_ISA`)
@@ -26,6 +27,16 @@ proc xorSerial*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[b
       return
     of isaPortable: discard
   chachaXorGeneric(input, src, dst, len)
+
+proc xorWithKeyBlock*(isa: Isa, input: var ChaChaInput, src, dst: ptr UncheckedArray[byte],
+                      len: int, blk0: var array[16, uint32]): bool =
+  ## `xorSerial`, and blk0 = the block function at counter input[12] - 1 made alongside, when
+  ## the active path can do that for free (AVX-512, len >= 1 KiB); false (nothing done) if not.
+  when x86SimdEnabled:
+    if isa == isaAvx512 and len >= 1024:
+      chachaXorAvx512(input, src, dst, len, blk0.addr)
+      return true
+  false
 
 const chunkBytes = 64 * 1024  ## keystream per parallel task; a multiple of every path's width
 

@@ -6,6 +6,9 @@
 ##   h = h0 + h1·2^44 + h2·2^88        (mod p = 2^130 - 5)
 ##   r = r0 + r1·2^44 + r2·2^88        s_i = 20·r_i folds 2^132 ≡ 20 back into limb 0
 ##
+## Long runs go through a vector path: 16 blocks per step on AVX-512 IFMA (these same 44-bit
+## limbs, `poly1305_ifma.nim`), else 8 (AVX-512) or 4 (AVX2) per step in 26-bit limbs.
+##
 ## Properties:
 ## - constant time: the final reduction selects h or h - p with masks, never a branch
 ## - `Poly1305` holds the key (r, s) and accumulator; its owner wipes it (`ct.wipe`) when done
@@ -15,7 +18,7 @@ import ../config
 import ./ct
 when x86SimdEnabled:
   import ../cpu
-  import ./poly1305/poly1305_avx2, ./poly1305/poly1305_avx512
+  import ./poly1305/poly1305_avx2, ./poly1305/poly1305_avx512, ./poly1305/poly1305_ifma
 
 {.emit: """/*TYPESECTION*/
 typedef unsigned __int128 nexpo_u128;
@@ -48,8 +51,10 @@ type Poly1305* = object
   pad0, pad1: uint64
   wide: bool                          ## use the 4-way AVX2 / 8-way AVX-512 path for long runs
   wider: bool                         ## the active path is AVX-512: 8 blocks per step
+  ifma: bool                          ## ... with IFMA: 16 blocks per step in 44-bit limbs
   havePowers: bool
   powers: array[8, array[5, uint64]]  ## r^1 .. r^8 in 26-bit limbs (vector paths)
+  ifmaLanes: array[2, array[3, array[8, uint64]]]  ## r^1 .. r^16 in the IFMA path's lane order
 
 proc le64(p: ptr UncheckedArray[byte], i: int): uint64 {.inline.} =
   var v = 0'u64
@@ -72,6 +77,7 @@ proc init*(st: var Poly1305, key: ptr UncheckedArray[byte], wide = false) =
   st.wide = wide
   when x86SimdEnabled:
     st.wider = wide and activeIsa() == isaAvx512
+    st.ifma = st.wider and useIfma()
   st.havePowers = false
 
 proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64) =
@@ -103,7 +109,7 @@ proc scalarBlocks(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, h
 
 type Limbs44 = array[3, uint64]
 
-proc fieldMul(a, b: Limbs44): Limbs44 =
+proc fieldMul(a, b: Limbs44): Limbs44 {.inline.} =
   ## a·b mod 2^130 - 5 on loose 44/44/42-bit limbs (each may exceed its width a little).
   let s1 = b[1] * 20
   let s2 = b[2] * 20
@@ -143,12 +149,35 @@ proc from26(l: array[5, uint64]): Limbs44 =
   a1 += a0 shr 44; a0 = a0 and mask44
   [a0, a1, a2]
 
+when x86SimdEnabled:
+  proc ifmaPowers(st: var Poly1305) =
+    ## r^1 .. r^16 for the IFMA path: r^2, r^3, r^4, r^8 here (a chain three deep), the rest
+    ## as vector products.
+    var p: array[5, Limbs44]
+    p[0] = [st.r0, st.r1, st.r2]
+    p[1] = fieldMul(p[0], p[0])
+    p[2] = fieldMul(p[1], p[0])
+    p[3] = fieldMul(p[1], p[1])
+    p[4] = fieldMul(p[3], p[3])
+    ifmaLanesOf(p[0], p[1], p[2], p[3], p[4], st.ifmaLanes)
+    wipe(p)
+
 proc blocks*(st: var Poly1305, m: ptr UncheckedArray[byte], nblocks: int, hibit: uint64 = 1'u64 shl 40) =
   ## Absorb `nblocks` 16-byte blocks; `hibit` is the 2^128 bit (0 only for a padded final block).
-  ## Long runs of full blocks go four at a time through the AVX2 path when enabled.
+  ## Long runs of full blocks go through the vector paths when enabled: IFMA (16 blocks per
+  ## step), AVX-512 (8) or AVX2 (4).
   var done = 0
   when x86SimdEnabled:
-    if st.wide and hibit != 0 and nblocks >= 32:
+    if st.ifma and hibit != 0 and nblocks >= 16:   # one pair of 8-block groups: the powers are cheap here
+      if not st.havePowers:
+        st.ifmaPowers()
+        st.havePowers = true
+      var h: Limbs44 = [st.h0, st.h1, st.h2]
+      polyGroupsIfma(h, st.ifmaLanes, m, nblocks div 8)
+      done = 8 * (nblocks div 8)
+      st.h0 = h[0]; st.h1 = h[1]; st.h2 = h[2]
+      wipe(h)
+    elif st.wide and hibit != 0 and nblocks >= 32:
       if not st.havePowers:
         let r: Limbs44 = [st.r0, st.r1, st.r2]
         var p = r
