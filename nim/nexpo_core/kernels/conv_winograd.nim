@@ -154,8 +154,9 @@ template inputBody(T: typedesc, WT: static int, load, store, add, sub: untyped, 
         for t in j.tiles ..< tp: (v +! (pos * pstride + ci * tp + t))[] = 0
 
 template outputTiles(T: typedesc, load, store, add, sub, vmax, set1: untyped,
-                     t0, t1, WT: int) =
-  ## Tiles t0 ..< t1 (steps of WT) of channel ii: A^T M A, bias, ReLU, then the pool.
+                     t0, t1, WT: int, sums: untyped) =
+  ## Tiles t0 ..< t1 (steps of WT) of channel ii: A^T M A, bias, ReLU, then the pool (cpMean:
+  ## each tile's sum added to `sums`).
   var t = t0
   let (bv, zv, lowest) = (set1(b), set1(0'f32), set1(-3.4028235e38'f32))
   while t < t1:
@@ -172,7 +173,7 @@ template outputTiles(T: typedesc, load, store, add, sub, vmax, set1: untyped,
       for k in 0 .. 3: y[k] = vmax(zv, y[k])
     case pool
     of cpMean:
-      store(sums +! t, add(add(y[0], y[1]), add(y[2], y[3])))
+      sums = add(sums, add(add(y[0], y[1]), add(y[2], y[3])))
     of cpMax2x2:  # tile t is pooled output t: max_ps(v, m) skips a NaN v, as MaxPool's taps
       store(dst +! t, vmax(y[3], vmax(y[2], vmax(y[1], vmax(y[0], lowest)))))
     of cpNone:
@@ -197,8 +198,6 @@ template outputBody(T: typedesc, WT: static int, load, store, add, sub, vmax, se
   let mm = m
   const ps = winoBlock * maxChunk  # one position's block
   let (relu, pool, ow, tw) = (j.relu, j.pool, j.c.g.ow, j.tw)
-  var sumBuf {.noinit.}: array[maxChunk, float32]
-  let sums = sumBuf[0].addr
   for ii in 0 ..< channels:
     let chan = cb * winoBlock + ii
     let b = if j.bias == nil: 0'f32 else: (j.bias +! chan)[]
@@ -207,12 +206,17 @@ template outputBody(T: typedesc, WT: static int, load, store, add, sub, vmax, se
               of cpNone: j.dst +! ((image * j.c.cout + chan) * j.c.g.oh * ow)
               of cpMean: nil
     var (ty, tx) = (t0 div tw, t0 mod tw)
-    outputTiles(T, load, store, add, sub, vmax, set1, 0, vec, WT)
-    outputTiles(float32, sLoad, sStore, sAdd, sSub, sMax, sSet1, vec, valid, 1)
+    var (vsum, ssum) = (set1(0'f32), 0'f32)
+    outputTiles(T, load, store, add, sub, vmax, set1, 0, vec, WT, vsum)
+    outputTiles(float32, sLoad, sStore, sAdd, sSub, sMax, sSet1, vec, valid, 1, ssum)
     if pool == cpMean:
-      var total = 0'f32
-      for t in 0 ..< valid: total += sumBuf[t]
-      (j.partial +! ((image * j.c.cout + chan) * j.chunks + ck))[] = total
+      var lanes {.noinit.}: array[WT, float32]
+      store(lanes[0].addr, vsum)
+      var width = WT div 2  # a tree, not a chain of dependent adds
+      while width > 0:
+        for l in 0 ..< width: lanes[l] += lanes[l + width]
+        width = width div 2
+      (j.partial +! ((image * j.c.cout + chan) * j.chunks + ck))[] = lanes[0] + ssum
 
 proc inputPortable(j: ptr WinoJob, image, ci0, ci1: int, pad, v: ptr float32) {.
     nimcall, gcsafe, raises: [].} =
