@@ -233,6 +233,9 @@ def _pack_direct(w: Any, groups: int) -> Any:
 # Its outputs differ from the direct sum by rounding only (a non-finite input spreads to the
 # whole 2x2 tile whose 4x4 patch holds it).
 WINOGRAD_MIN_CIN = 8
+# Largest transformed input (16 floats a tile and input channel, one image) it takes: the items
+# read it once a block of 8 output channels, from L2 while it fits (direct reads the input in place).
+WINOGRAD_MAX_INPUT_BYTES = 1 << 19
 _WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
@@ -243,6 +246,7 @@ def _winograd_applies(groups: int, cin: int, cout: int, geometry: tuple[int, ...
         groups == 1 and cin >= WINOGRAD_MIN_CIN and cout >= 4
         and (kh, kw, sh, sw, dh, dw) == (3, 3, 1, 1, 1, 1)
         and oh >= 2 and ow >= 2 and oh % 2 == 0 and ow % 2 == 0
+        and 16 * cin * (oh // 2) * (ow // 2) * 4 <= WINOGRAD_MAX_INPUT_BYTES
     )
 
 

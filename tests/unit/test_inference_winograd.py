@@ -95,6 +95,7 @@ def test_winograd_splits_batch_one_across_threads(threads: int) -> None:
     (WINOGRAD_MIN_CIN - 1, (16, 16), {}),         # too few input channels to repay the transforms
     (16, (15, 16), {}),                           # an odd output height
     (16, (16, 16), {"strides": [2, 1]}),          # a row stride
+    (64, (66, 66), {}),                           # a transformed input larger than L2's half
     (16, (16, 16), {"dilations": [2, 2], "pads": [2, 2, 2, 2]}),
 ])
 def test_other_shapes_stay_on_the_direct_kernel(cin: int, size: tuple[int, int],
