@@ -13,7 +13,9 @@
 ## leaves them in a small buffer, and its output transform adds the bias, applies ReLU and
 ## either stores the 2x2 outputs, their max (a fused 2x2/2 MaxPool: a tile is one pooled
 ## output) or their sum (a fused GlobalAveragePool, added up per channel after the join).
-## Threads split the images, or with fewer images than threads, each image's items.
+## Threads split the images, or with fewer images than threads, each image's input channels
+## (the transform) and then its items. Outputs differ from the direct sum by rounding only,
+## except that a non-finite input spreads to the whole 2x2 tile whose 4x4 patch holds it.
 
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
