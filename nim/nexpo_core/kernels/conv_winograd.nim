@@ -137,8 +137,9 @@ template inputBody(T: typedesc, WT: static int, load, store, add, sub: untyped, 
   # odd half), at (x + pl) shr 1; odd x to the other half
   let q = pl shr 1
   let (evenAt, oddAt) = if (pl and 1) == 0: (q, half + q) else: (half + q, q + 1)
+  # zeros once: every channel then writes the same interior positions, the border stays zero
+  zeroMem(pad, j.hp * rowLen * sizeof(float32))
   for ci in ci0 ..< ci1:
-    zeroMem(pad, j.hp * rowLen * sizeof(float32))
     let s = j.src +! ((image * j.c.cin + ci) * h * w)
     for y in 0 ..< h:
       let row = (y + pt) * rowLen
