@@ -227,6 +227,41 @@ def _pack_direct(w: Any, groups: int) -> Any:
     return np.ascontiguousarray(padded.reshape(groups, blocks, PACKED_BLOCK, taps).transpose(0, 1, 3, 2))
 
 
+# Winograd F(2x2, 3x3) (kernels/conv_winograd.nim) for 3x3 convolutions with at least this many
+# input channels: it does 16 multiply-adds an input channel and 2x2 outputs where the direct
+# kernel does 36, but transforms every input and output tile, which fewer channels do not repay.
+# Its outputs differ from the direct sum by rounding only (a non-finite input spreads to the
+# whole 2x2 tile whose 4x4 patch holds it).
+WINOGRAD_MIN_CIN = 8
+# Largest transformed input (16 floats a tile and input channel, one image) it takes: the items
+# read it once a block of 8 output channels, from L2 while it fits (direct reads the input in place).
+WINOGRAD_MAX_INPUT_BYTES = 1 << 19
+_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+def _winograd_applies(groups: int, cin: int, cout: int, geometry: tuple[int, ...]) -> bool:
+    """The planner's choice within conv_winograd.nim's winogradApplies (which checks the plan)."""
+    kh, kw, oh, ow, sh, sw, dh, dw = geometry
+    return (
+        groups == 1 and cin >= WINOGRAD_MIN_CIN and cout >= 4
+        and (kh, kw, sh, sw, dh, dw) == (3, 3, 1, 1, 1, 1)
+        and oh >= 2 and ow >= 2 and oh % 2 == 0 and ow % 2 == 0
+        and 16 * cin * (oh // 2) * (ow // 2) * 4 <= WINOGRAD_MAX_INPUT_BYTES
+    )
+
+
+def _pack_winograd(w: Any) -> Any:
+    """OIHW 3x3 weights transformed (G g G^T, in float64) as conv_winograd.nim reads them:
+    [block of PACKED_BLOCK output channels][16 positions][input channel][PACKED_BLOCK]."""
+    cout, cin = w.shape[:2]
+    u = np.einsum("ia,ocab,kb->ocik", _WINOGRAD_G, w.astype(np.float64), _WINOGRAD_G)
+    blocks = -(-cout // PACKED_BLOCK)
+    padded = np.zeros((blocks * PACKED_BLOCK, cin, 16), np.float64)
+    padded[:cout] = u.reshape(cout, cin, 16)
+    return np.ascontiguousarray(
+        padded.reshape(blocks, PACKED_BLOCK, cin, 16).transpose(0, 3, 2, 1), dtype=np.float32)
+
+
 def _fusable_max_pool(nxt: Node | None) -> bool:
     """A MaxPool the direct kernel can apply on store: a 2x2 window of stride 2, no padding."""
     if nxt is None or nxt.op_type != "MaxPool" or any(nxt.outputs[1:]):
@@ -292,8 +327,12 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         relu = True
         fused.append(nxt)
     n, cin, h, wd = x.shape
-    direct = _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
-    w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
+    winograd = not one_d and _winograd_applies(groups, cin, cout, (kh, kw, oh, ow, sh, sw, dh, dw))
+    direct = winograd or _direct_applies(groups, cout, (h, wd, kh, kw, oh, ow, sh, sw, pt, pl))
+    if winograd:
+        w = _pack_winograd(w)
+    else:
+        w = _pack_direct(w, groups) if direct else np.ascontiguousarray(w, dtype=np.float32)
     after = b.sole_consumer(fused[-1].outputs[0] if fused else node.outputs[0])
     # the direct kernel pools on store (POOL_*: kernels/conv_shape.nim's ConvPool): no conv output written
     pool, out_shape = POOL_NONE, (n, cout, oh, ow)
@@ -324,7 +363,7 @@ def conv(b: Builder, node: Node, ins: list[Value | None]) -> list[Value]:
         dw,
         groups,
         int(relu),
-        int(direct),
+        2 if winograd else int(direct),  # the weights' layout: OIHW, direct blocks, Winograd
         pool,
         b.ref(x),
         b.ref(b.const(np.asarray(w, dtype=np.float32))),

@@ -71,7 +71,8 @@ def test_malformed_plans_are_errors(words: list[int], message: str) -> None:
 
 
 def conv_1x1(sw: int, packed: int, pool: int) -> list[int]:
-    """A 1x2 input, 4 -> 4 channels' 1x1 conv with column stride sw, the direct kernel's flags."""
+    """A 1x2 input, 4 -> 4 channels' 1x1 conv with column stride sw, the weight layout word
+    (0 OIHW, 1 direct, 2 Winograd) and the fused pool."""
     geometry = [1, 4, 1, 2, 4, 1, 1, 1, 2 // sw, 1, sw, 0, 0, 1, 1, 1]  # n cin h w cout kh kw oh ow ...
     body = [*geometry, 0, packed, pool, 0, 0, 32, 1, 0, 128, -1, 0, 0, 2, 0, 32]
     return [OP_CONV, len(body) + 2, *body]
@@ -90,6 +91,9 @@ def conv_3x3_mean(oh: int, ow: int) -> list[int]:
         (conv_1x1(2, 1, 0), "packed weights for a shape the direct kernel does not take"),
         (conv_1x1(1, 0, 1), "a fused pool needs packed weights"),
         (conv_1x1(1, 0, 2), "a fused pool needs packed weights"),
+        (conv_1x1(1, 2, 0), "Winograd weights for a shape the Winograd kernel does not take"),
+        (conv_1x1(1, 3, 0), "bad weight layout 3"),
+        (conv_1x1(1, -1, 0), "bad weight layout -1"),
         (conv_1x1(1, 0, 3), "bad fused pool 3"),
         (conv_1x1(1, 0, -1), "bad fused pool -1"),
         (conv_3x3_mean(1 << 20, 1 << 20), "fused mean's planes are empty or too large"),

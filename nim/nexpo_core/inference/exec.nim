@@ -130,7 +130,8 @@ proc execConv(r: var Reader, sp: Spaces) =
   c.g.pl = r.nonNegative("pl"); c.g.dh = r.nonNegative("dh"); c.g.dw = r.nonNegative("dw")
   c.groups = r.nonNegative("groups")
   let relu = r.word != 0
-  let packed = r.word != 0  # the weights in the direct kernel's layout
+  let layout = r.word  # the weights: 0 OIHW, 1 the direct kernel's blocks, 2 Winograd-transformed
+  let (packed, winograd) = (layout == 1, layout == 2)
   let poolWord = r.word     # a 2x2/2 MaxPool or GlobalAveragePool fused (ConvPool, packed only)
   let x = r.operand(sp, 4)
   let w = r.operand(sp, 4)
@@ -140,15 +141,20 @@ proc execConv(r: var Reader, sp: Spaces) =
     fail(stInvalid, "inference plan: conv: inconsistent geometry")
   let g = c.g
   r.need(x, 4 * c.n * c.cin * g.h * g.w, "input")
+  if layout < 0 or layout > 2:
+    fail(stInvalid, "inference plan: conv: bad weight layout " & $layout)
   if packed and not c.directApplies:
     fail(stInvalid, "inference plan: conv: packed weights for a shape the direct kernel does not take")
+  if winograd and not c.winogradApplies:
+    fail(stInvalid, "inference plan: conv: Winograd weights for a shape the Winograd kernel does not take")
   if poolWord < ord(low(ConvPool)) or poolWord > ord(high(ConvPool)):
     fail(stInvalid, "inference plan: conv: bad fused pool " & $poolWord)
   let pool = ConvPool(poolWord)
-  if pool != cpNone and not packed or pool == cpMax2x2 and (g.oh < 2 or g.ow < 2):
+  if pool != cpNone and layout == 0 or pool == cpMax2x2 and (g.oh < 2 or g.ow < 2):
     fail(stInvalid, "inference plan: conv: a fused pool needs packed weights (and a max pool a 2x2 output)")
-  r.need(w, 4 * (if packed: packedWeightElements(c) else: c.cout * (c.cin div c.groups) * g.kh * g.kw),
-         "weight")
+  r.need(w, 4 * (if packed: packedWeightElements(c)
+                 elif winograd: winogradWeightElements(c)
+                 else: c.cout * (c.cin div c.groups) * g.kh * g.kw), "weight")
   if bias.p != nil: r.need(bias, 4 * c.cout, "bias")
   let (oh, ow) = case pool
                  of cpMax2x2: (g.oh div 2, g.ow div 2)
@@ -162,7 +168,7 @@ proc execConv(r: var Reader, sp: Spaces) =
       fail(stInvalid, "inference plan: conv: the fused mean's planes are empty or too large")
   if c.n * c.cout * oh * ow == 0: return
   conv2d(c, cast[ptr float32](x.p), cast[ptr float32](w.p), cast[ptr float32](bias.p),
-         cast[ptr float32](o.p), relu, packed, pool)
+         cast[ptr float32](o.p), relu, packed, pool, winograd)
 
 proc execPool(r: var Reader, sp: Spaces) =
   let isMax = r.word == 0

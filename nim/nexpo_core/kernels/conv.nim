@@ -11,9 +11,10 @@
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
 import ../runtime/scheduler
-import ./common, ./gemm, ./norm, ./conv_shape, ./conv_direct
+import ./common, ./gemm, ./norm, ./conv_shape, ./conv_direct, ./conv_winograd
 
-export conv_shape, conv_direct.packedBlock, conv_direct.packedWeightElements
+export conv_shape, conv_direct.packedBlock, conv_direct.packedWeightElements,
+  conv_winograd.winoBlock, conv_winograd.winogradApplies, conv_winograd.winogradWeightElements
 
 # Operand sizes are checked by the executor (inference/exec.nim) before a kernel runs.
 {.push boundChecks: off, overflowChecks: off, rangeChecks: off.}
@@ -173,10 +174,14 @@ proc convRowParts(lo, hi: int, ctx: pointer) {.nimcall, gcsafe, raises: [].} =
     job.failed.store(true, moRelaxed)
 
 proc conv2d*(c: ConvShape, src, weight, bias, dst: ptr float32, relu: bool, packed = false,
-             pool = cpNone) =
+             pool = cpNone, winograd = false) =
   ## `packed`: the weights are in the direct kernel's layout (conv_direct.nim; needs
-  ## `c.directApplies`), else OIHW for im2col + GEMM. `pool` (packed only): dst gets the 2x2/2
-  ## max pool of the output, or each plane's mean.
+  ## `c.directApplies`), else OIHW for im2col + GEMM. `winograd`: Winograd-transformed
+  ## (conv_winograd.nim; needs `c.winogradApplies`). `pool` (packed or winograd only): dst gets
+  ## the 2x2/2 max pool of the output, or each plane's mean.
+  if winograd:
+    winogradConv(c, src, weight, bias, dst, relu, pool)
+    return
   if packed:
     directConv(c, src, weight, bias, dst, relu, pool)
     return
