@@ -18,7 +18,7 @@ def package_version() -> str:
 
 
 def info() -> dict[str, Any]:
-    """Version, Nim version, build profile, ISA paths, SHA-NI and worker threads."""
+    """Version, Nim version, build profile, ISA paths, SHA-NI, IFMA and worker threads."""
     return {
         "version": package_version(),
         "nim_version": _native.nim_version(),
@@ -28,6 +28,8 @@ def info() -> dict[str, Any]:
         "isa_active": _native.isa_active(),
         "sha_ni": bool(lib.nexpo_has_sha_ni()),
         "sha_ni_active": bool(lib.nexpo_sha_ni_active()),
+        "ifma": bool(lib.nexpo_has_ifma()),
+        "ifma_active": bool(lib.nexpo_ifma_active()),
         "threads": get_num_threads(),
     }
 

@@ -220,6 +220,31 @@ def _apply_sha_ni_from_env() -> None:
     set_sha_ni(requested == "1")
 
 
+def has_ifma() -> bool:
+    return bool(lib.nexpo_has_ifma())
+
+
+def ifma_enabled() -> bool:
+    return bool(lib.nexpo_ifma_enabled())
+
+
+def set_ifma(enabled: bool) -> None:
+    """Allow (the default) or forbid AVX512-IFMA (used only on the AVX-512 path, by Poly1305):
+    ``set_ifma(False)`` is the AVX-512 CPU without IFMA (Skylake-SP, Cascade Lake)."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, not {type(enabled).__name__}")
+    check(lib.nexpo_ifma_set(int(enabled)))
+
+
+def _apply_ifma_from_env() -> None:
+    requested = os.environ.get("NEXPO_IFMA", "").strip().lower()
+    if not requested:
+        return
+    if requested not in ("0", "1"):
+        raise ValueError(f"NEXPO_IFMA must be 0 or 1, not {requested!r}")
+    set_ifma(requested == "1")
+
+
 def _apply_isa_from_env() -> None:
     requested = os.environ.get("NEXPO_ISA", "").strip().lower()
     if not requested:
@@ -238,3 +263,4 @@ def _apply_isa_from_env() -> None:
 
 _apply_isa_from_env()
 _apply_sha_ni_from_env()
+_apply_ifma_from_env()

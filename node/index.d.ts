@@ -18,6 +18,9 @@ export interface Info {
   isaActive: Isa;
   shaNi: boolean;
   shaNiActive: boolean;
+  /** AVX512-IFMA (Poly1305), and whether it is in use (only on the AVX-512 path). */
+  ifma: boolean;
+  ifmaActive: boolean;
   threads: number;
 }
 

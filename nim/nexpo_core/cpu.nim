@@ -110,6 +110,8 @@ proc setIfma*(enabled: bool) =
   ## AVX-512 paths (Skylake-SP's), so tests can cover both on one machine.
   ifmaOff.store(not enabled, moRelaxed)
 
+proc ifmaEnabled*(): bool = not ifmaOff.load(moRelaxed)
+
 proc setIsa*(isa: Isa): bool =
   ## Select a path no wider than the CPU supports; false (and no change) otherwise.
   if isa > bestIsa: return false

@@ -55,6 +55,8 @@ static napi_value info(napi_env env, napi_callback_info cb) {
   NX_CALL(env, set_string(env, obj, "isaActive", isa_name(nexpo_isa_active())));
   NX_CALL(env, set_bool(env, obj, "shaNi", nexpo_has_sha_ni() != 0));
   NX_CALL(env, set_bool(env, obj, "shaNiActive", nexpo_sha_ni_active() != 0));
+  NX_CALL(env, set_bool(env, obj, "ifma", nexpo_has_ifma() != 0));
+  NX_CALL(env, set_bool(env, obj, "ifmaActive", nexpo_ifma_active() != 0));
   NX_CALL(env, set_int(env, obj, "threads", nexpo_get_num_threads()));
   return obj;
 }

@@ -15,6 +15,7 @@ def test_info_reports_the_build() -> None:
     assert data["isa_active"] in data["isa_available"]
     assert data["isa_best"] == data["isa_available"][-1]
     assert isinstance(data["sha_ni"], bool)
+    assert isinstance(data["ifma"], bool) and isinstance(data["ifma_active"], bool)
     assert data["threads"] >= 1
 
 

@@ -46,6 +46,12 @@ int32_t nexpo_sha_ni_active(void);
 /* SHA-NI allowed (1, the default) or switched off (0); independent of the ISA path. */
 int32_t nexpo_sha_ni_enabled(void);
 int32_t nexpo_sha_ni_set(int32_t enabled);
+/* AVX512-IFMA (Poly1305's 52-bit multiply-adds): present; in use (only on the AVX-512 path);
+ * allowed (1, the default) or switched off (0), which gives the AVX-512 CPU without IFMA. */
+int32_t nexpo_has_ifma(void);
+int32_t nexpo_ifma_active(void);
+int32_t nexpo_ifma_enabled(void);
+int32_t nexpo_ifma_set(int32_t enabled);
 /* Kernel counters: for i < min(n, nexpo_kernel_count()), calls[i] and bytes[i] get kernel i's
  * totals; nexpo_kernel_name(i) is its name (NULL when out of range). */
 int32_t nexpo_kernel_count(void);

@@ -57,6 +57,16 @@ proc nexpo_sha_ni_set*(enabled: int32): int32 {.exportc, cdecl.} =
     check(enabled in 0'i32 .. 1'i32, "sha_ni: expected 0 or 1, got " & $enabled)
     setShaNi(enabled == 1)
 
+proc nexpo_has_ifma*(): int32 {.exportc, cdecl.} = int32(hasIfma())
+proc nexpo_ifma_active*(): int32 {.exportc, cdecl.} = int32(useIfma())
+proc nexpo_ifma_enabled*(): int32 {.exportc, cdecl.} = int32(ifmaEnabled())
+
+proc nexpo_ifma_set*(enabled: int32): int32 {.exportc, cdecl.} =
+  ## As nexpo_sha_ni_set: off always works; on is used only on an IFMA CPU's AVX-512 path.
+  cabi:
+    check(enabled in 0'i32 .. 1'i32, "ifma: expected 0 or 1, got " & $enabled)
+    setIfma(enabled == 1)
+
 proc nexpo_kernel_count*(): int32 {.exportc, cdecl.} = int32(ord(high(Kernel)) + 1)
 
 var kernelNames: array[Kernel, string]  # filled by the module initialiser (nexpo_init)
