@@ -19,27 +19,6 @@ proc randomSeq(n: int): seq[float32] =
   result = newSeq[float32](n)
   for x in result.mitems: x = float32(rng.rand(2.0) - 1.0)
 
-proc maxPool2x2(c: ConvShape, y: seq[float32]): seq[float32] =
-  let (oh, ow) = (c.g.oh, c.g.ow)
-  let (ph, pw) = (oh div 2, ow div 2)
-  result = newSeq[float32](c.n * c.cout * ph * pw)
-  for p in 0 ..< c.n * c.cout:
-    for r in 0 ..< ph:
-      for q in 0 ..< pw:
-        var m = -3.4028235e38'f32
-        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
-          let v = y[(p * oh + 2 * r + dy) * ow + 2 * q + dx]
-          if v > m: m = v
-        result[(p * ph + r) * pw + q] = m
-
-proc planeMeans(c: ConvShape, y: seq[float32]): seq[float32] =
-  let plane = c.g.oh * c.g.ow
-  result = newSeq[float32](c.n * c.cout)
-  for p in 0 ..< c.n * c.cout:
-    var sum = 0.0
-    for i in 0 ..< plane: sum += float(y[p * plane + i])
-    result[p] = float32(sum / float(plane))
-
 proc pack(c: ConvShape, w: seq[float32]): seq[float32] =
   ## The planner's layout (nexpo/inference/_ops_nn.py `_pack_direct`).
   let coutG = c.cout div c.groups

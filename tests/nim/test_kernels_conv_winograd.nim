@@ -34,28 +34,6 @@ proc transform(c: ConvShape, w: seq[float32]): seq[float32] =
           let (cb, lane) = (co div winoBlock, co mod winoBlock)
           result[(((cb * 16 + 4 * i + k) * c.cin) + ci) * winoBlock + lane] = float32(u)
 
-proc pooled(c: ConvShape, y: seq[float32], pool: ConvPool): seq[float32] =
-  let (oh, ow) = (c.g.oh, c.g.ow)
-  case pool
-  of cpNone: return y
-  of cpMean:
-    result = newSeq[float32](c.n * c.cout)
-    for p in 0 ..< c.n * c.cout:
-      var sum = 0.0
-      for i in 0 ..< oh * ow: sum += float(y[p * oh * ow + i])
-      result[p] = float32(sum / float(oh * ow))
-  of cpMax2x2:
-    let (ph, pw) = (oh div 2, ow div 2)
-    result = newSeq[float32](c.n * c.cout * ph * pw)
-    for p in 0 ..< c.n * c.cout:
-      for r in 0 ..< ph:
-        for q in 0 ..< pw:
-          var m = -3.4028235e38'f32
-          for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)]:
-            let v = y[(p * oh + 2 * r + dy) * ow + 2 * q + dx]
-            if v > m: m = v
-          result[(p * ph + r) * pw + q] = m
-
 proc shape(n, cin, cout, h, w, pt, pl, pb, pr: int): ConvShape =
   result = ConvShape(n: n, cin: cin, cout: cout, groups: 1)
   result.g = PoolGeometry(h: h, w: w, kh: 3, kw: 3, sh: 1, sw: 1, pt: pt, pl: pl, dh: 1, dw: 1)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+from _info_cli import info_with
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305 as Reference
 
 import nexpo
@@ -43,21 +42,10 @@ def test_set_ifma_takes_a_bool() -> None:
         _native.set_ifma(1)  # type: ignore[arg-type]
 
 
-def _info_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nexpo", "info", "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_nexpo_ifma_environment_variable() -> None:
-    proc = _info_with({"NEXPO_IFMA": "0"})
+    proc = info_with({"NEXPO_IFMA": "0"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ifma_active"] is False
-    bad = _info_with({"NEXPO_IFMA": "maybe"})
+    bad = info_with({"NEXPO_IFMA": "maybe"})
     assert bad.returncode != 0
     assert "NEXPO_IFMA must be 0 or 1" in bad.stderr

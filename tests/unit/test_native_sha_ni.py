@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from _info_cli import info_with
 
 import nexpo
 from nexpo import _native, crypto
@@ -36,21 +34,10 @@ def test_set_sha_ni_takes_a_bool() -> None:
         _native.set_sha_ni(0)  # type: ignore[arg-type]
 
 
-def _info_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nexpo", "info", "--json"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_nexpo_sha_ni_environment_variable() -> None:
-    proc = _info_with({"NEXPO_SHA_NI": "0"})
+    proc = info_with({"NEXPO_SHA_NI": "0"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["sha_ni_active"] is False
-    bad = _info_with({"NEXPO_SHA_NI": "maybe"})
+    bad = info_with({"NEXPO_SHA_NI": "maybe"})
     assert bad.returncode != 0
     assert "NEXPO_SHA_NI must be 0 or 1" in bad.stderr

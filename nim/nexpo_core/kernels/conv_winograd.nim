@@ -20,7 +20,7 @@
 import std/atomics
 import ../config, ../cpu, ../errors, ../targets
 import ../runtime/scheduler
-import ./common, ./conv_shape
+import ./common, ./conv_shape, ./vec4
 when x86SimdEnabled:
   import ./simd
 
@@ -67,23 +67,6 @@ proc winogradWeightElements*(c: ConvShape): int =
   (c.cout + winoBlock - 1) div winoBlock * positions * c.cin * winoBlock
 
 # --- the transforms: vectors of WT tiles (8 lanes on x86, 4 portable), a scalar tail ----------
-
-type F4 = object  ## the portable path's vector: four lanes GCC maps to SSE/NEON registers
-  v: array[4, float32]
-
-proc f4zero(): F4 {.inline.} = discard
-proc f4load(p: ptr float32): F4 {.inline.} = copyMem(result.v[0].addr, p, 16)
-proc f4store(p: ptr float32, x: F4) {.inline.} = copyMem(p, x.v[0].unsafeAddr, 16)
-proc f4set1(x: float32): F4 {.inline.} =
-  for i in 0 ..< 4: result.v[i] = x
-proc f4fma(a, b, c: F4): F4 {.inline.} =
-  for i in 0 ..< 4: result.v[i] = c.v[i] + a.v[i] * b.v[i]
-proc f4add(a, b: F4): F4 {.inline.} =
-  for i in 0 ..< 4: result.v[i] = a.v[i] + b.v[i]
-proc f4sub(a, b: F4): F4 {.inline.} =
-  for i in 0 ..< 4: result.v[i] = a.v[i] - b.v[i]
-proc f4max(a, b: F4): F4 {.inline.} =
-  for i in 0 ..< 4: result.v[i] = (if a.v[i] > b.v[i]: a.v[i] else: b.v[i])
 
 proc sAdd(a, b: float32): float32 {.inline.} = a + b
 proc sSub(a, b: float32): float32 {.inline.} = a - b
