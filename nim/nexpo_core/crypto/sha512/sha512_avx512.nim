@@ -4,10 +4,11 @@
 ##
 ## The rounds are `scalarRoundShortChain`: with six integer ALUs (Zen 5) the round is bound by
 ## its dependency chain, not by its operation count (OpenSSL's AVX2 code has the fewest, 22, and
-## a chain of 5; this round has 25 and a chain of 4: 5 % faster here). The schedule runs on the vector
-## pipes and is hidden (measured: dropping it changes nothing). The code is a loop of 16 rounds,
-## not 80 unrolled: unrolled, two blocks' rounds and schedule were ~5,000 instructions, more
-## than the op cache holds, and measured 2% slower on Zen 4.
+## a chain of 5; this round has 24 and a chain of 4, and its 25-op predecessor was 5 % faster
+## on Zen 5; on Zen 4's four ALUs the count binds, 24 ops measured 4 % faster than 25). The
+## schedule runs on the vector pipes and is hidden (measured: dropping it changes nothing). The
+## code is a loop of 16 rounds, not 80 unrolled: unrolled, two blocks' rounds and schedule were
+## ~5,000 instructions, more than the op cache holds, and measured 2% slower on Zen 4.
 ##
 ## x[k mod 8] holds (W[2k], W[2k+1]) of both blocks; `vpalignr` works within each 128-bit lane,
 ## so the straddling pairs (W[t-15], W[t-14]) and (W[t-7], W[t-6]) come out per block. The
