@@ -98,6 +98,8 @@ static inline void ch_settle(void)
 /* Lend objs[0..n) (exact bytes, n <= CH_BATCH) with one claim; *sent counts what went.
  * NEXPO_EUNSUPPORTED: the ring takes no references (the caller copies from then on). */
 int32_t ch_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_t *sent);
+/* ch_lend for one message (the per-item send): no run arrays. */
+int32_t ch_lend_one(nexpo_channel *ch, PyObject *obj);
 /* What a lending channel holds for `msg`: msg itself when it is bytes, else a bytes copy. */
 PyObject *ch_lendable(PyObject *msg, const char *what);
 PyObject *ch_pending_count(PyObject *mod, PyObject *unused);
@@ -108,6 +110,8 @@ PyObject *ch_release_pending(PyObject *mod, PyObject *unused);
 int32_t ch_send_attempt(ChannelObject *self, PyObject *msg, const char *what);
 /* Up to `want` (<= CH_BATCH) messages ready now into out[]: the status, or CH_FAILED. */
 int32_t ch_take_ready(nexpo_channel *ch, size_t want, PyObject **out, size_t *count);
+/* At most one message ready now into *out: the status, or CH_FAILED. */
+int32_t ch_take_one(nexpo_channel *ch, PyObject **out);
 PyObject *ch_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *ch_try_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *ch_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);

@@ -12,15 +12,14 @@ static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const cha
 {
     nexpo_channel *ch = self->ch;
     if (CH_LIKELY(self->lend)) {
-        size_t sent;
         int32_t status;
         if (CH_LIKELY(PyBytes_CheckExact(msg))) { /* the caller's reference covers the call */
-            status = ch_lend(ch, &msg, 1, &sent);
+            status = ch_lend_one(ch, msg);
         } else {
             PyObject *lent = ch_lendable(msg, what);
             if (lent == NULL)
                 return CH_FAILED;
-            status = ch_lend(ch, &lent, 1, &sent);
+            status = ch_lend_one(ch, lent);
             Py_DECREF(lent);
         }
         if (status != NEXPO_EUNSUPPORTED)
