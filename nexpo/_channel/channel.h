@@ -32,9 +32,11 @@
 
 #if defined(__GNUC__)
 #define CH_COLD __attribute__((cold, noinline))
+#define CH_NOINLINE __attribute__((noinline))
 #define CH_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define CH_COLD
+#define CH_NOINLINE
 #define CH_LIKELY(x) (x)
 #endif
 
@@ -98,8 +100,17 @@ static inline void ch_settle(void)
 /* Lend objs[0..n) (exact bytes, n <= CH_BATCH) with one claim; *sent counts what went.
  * NEXPO_EUNSUPPORTED: the ring takes no references (the caller copies from then on). */
 int32_t ch_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_t *sent);
-/* ch_lend for one message (the per-item send): no run arrays. */
-int32_t ch_lend_one(nexpo_channel *ch, PyObject *obj);
+/* ch_lend for one exact bytes object (the per-item send): no run arrays. Inline: a call
+ * through this library's PLT cost more than its body. */
+static inline int32_t ch_lend_one(nexpo_channel *ch, PyObject *obj)
+{
+    Py_INCREF(obj); /* the ring's reference */
+    int32_t status = nexpo_channel_send_ref(ch, obj, PyBytes_AS_STRING(obj),
+                                            (size_t)PyBytes_GET_SIZE(obj));
+    if (status != NEXPO_OK)
+        Py_DECREF(obj); /* not taken: the caller still holds it */
+    return status;
+}
 /* What a lending channel holds for `msg`: msg itself when it is bytes, else a bytes copy. */
 PyObject *ch_lendable(PyObject *msg, const char *what);
 PyObject *ch_pending_count(PyObject *mod, PyObject *unused);
@@ -110,8 +121,6 @@ PyObject *ch_release_pending(PyObject *mod, PyObject *unused);
 int32_t ch_send_attempt(ChannelObject *self, PyObject *msg, const char *what);
 /* Up to `want` (<= CH_BATCH) messages ready now into out[]: the status, or CH_FAILED. */
 int32_t ch_take_ready(nexpo_channel *ch, size_t want, PyObject **out, size_t *count);
-/* At most one message ready now into *out: the status, or CH_FAILED. */
-int32_t ch_take_one(nexpo_channel *ch, PyObject **out);
 PyObject *ch_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *ch_try_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *ch_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);

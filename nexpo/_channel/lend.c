@@ -102,16 +102,6 @@ int32_t ch_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_t *sent
     return status;
 }
 
-int32_t ch_lend_one(nexpo_channel *ch, PyObject *obj)
-{
-    Py_INCREF(obj); /* the ring's reference */
-    int32_t status = nexpo_channel_send_ref(ch, obj, PyBytes_AS_STRING(obj),
-                                            (size_t)PyBytes_GET_SIZE(obj));
-    if (status != NEXPO_OK)
-        Py_DECREF(obj); /* not taken: the caller still holds it */
-    return status;
-}
-
 /* A bytes copy of a bytes-like `msg` made at send time (the sender may reuse its buffer);
  * long copies release the GIL. */
 static PyObject *ch_bytes_copy(PyObject *msg, const char *what)

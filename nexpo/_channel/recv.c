@@ -68,7 +68,9 @@ int32_t ch_take_ready(nexpo_channel *ch, size_t want, PyObject **out, size_t *co
     return status;
 }
 
-int32_t ch_take_one(nexpo_channel *ch, PyObject **out)
+/* At most one message ready now into *out: the status, or CH_FAILED. Static: an exported
+ * function is called through the PLT even from this file. */
+static inline int32_t take_one_ready(nexpo_channel *ch, PyObject **out)
 {
     Taken t = {out, 0, 0};
     return taken_status(&t, nexpo_channel_recv_one(ch, take_one, &t));
@@ -78,7 +80,7 @@ int32_t ch_take_one(nexpo_channel *ch, PyObject **out)
 static inline PyObject *recv_attempt(nexpo_channel *ch, int32_t *status)
 {
     PyObject *msg = NULL;
-    *status = ch_take_one(ch, &msg);
+    *status = take_one_ready(ch, &msg);
     return *status == NEXPO_OK ? msg : NULL;
 }
 

@@ -7,6 +7,24 @@
 
 #include "channel.h"
 
+/* The copying send: out of line, so the lending hot path keeps no Py_buffer frame. */
+static CH_NOINLINE int32_t send_copied(nexpo_channel *ch, PyObject *msg, const char *what)
+{
+    Py_buffer view;
+    if (ch_message(msg, &view, what) < 0)
+        return CH_FAILED;
+    int32_t status;
+    if (view.len < CH_GIL_FREE_COPY) {
+        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
+        Py_END_ALLOW_THREADS
+    }
+    ch_release(&view);
+    return status;
+}
+
 /* One non-blocking send: a NEXPO_* status, or CH_FAILED with an exception. */
 static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const char *what)
 {
@@ -26,19 +44,7 @@ static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const cha
             return status;
         self->lend = 0; /* a shared ring, or slots too small for a reference: copy from now on */
     }
-    Py_buffer view;
-    if (ch_message(msg, &view, what) < 0)
-        return CH_FAILED;
-    int32_t status;
-    if (view.len < CH_GIL_FREE_COPY) {
-        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
-    } else {
-        Py_BEGIN_ALLOW_THREADS
-        status = nexpo_channel_send(ch, view.buf, (size_t)view.len, 0);
-        Py_END_ALLOW_THREADS
-    }
-    ch_release(&view);
-    return status;
+    return send_copied(ch, msg, what);
 }
 
 int32_t ch_send_attempt(ChannelObject *self, PyObject *msg, const char *what)
