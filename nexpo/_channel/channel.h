@@ -32,9 +32,11 @@
 
 #if defined(__GNUC__)
 #define CH_COLD __attribute__((cold, noinline))
+#define CH_NOINLINE __attribute__((noinline))
 #define CH_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
 #define CH_COLD
+#define CH_NOINLINE
 #define CH_LIKELY(x) (x)
 #endif
 
@@ -98,6 +100,17 @@ static inline void ch_settle(void)
 /* Lend objs[0..n) (exact bytes, n <= CH_BATCH) with one claim; *sent counts what went.
  * NEXPO_EUNSUPPORTED: the ring takes no references (the caller copies from then on). */
 int32_t ch_lend(nexpo_channel *ch, PyObject *const *objs, size_t n, size_t *sent);
+/* ch_lend for one exact bytes object (the per-item send): no run arrays. Inline: a call
+ * through this library's PLT cost more than its body. */
+static inline int32_t ch_lend_one(nexpo_channel *ch, PyObject *obj)
+{
+    Py_INCREF(obj); /* the ring's reference */
+    int32_t status = nexpo_channel_send_ref(ch, obj, PyBytes_AS_STRING(obj),
+                                            (size_t)PyBytes_GET_SIZE(obj));
+    if (status != NEXPO_OK)
+        Py_DECREF(obj); /* not taken: the caller still holds it */
+    return status;
+}
 /* What a lending channel holds for `msg`: msg itself when it is bytes, else a bytes copy. */
 PyObject *ch_lendable(PyObject *msg, const char *what);
 PyObject *ch_pending_count(PyObject *mod, PyObject *unused);

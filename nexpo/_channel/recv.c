@@ -1,7 +1,7 @@
 /* recv / try_recv / iteration: one message out (nexpo/_channel).
  *
- * A receive takes messages with nexpo_channel_recv_visit, which hands each one in place to
- * take_one: a lent object comes back as it is (lend.c), anything else is copied into a new
+ * A receive takes messages with nexpo_channel_recv_one (recv_visit for many), which hands
+ * each one in place to take_one: a lent object comes back as it is (lend.c), anything else is copied into a new
  * bytes object.
  */
 #include <string.h>
@@ -43,31 +43,44 @@ static void take_one(void *ctx, const char *data, size_t len, void *obj)
     t->out[t->n++] = msg;
 }
 
+/* What a visit that took t->n messages into t->out and returned `status` comes to. */
+static inline int32_t taken_status(Taken *t, int32_t status)
+{
+    if (CH_LIKELY(!t->failed && (status == NEXPO_OK || t->n == 0)))
+        return status;
+    /* A MemoryError, or a shared ring found corrupted after some messages of the claim: the
+     * messages of this claim are lost with the error. */
+    for (size_t i = 0; i < t->n; i++)
+        Py_DECREF(t->out[i]);
+    t->n = 0;
+    if (status == NEXPO_OK)
+        return CH_FAILED;
+    PyErr_Clear();
+    return status;
+}
+
 int32_t ch_take_ready(nexpo_channel *ch, size_t want, PyObject **out, size_t *count)
 {
     Taken t = {out, 0, 0};
     size_t got = 0;
-    int32_t status = nexpo_channel_recv_visit(ch, want, take_one, &t, &got);
+    int32_t status = taken_status(&t, nexpo_channel_recv_visit(ch, want, take_one, &t, &got));
     *count = t.n;
-    if (t.failed || (status != NEXPO_OK && t.n > 0)) {
-        /* A MemoryError, or a shared ring found corrupted after some messages of the claim:
-         * the messages of this claim are lost with the error. */
-        for (size_t i = 0; i < t.n; i++)
-            Py_DECREF(out[i]);
-        *count = 0;
-        if (status == NEXPO_OK)
-            return CH_FAILED;
-        PyErr_Clear();
-    }
     return status;
+}
+
+/* At most one message ready now into *out: the status, or CH_FAILED. Static: an exported
+ * function is called through the PLT even from this file. */
+static inline int32_t take_one_ready(nexpo_channel *ch, PyObject **out)
+{
+    Taken t = {out, 0, 0};
+    return taken_status(&t, nexpo_channel_recv_one(ch, take_one, &t));
 }
 
 /* One non-blocking receive: the message, or NULL with *status (CH_FAILED: an exception). */
 static inline PyObject *recv_attempt(nexpo_channel *ch, int32_t *status)
 {
     PyObject *msg = NULL;
-    size_t count;
-    *status = ch_take_ready(ch, 1, &msg, &count);
+    *status = take_one_ready(ch, &msg);
     return *status == NEXPO_OK ? msg : NULL;
 }
 

@@ -7,26 +7,9 @@
 
 #include "channel.h"
 
-/* One non-blocking send: a NEXPO_* status, or CH_FAILED with an exception. */
-static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const char *what)
+/* The copying send: out of line, so the lending hot path keeps no Py_buffer frame. */
+static CH_NOINLINE int32_t send_copied(nexpo_channel *ch, PyObject *msg, const char *what)
 {
-    nexpo_channel *ch = self->ch;
-    if (CH_LIKELY(self->lend)) {
-        size_t sent;
-        int32_t status;
-        if (CH_LIKELY(PyBytes_CheckExact(msg))) { /* the caller's reference covers the call */
-            status = ch_lend(ch, &msg, 1, &sent);
-        } else {
-            PyObject *lent = ch_lendable(msg, what);
-            if (lent == NULL)
-                return CH_FAILED;
-            status = ch_lend(ch, &lent, 1, &sent);
-            Py_DECREF(lent);
-        }
-        if (status != NEXPO_EUNSUPPORTED)
-            return status;
-        self->lend = 0; /* a shared ring, or slots too small for a reference: copy from now on */
-    }
     Py_buffer view;
     if (ch_message(msg, &view, what) < 0)
         return CH_FAILED;
@@ -40,6 +23,28 @@ static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const cha
     }
     ch_release(&view);
     return status;
+}
+
+/* One non-blocking send: a NEXPO_* status, or CH_FAILED with an exception. */
+static inline int32_t send_attempt(ChannelObject *self, PyObject *msg, const char *what)
+{
+    nexpo_channel *ch = self->ch;
+    if (CH_LIKELY(self->lend)) {
+        int32_t status;
+        if (CH_LIKELY(PyBytes_CheckExact(msg))) { /* the caller's reference covers the call */
+            status = ch_lend_one(ch, msg);
+        } else {
+            PyObject *lent = ch_lendable(msg, what);
+            if (lent == NULL)
+                return CH_FAILED;
+            status = ch_lend_one(ch, lent);
+            Py_DECREF(lent);
+        }
+        if (status != NEXPO_EUNSUPPORTED)
+            return status;
+        self->lend = 0; /* a shared ring, or slots too small for a reference: copy from now on */
+    }
+    return send_copied(ch, msg, what);
 }
 
 int32_t ch_send_attempt(ChannelObject *self, PyObject *msg, const char *what)

@@ -38,6 +38,12 @@ int32_t nexpo_channel_send_refs(nexpo_channel *ch, void *const *objs, const char
  * NEXPO_OK (*count > 0), NEXPO_EAGAIN empty, NEXPO_ECLOSED closed and drained. */
 int32_t nexpo_channel_recv_visit(nexpo_channel *ch, size_t max_n, nexpo_visit_fn visit, void *ctx,
                                  size_t *count);
+/* The same two calls for one message (a binding's per-item send and receive), cheaper than
+ * n = 1 of the batch calls: send_ref lends obj (NEXPO_OK: the ring holds it; anything else: the
+ * caller still does; statuses as send_refs); recv_one visits at most one message (NEXPO_OK: it
+ * was visited; statuses as recv_visit). */
+int32_t nexpo_channel_send_ref(nexpo_channel *ch, void *obj, const char *data, size_t len);
+int32_t nexpo_channel_recv_one(nexpo_channel *ch, nexpo_visit_fn visit, void *ctx);
 
 /* Run fn(lo, hi, ctx) over ranges of [0, n), each at least `grain` long (0: one range), on the
  * scheduler's threads and this one; returns once every range has run. For work a binding does

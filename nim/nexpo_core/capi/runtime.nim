@@ -205,6 +205,12 @@ proc nexpo_channel_recv_visit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, 
   count[] = got
   statusOf(st)
 
+proc nexpo_channel_send_ref*(ch: ptr ByteChannel, obj, data: pointer, len: int): int32 {.exportc, cdecl.} =
+  statusOf(sendRef(ch, obj, data, len))
+
+proc nexpo_channel_recv_one*(ch: ptr ByteChannel, visit: RefVisit, ctx: pointer): int32 {.exportc, cdecl.} =
+  statusOf(recvOne(ch, visit, ctx))
+
 # --- work on a binding's behalf (declared in binding.h) --------------------------------------
 
 type

@@ -20,7 +20,7 @@
 ## wake.nim               waiting and waking (`waitLoop`, `notify*`), close, SPSC guards
 ## channel_ops.nim        the ring operations for every mode; one-message send/recv
 ## channel_batch.nim      `sendMany` / `recvMany`
-## lending.nim            lent references (`sendRefs` / `recvVisit`)
+## lending.nim            lent references (`sendRefs` / `recvVisit`; `sendRef` / `recvOne`)
 ## select.nim             `waitReady`, asyncio's arm-and-retry calls, `select`
 ## =====================  ==================================================================
 ##

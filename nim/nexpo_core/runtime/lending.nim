@@ -6,6 +6,8 @@
 ## non-blocking: the binding makes them while it holds its own lock (the GIL) and waits with
 ## the copying calls, or `waitReady`, when they would block. A binding that says so
 ## (`serialise`) has an SPSC ring skip its side guards on these two calls (wake.nim).
+## `sendRef` / `recvOne` are the same calls for one message (a binding's per-item send and
+## receive): the same steps, without the run arrays and loops of a batch.
 
 {.push raises: [].}
 
@@ -68,5 +70,38 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
   if got > 0:
     count = got
     notifySenders(ch)
+  st
+proc sendRef*(ch: ptr ByteChannel, obj, data: pointer, len: int): Status =
+  ## `sendRefs` for one message: stOk when it went (the ring holds `obj`), else as `sendRefs`
+  ## (the caller still owns `obj`).
+  template r: untyped = ch.ring
+  if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
+    return failed(stUnsupported, "channel: this channel does not take lent references")
+  if uint64(len) > r.maxMessage: return tooLong(r, len)
+  var got = 0
+  let st = takingSerialised(ch, sendGuard, sendBusy, "sender"):
+    got = ringPush(r, 1, pos, idx):
+      writeRef(slotAt(r, pos), obj, data, len)
+    if got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
+    elif got < 0: stClosed
+    else: stAgain
+  if got > 0: notifyReceivers(ch)
+  st
+
+proc recvOne*(ch: ptr ByteChannel, visit: RefVisit, ctx: pointer): Status =
+  ## `recvVisit` for one message: stOk (it was visited), stAgain (empty), stClosed.
+  template r: untyped = ch.ring
+  if r.shared: # the checked slots of a shared ring: the batch path, kept as it is
+    var count = 0
+    return recvVisit(ch, 1, visit, ctx, count)
+  var got = 0
+  let st = takingSerialised(ch, recvGuard, recvBusy, "receiver"):
+    got = ringPop(r, 1, pos, idx, true):
+      visitMessage(slotAt(r, pos), visit, ctx)
+    if got > 0: stOk
+    elif got == ringCorrupt: markCorrupt(ch, coSequence)
+    else: emptyStatus(r)
+  if got > 0: notifySenders(ch)
   st
 {.pop.}
