@@ -15,6 +15,18 @@ import std/atomics
 import ../errors
 import ./channel_handle, ./channel_ops, ./ring, ./wake
 
+template refusesRefs(r: untyped): bool =
+  ## Shared: an address means nothing in another process. Tiny slots (max_message_size under
+  ## 16 bytes) have no room for [obj | data], and copying them costs no more.
+  r.isShared or r.inlineMax < uint64(2 * sizeof(pointer))
+
+template pushedStatus(ch: ptr ByteChannel, got: int): Status =
+  ## A lending push's count as a status: stOk, stClosed or stAgain (full).
+  if got > 0: stOk
+  elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
+  elif got < 0: stClosed
+  else: stAgain
+
 proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
                lens: ptr UncheckedArray[int], n: int, sent: var int): Status =
   ## Non-blocking: lend up to `n` messages (`lens[i]` bytes at `datas[i]`, kept alive by
@@ -25,9 +37,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
   template r: untyped = ch.ring
   sent = 0
   if n <= 0: return stOk
-  if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
-    # Shared: an address means nothing in another process. Tiny slots (max_message_size
-    # under 16 bytes) have no room for [obj | data], and copying them costs no more.
+  if refusesRefs(r):
     return failed(stUnsupported, "channel: this channel does not take lent references")
   var run = 0
   while run < n and run < int(r.capacity) and uint64(lens[run]) <= r.maxMessage:
@@ -37,10 +47,7 @@ proc sendRefs*(ch: ptr ByteChannel, objs, datas: ptr UncheckedArray[pointer],
   let st = takingSerialised(ch, sendGuard, sendBusy, "sender"):
     got = ringPush(r, run, pos, idx):
       writeRef(slotAt(r, pos), objs[idx], datas[idx], lens[idx])
-    if got > 0: stOk
-    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
-    elif got < 0: stClosed
-    else: stAgain
+    pushedStatus(ch, got)
   if got > 0:
     sent = got
     notifyReceivers(ch)
@@ -71,21 +78,19 @@ proc recvVisit*(ch: ptr ByteChannel, maxN: int, visit: RefVisit, ctx: pointer,
     count = got
     notifySenders(ch)
   st
+
 proc sendRef*(ch: ptr ByteChannel, obj, data: pointer, len: int): Status =
   ## `sendRefs` for one message: stOk when it went (the ring holds `obj`), else as `sendRefs`
   ## (the caller still owns `obj`).
   template r: untyped = ch.ring
-  if r.isShared or r.inlineMax < uint64(2 * sizeof(pointer)):
+  if refusesRefs(r):
     return failed(stUnsupported, "channel: this channel does not take lent references")
   if uint64(len) > r.maxMessage: return tooLong(r, len)
   var got = 0
   let st = takingSerialised(ch, sendGuard, sendBusy, "sender"):
     got = ringPush(r, 1, pos, idx):
       writeRef(slotAt(r, pos), obj, data, len)
-    if got > 0: stOk
-    elif got == ringCorrupt: markCorrupt(ch, coSequence)   # in-process: cannot happen
-    elif got < 0: stClosed
-    else: stAgain
+    pushedStatus(ch, got)
   if got > 0: notifyReceivers(ch)
   st
 
